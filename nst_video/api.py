@@ -1,0 +1,113 @@
+"""Python API: `stylize_image` for one picture, `stylize_batch` for many with shared targets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from nst_video.config import Settings
+from nst_video.engine import Engine, Stylized, noise_like, pick_device
+from nst_video.errors import NstError, OutputError
+from nst_video.frames.images import read_image, resize_long_side, write_image
+from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
+from nst_video.vgg import load_state_dict
+
+ImageLike = str | Path | np.ndarray
+
+
+def _as_array(image: ImageLike) -> np.ndarray:
+    return image if isinstance(image, np.ndarray) else read_image(image)
+
+
+def make_engine(
+    styles: Sequence[ImageLike], settings: Settings, weights: str | Path | None = None
+) -> Engine:
+    """Validate settings, load weights and style images, and build the engine."""
+    settings.loss.validate()
+    settings.optim.validate()
+    settings.image.validate(len(styles))
+    style_images = [_as_array(s) for s in styles]
+    device = pick_device(settings.image.device)
+    return Engine(load_state_dict(weights), style_images, settings, device)
+
+
+def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:
+    """Start point: the content, seeded noise, or an image file resized to the content."""
+    if init == "content":
+        return content
+    if init == "noise":
+        return noise_like(content, seed)
+    start = read_image(init)
+    h, w = content.shape[:2]
+    if start.shape[:2] != (h, w):
+        import cv2  # local: only this rare path needs it
+
+        start = cv2.resize(start, (w, h), interpolation=cv2.INTER_AREA)
+    return start
+
+
+def stylize_array(engine: Engine, content: np.ndarray, callback: Callback = ignore) -> Stylized:
+    settings = engine.settings
+    content = resize_long_side(content, settings.image.size)
+    init = initial_image(content, settings.image.init, settings.image.seed)
+    return engine.stylize(content, init, settings.optim.iterations, callback=callback)
+
+
+def stylize_image(
+    content: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
+    *,
+    settings: Settings | None = None,
+    weights: str | Path | None = None,
+    callback: Callback = ignore,
+    **image_options: object,
+) -> np.ndarray:
+    """Stylize one image; returns HxWx3 uint8 RGB. `image_options` override ImageConfig fields.
+
+    >>> out = stylize_image("photo.jpg", "starry.jpg", size=256)  # doctest: +SKIP
+    """
+    settings = settings or Settings()
+    if image_options:
+        settings = replace(settings, image=replace(settings.image, **image_options))
+    styles = [style] if isinstance(style, str | Path | np.ndarray) else list(style)
+    engine = make_engine(styles, settings, weights)
+    return stylize_array(engine, _as_array(content), callback).image
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    content: Path
+    output: Path
+
+
+def stylize_batch(
+    engine: Engine, items: Sequence[BatchItem], overwrite: bool = False, callback: Callback = ignore
+) -> list[ImageFailed]:
+    """Stylize each item with the engine's cached targets; a bad file is reported and skipped."""
+    failures: list[ImageFailed] = []
+    for item in items:
+        start = time.perf_counter()
+        try:
+            if item.output.exists() and not overwrite:
+                raise OutputError(f"{item.output} exists; pass --overwrite to replace it")
+            done = stylize_array(engine, read_image(item.content), callback)
+            write_image(item.output, done.image)
+        except NstError as exc:
+            failure = ImageFailed(str(item.content), str(exc))
+            failures.append(failure)
+            callback(failure)
+            continue
+        callback(
+            ImageDone(
+                str(item.content),
+                str(item.output),
+                done.result.evaluations,
+                time.perf_counter() - start,
+                done.result.loss,
+            )
+        )
+    return failures

@@ -1,0 +1,544 @@
+"""Command-line interface: typer commands that read defaults from config and report progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nst_video import __version__
+from nst_video.api import BatchItem, make_engine, stylize_batch
+from nst_video.checkpoint import Job
+from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
+from nst_video.engine import Engine
+from nst_video.errors import InputError, Interrupted, NstError, OptionError, unknown_choice
+from nst_video.frames import open_source, parse_fps
+from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
+from nst_video.paths import check_output_image, ensure_directory
+from nst_video.progress import ProgressReporter
+
+DEBUG_ENV = "NST_VIDEO_DEBUG"
+_L, _O, _I = LossConfig(), OptimConfig(), ImageConfig()
+
+app = typer.Typer(
+    name="nst-video",
+    help="Paint video clips and images with optimization-based neural style transfer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nst-video {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Paint video clips and images with optimization-based neural style transfer."""
+
+
+# --- option types shared by the commands -------------------------------------------------------
+
+Styles = Annotated[list[Path], typer.Option("--style", "-s", help="Style image; repeat to blend.")]
+StyleBlend = Annotated[str | None, typer.Option(help="Blend weights, one per --style: 0.7,0.3.")]
+StyleScale = Annotated[float, typer.Option(help="Style image long side relative to the output.")]
+Size = Annotated[int, typer.Option(help="Output long side in pixels (aspect kept).")]
+Iterations = Annotated[int, typer.Option(help="Loss evaluations per image.")]
+Optimizer = Annotated[str, typer.Option(help="lbfgs or adam.")]
+History = Annotated[int, typer.Option(help="L-BFGS history size (memory vs. convergence).")]
+Tolerance = Annotated[
+    float,
+    typer.Option(
+        help="Early stop when the loss improves by less than this (relative) over 20 evaluations."
+    ),
+]
+Seed = Annotated[int, typer.Option(help="Seed for --init noise.")]
+ContentWeight = Annotated[float, typer.Option(help="Weight of the content term.")]
+StyleWeight = Annotated[float, typer.Option(help="Weight of the style term.")]
+TvWeight = Annotated[float, typer.Option(help="Weight of the total-variation term.")]
+ContentLayers = Annotated[str, typer.Option(help="Comma-separated VGG19 layers for content.")]
+StyleLayers = Annotated[str, typer.Option(help="Comma-separated VGG19 layers for style.")]
+LayerWeights = Annotated[
+    str | None, typer.Option(help="Comma-separated weights, one per style layer (default equal).")
+]
+Pooling = Annotated[str, typer.Option(help="avg (Gatys) or max (torchvision).")]
+PreserveColors = Annotated[
+    bool,
+    typer.Option("--preserve-colors", help="Keep the content's colors; transfer luminance only."),
+]
+Weights = Annotated[
+    Path | None,
+    typer.Option(
+        help="Local VGG19 weights file (torchvision's vgg19-dcbb9e9d.pth); default: "
+        "$NST_VIDEO_WEIGHTS, else download."
+    ),
+]
+Device = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise OptionError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def build_settings(**values: object) -> Settings:
+    """Settings from CLI values; keys are field names of the config dataclasses."""
+    settings = Settings()
+    groups = {
+        "loss": settings.loss,
+        "optim": settings.optim,
+        "image": settings.image,
+        "video": settings.video,
+    }
+    updated = {}
+    for group, config in groups.items():
+        fields = {k: v for k, v in values.items() if hasattr(config, k)}
+        updated[group] = replace(config, **fields)
+    unknown = set(values) - {k for c in groups.values() for k in vars(c)}
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}")
+    return Settings(**updated)
+
+
+def image_settings(
+    *,
+    style_blend: str | None,
+    style_scale: float,
+    size: int,
+    iterations: int,
+    optimizer: str,
+    history_size: int,
+    tolerance: float,
+    init: str,
+    seed: int,
+    content_weight: float,
+    style_weight: float,
+    tv_weight: float,
+    content_layers: str,
+    style_layers: str,
+    style_layer_weights: str | None,
+    pooling: str,
+    preserve_colors: bool,
+    device: str,
+    **video: object,
+) -> Settings:
+    return build_settings(
+        style_blend=parse_floats(style_blend, "--style-blend"),
+        style_scale=style_scale,
+        size=size,
+        iterations=iterations,
+        optimizer=optimizer,
+        history_size=history_size,
+        tolerance=tolerance,
+        init=init,
+        seed=seed,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        tv_weight=tv_weight,
+        content_layers=parse_names(content_layers),
+        style_layers=parse_names(style_layers),
+        style_layer_weights=parse_floats(style_layer_weights, "--style-layer-weights"),
+        pooling=pooling,
+        preserve_colors=preserve_colors,
+        device=device,
+        **video,
+    )
+
+
+@app.command()
+def image(
+    content: Annotated[
+        list[Path],
+        typer.Argument(help="Content image(s), or a directory of images.", show_default=False),
+    ],
+    style: Styles,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help=(
+                "Output image (format from its extension: png, jpg, webp, tif); a directory when "
+                "several inputs or a directory are given."
+            ),
+        ),
+    ],
+    style_blend: StyleBlend = None,
+    style_scale: StyleScale = _I.style_scale,
+    size: Size = _I.size or 512,
+    iterations: Iterations = _O.iterations,
+    optimizer: Optimizer = _O.optimizer,
+    history_size: History = _O.history_size,
+    tolerance: Tolerance = _O.tolerance,
+    init: Annotated[str, typer.Option(help="content, noise, or an image file.")] = _I.init,
+    seed: Seed = _I.seed,
+    content_weight: ContentWeight = _L.content_weight,
+    style_weight: StyleWeight = _L.style_weight,
+    tv_weight: TvWeight = _L.tv_weight,
+    content_layers: ContentLayers = ",".join(_L.content_layers),
+    style_layers: StyleLayers = ",".join(_L.style_layers),
+    style_layer_weights: LayerWeights = None,
+    pooling: Pooling = _I.pooling,
+    preserve_colors: PreserveColors = _I.preserve_colors,
+    weights: Weights = None,
+    device: Device = _I.device,
+    output_ext: Annotated[str, typer.Option(help="Extension of batch outputs.")] = "png",
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Stylize one image, several images, or a directory of images."""
+    settings = image_settings(
+        **{
+            k: v
+            for k, v in locals().items()
+            if k
+            not in {"content", "style", "output", "weights", "output_ext", "overwrite", "quiet"}
+        }
+    )
+    if _run_image(content, style, output, settings, weights, output_ext, overwrite, quiet):
+        raise typer.Exit(1)
+
+
+def _image_items(contents: list[Path], output: Path, ext: str) -> list[BatchItem]:
+    """One input file -> output file; several files or a directory -> files in output dir."""
+    if len(contents) == 1 and not contents[0].is_dir() and not output.is_dir():
+        return [BatchItem(contents[0], output)]
+    files: list[Path] = []
+    for path in contents:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        else:
+            files.append(path)
+    if not files:
+        raise InputError(f"no images found in {', '.join(map(str, contents))}")
+    if output.exists() and not output.is_dir():
+        raise OptionError(f"{output} is a file; with several inputs -o must name a directory")
+    suffix = "." + ext.lstrip(".").lower()
+    if suffix not in WRITE_EXTENSIONS:
+        raise unknown_choice("output extension", ext, WRITE_EXTENSIONS)
+    return [BatchItem(p, output / (p.stem + suffix)) for p in files]
+
+
+def _run_image(
+    contents: list[Path],
+    styles: list[Path],
+    output: Path,
+    settings: Settings,
+    weights: Path | None,
+    ext: str,
+    overwrite: bool,
+    quiet: bool,
+) -> int:
+    """Returns the number of failed inputs."""
+    items = _image_items(contents, output, ext)
+    single = len(items) == 1 and items[0].output == output
+    if single:
+        check_output_image(output, overwrite)
+        if not contents[0].exists():
+            raise InputError(f"content image not found: {contents[0]}")
+    engine = make_engine(styles, settings, weights)
+    if not single:
+        ensure_directory(output)
+    with ProgressReporter(quiet, unit="image", total=len(items)) as reporter:
+        failures = stylize_batch(engine, items, overwrite, reporter)
+    if single and failures:
+        raise NstError(failures[0].reason)
+    if failures:
+        print(f"nst-video: {len(failures)} of {len(items)} images failed", file=sys.stderr)
+    return len(failures)
+
+
+_V = VideoConfig()
+
+
+@app.command()
+def video(
+    input: Annotated[
+        str,
+        typer.Argument(
+            help=(
+                "Video file, directory of images, glob ('frames/*.png') or printf pattern "
+                "(frame_%05d.png)."
+            ),
+            show_default=False,
+        ),
+    ],
+    style: Styles,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help=(
+                "Output video (.mp4 .mov .mkv .webm), or a directory of PNG frames (trailing '/')."
+            ),
+        ),
+    ],
+    style_blend: StyleBlend = None,
+    style_scale: StyleScale = _I.style_scale,
+    size: Annotated[
+        int | None,
+        typer.Option(help="Output long side in pixels; default: the input's, at most 512."),
+    ] = None,
+    first_iterations: Annotated[
+        int, typer.Option(help="Loss evaluations for the first frame and scene cuts.")
+    ] = _V.first_iterations,
+    iterations: Annotated[
+        int, typer.Option(help="Loss evaluations for each later frame.")
+    ] = _V.iterations,
+    init: Annotated[
+        str,
+        typer.Option(
+            help="flow: warm start from the previous output; content: independent frames."
+        ),
+    ] = _V.init,
+    flow: Annotated[
+        str, typer.Option(help="Optical flow: dis, farneback, or none (unwarped previous frame).")
+    ] = _V.flow,
+    temporal_weight: Annotated[
+        float, typer.Option(help="Weight of the temporal consistency term.")
+    ] = _L.temporal_weight,
+    scene_cut_threshold: Annotated[
+        float,
+        typer.Option(
+            help="A frame is a cut when fewer than this fraction of pixels are consistent."
+        ),
+    ] = _V.scene_cut_threshold,
+    fps: Annotated[
+        str | None,
+        typer.Option(help="Frame rate of image sequences (default 24); overrides a container's."),
+    ] = None,
+    start: Annotated[int, typer.Option(help="First frame to render.")] = _V.start,
+    frames: Annotated[int | None, typer.Option(help="Number of frames to render.")] = None,
+    crf: Annotated[int, typer.Option(help="Encoder quality (lower is better).")] = _V.crf,
+    codec: Annotated[
+        str | None, typer.Option(help="Video codec; default libx264 (libvpx-vp9 for .webm).")
+    ] = None,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio track.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write per-frame statistics (JSONL).")] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(help="Work directory for frames and resume state; default OUTPUT.nst-work."),
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Discard frames rendered with other settings.")
+    ] = False,
+    optimizer: Optimizer = _O.optimizer,
+    history_size: History = _O.history_size,
+    tolerance: Tolerance = _O.tolerance,
+    seed: Seed = _I.seed,
+    content_weight: ContentWeight = _L.content_weight,
+    style_weight: StyleWeight = _L.style_weight,
+    tv_weight: TvWeight = _L.tv_weight,
+    content_layers: ContentLayers = ",".join(_L.content_layers),
+    style_layers: StyleLayers = ",".join(_L.style_layers),
+    style_layer_weights: LayerWeights = None,
+    pooling: Pooling = _I.pooling,
+    preserve_colors: PreserveColors = _I.preserve_colors,
+    weights: Weights = None,
+    device: Device = _I.device,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Stylize a video clip or image sequence, frame by frame, without flicker. Resumable."""
+    settings = image_settings(
+        style_blend=style_blend,
+        style_scale=style_scale,
+        size=size,
+        iterations=iterations,
+        optimizer=optimizer,
+        history_size=history_size,
+        tolerance=tolerance,
+        init="content",
+        seed=seed,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        tv_weight=tv_weight,
+        content_layers=content_layers,
+        style_layers=style_layers,
+        style_layer_weights=style_layer_weights,
+        pooling=pooling,
+        preserve_colors=preserve_colors,
+        device=device,
+        temporal_weight=temporal_weight,
+    )
+    settings = replace(
+        settings,
+        optim=replace(settings.optim, iterations=first_iterations),
+        video=replace(
+            settings.video,
+            first_iterations=first_iterations,
+            iterations=iterations,
+            init=init,
+            flow=flow,
+            scene_cut_threshold=scene_cut_threshold,
+            fps=parse_fps(fps) if fps else None,
+            start=start,
+            frames=frames,
+            crf=crf,
+            codec=codec,
+            audio=not no_audio,
+        ),
+    )
+    job = Job(
+        input,
+        tuple(str(s) for s in style),
+        output,
+        str(weights) if weights else None,
+        str(report) if report else None,
+        settings,
+    )
+    _run_render(job, work_dir, overwrite, restart, quiet)
+
+
+def _engine_for(job: Job) -> Engine:
+    return make_engine(list(job.styles), job.settings, job.weights)
+
+
+def _run_render(
+    job: Job, work_dir: Path | None, overwrite: bool, restart: bool, quiet: bool
+) -> None:
+    from nst_video.render import default_work_dir, render_video
+
+    work = work_dir or default_work_dir(job.output)
+    try:
+        with ProgressReporter(quiet, unit="frame", total=0) as reporter:
+            result = render_video(
+                job, work, _engine_for, overwrite=overwrite, restart=restart, callback=reporter
+            )
+    except Interrupted as stop:
+        print(
+            f"nst-video: interrupted; finished frames are saved. Continue with:\n"
+            f"  nst-video resume {shlex.quote(str(work))}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(stop.exit_code) from None
+    if not quiet:
+        print(
+            f"wrote {result.output} ({result.total} frames, {result.rendered} rendered now)",
+            file=sys.stderr,
+        )
+
+
+@app.command()
+def resume(
+    work_dir: Annotated[Path, typer.Argument(help="Work directory of an earlier render.")],
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Continue a render with the settings stored in its work directory."""
+    from nst_video.checkpoint import WorkDir, job_from_dict
+
+    job = job_from_dict(WorkDir(work_dir).read_manifest()["job"])
+    _run_render(job, work_dir, overwrite, False, quiet)
+
+
+@app.command()
+def status(
+    work_dir: Annotated[Path, typer.Argument(help="Work directory of a render.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Frames done / total, average seconds per frame and ETA of a render."""
+    from nst_video.checkpoint import WorkDir, render_status
+
+    info = render_status(WorkDir(work_dir))
+    if as_json:
+        typer.echo(json.dumps(info, sort_keys=True))
+        return
+    eta = info["eta_seconds"]
+    typer.echo(
+        f"{info['done']}/{info['total']} frames done"
+        f" ({info['seconds_per_frame']:.2f} s/frame, ETA {_duration(eta)}); "
+        f"output: {info['output']} ({info['encode']})"
+    )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+@app.command()
+def preview(
+    input: Annotated[str, typer.Argument(help="Video file or image sequence.")],
+    style: Styles,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Contact sheet image (PNG).")],
+    count: Annotated[int, typer.Option(help="Frames spread over the clip.")] = 4,
+    size: Annotated[int, typer.Option(help="Long side of each preview frame.")] = 256,
+    iterations: Annotated[int, typer.Option(help="Loss evaluations per frame.")] = 100,
+    style_blend: StyleBlend = None,
+    style_scale: StyleScale = _I.style_scale,
+    content_weight: ContentWeight = _L.content_weight,
+    style_weight: StyleWeight = _L.style_weight,
+    tv_weight: TvWeight = _L.tv_weight,
+    preserve_colors: PreserveColors = _I.preserve_colors,
+    weights: Weights = None,
+    device: Device = _I.device,
+    fps: Annotated[str | None, typer.Option(help="Frame rate of image sequences.")] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """A contact sheet of a few stylized frames (inputs above, results below) to pick weights."""
+    from nst_video.preview import contact_sheet, pick_frames
+
+    settings = build_settings(
+        style_blend=parse_floats(style_blend, "--style-blend"),
+        style_scale=style_scale,
+        size=size,
+        iterations=iterations,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        tv_weight=tv_weight,
+        preserve_colors=preserve_colors,
+        device=device,
+    )
+    check_output_image(output, overwrite)
+    if not 1 <= count <= 12:
+        raise OptionError(f"--count must be in 1..12, got {count}")
+    source = open_source(input, parse_fps(fps) if fps else None)
+    engine = make_engine(style, settings, weights)
+    indices = pick_frames(source.frame_count, count)
+    with ProgressReporter(quiet, unit="frame", total=len(indices)) as reporter:
+        sheet = contact_sheet(engine, source, indices, reporter)
+    write_image(output, sheet)
+
+
+def main() -> None:
+    """Console entry point: NstError becomes one line on stderr and exit code 1."""
+    try:
+        app()
+    except NstError as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"nst-video: error: {message}", file=sys.stderr)
+        sys.exit(1)

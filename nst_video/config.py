@@ -1,0 +1,162 @@
+"""Every default lives here once; the CLI and the Python API read them from these dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from nst_video.errors import OptionError, unknown_choice
+from nst_video.vgg import POOLING, check_layers
+
+OPTIMIZERS = ("lbfgs", "adam")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+INITS = ("content", "noise")  # or a file path
+VIDEO_INITS = ("flow", "content")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the normalized loss terms (each term is a relative error, see losses.py)."""
+
+    content_layers: tuple[str, ...] = ("relu4_2",)
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    style_layer_weights: tuple[float, ...] | None = None  # None: equal, normalized to sum 1
+    content_weight: float = 1.0
+    # Relative Gram errors start near 1 for an unrelated style and content changes of a full
+    # repaint are also near 1; a 1:30 trade makes the optimum favour the style ~30:1.
+    style_weight: float = 30.0
+    # Mean squared neighbour difference of natural images is ~1e-3..1e-2; this keeps TV a gentle
+    # smoother (~1% of the loss) that removes VGG checkerboard noise without blurring strokes.
+    tv_weight: float = 1.0
+    # Temporal term is a mean squared pixel difference in [0,1]; independent re-renders differ by
+    # ~1e-2, so a weight of 100 makes that flicker cost as much as a whole content loss.
+    temporal_weight: float = 100.0
+    # Penalty that keeps pixels in [0, 1] without clamping inside the optimizer.
+    range_weight: float = 1e3
+
+    def validate(self) -> None:
+        check_layers(self.content_layers + self.style_layers)
+        if not self.style_layers:
+            raise OptionError("at least one style layer is needed")
+        if self.style_layer_weights is not None and len(self.style_layer_weights) != len(
+            self.style_layers
+        ):
+            raise OptionError(
+                f"{len(self.style_layer_weights)} style layer weights given for "
+                f"{len(self.style_layers)} style layers; give one per layer"
+            )
+        named = {
+            "content weight": self.content_weight,
+            "style weight": self.style_weight,
+            "tv weight": self.tv_weight,
+            "temporal weight": self.temporal_weight,
+        }
+        for name, value in named.items():
+            _non_negative(name, value)
+        for value in self.style_layer_weights or ():
+            _non_negative("style layer weight", value)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    optimizer: str = "lbfgs"
+    iterations: int = 300  # loss evaluations
+    history_size: int = 50
+    # Early stop: the best loss improved by less than `tolerance` (relative) over `window` evals.
+    tolerance: float = 1e-3
+    window: int = 20
+    adam_lr: float = 0.02
+    log_every: int = 10
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise unknown_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _positive_int("iterations", self.iterations)
+        _positive_int("history size", self.history_size)
+        _positive_int("window", self.window)
+        _non_negative("tolerance", self.tolerance)
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """Settings of one stylization beyond loss weights and optimizer."""
+
+    size: int | None = 512  # long side of the output in pixels; None keeps the content's size
+    style_scale: float = 1.0  # style image long side relative to the output's
+    style_blend: tuple[float, ...] | None = None  # one weight per style image; None: equal
+    pooling: str = "avg"  # Gatys et al. prefer average pooling for synthesis
+    preserve_colors: bool = False
+    init: str = "content"  # content | noise | path to an image
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self, n_styles: int) -> None:
+        if self.size is not None:
+            _positive_int("size", self.size)
+        if self.style_scale <= 0:
+            raise OptionError(f"style scale must be > 0, got {self.style_scale}")
+        if self.pooling not in POOLING:
+            raise unknown_choice("pooling", self.pooling, POOLING)
+        if self.device not in DEVICES:
+            raise unknown_choice("device", self.device, DEVICES)
+        if self.style_blend is not None:
+            if len(self.style_blend) != n_styles:
+                raise OptionError(
+                    f"--style-blend has {len(self.style_blend)} weights for {n_styles} styles; "
+                    "give one per --style"
+                )
+            for value in self.style_blend:
+                _non_negative("style blend weight", value)
+            if sum(self.style_blend) <= 0:
+                raise OptionError("--style-blend weights must not all be zero")
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    first_iterations: int = 300  # frame 0 and scene cuts start from the content
+    iterations: int = 100  # later frames start from the flow-warped previous output
+    flow: str = "dis"
+    init: str = "flow"  # flow: warm start from the previous output; content: independent frames
+    scene_cut_threshold: float = 0.5  # fraction of consistent pixels below which a frame is a cut
+    fps: Fraction | None = None  # None: the container's rate, or 24 for image sequences
+    start: int = 0
+    frames: int | None = None
+    crf: int = 18
+    codec: str | None = None  # None: libx264 (libvpx-vp9 for .webm)
+    audio: bool = True
+
+    def validate(self) -> None:
+        _positive_int("first iterations", self.first_iterations)
+        _positive_int("iterations", self.iterations)
+        if self.init not in VIDEO_INITS:
+            raise unknown_choice("video init", self.init, VIDEO_INITS)
+        if not 0.0 <= self.scene_cut_threshold <= 1.0:
+            raise OptionError(
+                f"scene cut threshold must be in [0, 1], got {self.scene_cut_threshold}"
+            )
+        if self.start < 0:
+            raise OptionError(f"--start must be >= 0, got {self.start}")
+        if self.frames is not None:
+            _positive_int("--frames", self.frames)
+        if not 0 <= self.crf <= 63:
+            raise OptionError(f"--crf must be in 0..63, got {self.crf}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that determines a render's result."""
+
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
+
+
+def _non_negative(name: str, value: float) -> None:
+    if not value >= 0:  # also rejects NaN
+        raise OptionError(f"{name} must be >= 0, got {value}")
+
+
+def _positive_int(name: str, value: int) -> None:
+    if value < 1:
+        raise OptionError(f"{name} must be >= 1, got {value}")

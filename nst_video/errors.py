@@ -1,0 +1,58 @@
+"""One exception family; the CLI turns any of them into one line on stderr and exit code 1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class NstError(Exception):
+    """Base class of every error a user can cause (bad input, bad option, missing weights...)."""
+
+
+class InputError(NstError):
+    """A file or directory the user named is missing, unreadable or of an unsupported kind."""
+
+
+class OptionError(NstError):
+    """An option value is out of range or unknown."""
+
+
+class WeightsError(NstError):
+    """No usable VGG19 weights."""
+
+
+class OutputError(NstError):
+    """The output cannot be written (exists, unwritable, disk full)."""
+
+
+class DivergenceError(NstError):
+    """The loss became NaN or infinite."""
+
+
+class FFmpegError(NstError):
+    """ffmpeg failed; the message is its most relevant stderr line."""
+
+
+class ResumeError(NstError):
+    """A work directory cannot be resumed with the given settings."""
+
+
+def unknown_choice(what: str, value: object, valid: Iterable[object]) -> OptionError:
+    """Error that names the bad value and lists the valid ones."""
+    listed = ", ".join(str(v) for v in valid)
+    return OptionError(f"unknown {what} {value!r}; valid: {listed}")
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived; raised from the signal handler so work stops at once.
+
+    A BaseException, like KeyboardInterrupt, so no `except Exception` swallows it.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

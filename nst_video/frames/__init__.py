@@ -1,0 +1,45 @@
+"""Frame input/output: video files and image sequences in, encoded video or images out."""
+
+from nst_video.frames.ffmpeg import ProbeInfo, ffmpeg_exe, probe
+from nst_video.frames.images import (
+    IMAGE_EXTENSIONS,
+    WRITE_EXTENSIONS,
+    read_image,
+    resize_long_side,
+    write_image,
+)
+from nst_video.frames.sources import (
+    FrameSource,
+    ImageSequenceSource,
+    VideoSource,
+    open_source,
+    parse_fps,
+)
+from nst_video.frames.writers import (
+    VIDEO_EXTENSIONS,
+    FrameWriter,
+    ImageDirWriter,
+    VideoWriter,
+    open_writer,
+)
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "WRITE_EXTENSIONS",
+    "FrameSource",
+    "FrameWriter",
+    "ImageDirWriter",
+    "ImageSequenceSource",
+    "ProbeInfo",
+    "VideoSource",
+    "VideoWriter",
+    "ffmpeg_exe",
+    "open_source",
+    "open_writer",
+    "parse_fps",
+    "probe",
+    "read_image",
+    "resize_long_side",
+    "write_image",
+]

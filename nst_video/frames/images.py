@@ -1,0 +1,177 @@
+"""Reading and writing single RGB images (frames of a sequence, style and content images)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from nst_video.errors import InputError, OptionError, OutputError
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+WRITE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+
+_SAVE_OPTIONS: dict[str, tuple[str, dict[str, object]]] = {
+    ".png": ("PNG", {"compress_level": 1}),
+    ".jpg": ("JPEG", {"quality": 95}),
+    ".jpeg": ("JPEG", {"quality": 95}),
+    ".webp": ("WEBP", {"quality": 95, "method": 4}),
+    ".tif": ("TIFF", {}),
+    ".tiff": ("TIFF", {}),
+}
+_EXIF_ORIENTATION = 0x0112
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Load ``path`` as an upright HxWx3 uint8 RGB array.
+
+    EXIF orientation is applied, alpha is composited over white, grey is replicated to RGB
+    and 16-bit samples are scaled to 8 bits (value / 257, rounded).
+    """
+    if not os.path.isfile(path):
+        raise InputError(f"image not found: {path}")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            deep = _read_16bit_color(path, image)
+            if deep is not None:
+                return deep
+            return _to_rgb(ImageOps.exif_transpose(image))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise _unreadable(path) from exc
+
+
+def _unreadable(path: str | Path) -> InputError:
+    formats = " ".join(IMAGE_EXTENSIONS)
+    return InputError(f"{path} is not a readable image; supported formats: {formats}")
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode.startswith("I") or mode == "F":
+        return _gray16_to_rgb(np.asarray(image))
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if has_alpha:
+        return _over_white(np.asarray(image.convert("RGBA")).astype(np.float32) / 255.0)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB")))
+
+
+def _gray16_to_rgb(values: np.ndarray) -> np.ndarray:
+    gray = _scale16(values.astype(np.float64))
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def _scale16(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8)
+
+
+def _over_white(rgba: np.ndarray) -> np.ndarray:
+    """Composite float RGBA in [0, 1] over white and return uint8 RGB."""
+    alpha = rgba[:, :, 3:4]
+    rgb = rgba[:, :, :3] * alpha + (1.0 - alpha)
+    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def _read_16bit_color(path: str | Path, image: Image.Image) -> np.ndarray | None:
+    """16-bit colour PNG/TIFF via OpenCV: Pillow keeps only the high byte of those samples."""
+    if image.mode not in ("RGB", "RGBA") or not _is_16bit_color(path, image):
+        return None
+    data = np.fromfile(path, dtype=np.uint8)
+    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.dtype != np.uint16 or decoded.ndim != 3:
+        return None
+    if decoded.shape[2] == 4:
+        rgba = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA).astype(np.float64) / 65535.0
+        rgb = _over_white(rgba)
+    else:
+        rgb = _scale16(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB).astype(np.float64))
+    return _orient(rgb, image.getexif().get(_EXIF_ORIENTATION, 1))
+
+
+def _is_16bit_color(path: str | Path, image: Image.Image) -> bool:
+    if image.format == "PNG":
+        with open(path, "rb") as handle:
+            header = handle.read(25)
+        return len(header) == 25 and header[24] == 16
+    if image.format == "TIFF":
+        bits = getattr(image, "tag_v2", {}).get(258, (8,))
+        return tuple(bits)[0] == 16
+    return False
+
+
+def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (same meaning as ImageOps.exif_transpose) to an array."""
+    transposed = rgb.transpose(1, 0, 2)
+    result = {
+        2: rgb[:, ::-1],
+        3: rgb[::-1, ::-1],
+        4: rgb[::-1],
+        5: transposed,
+        6: np.rot90(rgb, k=-1),
+        7: transposed[::-1, ::-1],
+        8: np.rot90(rgb, k=1),
+    }.get(orientation, rgb)
+    return np.ascontiguousarray(result)
+
+
+def write_image(path: str | Path, rgb: np.ndarray) -> None:
+    """Write an HxWx3 uint8 RGB array atomically; the format follows the extension."""
+    path = Path(path)
+    fmt, options = _save_format(path)
+    image = Image.fromarray(_checked_rgb(rgb), mode="RGB")
+    # Leading '.' hides the partial file from directory sources; keeping the real extension
+    # at the end lets anything that inspects it guess the right format.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            image.save(handle, format=fmt, **options)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from exc
+
+
+def _save_format(path: Path) -> tuple[str, dict[str, object]]:
+    suffix = path.suffix.lower()
+    if suffix not in _SAVE_OPTIONS:
+        listed = " ".join(WRITE_EXTENSIONS)
+        raise OptionError(f"cannot write images of type {path.name!r}; use one of: {listed}")
+    return _SAVE_OPTIONS[suffix]
+
+
+def _checked_rgb(rgb: np.ndarray) -> np.ndarray:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
+    return np.ascontiguousarray(rgb)
+
+
+def _write_error(path: Path, exc: OSError) -> OutputError:
+    if exc.errno == errno.ENOSPC:
+        return OutputError(f"disk full while writing {path}; free space and run again")
+    reason = exc.strerror or str(exc)
+    return OutputError(f"cannot write {path}: {reason}; check the directory exists and is writable")
+
+
+def resize_long_side(rgb: np.ndarray, long_side: int | None) -> np.ndarray:
+    """Scale so the longer side is ``long_side`` pixels, keeping the aspect ratio."""
+    if long_side is None:
+        return rgb
+    if long_side < 1:
+        raise OptionError(f"image size must be at least 1 pixel, got {long_side}")
+    height, width = rgb.shape[:2]
+    scale = long_side / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    if (new_w, new_h) == (width, height):
+        return rgb
+    # INTER_AREA avoids aliasing when shrinking; cubic is sharper when enlarging and cv2
+    # saturates uint8 results, so the overshoot is clipped.
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)

@@ -1,0 +1,297 @@
+"""Frame writers: an encoded video file (via ffmpeg) or a directory of numbered images."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from nst_video.errors import FFmpegError, InputError, OptionError, OutputError
+from nst_video.frames.ffmpeg import ffmpeg_exe, file_url, probe, relevant_error_line
+from nst_video.frames.images import write_image
+
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm")
+
+_MUXERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+_CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "libaom-av1")
+_DIR_KWARGS = ("overwrite", "start_index", "pattern")
+
+
+@runtime_checkable
+class FrameWriter(Protocol):
+    """Sink for HxWx3 uint8 RGB frames; use as a context manager."""
+
+    def write(self, rgb: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def __enter__(self) -> FrameWriter: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class _ContextMixin:
+    """close() on success, abort() when the block raised."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} exists; pass --overwrite to replace it")
+
+
+def _padding(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
+    """Extra (columns, rows) so chroma-subsampled formats get the even sizes they require."""
+    subsampled_w = "420" in pix_fmt or "422" in pix_fmt or pix_fmt in ("nv12", "nv21")
+    subsampled_h = "420" in pix_fmt or pix_fmt in ("nv12", "nv21")
+    return (width % 2 if subsampled_w else 0), (height % 2 if subsampled_h else 0)
+
+
+def _check_frame(rgb: np.ndarray, size: tuple[int, int]) -> None:
+    expected = (size[1], size[0], 3)
+    if rgb.shape != expected or rgb.dtype != np.uint8:
+        raise ValueError(f"expected a {expected} uint8 frame, got {rgb.dtype} {rgb.shape}")
+
+
+class VideoWriter(_ContextMixin):
+    """Encode frames with ffmpeg into a temp file that replaces ``path`` only on success.
+
+    Odd sizes with a chroma-subsampled ``pix_fmt`` (yuv420p) are padded, not rescaled: the
+    last column and/or row is repeated, so the encoded frame is 1 px wider and/or taller and
+    the original picture is its top-left corner. yuv444p or rgb24 keep the exact size.
+
+    ``codec=None`` means libx264, or libvpx-vp9 for .webm. Pass ``audio_duration`` (frames /
+    fps) with ``audio_from``: the audio is cut with -t so that the video is never truncated.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        size: tuple[int, int],
+        fps: Fraction,
+        *,
+        codec: str | None = None,
+        crf: int = 18,
+        pix_fmt: str = "yuv420p",
+        audio_from: str | Path | None = None,
+        audio_start: float = 0.0,
+        audio_duration: float | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.suffix = self.path.suffix.lower()
+        if self.suffix not in VIDEO_EXTENSIONS:
+            listed = " ".join(VIDEO_EXTENSIONS)
+            raise OptionError(f"cannot write video {self.path.name!r}; use one of: {listed}")
+        _refuse_existing(self.path, overwrite)
+        _check_output_dir(self.path)
+        self.size = (int(size[0]), int(size[1]))
+        self.fps = Fraction(fps)
+        self.pad = _padding(pix_fmt, *self.size)
+        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        codec = codec or ("libvpx-vp9" if self.suffix == ".webm" else "libx264")
+        audio = _audio_args(audio_from, audio_start, audio_duration, self.suffix)
+        # A file, not a pipe: a full stderr pipe nobody reads would block ffmpeg forever.
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives with self
+        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            self._command(codec, crf, pix_fmt, audio),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+        )
+
+    def _command(self, codec: str, crf: int, pix_fmt: str, audio: list[str]) -> list[str]:
+        width, height = self.size[0] + self.pad[0], self.size[1] + self.pad[1]
+        rate = f"{self.fps.numerator}/{self.fps.denominator}"
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+        cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", rate]
+        cmd += ["-i", "pipe:0", *audio, "-map", "0:v:0"]
+        cmd += ["-c:v", codec, "-pix_fmt", pix_fmt]
+        if codec in _CRF_CODECS:
+            cmd += ["-crf", str(crf)]
+            # libvpx only honours crf as constant quality when the bitrate cap is lifted.
+            cmd += ["-b:v", "0"] if codec.startswith("libvpx") else []
+        if self.suffix in (".mp4", ".mov"):
+            cmd += ["-movflags", "+faststart"]
+        return [*cmd, "-f", _MUXERS[self.suffix], file_url(self.tmp)]
+
+    def write(self, rgb: np.ndarray) -> None:
+        if self._proc is None or self._proc.stdin is None:
+            raise OutputError(f"{self.path} is already closed; open a new writer")
+        _check_frame(rgb, self.size)
+        if any(self.pad):
+            rgb = np.pad(rgb, ((0, self.pad[1]), (0, self.pad[0]), (0, 0)), mode="edge")
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(rgb).tobytes())
+        except (BrokenPipeError, ValueError, OSError):
+            error = self._failure()
+            self.abort()
+            raise error from None
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        _close_stdin(proc)
+        if proc.wait() != 0:
+            error = self._failure()
+            self.abort()
+            raise error
+        self._proc = None
+        self._stderr.close()
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {self.path}: {exc.strerror}") from exc
+
+    def __del__(self) -> None:
+        # A writer dropped without close() must not leave ffmpeg waiting on stdin or a partial file.
+        if getattr(self, "_proc", None) is not None:
+            with contextlib.suppress(Exception):
+                self.abort()
+
+    def abort(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            _close_stdin(proc)
+            proc.wait()
+        if not self._stderr.closed:
+            self._stderr.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def _failure(self) -> OutputError | FFmpegError:
+        """The error ffmpeg reported, after making sure it has exited."""
+        if self._proc is not None:
+            _close_stdin(self._proc)
+            self._proc.wait()
+        self._stderr.seek(0)
+        line = relevant_error_line(self._stderr.read().decode("utf-8", errors="replace"))
+        if "No space left" in line:
+            return OutputError(f"disk full while writing {self.path}; free space and run again")
+        return FFmpegError(f"ffmpeg could not write {self.path}: {line}")
+
+
+def _close_stdin(proc: subprocess.Popen[bytes]) -> None:
+    # Closing a pipe whose reader died raises BrokenPipeError; ffmpeg's exit status says more.
+    with contextlib.suppress(OSError):
+        if proc.stdin is not None:
+            proc.stdin.close()
+
+
+def _check_output_dir(path: Path) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError(f"output directory {directory} does not exist; create it first")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"output directory {directory} is not writable; choose another output")
+
+
+def _audio_args(
+    audio_from: str | Path | None, start: float, duration: float | None, suffix: str
+) -> list[str]:
+    """Input and encoding arguments for the audio track of ``audio_from`` (none if silent)."""
+    if audio_from is None:
+        return []
+    try:
+        has_audio = probe(audio_from, count_frames=False).has_audio
+    except InputError:
+        has_audio = False
+    if not has_audio:
+        return []
+    args = ["-ss", f"{float(start):.6f}"]
+    if duration is not None:
+        args += ["-t", f"{float(duration):.6f}"]
+    codec = "libopus" if suffix == ".webm" else "aac"
+    return [*args, "-i", file_url(audio_from), "-map", "1:a:0", "-c:a", codec]
+
+
+class ImageDirWriter(_ContextMixin):
+    """Numbered PNG (or other image) frames in a directory, each written atomically.
+
+    abort() keeps frames already written: each one is complete, and they allow resuming.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        start_index: int = 0,
+        pattern: str = "frame_{:06d}.png",
+        overwrite: bool = False,
+    ) -> None:
+        self.directory = Path(directory)
+        self.index = start_index
+        self.pattern = pattern
+        self.overwrite = overwrite
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OutputError(f"cannot create directory {self.directory}: {reason}") from exc
+
+    def write(self, rgb: np.ndarray) -> None:
+        target = self.directory / self.pattern.format(self.index)
+        _refuse_existing(target, self.overwrite)
+        write_image(target, rgb)
+        self.index += 1
+
+    def close(self) -> None:
+        """Nothing to finalize: every frame is already complete on disk."""
+
+    def abort(self) -> None:
+        """Nothing to undo: no partial frame files are ever left behind."""
+
+
+def open_writer(
+    output: str | Path, size: tuple[int, int], fps: Fraction, **kwargs: Any
+) -> FrameWriter:
+    """VideoWriter for a video extension, ImageDirWriter for a directory or a trailing '/'.
+
+    Video-only keyword arguments (codec, audio...) are ignored for image directories.
+    """
+    text = os.fspath(output)
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        return ImageDirWriter(text, **{k: v for k, v in kwargs.items() if k in _DIR_KWARGS})
+    if Path(text).suffix.lower() not in VIDEO_EXTENSIONS:
+        listed = " ".join(VIDEO_EXTENSIONS)
+        raise OptionError(
+            f"unsupported output {text!r}; use one of {listed}, "
+            "or end it with '/' for numbered PNG frames"
+        )
+    return VideoWriter(text, size, fps, **kwargs)

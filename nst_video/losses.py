@@ -1,0 +1,117 @@
+"""Loss terms as pure functions, plus the style targets a render computes once and reuses.
+
+Every term is normalized so that its value is a dimensionless relative error: the defaults then
+give a comparable degree of stylization across image sizes, style images and weight files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+def gram(features: Tensor) -> Tensor:
+    """Gram matrix of (1, C, H, W) features, averaged over positions (size-independent)."""
+    _, channels, height, width = features.shape
+    flat = features.reshape(channels, height * width)
+    return flat @ flat.t() / (height * width)
+
+
+def relative_sq_error(value: Tensor, target: Tensor) -> Tensor:
+    """||value - target||^2 / ||target||^2: 1.0 means 'as far as the target is from zero'."""
+    # Departure from Gatys: normalizing by the target's energy replaces per-layer magic constants.
+    return (value - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)
+
+
+def content_loss(features: Tensor, target: Tensor) -> Tensor:
+    return relative_sq_error(features, target)
+
+
+def style_loss(
+    grams: Mapping[str, Tensor], targets: Mapping[str, Tensor], layer_weights: Mapping[str, float]
+) -> Tensor:
+    """Weighted sum of relative Gram errors; layer weights are used as given."""
+    total = sum(
+        weight * relative_sq_error(grams[name], targets[name])
+        for name, weight in layer_weights.items()
+    )
+    return total if isinstance(total, Tensor) else torch.zeros(())
+
+
+def tv_loss(image: Tensor) -> Tensor:
+    """Mean squared difference between neighbouring pixels (image in [0, 1])."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def temporal_loss(image: Tensor, warped: Tensor, mask: Tensor) -> Tensor:
+    """Ruder et al. 2016 short-term loss: mean over pixels and channels of c * (x - w)^2.
+
+    `mask` is (1, 1, H, W) consistency weights in [0, 1]; pixels are in [0, 1], not 0-255.
+    """
+    return (mask * (image - warped).pow(2)).mean()
+
+
+def range_loss(image: Tensor) -> Tensor:
+    """Mean squared distance of the pixels from [0, 1].
+
+    Departure from the seed tutorial: instead of clamping inside the L-BFGS closure (which breaks
+    its line search and history), out-of-range pixels get a smooth penalty L-BFGS can follow.
+    """
+    return (image - image.clamp(0.0, 1.0)).pow(2).mean()
+
+
+@dataclass(frozen=True)
+class StyleTargets:
+    """Blended Gram targets per style layer for one output size; reused for every frame."""
+
+    grams: dict[str, Tensor]
+    layer_weights: dict[str, float]
+
+    def loss(self, features: Mapping[str, Tensor]) -> Tensor:
+        grams = {name: gram(features[name]) for name in self.grams}
+        return style_loss(grams, self.grams, self.layer_weights)
+
+
+def blend_grams(
+    per_style: Sequence[Mapping[str, Tensor]], blend: Sequence[float]
+) -> dict[str, Tensor]:
+    """Weighted mean of several styles' Gram matrices (weights normalized to sum to 1)."""
+    total = float(sum(blend))
+    return {
+        name: sum(w / total * grams[name] for w, grams in zip(blend, per_style, strict=True))
+        for name in per_style[0]
+    }
+
+
+def normalized_layer_weights(
+    layers: Sequence[str], weights: Sequence[float] | None
+) -> dict[str, float]:
+    """Layer weights scaled to sum to 1, so the style weight means the same for any layer set."""
+    raw = list(weights) if weights is not None else [1.0] * len(layers)
+    total = float(sum(raw))
+    return {name: w / total for name, w in zip(layers, raw, strict=True)}
+
+
+# --- color handling for --preserve-colors (luminance-only transfer) ---------------------------
+
+_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def rgb_to_yiq(image: Tensor) -> Tensor:
+    return torch.einsum("ij,bjhw->bihw", _RGB_TO_YIQ.to(image), image)
+
+
+def yiq_to_rgb(image: Tensor) -> Tensor:
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_RGB_TO_YIQ).to(image), image)
+
+
+def keep_colors(stylized: Tensor, content: Tensor) -> Tensor:
+    """Luminance of the stylized image with the chrominance (I, Q) of the content."""
+    y = rgb_to_yiq(stylized)[:, :1]
+    iq = rgb_to_yiq(content)[:, 1:]
+    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0.0, 1.0)

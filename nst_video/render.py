@@ -1,0 +1,411 @@
+"""The frame loop: stream frames, warm-start each from the flow-warped previous output, save
+each finished frame to the work directory, then encode. Resumable at any instant."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nst_video import flow
+from nst_video.checkpoint import Job, WorkDir, differing, file_digest, fingerprint
+from nst_video.config import VideoConfig
+from nst_video.engine import Engine, Stylized, Temporal
+from nst_video.errors import Interrupted, OutputError, ResumeError
+from nst_video.frames import FrameSource, open_source, open_writer
+from nst_video.frames.images import resize_long_side
+from nst_video.frames.writers import VIDEO_EXTENSIONS
+from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
+from nst_video.vgg import VGG19_URL, WEIGHTS_ENV, WEIGHTS_URL_ENV
+
+EngineFactory = Callable[[Job], Engine]
+
+
+def default_work_dir(output: str | Path) -> Path:
+    """OUTPUT.nst-work beside the output (for `out/` frames: `out.nst-work`)."""
+    path = Path(str(output).rstrip("/\\") or ".")
+    return path.with_name(path.name + ".nst-work")
+
+
+def output_is_directory(output: str) -> bool:
+    return output.endswith(("/", "\\")) or Path(output).is_dir()
+
+
+def render_range(source: FrameSource, video: VideoConfig) -> range:
+    stop = source.frame_count
+    if video.frames is not None:
+        stop = min(stop, video.start + video.frames)
+    if video.start >= source.frame_count:
+        raise ResumeError(
+            f"--start {video.start} is past the clip's last frame ({source.frame_count - 1})"
+        )
+    return range(video.start, stop)
+
+
+def output_long_side(source: FrameSource, size: int | None) -> int:
+    """--size, or the source's long side capped at 512 so a default render stays tractable."""
+    return size if size is not None else min(max(source.size), 512)
+
+
+def weights_id(weights: str | None) -> str:
+    import os
+
+    chosen = weights or os.environ.get(WEIGHTS_ENV)
+    if chosen:
+        return "sha256:" + file_digest(Path(chosen).expanduser())
+    return os.environ.get(WEIGHTS_URL_ENV) or VGG19_URL
+
+
+def source_info(source: FrameSource) -> dict[str, Any]:
+    return {
+        "path": str(Path(source.path).resolve()) if "%" not in source.path else source.path,
+        "frames": source.frame_count,
+        "size": list(source.size),
+        "fps": f"{source.fps.numerator}/{source.fps.denominator}",
+    }
+
+
+# --- per-frame logic ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    init: np.ndarray
+    budget: int
+    kind: str  # content | warped | previous | cut
+    temporal: Temporal | None
+    consistent: float | None
+
+
+def plan_frame(
+    content: np.ndarray, prev_in: np.ndarray | None, prev_out: np.ndarray | None, video: VideoConfig
+) -> FramePlan:
+    """How frame i starts: from its content, or from the previous output warped onto it."""
+    if prev_out is None or prev_in is None:
+        return FramePlan(content, video.first_iterations, "content", None, None)
+    if video.init == "content":
+        # Independent frames, for comparison: each gets the first frame's budget.
+        return FramePlan(content, video.first_iterations, "content", None, None)
+    ff = flow.frame_flow(prev_in, content, video.flow)
+    if flow.is_scene_cut(ff, video.scene_cut_threshold):
+        return FramePlan(content, video.first_iterations, "cut", None, ff.consistent_fraction)
+    warped = flow.warp(prev_out, ff.backward)
+    # Disoccluded pixels have no valid history: they start from the content instead.
+    init = np.where(ff.mask[..., None] > 0.5, warped, content)
+    kind = "previous" if video.flow == "none" else "warped"
+    return FramePlan(
+        init, video.iterations, kind, Temporal(warped, ff.mask), ff.consistent_fraction
+    )
+
+
+def frame_stats(index: int, plan: FramePlan, done: Stylized, seconds: float) -> dict[str, Any]:
+    result = done.result
+    return {
+        "frame": index,
+        "init": plan.kind,
+        "iterations": result.evaluations,
+        "seconds": round(seconds, 4),
+        "loss": result.loss,
+        "stop": result.stop,
+        "consistent": plan.consistent,
+        **{k: result.terms.get(k) for k in ("content", "style", "temporal", "tv")},
+    }
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+
+class FrameLoop:
+    """Renders the frames of `indices` that the work directory lacks, in order."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        source: FrameSource,
+        work: WorkDir,
+        indices: range,
+        long_side: int,
+        callback: Callback = ignore,
+    ):
+        self.engine, self.source, self.work = engine, source, work
+        self.indices, self.long_side, self.callback = indices, long_side, callback
+        self.video = engine.settings.video
+
+    def run(self) -> int:
+        """Returns the number of frames rendered now."""
+        first = next((i for i in self.indices if not self.work.has_frame(i)), None)
+        if first is None:
+            return 0
+        # A finished frame that no longer decodes cannot seed its successor: back up to it.
+        while first > self.indices.start and self.work.load_frame(first - 1) is None:
+            first -= 1
+        done = len(self.work.done_frames(self.indices))
+        if done:
+            self.callback(Message(f"resuming: {done} of {len(self.indices)} frames already done"))
+        read_from = max(first - 1, self.indices.start)
+        prev_in: np.ndarray | None = None
+        prev_out: np.ndarray | None = None
+        rendered = 0
+        for index, content in self._contents(read_from):
+            out = self._finished(index)
+            if out is None:
+                if prev_out is _SKIPPED:
+                    prev_out = self.work.load_frame(index - 1)
+                out = self._render(index, content, prev_in, prev_out, done + rendered)
+                rendered += 1
+            prev_in, prev_out = content, out
+        return rendered
+
+    def _contents(self, read_from: int) -> Iterator[tuple[int, np.ndarray]]:
+        count = self.indices.stop - read_from
+        frames = self.source.frames(read_from, count)
+        try:
+            for index, raw in zip(range(read_from, self.indices.stop), frames, strict=False):
+                yield index, resize_long_side(raw, self.long_side)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+    def _finished(self, index: int) -> np.ndarray | None:
+        """A finished frame, decoded only when the next frame needs it as its warm start."""
+        if not self.work.has_frame(index):
+            return None
+        next_needed = index + 1 < self.indices.stop and not self.work.has_frame(index + 1)
+        if not next_needed:
+            return _SKIPPED
+        return self.work.load_frame(index)  # None if corrupt: rendered again
+
+    def _render(
+        self,
+        index: int,
+        content: np.ndarray,
+        prev_in: np.ndarray | None,
+        prev_out: np.ndarray | None,
+        done: int,
+    ) -> np.ndarray:
+        plan = plan_frame(content, prev_in, prev_out, self.video)
+        total = len(self.indices)
+        self.callback(FrameStarted(index, done, total, plan.kind, plan.budget))
+        start = time.perf_counter()
+        result = self.engine.stylize(content, plan.init, plan.budget, plan.temporal, self.callback)
+        seconds = time.perf_counter() - start
+        stats = frame_stats(index, plan, result, seconds)
+        self.work.save_frame(index, result.image, stats)
+        self.callback(
+            FrameDone(
+                index,
+                done + 1,
+                total,
+                plan.kind,
+                result.result.evaluations,
+                seconds,
+                dict(result.result.terms),
+            )
+        )
+        return result.image
+
+
+# A finished frame nobody needs decoded; loaded from disk only if a later frame asks for it.
+_SKIPPED = np.zeros((0, 0, 3), np.uint8)
+
+
+# --- signals -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGINT/SIGTERM raise Interrupted at once; every write is atomic, so that is safe."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+# --- whole render ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    work_dir: Path
+    output: str
+    rendered: int
+    total: int
+    encoded: bool
+
+
+def check_output(output: str, overwrite: bool, work: WorkDir) -> None:
+    """Refuse early (before hours of work) to overwrite an output this render did not make."""
+    if not output_is_directory(output):
+        if Path(output).suffix.lower() not in VIDEO_EXTENSIONS:
+            from nst_video.errors import OptionError
+
+            raise OptionError(
+                f"unsupported output {output!r}; use one of {', '.join(VIDEO_EXTENSIONS)}, "
+                "or end the path with '/' for a directory of PNG frames"
+            )
+        if not Path(output).parent.is_dir():
+            raise OutputError(
+                f"output directory {Path(output).parent} does not exist; create it first"
+            )
+    ours = work.exists() and work.read_manifest().get("encode") in {"started", "done"}
+    target = Path(output)
+    occupied = target.exists() and (not target.is_dir() or any(target.iterdir()))
+    if occupied and not overwrite and not ours:
+        raise OutputError(f"{output} exists; pass --overwrite to replace it")
+
+
+def prepare_work_dir(
+    job: Job, work: WorkDir, source: FrameSource, restart: bool, callback: Callback
+) -> dict[str, Any]:
+    """Create or validate the work directory; refuse to mix frames of different settings."""
+    new = fingerprint(job, source_info(source), weights_id(job.weights))
+    manifest: dict[str, Any] = {}
+    if work.exists():
+        manifest = work.read_manifest()
+        changes = differing(manifest.get("fingerprint", {}), new)
+        if changes and not restart:
+            done = len(list(work.frames_dir.glob("*.png")))
+            raise ResumeError(
+                f"{work.path} holds {done} frames rendered with other settings: "
+                f"{'; '.join(changes)}; run with the old settings to continue, or pass "
+                "--restart to discard them"
+            )
+        if restart:
+            callback(Message(f"--restart: discarded {work.discard_frames()} frames"))
+        work.remove_temporaries()
+    manifest.update(fingerprint=new, job=job_to_dict(job), encode="pending")
+    work.write_manifest(manifest)
+    return manifest
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    data = asdict(job)
+    data["settings"] = _settings_jsonable(data["settings"])
+    return data
+
+
+def _settings_jsonable(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _settings_jsonable(v) for k, v in data.items()}
+    if isinstance(data, tuple | list):
+        return [_settings_jsonable(v) for v in data]
+    if isinstance(data, Fraction):
+        return f"{data.numerator}/{data.denominator}"
+    return data
+
+
+def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
+    """Write the output from the finished frames. Idempotent: safe to re-run after a crash."""
+    manifest = work.read_manifest()
+    job, plan = manifest["job"], manifest["plan"]
+    indices = range(plan["start"], plan["stop"])
+    missing = [i for i in indices if not work.has_frame(i)]
+    if missing:
+        raise ResumeError(
+            f"{len(missing)} frames are not rendered yet (first: {missing[0]}); "
+            f"run: nst-video resume {work.path}"
+        )
+    # Once encoding started, a file at the output path is ours to replace.
+    ours = manifest.get("encode") in {"started", "done"}
+    work.write_manifest({**manifest, "encode": "started"})
+    callback(Message(f"encoding {len(indices)} frames to {job['output']}"))
+    video = job["settings"]["video"]
+    writer = open_writer(
+        job["output"],
+        tuple(plan["size"]),
+        Fraction(plan["fps"]),
+        overwrite=overwrite or ours,
+        **_writer_options(job, plan, video),
+    )
+    with writer:
+        for frame in work.iter_frames(indices):
+            writer.write(frame)
+    work.write_manifest({**work.read_manifest(), "encode": "done"})
+    return job["output"]
+
+
+def _writer_options(
+    job: dict[str, Any], plan: dict[str, Any], video: dict[str, Any]
+) -> dict[str, Any]:
+    if output_is_directory(job["output"]):
+        return {"start_index": plan["start"]}
+    options: dict[str, Any] = {"crf": video["crf"]}
+    if video["codec"]:
+        options["codec"] = video["codec"]
+    if video["audio"] and plan["has_audio"]:
+        fps = Fraction(plan["fps"])
+        options.update(
+            audio_from=job["input"],
+            audio_start=float(plan["start"] / fps),
+            audio_duration=float((plan["stop"] - plan["start"]) / fps),
+        )
+    return options
+
+
+def render_video(
+    job: Job,
+    work_dir: Path | None,
+    make_engine: EngineFactory,
+    *,
+    overwrite: bool = False,
+    restart: bool = False,
+    callback: Callback = ignore,
+) -> RenderResult:
+    """Render (or continue) the whole job, then encode. Raises Interrupted on SIGINT/SIGTERM."""
+    video = job.settings.video
+    video.validate()
+    work = WorkDir(work_dir or default_work_dir(job.output))
+    check_output(job.output, overwrite, work)
+    source = open_source(job.input, video.fps)
+    indices = render_range(source, video)
+    long_side = output_long_side(source, job.settings.image.size)
+    with interruptible():
+        manifest = prepare_work_dir(job, work, source, restart, callback)
+        h, w = resize_long_side(
+            np.zeros((source.size[1], source.size[0], 3), np.uint8), long_side
+        ).shape[:2]
+        plan = {
+            "start": indices.start,
+            "stop": indices.stop,
+            "size": [w, h],
+            "fps": f"{source.fps.numerator}/{source.fps.denominator}",
+            "has_audio": source.has_audio,
+        }
+        work.write_manifest({**manifest, "plan": plan})
+        engine = make_engine(job)
+        rendered = FrameLoop(engine, source, work, indices, long_side, callback).run()
+        write_report(work, indices, job.report)
+        output = encode(work, overwrite, callback)
+    return RenderResult(work.path, output, rendered, len(indices), True)
+
+
+def write_report(work: WorkDir, indices: range, report: str | None) -> None:
+    """One JSON object per frame, gathered from the per-frame statistics in the work dir."""
+    if not report:
+        return
+    import json
+
+    from nst_video.checkpoint import atomic_write_bytes
+
+    lines = [json.dumps(work.frame_stats(i), sort_keys=True) for i in indices]
+    atomic_write_bytes(Path(report), ("\n".join(lines) + "\n").encode())
