@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from nst_video.config import Settings
 from nst_video.errors import OutputError, ResumeError
@@ -29,14 +30,17 @@ from nst_video.frames.images import read_image, write_image
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 # Settings that only affect encoding or speed, not the stylized frames.
-_NOT_IN_RESULT = {"crf", "codec", "audio", "device", "log_every"}
+_NOT_IN_RESULT = {"crf", "codec", "audio", "device", "precision", "log_every"}
 _PNG_END = b"IEND\xaeB`\x82"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write, flush, fsync and rename, so readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # e.g. a parent that is a file: one line, not a traceback
+        raise _write_error(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -175,13 +179,32 @@ class WorkDir:
             return False
 
     def load_frame(self, index: int) -> np.ndarray | None:
-        """The frame, or None when it is missing or does not decode (it is rendered again)."""
-        if not self.has_frame(index):
+        """The frame, or None when it is missing or damaged (it is rendered again)."""
+        if not self.frame_intact(index):
             return None
         try:
             return read_image(self.frame_path(index))
         except Exception:  # a corrupt PNG: treat as missing
             return None
+
+    def frame_intact(self, index: int) -> bool:
+        """Complete and every chunk CRC matches: damaged IDAT bytes can still decode, wrongly."""
+        if not self.has_frame(index):
+            return False
+        try:
+            with Image.open(self.frame_path(index)) as image:
+                image.verify()
+        except Exception:
+            return False
+        return True
+
+    def drop_damaged(self, indices: range) -> list[int]:
+        """Delete finished frames whose PNG is damaged, so the frame loop renders them again."""
+        damaged = [i for i in self.done_frames(indices) if not self.frame_intact(i)]
+        for index in damaged:
+            with contextlib.suppress(OSError):
+                self.frame_path(index).unlink()
+        return damaged
 
     def frame_stats(self, index: int) -> dict[str, Any] | None:
         try:

@@ -90,6 +90,10 @@ Weights = Annotated[
     ),
 ]
 Device = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps.")]
+Precision = Annotated[str, typer.Option(
+    help="auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes).")]
+Scales = Annotated[int, typer.Option(
+    help="Coarse-to-fine levels for images and first/cut frames (1 = off).")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
@@ -208,6 +212,8 @@ def image(
     preserve_colors: PreserveColors = _I.preserve_colors,
     weights: Weights = None,
     device: Device = _I.device,
+    precision: Precision = _I.precision,
+    scales: Scales = _I.scales,
     output_ext: Annotated[str, typer.Option(help="Extension of batch outputs.")] = "png",
     overwrite: Overwrite = False,
     quiet: Quiet = False,
@@ -259,9 +265,9 @@ def _run_image(
     items = _image_items(contents, output, ext)
     single = len(items) == 1 and items[0].output == output
     if single:
-        check_output_image(output, overwrite)
         if not contents[0].exists():
             raise InputError(f"content image not found: {contents[0]}")
+        check_output_image(output, overwrite)
     engine = make_engine(styles, settings, weights)
     if not single:
         ensure_directory(output)
@@ -363,6 +369,8 @@ def video(
     preserve_colors: PreserveColors = _I.preserve_colors,
     weights: Weights = None,
     device: Device = _I.device,
+    precision: Precision = _I.precision,
+    scales: Scales = _I.scales,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:

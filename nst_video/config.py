@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from nst_video.errors import OptionError, unknown_choice
+from nst_video.flow import FLOW_METHODS
 from nst_video.vgg import POOLING, check_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 INITS = ("content", "noise")  # or a file path
 VIDEO_INITS = ("flow", "content")
 
@@ -89,6 +91,12 @@ class ImageConfig:
     init: str = "content"  # content | noise | path to an image
     seed: int = 0
     device: str = "auto"
+    # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere; bf16 autocasts the VGG passes.
+    precision: str = "auto"
+    # Coarse-to-fine levels (1 = off): each coarser level halves the size and gets the full
+    # budget (cheap there); the full-size pass then gets `fine_share` of it.
+    scales: int = 1
+    fine_share: float = 0.3
 
     def validate(self, n_styles: int) -> None:
         if self.size is not None:
@@ -99,6 +107,10 @@ class ImageConfig:
             raise unknown_choice("pooling", self.pooling, POOLING)
         if self.device not in DEVICES:
             raise unknown_choice("device", self.device, DEVICES)
+        if self.precision not in PRECISIONS:
+            raise unknown_choice("precision", self.precision, PRECISIONS)
+        if not 1 <= self.scales <= 4:
+            raise OptionError(f"--scales must be in 1..4, got {self.scales}")
         if self.style_blend is not None:
             if len(self.style_blend) != n_styles:
                 raise OptionError(
@@ -130,6 +142,9 @@ class VideoConfig:
         _positive_int("iterations", self.iterations)
         if self.init not in VIDEO_INITS:
             raise unknown_choice("video init", self.init, VIDEO_INITS)
+        # Checked here, not first at frame 1: a typo must not cost the first frame's render.
+        if self.flow not in FLOW_METHODS:
+            raise unknown_choice("flow method", self.flow, FLOW_METHODS)
         if not 0.0 <= self.scene_cut_threshold <= 1.0:
             raise OptionError(
                 f"scene cut threshold must be in [0, 1], got {self.scene_cut_threshold}"

@@ -6,9 +6,12 @@ no file I/O and never prints.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -79,6 +82,10 @@ class Engine:
             loss.style_layers, loss.style_layer_weights
         )
         self._targets: dict[int, losses.StyleTargets] = {}
+        self.bf16 = settings.image.precision == "bf16"
+        configure_backend(device, settings.image.precision)
+        if device.type == "cuda":
+            self.vgg = self.vgg.to(memory_format=torch.channels_last)
         self.style_passes = 0  # VGG passes spent on style images, for tests and reports
 
     def style_targets(self, long_side: int) -> losses.StyleTargets:
@@ -96,7 +103,7 @@ class Engine:
     @torch.no_grad()
     def _grams(self, style: np.ndarray) -> dict[str, Tensor]:
         self.style_passes += 1
-        features = self.vgg(to_tensor(style, self.device))
+        features = self._features(to_tensor(style, self.device))
         return {name: losses.gram(features[name]) for name in self.settings.loss.style_layers}
 
     def stylize(
@@ -107,11 +114,39 @@ class Engine:
         temporal: Temporal | None = None,
         callback: Callback = ignore,
     ) -> Stylized:
-        """Optimize from `init` (HxWx3) towards `content`'s features and the style targets."""
+        """Optimize from `init` (HxWx3) towards `content`'s features and the style targets.
+
+        With `scales > 1` and no temporal target, coarser levels run first and seed the next.
+        """
+        levels = self.settings.image.scales if temporal is None else 1
+        spent = 0
+        for level in range(levels - 1, 0, -1):
+            long_side = max(16, round(max(content.shape[:2]) / 2**level))
+            small = resize_long_side(content, long_side)
+            start = _resized(init, small.shape[:2])
+            coarse = self._stylize_once(small, start, budget, None, callback)
+            spent += coarse.result.evaluations
+            init = _resized(coarse.image, content.shape[:2])
+        if levels > 1:
+            budget = max(1, round(budget * self.settings.image.fine_share))
+        done = self._stylize_once(content, init, budget, temporal, callback)
+        if spent:
+            result = replace(done.result, evaluations=done.result.evaluations + spent)
+            done = Stylized(done.image, result)
+        return done
+
+    def _stylize_once(
+        self,
+        content: np.ndarray,
+        init: np.ndarray,
+        budget: int,
+        temporal: Temporal | None,
+        callback: Callback,
+    ) -> Stylized:
         content_t = to_tensor(content, self.device)
         targets = self.style_targets(max(content.shape[:2]))
         with torch.no_grad():
-            features = self.vgg(content_t)
+            features = self._features(content_t)
             content_targets = {n: features[n] for n in self.settings.loss.content_layers}
         loss_fn = self._loss_fn(content_targets, targets, temporal)
         result = optimize(
@@ -121,6 +156,32 @@ class Engine:
         if self.settings.image.preserve_colors:
             image = losses.keep_colors(image, content_t)
         return Stylized(to_uint8(image), result)
+
+    @torch.no_grad()
+    def measure(self, content: np.ndarray, image: np.ndarray) -> dict[str, float]:
+        """Unweighted content, style and TV terms of `image` against `content` (for reports)."""
+        targets = self.style_targets(max(content.shape[:2]))
+        reference = self._features(to_tensor(content, self.device))
+        x = to_tensor(image, self.device)
+        features = self._features(x)
+        layers = self.settings.loss.content_layers
+        content_term = sum(losses.content_loss(features[n], reference[n]) for n in layers)
+        return {
+            "content": float(content_term) / len(layers),
+            "style": float(targets.loss(features)),
+            "tv": float(losses.tv_loss(x)),
+        }
+
+    def _features(self, image: Tensor) -> dict[str, Tensor]:
+        """VGG activations in fp32; the pass itself may run in bf16 or channels-last on CUDA."""
+        if self.device.type == "cuda":
+            image = image.contiguous(memory_format=torch.channels_last)
+        if not self.bf16:
+            return self.vgg(image)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            features = self.vgg(image)
+        # Gram matrices and relative errors stay fp32: they sum many small products.
+        return {name: value.float() for name, value in features.items()}
 
     def _loss_fn(
         self,
@@ -135,7 +196,7 @@ class Engine:
             mask = torch.from_numpy(temporal.mask.astype(np.float32))[None, None].to(self.device)
 
         def loss_fn(x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-            features = self.vgg(x)
+            features = self._features(x)
             terms = {
                 "content": sum(
                     losses.content_loss(features[n], t) for n, t in content_targets.items()
@@ -156,6 +217,40 @@ class Engine:
             return total, terms
 
         return loss_fn
+
+
+def configure_backend(device: torch.device, precision: str) -> None:
+    """Process-wide speed settings: cuDNN autotuning and TF32 on CUDA, all cores on the CPU."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # frame sizes repeat for the whole render
+        tf32 = precision in {"auto", "tf32"}
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    elif device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(usable_cpus())
+
+
+def usable_cpus() -> int:
+    """Cores this process may use: its affinity, capped by a cgroup CPU quota (containers)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count or 1, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 limit visible
+    return max(1, count or 1)
+
+
+def _resized(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`image` resized to height x width `shape` (float or uint8 kept)."""
+    h, w = shape[:2]
+    if image.shape[:2] == (h, w):
+        return image
+    shrinking = h * w < image.shape[0] * image.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    resized = cv2.resize(image, (w, h), interpolation=interpolation)
+    return np.clip(resized, 0, 255 if image.dtype == np.uint8 else 1.0).astype(image.dtype)
 
 
 def noise_like(content: np.ndarray, seed: int) -> np.ndarray:

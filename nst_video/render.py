@@ -4,6 +4,7 @@ each finished frame to the work directory, then encode. Resumable at any instant
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from queue import Full, Queue
 from typing import Any
 
 import numpy as np
@@ -86,15 +88,22 @@ class FramePlan:
 
 
 def plan_frame(
-    content: np.ndarray, prev_in: np.ndarray | None, prev_out: np.ndarray | None, video: VideoConfig
+    content: np.ndarray,
+    prev_in: np.ndarray | None,
+    prev_out: np.ndarray | None,
+    video: VideoConfig,
+    ff: flow.FrameFlow | None = None,
 ) -> FramePlan:
-    """How frame i starts: from its content, or from the previous output warped onto it."""
+    """How frame i starts: from its content, or from the previous output warped onto it.
+
+    `ff` is the flow between the input frames when it was computed ahead (in the background).
+    """
     if prev_out is None or prev_in is None:
         return FramePlan(content, video.first_iterations, "content", None, None)
     if video.init == "content":
         # Independent frames, for comparison: each gets the first frame's budget.
         return FramePlan(content, video.first_iterations, "content", None, None)
-    ff = flow.frame_flow(prev_in, content, video.flow)
+    ff = ff or flow.frame_flow(prev_in, content, video.flow)
     if flow.is_scene_cut(ff, video.scene_cut_threshold):
         return FramePlan(content, video.first_iterations, "cut", None, ff.consistent_fraction)
     warped = flow.warp(prev_out, ff.backward)
@@ -141,6 +150,9 @@ class FrameLoop:
 
     def run(self) -> int:
         """Returns the number of frames rendered now."""
+        damaged = self.work.drop_damaged(self.indices)
+        if damaged:
+            self.callback(Message(f"rendering damaged frames again: {damaged}"))
         first = next((i for i in self.indices if not self.work.has_frame(i)), None)
         if first is None:
             return 0
@@ -154,12 +166,12 @@ class FrameLoop:
         prev_in: np.ndarray | None = None
         prev_out: np.ndarray | None = None
         rendered = 0
-        for index, content in self._contents(read_from):
+        for index, content, ff in prefetch(self._inputs(read_from)):
             out = self._finished(index)
             if out is None:
                 if prev_out is _SKIPPED:
                     prev_out = self.work.load_frame(index - 1)
-                out = self._render(index, content, prev_in, prev_out, done + rendered)
+                out = self._render(index, content, prev_in, prev_out, done + rendered, ff)
                 rendered += 1
             prev_in, prev_out = content, out
         return rendered
@@ -174,6 +186,17 @@ class FrameLoop:
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
+
+    def _inputs(self, read_from: int) -> Iterator[tuple[int, np.ndarray, flow.FrameFlow | None]]:
+        """Frames with the flow from their predecessor, for frames still to render."""
+        prev: np.ndarray | None = None
+        for index, content in self._contents(read_from):
+            ff = None
+            wanted = self.video.init == "flow" and not self.work.has_frame(index)
+            if prev is not None and wanted:
+                ff = flow.frame_flow(prev, content, self.video.flow)
+            yield index, content, ff
+            prev = content
 
     def _finished(self, index: int) -> np.ndarray | None:
         """A finished frame, decoded only when the next frame needs it as its warm start."""
@@ -191,8 +214,9 @@ class FrameLoop:
         prev_in: np.ndarray | None,
         prev_out: np.ndarray | None,
         done: int,
+        ff: flow.FrameFlow | None = None,
     ) -> np.ndarray:
-        plan = plan_frame(content, prev_in, prev_out, self.video)
+        plan = plan_frame(content, prev_in, prev_out, self.video, ff)
         total = len(self.indices)
         self.callback(FrameStarted(index, done, total, plan.kind, plan.budget))
         start = time.perf_counter()
@@ -216,6 +240,52 @@ class FrameLoop:
 
 # A finished frame nobody needs decoded; loaded from disk only if a later frame asks for it.
 _SKIPPED = np.zeros((0, 0, 3), np.uint8)
+
+
+# --- background work ----------------------------------------------------------------------------
+
+_END = object()
+
+
+def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Run `items` (decoding, resizing, optical flow) in a thread, `depth` items ahead, so the
+    optimizer never waits for the CPU-side work of the next frame."""
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not _put(queue, item, stop):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            _put(queue, exc, stop)
+            return
+        _put(queue, _END, stop)
+
+    thread = threading.Thread(target=produce, name="nst-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        close = getattr(items, "close", None)
+        if close is not None and not thread.is_alive():
+            close()  # ends the decoder subprocess when we stop early
+
+
+def _put(queue: Queue[Any], item: Any, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            queue.put(item, timeout=0.1)
+            return True
+        except Full:
+            continue
+    return False
 
 
 # --- signals -----------------------------------------------------------------------------------
@@ -265,11 +335,16 @@ def check_output(output: str, overwrite: bool, work: WorkDir) -> None:
             raise OutputError(
                 f"output directory {Path(output).parent} does not exist; create it first"
             )
-    ours = work.exists() and work.read_manifest().get("encode") in {"started", "done"}
+    ours = work.exists() and owns_output(work.read_manifest(), output)
     target = Path(output)
     occupied = target.exists() and (not target.is_dir() or any(target.iterdir()))
     if occupied and not overwrite and not ours:
         raise OutputError(f"{output} exists; pass --overwrite to replace it")
+
+
+def owns_output(manifest: dict[str, Any], output: str) -> bool:
+    """Whether this work directory's encode wrote (or began writing) the file at `output`."""
+    return manifest.get("owned_output") == os.path.abspath(output)
 
 
 def prepare_work_dir(
@@ -325,9 +400,10 @@ def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
             f"{len(missing)} frames are not rendered yet (first: {missing[0]}); "
             f"run: nst-video resume {work.path}"
         )
-    # Once encoding started, a file at the output path is ours to replace.
-    ours = manifest.get("encode") in {"started", "done"}
-    work.write_manifest({**manifest, "encode": "started"})
+    # Once an encode of ours started, a file at the output path is ours to replace. The claim is
+    # kept apart from "encode" (reset to pending by every run) and names the path, so a later
+    # run with another -o never takes someone else's file for ours.
+    ours = owns_output(manifest, job["output"])
     callback(Message(f"encoding {len(indices)} frames to {job['output']}"))
     video = job["settings"]["video"]
     writer = open_writer(
@@ -338,6 +414,9 @@ def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
         **_writer_options(job, plan, video),
     )
     with writer:
+        # Claimed only after the writer accepted the path: it refuses a file that is not ours.
+        manifest.update(encode="started", owned_output=os.path.abspath(job["output"]))
+        work.write_manifest(manifest)
         for frame in work.iter_frames(indices):
             writer.write(frame)
     work.write_manifest({**work.read_manifest(), "encode": "done"})

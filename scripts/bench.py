@@ -1,0 +1,211 @@
+"""Speed benchmark (never a test): VGG floor, per-evaluation overhead, s/frame, memory,
+multi-scale, and the seed tutorial's way (independent frames, 300 L-BFGS evaluations).
+
+    .venv/bin/python scripts/bench.py --input samples/clip.mp4 --style samples/style.png \\
+        --weights W.pth --size 256 --frames 6 --device auto
+
+Prints a Markdown table and writes JSON (--json). Medians over --repeats, all in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nst_video.checkpoint import WorkDir
+from nst_video.config import Settings
+from nst_video.engine import Engine, pick_device, to_tensor
+from nst_video.frames import open_source
+from nst_video.frames.images import read_image, resize_long_side
+from nst_video.render import FrameLoop
+from nst_video.vgg import load_state_dict
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: torch.device, repeats: int) -> float:  # noqa: ANN001
+    """Median seconds of fn() over repeats, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def vgg_floor(engine: Engine, frame: np.ndarray, repeats: int) -> float:
+    """One bare forward + backward through the VGG to the deepest layer in use."""
+    x = to_tensor(frame, engine.device).requires_grad_(True)
+
+    def step() -> None:
+        features = engine._features(x)
+        sum(f.float().mean() for f in features.values()).backward()
+
+    return timed(step, engine.device, repeats)
+
+
+def per_evaluation(engine: Engine, frame: np.ndarray, evaluations: int, repeats: int) -> float:
+    """Seconds per loss evaluation inside the optimizer (no early stop)."""
+
+    def run() -> None:
+        result = engine.stylize(frame, frame, evaluations)
+        assert result.result.evaluations == evaluations
+
+    return timed(run, engine.device, repeats) / evaluations
+
+
+def render_clip(engine: Engine, source, indices: range, long_side: int) -> dict[str, Any]:  # noqa: ANN001
+    """Render frames like `nst-video video` does; returns timing and loss statistics."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = WorkDir(Path(tmp))
+        work.frames_dir.mkdir(parents=True)
+        sync(engine.device)
+        start = time.perf_counter()
+        FrameLoop(engine, source, work, indices, long_side).run()
+        sync(engine.device)
+        wall = time.perf_counter() - start
+        stats = [work.frame_stats(i) for i in indices]
+    busy = sum(s["seconds"] for s in stats)
+    return {
+        "wall": wall,
+        "s_per_frame": wall / len(indices),
+        "optimizer_busy": busy / wall,
+        "evals_first": stats[0]["iterations"],
+        "evals_later": statistics.mean(s["iterations"] for s in stats[1:]) if len(stats) > 1
+        else None,
+        "style": statistics.mean(s["style"] for s in stats),
+    }
+
+
+def tutorial_way(engine: Engine, frames: list[np.ndarray]) -> dict[str, Any]:
+    """Each frame from its content with 300 L-BFGS evaluations, no warm start, no early stop."""
+    styles = []
+    sync(engine.device)
+    start = time.perf_counter()
+    for frame in frames:
+        out = engine.stylize(frame, frame, 300)
+        styles.append(out.result.terms["style"])
+    sync(engine.device)
+    wall = time.perf_counter() - start
+    return {"wall": wall, "s_per_frame": wall / len(frames), "style": statistics.mean(styles)}
+
+
+def multiscale(make: Any, frame: np.ndarray, budget: int) -> dict[str, Any]:
+    """Full-size only vs coarse-to-fine (2 levels), scored at full size the same way."""
+    out: dict[str, Any] = {}
+    for scales in (1, 2):
+        engine = make(scales=scales)
+        engine.style_targets(max(frame.shape[:2]))
+        sync(engine.device)
+        start = time.perf_counter()
+        image = engine.stylize(frame, frame, budget).image
+        sync(engine.device)
+        out[f"scales{scales}"] = {"seconds": time.perf_counter() - start,
+                                  **engine.measure(frame, image)}
+    return out
+
+
+def peak_memory(device: torch.device) -> dict[str, float]:
+    host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+    return {"host_peak_mib": host, "gpu_peak_mib": gpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", default="samples/clip.mp4")
+    parser.add_argument("--style", default="samples/style.png")
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--evaluations", type=int, default=20)
+    parser.add_argument("--skip-tutorial", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    state = load_state_dict(args.weights)
+    style = read_image(args.style)
+    base = Settings()
+    base = replace(base, image=replace(base.image, device=args.device, precision=args.precision,
+                                       size=args.size))
+    device = pick_device(args.device)
+
+    def make(**image: Any) -> Engine:
+        return Engine(state, [style], replace(base, image=replace(base.image, **image)), device)
+
+    engine = make()
+    source = open_source(args.input)
+    frames = [resize_long_side(f, args.size) for f in source.frames(0, args.frames)]
+    frame = frames[0]
+    engine.style_targets(max(frame.shape[:2]))
+    floor = vgg_floor(engine, frame, args.repeats)
+    per_eval = per_evaluation(engine, frame, args.evaluations, max(1, args.repeats // 2))
+    clip = render_clip(engine, source, range(len(frames)), args.size)
+    result: dict[str, Any] = {
+        "machine": f"{platform.processor() or platform.machine()}, "
+                   f"{torch.get_num_threads()} threads, "
+                   + (torch.cuda.get_device_name() if device.type == "cuda" else "CPU"),
+        "device": str(device), "precision": args.precision, "size": list(frame.shape[1::-1]),
+        "vgg_floor_s": floor, "per_eval_s": per_eval, "overhead_ratio": per_eval / floor,
+        "clip": clip, "fps": 1 / clip["s_per_frame"],
+        "multiscale": multiscale(make, frame, 300),
+    }
+    if not args.skip_tutorial:
+        tut = tutorial_way(engine, frames)
+        result["tutorial"] = tut
+        result["speedup_vs_tutorial"] = tut["wall"] / clip["wall"]
+    result.update(peak_memory(device))
+    print_table(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+def print_table(r: dict[str, Any]) -> None:
+    clip = r["clip"]
+    rows = [
+        ("machine", r["machine"]),
+        ("frame size (w x h)", "x".join(map(str, r["size"]))),
+        ("VGG fwd+bwd floor", f"{r['vgg_floor_s'] * 1000:.1f} ms"),
+        ("per loss evaluation", f"{r['per_eval_s'] * 1000:.1f} ms ({r['overhead_ratio']:.2f}x)"),
+        ("seconds per frame", f"{clip['s_per_frame']:.2f} s ({r['fps']:.2f} fps)"),
+        ("evaluations first / later", f"{clip['evals_first']} / {clip['evals_later']}"),
+        ("optimizer busy fraction", f"{clip['optimizer_busy']:.3f}"),
+        ("peak host / GPU memory", f"{r['host_peak_mib']:.0f} MiB / {r['gpu_peak_mib']} MiB"),
+    ]
+    ms = r["multiscale"]
+    for key, label in (("scales1", "single scale, 300 evals"), ("scales2", "2 scales, 300+90")):
+        m = ms[key]
+        rows.append((label, f"{m['seconds']:.1f} s, style {m['style']:.4f}, "
+                            f"content {m['content']:.3f}"))
+    if "tutorial" in r:
+        t = r["tutorial"]
+        rows.append(("tutorial way (300 evals/frame)",
+                     f"{t['s_per_frame']:.2f} s/frame, style {t['style']:.4f} vs ours "
+                     f"{clip['style']:.4f}; ours {r['speedup_vs_tutorial']:.1f}x faster"))
+    print("| measure | value |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

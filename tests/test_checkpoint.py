@@ -1,0 +1,179 @@
+"""Unit tests of the work directory: atomic writes, frame validity, fingerprints, job round trip."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nst_video.checkpoint import (
+    Job,
+    WorkDir,
+    atomic_write_bytes,
+    differing,
+    job_from_dict,
+    result_settings,
+)
+from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
+from nst_video.errors import OutputError
+from nst_video.render import job_to_dict
+
+
+def test_atomic_write_leaves_only_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "data.bin"
+    atomic_write_bytes(target, b"first")
+    atomic_write_bytes(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["data.bin"]
+
+
+def test_atomic_write_failure_keeps_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "data.bin"
+    atomic_write_bytes(target, b"old")
+
+    def no_space(src: object, dst: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_space)
+    with pytest.raises(OutputError) as info:
+        atomic_write_bytes(target, b"new")
+    assert str(info.value) == (
+        f"disk full while writing {target}; free space and run the command again to continue "
+        "(finished frames are kept)"
+    )
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
+
+
+def test_atomic_write_interrupted_removes_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_bytes(tmp_path / "data.bin", b"x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_write_errors_name_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match=r"^cannot write .*/file/x\.bin: File exists$"):
+        atomic_write_bytes(blocker / "x.bin", b"")
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> WorkDir:
+    work = WorkDir(tmp_path / "work")
+    image = np.arange(12 * 16 * 3, dtype=np.uint8).reshape(12, 16, 3)
+    for index in range(3):
+        work.save_frame(index, image + index, {"frame": index, "seconds": 0.5})
+    return work
+
+
+def test_saved_frames_are_finished_and_load_back(work: WorkDir) -> None:
+    assert work.done_frames(range(5)) == [0, 1, 2]
+    frame = work.load_frame(1)
+    assert frame is not None
+    assert np.array_equal(frame, np.arange(12 * 16 * 3, dtype=np.uint8).reshape(12, 16, 3) + 1)
+    assert work.frame_stats(2) == {"frame": 2, "seconds": 0.5}
+
+
+def test_truncated_png_is_not_a_frame(work: WorkDir) -> None:
+    path = work.frame_path(1)
+    path.write_bytes(path.read_bytes()[:-1])
+    assert not work.has_frame(1)
+    assert work.load_frame(1) is None
+    assert work.done_frames(range(3)) == [0, 2]
+    path.write_bytes(b"")
+    assert not work.has_frame(1)
+
+
+def test_damaged_png_with_intact_end_is_dropped(work: WorkDir) -> None:
+    path = work.frame_path(2)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert work.has_frame(2)  # looks complete...
+    assert not work.frame_intact(2)  # ...but its CRC says otherwise
+    assert work.load_frame(2) is None
+    assert work.drop_damaged(range(3)) == [2]
+    assert work.done_frames(range(3)) == [0, 1]
+
+
+def test_remove_temporaries_and_discard(work: WorkDir) -> None:
+    (work.frames_dir / ".000003.png.ab12cd34.tmp.png").write_bytes(b"partial")
+    (work.path / ".manifest.json.xyz.tmp").write_bytes(b"partial")
+    work.remove_temporaries()
+    assert sorted(p.name for p in work.frames_dir.iterdir() if p.name.startswith(".")) == []
+    assert not list(work.path.glob(".*"))
+    assert work.discard_frames() == 3
+    assert list(work.frames_dir.iterdir()) == []
+
+
+def test_differing_names_each_change() -> None:
+    stored = {"settings": {"style_weight": 30.0, "size": 32, "layers": ["a"]}, "weights": "x"}
+    new = {"settings": {"style_weight": 5.0, "size": 32, "layers": ["a", "b"]}, "weights": "x"}
+    assert differing(stored, new) == [
+        'settings.layers (["a"] -> ["a", "b"])',
+        "settings.style_weight (30.0 -> 5.0)",
+    ]
+    assert differing(stored, stored) == []
+    assert differing({"a": 1}, {"b": 2}) == ["a (1 -> null)", "b (null -> 2)"]
+    long_old = {"input": "/very/long/path/that/goes/on/and/on/to/clip.mp4"}
+    assert differing(long_old, {"input": "b.mp4"}) == [
+        'input ("/very/long/path...lip.mp4" -> "b.mp4")'
+    ]
+
+
+def test_result_settings_leave_out_encoding_options() -> None:
+    base = result_settings(Settings())
+    encoding_only = Settings(video=replace(VideoConfig(), crf=30, codec="libx265", audio=False))
+    assert result_settings(encoding_only) == base
+    assert "crf" not in base and "device" not in base
+    assert result_settings(Settings(loss=LossConfig(style_weight=5.0)))["style_weight"] == 5.0
+
+
+def test_job_round_trips_through_the_manifest() -> None:
+    settings = Settings(
+        loss=LossConfig(
+            content_layers=("relu3_2",),
+            style_layers=("relu1_1", "relu2_1"),
+            style_layer_weights=(0.25, 0.75),
+            style_weight=12.5,
+        ),
+        optim=OptimConfig(optimizer="adam", iterations=7, history_size=5),
+        image=ImageConfig(size=48, style_blend=(0.7, 0.3), pooling="max", preserve_colors=True),
+        video=VideoConfig(
+            first_iterations=9,
+            iterations=4,
+            flow="farneback",
+            fps=Fraction(24000, 1001),
+            start=2,
+            frames=5,
+            codec="libx265",
+            audio=False,
+        ),
+    )
+    job = Job("in put.mkv", ("a.png", "b.jpg"), "out/", "w.pth", "r.jsonl", settings)
+    stored = json.loads(json.dumps(job_to_dict(job)))  # exactly what the manifest holds
+    assert stored["settings"]["video"]["fps"] == "24000/1001"
+    again = job_from_dict(stored)
+    assert again == job
+    assert isinstance(again.settings.video.fps, Fraction)
+    assert isinstance(again.settings.loss.style_layers, tuple)
+
+
+def test_default_job_round_trips() -> None:
+    job = Job("i.mp4", ("s.png",), "o.mp4", None, None, Settings())
+    assert job_from_dict(json.loads(json.dumps(job_to_dict(job)))) == job

@@ -1,0 +1,164 @@
+"""Engine: cached style targets, blending, colour preservation, output format, determinism."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor
+
+from nst_video import losses
+from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings
+from nst_video.engine import Engine, Temporal, noise_like, pick_device, to_tensor, to_uint8
+
+CPU = torch.device("cpu")
+# Shallow layers keep every forward pass cheap; the engine logic does not depend on depth.
+SETTINGS = Settings(
+    loss=LossConfig(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1")),
+    optim=OptimConfig(iterations=3, tolerance=0.0),
+    image=ImageConfig(size=32),
+)
+
+
+@pytest.fixture(scope="module")
+def engine(state_dict: Mapping[str, Tensor], style_rgb: np.ndarray) -> Engine:
+    return Engine(state_dict, [style_rgb], SETTINGS, CPU)
+
+
+def make_engine(
+    state_dict: Mapping[str, Tensor], styles: list[np.ndarray], **image: object
+) -> Engine:
+    settings = replace(SETTINGS, image=replace(SETTINGS.image, **image))
+    return Engine(state_dict, styles, settings, CPU)
+
+
+def test_style_passes_once_per_long_side(
+    state_dict: Mapping[str, Tensor],
+    style_rgb: np.ndarray,
+    make_image: Callable[..., np.ndarray],
+) -> None:
+    engine = make_engine(state_dict, [style_rgb])
+    for seed in range(3):
+        content = make_image(24, 32, seed)  # long side 32 every time
+        engine.stylize(content, content, 2)
+    assert engine.style_passes == 1
+    other = make_image(16, 12, 9)  # long side 16
+    engine.stylize(other, other, 2)
+    engine.stylize(other, other, 2)
+    assert engine.style_passes == 2
+    assert sorted(engine._targets) == [16, 32]
+
+
+def test_each_style_passes_once(
+    state_dict: Mapping[str, Tensor], style_rgb: np.ndarray, make_image: Callable[..., np.ndarray]
+) -> None:
+    engine = make_engine(state_dict, [style_rgb, make_image(30, 20, 7)])
+    content = make_image(24, 32, 0)
+    engine.stylize(content, content, 1)
+    engine.stylize(content, content, 1)
+    assert engine.style_passes == 2
+
+
+def test_style_blend_is_weighted_mean_of_grams(
+    state_dict: Mapping[str, Tensor], style_rgb: np.ndarray, make_image: Callable[..., np.ndarray]
+) -> None:
+    other = make_image(30, 20, 7)
+    first = make_engine(state_dict, [style_rgb]).style_targets(32).grams
+    second = make_engine(state_dict, [other]).style_targets(32).grams
+    blended = make_engine(state_dict, [style_rgb, other], style_blend=(3.0, 1.0))
+    targets = blended.style_targets(32)
+    assert set(targets.grams) == {"relu1_1", "relu2_1"}
+    for name, gram in targets.grams.items():
+        torch.testing.assert_close(gram, 0.75 * first[name] + 0.25 * second[name])
+        assert not torch.allclose(first[name], second[name], rtol=0.01)
+    equal = make_engine(state_dict, [style_rgb, other]).style_targets(32).grams
+    torch.testing.assert_close(equal["relu1_1"], 0.5 * first["relu1_1"] + 0.5 * second["relu1_1"])
+
+
+def test_style_targets_use_the_scaled_style(
+    engine: Engine, state_dict: Mapping[str, Tensor], style_rgb: np.ndarray
+) -> None:
+    half = make_engine(state_dict, [style_rgb], style_scale=0.5).style_targets(32).grams
+    # style_rgb is 40x40: scale 0.5 of a 32 px output resizes it to 16x16.
+    from nst_video.frames.images import resize_long_side
+
+    direct = engine._grams(resize_long_side(style_rgb, 16))
+    for name in half:
+        torch.testing.assert_close(half[name], direct[name])
+    assert engine.style_targets(32).layer_weights == {"relu1_1": 0.5, "relu2_1": 0.5}
+
+
+def test_stylize_returns_uint8_of_the_content_shape(
+    engine: Engine, make_image: Callable[..., np.ndarray]
+) -> None:
+    content = make_image(20, 28, 3)
+    done = engine.stylize(content, content, 3)
+    assert done.image.dtype == np.uint8
+    assert done.image.shape == (20, 28, 3)
+    assert done.result.evaluations == 3
+    assert set(done.result.terms) == {"content", "style", "tv"}
+    np.testing.assert_array_equal(done.image, to_uint8(done.result.image))
+
+
+def test_stylize_changes_the_image(engine: Engine, content_rgb: np.ndarray) -> None:
+    done = engine.stylize(content_rgb, content_rgb, 5)
+    assert np.abs(done.image.astype(int) - content_rgb.astype(int)).max() > 0
+
+
+def test_stylize_is_deterministic(engine: Engine, content_rgb: np.ndarray) -> None:
+    init = noise_like(content_rgb, seed=4)
+    first = engine.stylize(content_rgb, init, 3).image
+    second = engine.stylize(content_rgb, init, 3).image
+    np.testing.assert_array_equal(first, second)
+
+
+def _chroma(rgb: np.ndarray) -> Tensor:
+    return losses.rgb_to_yiq(to_tensor(rgb, CPU))[:, 1:]
+
+
+def test_preserve_colors_keeps_the_content_chroma(
+    state_dict: Mapping[str, Tensor], style_rgb: np.ndarray, make_image: Callable[..., np.ndarray]
+) -> None:
+    # Low-saturation mid-grey content: the colour transfer never needs clamping.
+    content = (110 + make_image(24, 32, 11) // 8).astype(np.uint8)
+    noise = noise_like(content, seed=0)  # starts far from the content's colours
+    plain = make_engine(state_dict, [style_rgb]).stylize(content, noise, 3).image
+    kept = make_engine(state_dict, [style_rgb], preserve_colors=True)
+    kept_image = kept.stylize(content, noise, 3).image
+    assert (_chroma(plain) - _chroma(content)).abs().max() > 0.05
+    torch.testing.assert_close(_chroma(kept_image), _chroma(content), atol=4 / 255, rtol=0)
+    # Luminance comes from the stylized result, not the content.
+    luma = losses.rgb_to_yiq(to_tensor(kept_image, CPU))[:, :1]
+    plain_luma = losses.rgb_to_yiq(to_tensor(plain, CPU))[:, :1]
+    torch.testing.assert_close(luma, plain_luma, atol=4 / 255, rtol=0)
+
+
+def test_temporal_term_is_added(engine: Engine, content_rgb: np.ndarray) -> None:
+    warped = np.zeros_like(content_rgb)
+    mask = np.ones(content_rgb.shape[:2], np.float32)
+    done = engine.stylize(content_rgb, content_rgb, 2, Temporal(warped, mask))
+    assert done.result.terms["temporal"] > 0.01
+    masked = engine.stylize(content_rgb, content_rgb, 2, Temporal(warped, mask * 0))
+    assert masked.result.terms["temporal"] == 0.0
+
+
+def test_noise_like_is_seeded(content_rgb: np.ndarray) -> None:
+    a, b, c = noise_like(content_rgb, 1), noise_like(content_rgb, 1), noise_like(content_rgb, 2)
+    assert a.shape == content_rgb.shape and a.dtype == np.float32
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_tensor_round_trip(content_rgb: np.ndarray) -> None:
+    tensor = to_tensor(content_rgb, CPU)
+    assert tensor.shape == (1, 3, 24, 32) and tensor.dtype == torch.float32
+    np.testing.assert_array_equal(to_uint8(tensor), content_rgb)
+
+
+def test_pick_device() -> None:
+    assert pick_device("cpu") == CPU
+    assert pick_device("auto").type in {"cpu", "cuda", "mps"}

@@ -1,0 +1,302 @@
+"""VGG19 layout, weight loading (file, env, torch.hub) and the feature extractor."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from nst_video.errors import OptionError, WeightsError
+from nst_video.vgg import (
+    LAYER_NAMES,
+    WEIGHTS_ENV,
+    WEIGHTS_URL_ENV,
+    VGGFeatures,
+    load_state_dict,
+    random_state_dict,
+)
+
+# torchvision's vgg19().features: index of every module, written out independently of vgg.py.
+TORCHVISION_INDEX = {
+    "conv1_1": 0, "relu1_1": 1, "conv1_2": 2, "relu1_2": 3, "pool1": 4,
+    "conv2_1": 5, "relu2_1": 6, "conv2_2": 7, "relu2_2": 8, "pool2": 9,
+    "conv3_1": 10, "relu3_1": 11, "conv3_2": 12, "relu3_2": 13,
+    "conv3_3": 14, "relu3_3": 15, "conv3_4": 16, "relu3_4": 17, "pool3": 18,
+    "conv4_1": 19, "relu4_1": 20, "conv4_2": 21, "relu4_2": 22,
+    "conv4_3": 23, "relu4_3": 24, "conv4_4": 25, "relu4_4": 26, "pool4": 27,
+    "conv5_1": 28, "relu5_1": 29, "conv5_2": 30, "relu5_2": 31,
+    "conv5_3": 32, "relu5_3": 33, "conv5_4": 34, "relu5_4": 35, "pool5": 36,
+}  # fmt: skip
+TORCHVISION_CONV_SHAPES = {
+    0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128),
+    10: (256, 128), 12: (256, 256), 14: (256, 256), 16: (256, 256),
+    19: (512, 256), 21: (512, 512), 23: (512, 512), 25: (512, 512),
+    28: (512, 512), 30: (512, 512), 32: (512, 512), 34: (512, 512),
+}  # fmt: skip
+VALID_LAYERS = ", ".join(TORCHVISION_INDEX)
+
+
+def test_layer_names_follow_torchvision_indices() -> None:
+    assert {name: i for i, name in enumerate(LAYER_NAMES)} == TORCHVISION_INDEX
+
+
+def test_random_state_dict_has_torchvision_keys_and_shapes(
+    state_dict: Mapping[str, torch.Tensor],
+) -> None:
+    state = state_dict
+    expected = {}
+    for index, (out_ch, in_ch) in TORCHVISION_CONV_SHAPES.items():
+        expected[f"features.{index}.weight"] = (out_ch, in_ch, 3, 3)
+        expected[f"features.{index}.bias"] = (out_ch,)
+    assert {k: tuple(v.shape) for k, v in state.items()} == expected
+
+
+def test_random_state_dict_is_seeded(state_dict: Mapping[str, torch.Tensor]) -> None:
+    again, other = random_state_dict(0), random_state_dict(1)
+    assert all(torch.equal(again[k], v) for k, v in state_dict.items())
+    assert not torch.equal(other["features.0.weight"], state_dict["features.0.weight"])
+    # Kaiming scale: std of conv weights is sqrt(2 / fan_in).
+    assert abs(float(again["features.34.weight"].std()) - (2 / (512 * 9)) ** 0.5) < 1e-3
+
+
+def _conv_weight(vgg: VGGFeatures, index: int) -> torch.Tensor:
+    module = vgg.features[index]
+    assert isinstance(module, nn.Conv2d)
+    return module.weight
+
+
+def test_full_torchvision_dict_loads_and_ignores_classifier(
+    state_dict: Mapping[str, torch.Tensor],
+) -> None:
+    full = dict(state_dict)
+    # Small stand-ins for the classifier: extra keys must be ignored whatever their shape.
+    full["classifier.0.weight"] = torch.randn(7, 5)
+    full["classifier.0.bias"] = torch.randn(7)
+    full["classifier.6.weight"] = torch.randn(3, 7)
+    vgg = VGGFeatures(full, ["relu5_1"])
+    for index in (0, 10, 28):
+        assert torch.equal(_conv_weight(vgg, index), state_dict[f"features.{index}.weight"])
+        assert torch.equal(vgg.features[index].bias, state_dict[f"features.{index}.bias"])
+
+
+def test_weights_from_file_equal_the_files(
+    weights_file: Path, state_dict: Mapping[str, torch.Tensor]
+) -> None:
+    loaded = load_state_dict(weights_file)
+    vgg = VGGFeatures(loaded, ["relu4_2"])
+    expected = state_dict
+    assert torch.equal(_conv_weight(vgg, 21), expected["features.21.weight"])
+    assert torch.equal(_conv_weight(vgg, 0), expected["features.0.weight"])
+
+
+def test_half_precision_weights_are_loaded_as_float(state_dict: Mapping[str, torch.Tensor]) -> None:
+    half = {k: v.half() for k, v in state_dict.items()}
+    vgg = VGGFeatures(half, ["relu1_1"])
+    assert _conv_weight(vgg, 0).dtype == torch.float32
+
+
+def test_missing_key_is_a_weights_error(state_dict: Mapping[str, torch.Tensor]) -> None:
+    partial = {k: v for k, v in state_dict.items() if k != "features.21.bias"}
+    with pytest.raises(WeightsError) as info:
+        VGGFeatures(partial, ["relu4_2"])
+    assert str(info.value) == (
+        "weights file lacks features.21.bias; expected torchvision's VGG19 state dict "
+        "(vgg19-dcbb9e9d.pth)"
+    )
+
+
+def test_keys_past_the_deepest_layer_are_not_needed(state_dict: Mapping[str, torch.Tensor]) -> None:
+    shallow = {k: v for k, v in state_dict.items() if int(k.split(".")[1]) < 5}
+    vgg = VGGFeatures(shallow, ["relu1_2", "conv1_1"])
+    assert len(vgg.features) == 4
+
+
+def test_wrong_shape_is_a_weights_error(state_dict: Mapping[str, torch.Tensor]) -> None:
+    bad = dict(state_dict)
+    bad["features.0.weight"] = torch.zeros(64, 1, 3, 3)
+    with pytest.raises(WeightsError) as info:
+        VGGFeatures(bad, ["relu1_1"])
+    assert str(info.value) == (
+        "features.0.weight has shape (64, 1, 3, 3), VGG19 needs (64, 3, 3, 3); "
+        "is this a VGG19 file?"
+    )
+
+
+def test_not_a_state_dict(tmp_path: Path) -> None:
+    path = tmp_path / "list.pth"
+    torch.save([1, 2, 3], path)
+    with pytest.raises(WeightsError) as info:
+        load_state_dict(path)
+    assert str(info.value) == f"{path} does not hold a state dict"
+
+
+@pytest.mark.parametrize("data", [b"", b"this is not a torch file\n"], ids=["empty", "garbage"])
+def test_unreadable_weights_file(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "bad.pth"
+    path.write_bytes(data)
+    with pytest.raises(WeightsError) as info:
+        load_state_dict(path)
+    message = str(info.value)
+    assert message.startswith(f"cannot read weights file {path}: ")
+    assert "\n" not in message
+
+
+def test_missing_weights_file(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError) as info:
+        load_state_dict(tmp_path / "nope.pth")
+    assert str(info.value) == f"weights file not found: {tmp_path / 'nope.pth'}"
+
+
+def test_env_variable_is_used_and_argument_wins(
+    monkeypatch: pytest.MonkeyPatch, weights_file: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights_file))
+    assert set(load_state_dict()) == {
+        f"features.{i}.{p}" for i in TORCHVISION_CONV_SHAPES for p in ("weight", "bias")
+    }
+    with pytest.raises(WeightsError, match="weights file not found"):
+        load_state_dict(tmp_path / "explicit.pth")
+
+
+@pytest.mark.parametrize(
+    ("layers", "depth"),
+    [(["conv1_1"], 1), (["relu1_1"], 2), (["relu4_2", "conv1_1"], 23), (["pool5"], 37)],
+)
+def test_network_is_cut_after_deepest_layer(
+    state_dict: Mapping[str, torch.Tensor], layers: list[str], depth: int
+) -> None:
+    assert len(VGGFeatures(state_dict, layers).features) == depth
+
+
+@pytest.mark.parametrize(("pooling", "kind"), [("avg", nn.AvgPool2d), ("max", nn.MaxPool2d)])
+def test_pooling_kind(state_dict: Mapping[str, torch.Tensor], pooling: str, kind: type) -> None:
+    vgg = VGGFeatures(state_dict, ["relu5_1"], pooling=pooling)
+    pools = [m for m in vgg.features if isinstance(m, nn.AvgPool2d | nn.MaxPool2d)]
+    assert len(pools) == 4
+    assert all(type(m) is kind for m in pools)
+
+
+def test_unknown_pooling_and_layer(state_dict: Mapping[str, torch.Tensor]) -> None:
+    with pytest.raises(OptionError) as info:
+        VGGFeatures(state_dict, ["relu1_1"], pooling="median")
+    assert str(info.value) == "unknown pooling 'median'; valid: avg, max"
+    with pytest.raises(OptionError) as info:
+        VGGFeatures(state_dict, ["relu1_1", "relu9_1"])
+    assert str(info.value) == f"unknown VGG19 layer 'relu9_1'; valid: {VALID_LAYERS}"
+
+
+def test_no_layers_is_an_error(state_dict: Mapping[str, torch.Tensor]) -> None:
+    with pytest.raises(WeightsError, match="no VGG layer requested"):
+        VGGFeatures(state_dict, [])
+
+
+def test_frozen_and_in_eval_mode(state_dict: Mapping[str, torch.Tensor]) -> None:
+    vgg = VGGFeatures(state_dict, ["relu2_1"])
+    assert not vgg.training
+    assert all(not m.training for m in vgg.modules())
+    assert all(not p.requires_grad for p in vgg.parameters())
+    assert len(list(vgg.parameters())) == 6  # 3 convs up to relu2_1
+
+
+def test_forward_returns_requested_layers(state_dict: Mapping[str, torch.Tensor]) -> None:
+    layers = ["relu5_1", "relu1_1", "pool1", "relu3_1", "relu1_1"]
+    vgg = VGGFeatures(state_dict, layers)
+    out = vgg(torch.rand(1, 3, 32, 48))
+    assert {name: tuple(t.shape) for name, t in out.items()} == {
+        "relu1_1": (1, 64, 32, 48),
+        "pool1": (1, 64, 16, 24),
+        "relu3_1": (1, 256, 8, 12),
+        "relu5_1": (1, 512, 2, 3),
+    }
+    assert all(t.min() >= 0 for name, t in out.items() if name.startswith("relu"))
+
+
+def test_input_is_imagenet_normalized(state_dict: Mapping[str, torch.Tensor]) -> None:
+    vgg = VGGFeatures(state_dict, ["conv1_1"])
+    image = torch.rand(1, 3, 8, 8)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    expected = nn.functional.conv2d(
+        (image - mean) / std,
+        state_dict["features.0.weight"],
+        state_dict["features.0.bias"],
+        padding=1,
+    )
+    torch.testing.assert_close(vgg(image)["conv1_1"], expected)
+
+
+def test_gradient_flows_to_the_image(state_dict: Mapping[str, torch.Tensor]) -> None:
+    vgg = VGGFeatures(state_dict, ["relu2_1"])
+    image = torch.rand(1, 3, 16, 16, requires_grad=True)
+    vgg(image)["relu2_1"].sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+# --- torch.hub download path, with file:// URLs only ----------------------------------------
+
+
+HUB_STATE = {"features.0.weight": torch.arange(6.0).view(2, 3), "classifier.0.bias": torch.ones(2)}
+
+
+def _hub_file(directory: Path, prefix: str | None = None) -> Path:
+    """A small state dict named like torchvision's file: vgg19-<sha256 prefix>.pth.
+
+    load_state_dict only fetches; shapes are checked later by VGGFeatures, so a tiny dict keeps
+    the download path fast.
+    """
+    tmp = directory / "upload.pth"
+    torch.save(HUB_STATE, tmp)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]
+    path = directory / f"vgg19-{prefix or digest}.pth"
+    tmp.rename(path)
+    return path
+
+
+@pytest.fixture
+def hub_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    torch_home = tmp_path / "torch-home"
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    return torch_home
+
+
+def test_download_is_hash_checked_and_cached(
+    hub_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = _hub_file(tmp_path)
+    monkeypatch.setenv(WEIGHTS_URL_ENV, source.as_uri())
+    loaded = load_state_dict()
+    assert set(loaded) == set(HUB_STATE)
+    assert torch.equal(loaded["features.0.weight"], HUB_STATE["features.0.weight"])
+    cached = hub_env / "hub" / "checkpoints" / source.name
+    assert cached.read_bytes() == source.read_bytes()
+    source.unlink()  # the second call must be served from the cache
+    assert set(load_state_dict()) == set(loaded)
+
+
+def test_download_with_wrong_hash_is_a_weights_error(
+    hub_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = _hub_file(tmp_path, prefix="00000000")
+    monkeypatch.setenv(WEIGHTS_URL_ENV, source.as_uri())
+    with pytest.raises(WeightsError) as info:
+        load_state_dict()
+    message = str(info.value)
+    assert message.startswith(f"cannot get VGG19 weights from {source.as_uri()} (")
+    assert message.endswith("pass --weights FILE or set NST_VIDEO_WEIGHTS=FILE")
+    assert "\n" not in message
+    assert not (hub_env / "hub" / "checkpoints" / source.name).exists()
+
+
+def test_unreachable_url_is_a_weights_error(hub_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "file:///nonexistent/vgg19-00000000.pth"
+    monkeypatch.setenv(WEIGHTS_URL_ENV, url)
+    with pytest.raises(WeightsError) as info:
+        load_state_dict()
+    message = str(info.value)
+    assert message.startswith(f"cannot get VGG19 weights from {url} (")
+    assert "--weights FILE" in message and "NST_VIDEO_WEIGHTS=FILE" in message
