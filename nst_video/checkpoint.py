@@ -305,4 +305,13 @@ def render_status(work: WorkDir) -> dict[str, Any]:
         "seconds_per_frame": per_frame or 0.0,
         "eta_seconds": None if per_frame is None else remaining * per_frame,
         "encode": manifest.get("encode", "pending"),
+        "segments": _segments_status(work, plan.get("segments")),
     }
+
+
+def _segments_status(work: WorkDir, segments: list[dict[str, int]] | None) -> list[Any] | None:
+    if not segments:
+        return None
+    from nst_video.distributed import segment_status
+
+    return segment_status(work, segments)

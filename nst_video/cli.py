@@ -22,6 +22,7 @@ from nst_video.frames import open_source, parse_fps
 from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
 from nst_video.paths import check_output_image, ensure_directory
 from nst_video.progress import ProgressReporter
+from nst_video.render import Parallel
 
 DEBUG_ENV = "NST_VIDEO_DEBUG"
 _L, _O, _I = LossConfig(), OptimConfig(), ImageConfig()
@@ -90,10 +91,23 @@ Weights = Annotated[
     ),
 ]
 Device = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps.")]
-Precision = Annotated[str, typer.Option(
-    help="auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes).")]
-Scales = Annotated[int, typer.Option(
-    help="Coarse-to-fine levels for images and first/cut frames (1 = off).")]
+Precision = Annotated[
+    str,
+    typer.Option(help="auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes)."),
+]
+Scales = Annotated[
+    int, typer.Option(help="Coarse-to-fine levels for images and first/cut frames (1 = off).")
+]
+Workers = Annotated[
+    int,
+    typer.Option(help="Segments rendered in parallel with Ray: N local GPUs, or N CPU workers."),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        help="Address of an existing Ray cluster (the work dir must be on a shared filesystem)."
+    ),
+]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
@@ -355,6 +369,8 @@ def video(
     restart: Annotated[
         bool, typer.Option("--restart", help="Discard frames rendered with other settings.")
     ] = False,
+    workers: Workers = 1,
+    ray_address: RayAddress = None,
     optimizer: Optimizer = _O.optimizer,
     history_size: History = _O.history_size,
     tolerance: Tolerance = _O.tolerance,
@@ -414,15 +430,23 @@ def video(
             audio=not no_audio,
         ),
     )
+    # Absolute paths, so `nst-video resume` works from any directory.
     job = Job(
-        input,
-        tuple(str(s) for s in style),
-        output,
-        str(weights) if weights else None,
-        str(report) if report else None,
+        _absolute(input),
+        tuple(_absolute(s) for s in style),
+        _absolute(output),
+        _absolute(weights) if weights else None,
+        _absolute(report) if report else None,
         settings,
     )
-    _run_render(job, work_dir, overwrite, restart, quiet)
+    _run_render(job, work_dir, overwrite, restart, quiet, Parallel(workers, ray_address))
+
+
+def _absolute(path: str | Path) -> str:
+    """Absolute path, keeping a trailing separator (it means 'directory output')."""
+    text = str(path)
+    resolved = os.path.abspath(text)
+    return resolved + os.sep if text.endswith(("/", os.sep)) else resolved
 
 
 def _engine_for(job: Job) -> Engine:
@@ -430,7 +454,12 @@ def _engine_for(job: Job) -> Engine:
 
 
 def _run_render(
-    job: Job, work_dir: Path | None, overwrite: bool, restart: bool, quiet: bool
+    job: Job,
+    work_dir: Path | None,
+    overwrite: bool,
+    restart: bool,
+    quiet: bool,
+    parallel: Parallel,
 ) -> None:
     from nst_video.render import default_work_dir, render_video
 
@@ -438,7 +467,13 @@ def _run_render(
     try:
         with ProgressReporter(quiet, unit="frame", total=0) as reporter:
             result = render_video(
-                job, work, _engine_for, overwrite=overwrite, restart=restart, callback=reporter
+                job,
+                work,
+                _engine_for,
+                overwrite=overwrite,
+                restart=restart,
+                callback=reporter,
+                parallel=parallel,
             )
     except Interrupted as stop:
         print(
@@ -457,6 +492,8 @@ def _run_render(
 @app.command()
 def resume(
     work_dir: Annotated[Path, typer.Argument(help="Work directory of an earlier render.")],
+    workers: Workers = 1,
+    ray_address: RayAddress = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
@@ -464,7 +501,7 @@ def resume(
     from nst_video.checkpoint import WorkDir, job_from_dict
 
     job = job_from_dict(WorkDir(work_dir).read_manifest()["job"])
-    _run_render(job, work_dir, overwrite, False, quiet)
+    _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
 
 
 @app.command()
@@ -485,6 +522,13 @@ def status(
         f" ({info['seconds_per_frame']:.2f} s/frame, ETA {_duration(eta)}); "
         f"output: {info['output']} ({info['encode']})"
     )
+    for seg in info["segments"] or ():
+        worker = seg["worker"] or {}
+        typer.echo(
+            f"  segment {seg['index']}: frames {seg['start']}-{seg['stop'] - 1}, "
+            f"{seg['done']}/{seg['total']} done, warm-up {seg['warmup']}"
+            + (f", worker pid {worker['pid']} on {worker['host']}" if worker else "")
+        )
 
 
 def _duration(seconds: float | None) -> str:

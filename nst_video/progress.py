@@ -129,9 +129,13 @@ class ProgressReporter:
                 completed=event.done,
                 detail=f"frame {event.index} ({event.init})",
             )
-        elif isinstance(event, FrameDone | ImageDone):
+        elif isinstance(event, FrameDone):
+            self.done = event.done
+            detail = f"{event.seconds:.1f} s/frame loss {self._loss:.4g}" if event.seconds else ""
+            progress.update(task, total=event.total, completed=self.done, detail=detail)
+        elif isinstance(event, ImageDone):
             self.done += 1
-            detail = f"{event.seconds:.1f} s/{self.unit} loss {self._loss:.4g}"
+            detail = f"{event.seconds:.1f} s/image loss {event.loss:.4g}"
             progress.update(task, completed=self.done, detail=detail)
         elif isinstance(event, ImageFailed):
             progress.console.print(f"[red]skipped[/red] {event.path}: {event.reason}")

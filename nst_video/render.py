@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import threading
 import time
@@ -21,11 +22,12 @@ from nst_video import flow
 from nst_video.checkpoint import Job, WorkDir, differing, file_digest, fingerprint
 from nst_video.config import VideoConfig
 from nst_video.engine import Engine, Stylized, Temporal
-from nst_video.errors import Interrupted, OutputError, ResumeError
+from nst_video.errors import Interrupted, OptionError, OutputError, ResumeError
 from nst_video.frames import FrameSource, open_source, open_writer
 from nst_video.frames.images import resize_long_side
 from nst_video.frames.writers import VIDEO_EXTENSIONS
 from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
+from nst_video.segments import final_frames
 from nst_video.vgg import VGG19_URL, WEIGHTS_ENV, WEIGHTS_URL_ENV
 
 EngineFactory = Callable[[Job], Engine]
@@ -325,8 +327,6 @@ def check_output(output: str, overwrite: bool, work: WorkDir) -> None:
     """Refuse early (before hours of work) to overwrite an output this render did not make."""
     if not output_is_directory(output):
         if Path(output).suffix.lower() not in VIDEO_EXTENSIONS:
-            from nst_video.errors import OptionError
-
             raise OptionError(
                 f"unsupported output {output!r}; use one of {', '.join(VIDEO_EXTENSIONS)}, "
                 "or end the path with '/' for a directory of PNG frames"
@@ -417,7 +417,7 @@ def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
         # Claimed only after the writer accepted the path: it refuses a file that is not ours.
         manifest.update(encode="started", owned_output=os.path.abspath(job["output"]))
         work.write_manifest(manifest)
-        for frame in work.iter_frames(indices):
+        for frame in final_frames(work, indices, plan.get("segments")):
             writer.write(frame)
     work.write_manifest({**work.read_manifest(), "encode": "done"})
     return job["output"]
@@ -441,6 +441,27 @@ def _writer_options(
     return options
 
 
+@dataclass(frozen=True)
+class Parallel:
+    """How many segments render at once, and where (None: a local Ray instance)."""
+
+    workers: int = 1
+    address: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.workers > 1 or self.address is not None
+
+    def validate(self) -> None:
+        if self.workers < 1:
+            raise OptionError(f"--workers must be >= 1, got {self.workers}")
+        if self.address is not None and self.workers < 2:
+            raise OptionError(
+                "--ray-address needs --workers N (N >= 2): the number of segments "
+                "to render in parallel"
+            )
+
+
 def render_video(
     job: Job,
     work_dir: Path | None,
@@ -449,10 +470,16 @@ def render_video(
     overwrite: bool = False,
     restart: bool = False,
     callback: Callback = ignore,
+    parallel: Parallel = Parallel(),
 ) -> RenderResult:
     """Render (or continue) the whole job, then encode. Raises Interrupted on SIGINT/SIGTERM."""
     video = job.settings.video
     video.validate()
+    parallel.validate()
+    if parallel.enabled:
+        from nst_video.distributed import require_ray
+
+        require_ray()  # before any work: one line that says how to install it
     work = WorkDir(work_dir or default_work_dir(job.output))
     check_output(job.output, overwrite, work)
     source = open_source(job.input, video.fps)
@@ -460,22 +487,71 @@ def render_video(
     long_side = output_long_side(source, job.settings.image.size)
     with interruptible():
         manifest = prepare_work_dir(job, work, source, restart, callback)
-        h, w = resize_long_side(
-            np.zeros((source.size[1], source.size[0], 3), np.uint8), long_side
-        ).shape[:2]
-        plan = {
-            "start": indices.start,
-            "stop": indices.stop,
-            "size": [w, h],
-            "fps": f"{source.fps.numerator}/{source.fps.denominator}",
-            "has_audio": source.has_audio,
-        }
-        work.write_manifest({**manifest, "plan": plan})
-        engine = make_engine(job)
-        rendered = FrameLoop(engine, source, work, indices, long_side, callback).run()
+        segments = segment_plan(manifest, work, source, indices, video, parallel, callback)
+        work.write_manifest({**manifest, "plan": frame_plan(source, indices, long_side, segments)})
+        before = len(work.done_frames(indices))
+        if segments:
+            from nst_video.distributed import render_segments
+
+            render_segments(
+                job, work, segments, long_side, parallel.workers, parallel.address, callback
+            )
+        else:
+            FrameLoop(make_engine(job), source, work, indices, long_side, callback).run()
+        rendered = len(work.done_frames(indices)) - before
         write_report(work, indices, job.report)
         output = encode(work, overwrite, callback)
     return RenderResult(work.path, output, rendered, len(indices), True)
+
+
+def frame_plan(
+    source: FrameSource, indices: range, long_side: int, segments: list[Any] | None
+) -> dict[str, Any]:
+    h, w = resize_long_side(
+        np.zeros((source.size[1], source.size[0], 3), np.uint8), long_side
+    ).shape[:2]
+    return {
+        "start": indices.start,
+        "stop": indices.stop,
+        "size": [w, h],
+        "fps": f"{source.fps.numerator}/{source.fps.denominator}",
+        "has_audio": source.has_audio,
+        "segments": [s.as_dict() for s in segments] if segments else None,
+    }
+
+
+def segment_plan(
+    manifest: dict[str, Any],
+    work: WorkDir,
+    source: FrameSource,
+    indices: range,
+    video: VideoConfig,
+    parallel: Parallel,
+    callback: Callback,
+) -> list[Any] | None:
+    """The stored segment plan when frames were already rendered with it, else a new one."""
+    from nst_video.segments import Segment, plan_segments
+
+    old = (manifest.get("plan") or {}).get("segments")
+    started = bool(work.done_frames(indices))
+    if started and old:
+        return [Segment(**data) for data in old]
+    if started and parallel.enabled:
+        callback(
+            Message(
+                "this render began on one worker and continues that way; pass "
+                "--restart to split it into segments"
+            )
+        )
+        return None
+    # Warm-up frames of an abandoned plan would seed the wrong chains.
+    shutil.rmtree(work.path / "segments", ignore_errors=True)
+    if not parallel.enabled:
+        return None
+    from nst_video.distributed import detect_cuts
+
+    cuts = detect_cuts(source, indices, video.flow, video.scene_cut_threshold)
+    return plan_segments(indices, parallel.workers, cuts)
 
 
 def write_report(work: WorkDir, indices: range, report: str | None) -> None:

@@ -5,7 +5,7 @@ No test may touch the network: torch.hub is pointed at a missing local file for 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +17,19 @@ from nst_video.vgg import WEIGHTS_ENV, WEIGHTS_URL_ENV, random_state_dict
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _fast_small_tensors() -> None:
+def _fast_small_tensors() -> Iterator[None]:
     # Backward passes through random VGG weights at 32 px produce denormal floats that make the
     # CPU 5-10x slower; flushing them to zero keeps the suite fast and changes nothing visible.
     torch.set_flush_denormal(True)
     # 32 px tensors gain nothing from threads, and on a shared machine spinning worker threads
-    # made each evaluation up to 50x slower.
+    # made each evaluation up to 50x slower. Engine honours OMP_NUM_THREADS (and so do the
+    # subprocesses tests start) instead of taking every core.
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

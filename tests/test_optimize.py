@@ -201,17 +201,17 @@ def test_high_style_weight_never_diverges(
     """The seed tutorial's style weight (1e6) with L-BFGS on several random contents."""
     settings = Settings(
         loss=LossConfig(style_weight=1e6),
-        optim=OptimConfig(iterations=6, log_every=1, tolerance=0.0),
-        image=ImageConfig(size=24),
+        optim=OptimConfig(iterations=8, log_every=1, tolerance=0.0),
+        image=ImageConfig(size=32),
     )
     engine = Engine(state_dict, [style_rgb], settings, torch.device("cpu"))
     for seed in range(5):
-        content = make_image(18, 24, 100 + seed)
+        content = make_image(24, 32, 100 + seed)
         events: list[Event] = []
-        done = engine.stylize(content, content, 6, callback=events.append)
+        done = engine.stylize(content, content, 8, callback=events.append)
         initial = events[0].loss  # best after evaluation 1 == loss of the start image
         assert math.isfinite(done.result.loss)
         assert done.result.loss <= initial
-        assert done.result.evaluations == 6
+        assert done.result.evaluations == 8
         pixels = done.result.image
         assert pixels.min() >= 0.0 and pixels.max() <= 1.0

@@ -1,0 +1,162 @@
+"""Render the segments of one clip in parallel as Ray tasks (optional extra: nst-video[ray]).
+
+The driver plans segments, submits one task per segment (each pinned to a GPU, or one CPU
+worker), and encodes once all are done. Tasks only share the work directory: on a cluster it
+must be a path every node sees (a shared filesystem); nothing relies on shared memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nst_video import flow
+from nst_video.checkpoint import Job, WorkDir, atomic_write_json, job_from_dict
+from nst_video.errors import NstError, OptionError
+from nst_video.frames import FrameSource
+from nst_video.frames.images import resize_long_side
+from nst_video.progress import Callback, FrameDone, Message
+from nst_video.segments import Segment, SegmentWork
+
+RAY_MISSING = 'Ray is not installed; install it with: pip install "nst-video[ray]"'
+CUT_DETECTION_SIDE = 160  # scene cuts are found on small frames: cheap, and accurate enough
+MAX_RETRIES = 3  # a lost worker's task runs again and resumes from the work directory
+
+
+def require_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise OptionError(RAY_MISSING) from None
+    return ray
+
+
+def detect_cuts(source: FrameSource, indices: range, method: str, threshold: float) -> list[int]:
+    """Frames that start a new shot (their flow from the previous frame is mostly inconsistent)."""
+    cuts, prev = [], None
+    for index, raw in zip(indices, source.frames(indices.start, len(indices)), strict=False):
+        frame = resize_long_side(raw, min(CUT_DETECTION_SIDE, max(raw.shape[:2])))
+        if prev is not None and flow.is_scene_cut(flow.frame_flow(prev, frame, method), threshold):
+            cuts.append(index)
+        prev = frame
+    return cuts
+
+
+def render_segment_task(
+    job_data: dict[str, Any], work_path: str, segment_data: dict[str, int], long_side: int
+) -> int:
+    """One Ray task: render (or resume) one segment into the shared work directory."""
+    from nst_video.api import make_engine
+    from nst_video.frames import open_source
+    from nst_video.render import FrameLoop
+
+    job = job_from_dict(job_data)
+    segment = Segment(**segment_data)
+    work = SegmentWork(Path(work_path), segment)
+    atomic_write_json(
+        work.warm_dir / "worker.json", {"pid": os.getpid(), "host": socket.gethostname()}
+    )
+    engine = make_engine(list(job.styles), job.settings, job.weights)
+    source = open_source(job.input, job.settings.video.fps)
+    return FrameLoop(engine, source, work, segment.frames, long_side).run()
+
+
+def _start_ray(ray: Any, workers: int, address: str | None) -> dict[str, Any]:
+    """Connect to a cluster or start a local instance; returns the per-task resources."""
+    if address:
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        gpus = ray.cluster_resources().get("GPU", 0)
+    else:
+        import torch
+
+        gpus = min(workers, torch.cuda.device_count())
+        ray.init(
+            num_cpus=workers,
+            num_gpus=gpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
+    if gpus:
+        return {"num_gpus": 1}
+    # CPU workers split the cores instead of each taking all of them.
+    from nst_video.engine import usable_cpus
+
+    threads = max(1, usable_cpus() // max(1, workers))
+    return {"num_cpus": 1, "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(threads)}}}
+
+
+def render_segments(
+    job: Job,
+    work: WorkDir,
+    segments: Sequence[Segment],
+    long_side: int,
+    workers: int,
+    address: str | None,
+    callback: Callback,
+) -> None:
+    """Run every segment as a Ray task and wait; re-raises the first user error as itself."""
+    from nst_video.render import job_to_dict
+
+    ray = require_ray()
+    resources = _start_ray(ray, workers, address)
+    try:
+        task = ray.remote(max_retries=MAX_RETRIES)(render_segment_task).options(**resources)
+        data = job_to_dict(job)
+        pending = [task.remote(data, str(work.path), s.as_dict(), long_side) for s in segments]
+        callback(
+            Message(
+                f"rendering {len(segments)} segments on "
+                f"{'ray ' + address if address else f'{workers} local workers'}"
+            )
+        )
+        total = sum(len(range(s.start, s.stop)) for s in segments)
+        reported = 0
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=2.0)
+            for ref in ready:
+                _get(ray, ref)
+            reported = _report_progress(work, segments, total, reported, callback)
+    finally:
+        ray.shutdown()
+
+
+def _get(ray: Any, ref: Any) -> Any:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, NstError):
+            raise exc.cause from None
+        raise
+
+
+def _report_progress(
+    work: WorkDir, segments: Sequence[Segment], total: int, reported: int, callback: Callback
+) -> int:
+    done = sum(len(work.done_frames(range(s.start, s.stop))) for s in segments)
+    for count in range(reported + 1, done + 1):
+        callback(FrameDone(-1, count, total, "segment", 0, 0.0, {}))
+    return max(reported, done)
+
+
+def segment_status(work: WorkDir, segments: Sequence[dict[str, int]]) -> list[dict[str, Any]]:
+    """Per-segment progress for `nst-video status`."""
+    rows = []
+    for data in segments:
+        segment = Segment(**data)
+        view = SegmentWork(work.path, segment)
+        owned = range(segment.start, segment.stop)
+        worker = view.warm_dir / "worker.json"
+        rows.append(
+            {
+                **data,
+                "done": len(work.done_frames(owned)),
+                "total": len(owned),
+                "worker": json.loads(worker.read_text()) if worker.is_file() else None,
+            }
+        )
+    return rows

@@ -1,0 +1,394 @@
+"""`nst-video image` through typer's runner, plus real subprocess runs for main()'s contract."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner, Result
+
+from nst_video.cli import app
+from nst_video.errors import InputError, NstError, OptionError, OutputError
+from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS
+from nst_video.vgg import LAYER_NAMES
+
+# Shallow layers and 3 evaluations keep each run a fraction of a second.
+FAST = [
+    "--iterations", "3", "--size", "32", "--content-layers", "relu2_1",
+    "--style-layers", "relu1_1,relu2_1", "--quiet",
+]  # fmt: skip
+VALID_WRITE = ", ".join(WRITE_EXTENSIONS)
+UNREADABLE = "is not a readable image; supported formats: " + " ".join(IMAGE_EXTENSIONS)
+
+runner = CliRunner()
+
+
+def invoke(*args: object) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def style(image_file: Callable[..., Path]) -> Path:
+    return image_file("style.png", seed=50, size=(40, 40))
+
+
+@pytest.fixture
+def content(image_file: Callable[..., Path]) -> Path:
+    return image_file("content.png", seed=1, size=(48, 64))
+
+
+def run_image(weights: Path, contents: list[Path], style: Path, output: Path, *extra: object):
+    return invoke(
+        "image", *contents, "-s", style, "-o", output, "--weights", weights, *FAST, *extra
+    )
+
+
+def assert_error(result: Result, kind: type[NstError], message: str) -> None:
+    """main() prints str(exc) of this exception as `nst-video: error: <message>`."""
+    assert result.exit_code == 1
+    assert isinstance(result.exception, kind), result.exception
+    assert str(result.exception) == message
+
+
+def no_temp_files(directory: Path) -> bool:
+    return not [p.name for p in directory.iterdir() if p.name.startswith(".") or ".tmp" in p.name]
+
+
+# --- success -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("out.png", "PNG"), ("out.jpg", "JPEG")])
+def test_single_image(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path, name: str, fmt: str
+) -> None:
+    output = tmp_path / "out" / name
+    output.parent.mkdir()
+    result = run_image(weights_file, [content], style, output)
+    assert result.exit_code == 0, result.output
+    with Image.open(output) as written:
+        assert written.format == fmt
+        assert written.size == (32, 24)  # 64x48 content, long side 32
+        assert written.mode == "RGB"
+    assert sorted(p.name for p in output.parent.iterdir()) == [name]
+
+
+def test_weights_from_env(weights_env: Path, content: Path, style: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.png"
+    result = invoke("image", content, "-s", style, "-o", output, *FAST)
+    assert result.exit_code == 0, result.output
+    assert output.is_file()
+
+
+def test_batch_of_files_into_a_directory(
+    weights_file: Path, image_file: Callable[..., Path], style: Path, tmp_path: Path
+) -> None:
+    a, b = image_file("in/a.png", seed=1), image_file("in/b.jpg", seed=2)
+    out = tmp_path / "results"  # created by the command
+    result = run_image(weights_file, [a, b], style, out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    with Image.open(out / "b.png") as written:
+        assert written.size == (32, 24)
+
+
+def test_directory_input_with_output_ext(
+    weights_file: Path, image_file: Callable[..., Path], style: Path, tmp_path: Path
+) -> None:
+    image_file("in/a.png", seed=1)
+    image_file("in/b.webp", seed=2)
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    out = tmp_path / "results"
+    result = run_image(weights_file, [tmp_path / "in"], style, out, "--output-ext", "jpg")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "b.jpg"]
+
+
+def test_bad_file_in_batch_is_skipped(
+    weights_file: Path, image_file: Callable[..., Path], style: Path, tmp_path: Path
+) -> None:
+    a, c = image_file("in/a.png", seed=1), image_file("in/c.png", seed=3)
+    bad = tmp_path / "in" / "b.png"
+    bad.write_bytes(b"not a png")
+    out = tmp_path / "results"
+    result = run_image(weights_file, [a, bad, c], style, out)
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    assert result.stderr.splitlines() == [
+        f"nst-video: skipped {bad}: {bad} {UNREADABLE}",
+        "nst-video: 1 of 3 images failed",
+    ]
+
+
+def test_existing_output_in_batch_is_skipped(
+    weights_file: Path, image_file: Callable[..., Path], style: Path, tmp_path: Path
+) -> None:
+    a, b = image_file("in/a.png", seed=1), image_file("in/b.png", seed=2)
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"keep me")
+    result = run_image(weights_file, [a, b], style, out)
+    assert result.exit_code == 1
+    assert (out / "a.png").read_bytes() == b"keep me"
+    assert (out / "b.png").is_file()
+    assert f"{out / 'a.png'} exists; pass --overwrite to replace it" in result.stderr
+
+
+def test_overwrite_replaces(weights_file: Path, content: Path, style: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.png"
+    output.write_bytes(b"old")
+    result = run_image(weights_file, [content], style, output)
+    assert_error(result, OutputError, f"{output} exists; pass --overwrite to replace it")
+    assert output.read_bytes() == b"old"
+    result = run_image(weights_file, [content], style, output, "--overwrite")
+    assert result.exit_code == 0, result.output
+    with Image.open(output) as written:
+        assert written.size == (32, 24)
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def test_missing_content(weights_file: Path, style: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.png"
+    result = run_image(weights_file, [missing], style, tmp_path / "out.png")
+    assert_error(result, InputError, f"content image not found: {missing}")
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("data", [b"", b"hello, I am text"], ids=["empty", "text"])
+def test_unreadable_content(weights_file: Path, style: Path, tmp_path: Path, data: bytes) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(data)
+    result = run_image(weights_file, [bad], style, tmp_path / "out.png")
+    assert_error(result, NstError, f"{bad} {UNREADABLE}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.png", "style.png"]
+
+
+def test_unreadable_style(weights_file: Path, content: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "style.jpg"
+    bad.write_bytes(b"\xff\xd8 truncated")
+    result = run_image(weights_file, [content], bad, tmp_path / "out.png")
+    assert_error(result, InputError, f"{bad} {UNREADABLE}")
+
+
+def test_unsupported_output_extension(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path
+) -> None:
+    result = run_image(weights_file, [content], style, tmp_path / "out.gif")
+    assert_error(
+        result, OptionError, f"unknown output image extension '.gif'; valid: {VALID_WRITE}"
+    )
+
+
+def test_unsupported_batch_extension(
+    weights_file: Path, image_file: Callable[..., Path], style: Path, tmp_path: Path
+) -> None:
+    a, b = image_file("a.png"), image_file("b.png")
+    result = run_image(weights_file, [a, b], style, tmp_path / "o", "--output-ext", "gif")
+    assert_error(result, OptionError, f"unknown output extension 'gif'; valid: {VALID_WRITE}")
+    assert not (tmp_path / "o").exists()
+
+
+def test_batch_output_must_be_a_directory(
+    weights_file: Path, image_file: Callable[..., Path], style: Path, tmp_path: Path
+) -> None:
+    a, b = image_file("a.png"), image_file("b.png")
+    target = tmp_path / "file.png"
+    target.write_bytes(b"x")
+    result = run_image(weights_file, [a, b], style, target)
+    assert_error(
+        result, OptionError, f"{target} is a file; with several inputs -o must name a directory"
+    )
+
+
+def test_empty_directory_input(weights_file: Path, style: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_image(weights_file, [empty], style, tmp_path / "o")
+    assert_error(result, InputError, f"no images found in {empty}")
+
+
+def test_unknown_layer(weights_file: Path, content: Path, style: Path, tmp_path: Path) -> None:
+    result = invoke(
+        "image", content, "-s", style, "-o", tmp_path / "o.png", "--weights", weights_file,
+        "--iterations", "3", "--size", "32", "--style-layers", "relu1_1,relu9_9",
+    )  # fmt: skip
+    assert_error(
+        result, OptionError, f"unknown VGG19 layer 'relu9_9'; valid: {', '.join(LAYER_NAMES)}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--style-weight=-1", "style weight must be >= 0, got -1.0"),
+        ("--content-weight=-0.5", "content weight must be >= 0, got -0.5"),
+        ("--tv-weight=nan", "tv weight must be >= 0, got nan"),
+        ("--iterations=0", "iterations must be >= 1, got 0"),
+        ("--size=0", "size must be >= 1, got 0"),
+        ("--optimizer=sgd", "unknown optimizer 'sgd'; valid: lbfgs, adam"),
+        ("--pooling=min", "unknown pooling 'min'; valid: avg, max"),
+        ("--style-blend=0.5,0.5", "--style-blend has 2 weights for 1 styles; give one per --style"),
+        ("--style-layer-weights=1,x", "--style-layer-weights must be comma-separated numbers, "
+         "got '1,x'"),
+    ],
+)  # fmt: skip
+def test_bad_option_values(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path, option: str, message: str
+) -> None:
+    output = tmp_path / "o.png"
+    result = invoke(
+        "image", content, "-s", style, "-o", output, "--weights", weights_file, "-q", option
+    )
+    assert_error(result, OptionError, message)
+    assert not output.exists()
+
+
+def test_output_parent_is_a_file(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path
+) -> None:
+    # Fails for root too, unlike a chmod-ed directory.
+    parent = tmp_path / "file.txt"
+    parent.write_text("x")
+    result = run_image(weights_file, [content], style, parent / "out.png")
+    assert_error(result, OutputError, f"output directory {parent} does not exist; create it first")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only directories")
+def test_unwritable_output_directory(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        result = run_image(weights_file, [content], style, locked / "out.png")
+    finally:
+        locked.chmod(0o700)
+    assert_error(
+        result, OutputError, f"output directory {locked} is not writable; choose another output"
+    )
+
+
+def test_no_partial_output_after_a_failure(
+    weights_file: Path, image_file: Callable[..., Path], style: Path, tmp_path: Path
+) -> None:
+    good = image_file("in/a.png", seed=1)
+    bad = tmp_path / "in" / "b.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out = tmp_path / "results"
+    run_image(weights_file, [good, bad], style, out)
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+    assert no_temp_files(out)
+
+
+# --- root command --------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout == "nst-video 0.1.0\n"
+
+
+@pytest.mark.parametrize("command", [[], ["image"], ["video"], ["resume"], ["status"], ["preview"]])
+def test_help(command: list[str]) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0, result.output
+    usage = " ".join(["Usage: nst-video", *command])
+    assert usage in " ".join(result.stdout.split())
+
+
+def test_image_help_lists_the_defaults() -> None:
+    text = " ".join(invoke("image", "--help").stdout.split())
+    for option in ("--iterations", "--style-weight", "--weights", "--preserve-colors", "--size"):
+        assert option in text
+    assert "300" in text  # default iterations from OptimConfig
+
+
+def test_no_arguments_shows_help() -> None:
+    result = invoke()
+    assert "Usage" in result.output
+    assert "image" in result.output and "video" in result.output
+
+
+# --- real subprocesses: main()'s exit codes and stderr -------------------------------------
+
+
+def run_main(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    full_env.pop("NST_VIDEO_DEBUG", None)
+    if env and "NST_VIDEO_DEBUG" in env:
+        full_env["NST_VIDEO_DEBUG"] = env["NST_VIDEO_DEBUG"]
+    return subprocess.run(
+        [sys.executable, "-m", "nst_video", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+    )
+
+
+def test_subprocess_success(weights_file: Path, content: Path, style: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.png"
+    done = run_main("image", content, "-s", style, "-o", output, "--weights", weights_file, *FAST)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    with Image.open(output) as written:
+        assert np.asarray(written).shape == (24, 32, 3)
+
+
+def test_subprocess_error_is_one_line(style: Path, tmp_path: Path, weights_file: Path) -> None:
+    missing = tmp_path / "missing.png"
+    done = run_main("image", missing, "-s", style, "-o", tmp_path / "o.png",
+                    "--weights", weights_file, "-q")  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == f"nst-video: error: content image not found: {missing}\n"
+    assert done.stdout == ""
+
+
+def test_subprocess_debug_reraises(style: Path, tmp_path: Path, weights_file: Path) -> None:
+    missing = tmp_path / "missing.png"
+    done = run_main("image", missing, "-s", style, "-o", tmp_path / "o.png",
+                    "--weights", weights_file, "-q", env={"NST_VIDEO_DEBUG": "1"})  # fmt: skip
+    assert done.returncode == 1
+    assert "Traceback (most recent call last)" in done.stderr
+    assert f"nst_video.errors.InputError: content image not found: {missing}" in done.stderr
+    assert "nst-video: error:" not in done.stderr
+
+
+def test_subprocess_without_weights(content: Path, style: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NST_VIDEO_WEIGHTS"}
+    url = "file:///nonexistent/vgg19-00000000.pth"
+    env.update(NST_VIDEO_WEIGHTS_URL=url, TORCH_HOME=str(tmp_path / "th"), OMP_NUM_THREADS="1")
+    output = tmp_path / "out.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "nst_video", "image", str(content), "-s", str(style), "-o",
+         str(output), "-q"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("nst-video: error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"nst-video: error: cannot get VGG19 weights from {url} (")
+    assert "--weights FILE" in errors[0] and "NST_VIDEO_WEIGHTS=FILE" in errors[0]
+    assert done.stderr.splitlines()[-1] == errors[0]
+    assert not output.exists()
+
+
+def test_subprocess_version_is_cheap() -> None:
+    done = run_main("--version")
+    assert done.returncode == 0
+    assert done.stdout == "nst-video 0.1.0\n"
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, nst_video; print('torch' in sys.modules)"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert probe.stdout.strip() == "False"
