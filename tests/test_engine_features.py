@@ -1,0 +1,106 @@
+"""Multi-scale, precision and backend settings of the engine; the frame prefetcher."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from nst_video.config import Settings
+from nst_video.engine import Engine, usable_cpus
+from nst_video.errors import OptionError
+from nst_video.render import prefetch
+
+
+def _engine(state_dict: Mapping[str, torch.Tensor], **image: object) -> Engine:
+    base = Settings()
+    optim = replace(base.optim, tolerance=0.0)
+    settings = replace(base, optim=optim, image=replace(base.image, device="cpu", **image))
+    style = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    return Engine(state_dict, [style], settings, torch.device("cpu"))
+
+
+@pytest.fixture
+def content() -> np.ndarray:
+    return np.random.default_rng(2).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+
+
+def test_multiscale_runs_coarse_levels_then_a_share_of_the_budget(state_dict, content):
+    engine = _engine(state_dict, scales=2, fine_share=0.5)
+    done = engine.stylize(content, content, budget=6)
+    # Coarse level: the full budget (6) at half size; full size: half of it (3).
+    assert done.result.evaluations == 6 + 3
+    assert done.image.shape == content.shape
+    assert set(engine._targets) == {24, 48}  # style targets for each level's size
+
+
+def test_multiscale_is_skipped_for_frames_with_a_temporal_target(state_dict, content):
+    from nst_video.engine import Temporal
+
+    engine = _engine(state_dict, scales=2)
+    temporal = Temporal(content, np.ones(content.shape[:2], np.float32))
+    done = engine.stylize(content, content, budget=4, temporal=temporal)
+    assert done.result.evaluations == 4
+    assert set(engine._targets) == {48}
+
+
+def test_bf16_autocast_stays_close_to_fp32(state_dict, content):
+    fp32 = _engine(state_dict, precision="fp32")
+    bf16 = _engine(state_dict, precision="bf16")
+    a = fp32.measure(content, content[::-1].copy())
+    b = bf16.measure(content, content[::-1].copy())
+    assert bf16.bf16 and not fp32.bf16
+    for term in ("content", "style"):
+        assert b[term] == pytest.approx(a[term], rel=0.1)
+    assert b["content"] != a["content"]  # the bf16 path really ran
+
+
+def test_bad_precision_and_scales_are_refused():
+    from nst_video.config import ImageConfig
+
+    with pytest.raises(OptionError, match="unknown precision 'fp8'; valid: auto, fp32, tf32, bf16"):
+        ImageConfig(precision="fp8").validate(1)
+    with pytest.raises(OptionError, match=r"--scales must be in 1..4, got 7"):
+        ImageConfig(scales=7).validate(1)
+
+
+def test_usable_cpus_is_positive_and_at_most_the_affinity():
+    import os
+
+    assert 1 <= usable_cpus() <= len(os.sched_getaffinity(0))
+
+
+def test_prefetch_yields_everything_in_order():
+    assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
+
+
+def test_prefetch_reraises_the_producer_error_in_the_consumer():
+    def items() -> Iterator[int]:
+        yield 1
+        raise ValueError("decoder broke")
+
+    out = []
+    with pytest.raises(ValueError, match="decoder broke"):
+        for item in prefetch(items()):
+            out.append(item)
+    assert out == [1]
+
+
+def test_prefetch_stops_its_thread_and_closes_the_source_when_abandoned():
+    closed = threading.Event()
+
+    def items() -> Iterator[int]:
+        try:
+            yield from range(10_000)
+        finally:
+            closed.set()
+
+    stream = prefetch(items(), depth=2)
+    assert next(stream) == 0
+    stream.close()
+    assert closed.wait(5)
+    assert not any(t.name == "nst-prefetch" and t.is_alive() for t in threading.enumerate())
