@@ -235,7 +235,7 @@ class WorkDir:
             frame = self.load_frame(index)
             if frame is None:
                 raise ResumeError(
-                    f"frame {index} in {self.frames_dir} is missing or corrupt; "
+                    f"frame {index} in {self.frame_path(index).parent} is missing or corrupt; "
                     "run the render again to redo it"
                 )
             yield frame

@@ -57,6 +57,7 @@ def render_segment_task(
     job = job_from_dict(job_data)
     segment = Segment(**segment_data)
     work = SegmentWork(Path(work_path), segment)
+    work.remove_temporaries()  # a killed earlier attempt's half-written warm-up frames
     atomic_write_json(
         work.warm_dir / "worker.json", {"pid": os.getpid(), "host": socket.gethostname()}
     )

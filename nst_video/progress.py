@@ -98,14 +98,16 @@ class ProgressReporter:
                 console=Console(stderr=True),
                 transient=False,
             )
-            self._progress.start()
             self._task = self._progress.add_task(
                 self.unit + "s", total=self.total, completed=self.done, detail=""
             )
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._progress is not None and self._progress.live.is_started:
+            if exc_type is not None:
+                # Erase the bar so a failure reads as the CLI's single `nst-video: error:` line.
+                self._progress.live.transient = True
             self._progress.stop()
 
     def __call__(self, event: Event) -> None:
@@ -113,6 +115,9 @@ class ProgressReporter:
             if isinstance(event, ImageFailed):
                 _stderr(f"nst-video: skipped {event.path}: {event.reason}")
             return
+        # Started by the first event, not on entry: options and inputs are checked inside the
+        # `with`, and a refusal there must print nothing but the error line.
+        self._progress.start()
         self._update(self._progress, self._task, event)
 
     def _update(self, progress, task, event: Event) -> None:  # noqa: ANN001 - rich types

@@ -8,6 +8,7 @@ previous segment's frames to the warm-up ones, so no seam shows as a jump.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -81,6 +82,12 @@ class SegmentWork(WorkDir):
 
     def stats_path(self, index: int) -> Path:
         return self._folder(index) / f"{index:06d}.json"
+
+    def remove_temporaries(self) -> None:
+        """Only this segment's own folder: other segments may be writing into frames/ now."""
+        for tmp in self.warm_dir.glob(".*.tmp*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def blend_weight(segment: Segment, index: int) -> float:

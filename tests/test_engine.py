@@ -162,3 +162,26 @@ def test_tensor_round_trip(content_rgb: np.ndarray) -> None:
 def test_pick_device() -> None:
     assert pick_device("cpu") == CPU
     assert pick_device("auto").type in {"cpu", "cuda", "mps"}
+
+
+def test_total_loss_is_the_weighted_sum_of_terms(
+    state_dict: Mapping[str, Tensor], style_rgb: np.ndarray, content_rgb: np.ndarray
+) -> None:
+    loss = replace(
+        SETTINGS.loss,
+        content_weight=2.0,
+        style_weight=3.0,
+        tv_weight=5.0,
+        temporal_weight=7.0,
+        range_weight=0.0,
+    )
+    engine = Engine(state_dict, [style_rgb], replace(SETTINGS, loss=loss), CPU)
+    warped = np.full_like(content_rgb, 128)
+    mask = np.ones(content_rgb.shape[:2], np.float32)
+    result = engine.stylize(content_rgb, content_rgb, 3, Temporal(warped, mask)).result
+    terms = result.terms
+    assert min(terms.values()) > 0
+    expected = (
+        2.0 * terms["content"] + 3.0 * terms["style"] + 5.0 * terms["tv"] + 7.0 * terms["temporal"]
+    )
+    assert result.loss == pytest.approx(expected, rel=1e-5)

@@ -14,7 +14,7 @@ from nst_video import losses
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings
 from nst_video.engine import Engine, to_tensor
 from nst_video.errors import DivergenceError
-from nst_video.optimize import optimize
+from nst_video.optimize import _make_optimizer, optimize
 from nst_video.progress import Event, Iteration
 from nst_video.vgg import VGGFeatures
 
@@ -211,7 +211,21 @@ def test_high_style_weight_never_diverges(
         done = engine.stylize(content, content, 8, callback=events.append)
         initial = events[0].loss  # best after evaluation 1 == loss of the start image
         assert math.isfinite(done.result.loss)
-        assert done.result.loss <= initial
+        # The best iterate can never be worse than the start; demand real progress instead.
+        assert done.result.loss < 0.8 * initial
         assert done.result.evaluations == 8
         pixels = done.result.image
         assert pixels.min() >= 0.0 and pixels.max() <= 1.0
+
+
+def test_lbfgs_uses_a_line_search() -> None:
+    # A fixed unit step (the seed tutorial's setting) can overshoot into noise at high style
+    # weights; the strong-Wolfe search guarantees a sufficient decrease at every step.
+    x = torch.zeros(3, requires_grad=True)
+    lbfgs = _make_optimizer(x, OptimConfig(history_size=7))
+    assert isinstance(lbfgs, torch.optim.LBFGS)
+    assert lbfgs.defaults["line_search_fn"] == "strong_wolfe"
+    assert lbfgs.defaults["history_size"] == 7
+    adam = _make_optimizer(x, OptimConfig(optimizer="adam", adam_lr=0.3))
+    assert isinstance(adam, torch.optim.Adam)
+    assert adam.defaults["lr"] == 0.3

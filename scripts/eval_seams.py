@@ -1,0 +1,197 @@
+"""Benchmark: do segment seams of a parallel render (`--workers N`) show as temporal jumps?
+
+Renders a clip with `nst-video video --workers N` (PNG directory output, so frames are lossless),
+then scores every consecutive output pair (i-1, i) with the temporal warping error (Lai et al.
+2018; flow of the INPUT frames, consistent pixels only, colors in [0, 1]) and compares:
+
+* seam pairs: (b-1, b) for every segment boundary b, and the pairs inside each crossfade
+  (overlap) window, i.e. every pair whose later frame is in a segment's overlap;
+* inside pairs: every other pair.
+
+Goal: seam pairs' mean error <= 1.5x the inside pairs'. With --baseline, the same pairs of a
+one-worker render are scored too, which tells seam cost apart from harder content at the seams.
+Pairs across a scene cut (flow mostly inconsistent) are left out of both groups.
+
+    python scripts/eval_seams.py --input samples/clip.mp4 --style samples/style.png \
+        --weights vgg19.pth --workers 3 --size 96 --first-iterations 40 --iterations 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nst_video import flow, segments
+from nst_video.cli import app
+from nst_video.config import VideoConfig
+from nst_video.frames import open_source, read_image, resize_long_side
+
+GOAL = 1.5
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", default="samples/clip.mp4")
+    parser.add_argument("--style", default="samples/style.png")
+    parser.add_argument("--weights", help="VGG19 weights file (default: $NST_VIDEO_WEIGHTS)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--frames", type=int, help="frames to render (default: all)")
+    parser.add_argument("--first-iterations", type=int, default=40)
+    parser.add_argument("--iterations", type=int, default=12)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        help=f"warm-up frames per segment (default: the library's, {segments.DEFAULT_WARMUP})",
+    )
+    parser.add_argument(
+        "--baseline", action="store_true", help="also render with 1 worker and score those pairs"
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench-out/seams"))
+    return parser.parse_args(argv)
+
+
+def render(args: argparse.Namespace, workers: int, name: str) -> tuple[list[np.ndarray], dict]:
+    """Render in this process (so --warmup can reach the segment planner); frames and plan."""
+    frames_dir, work = args.out / name, args.out / f"{name}.nst-work"
+    shutil.rmtree(frames_dir, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    cli = [
+        "video", args.input, "--style", args.style, "--output", f"{frames_dir}/",
+        "--size", str(args.size), "--first-iterations", str(args.first_iterations),
+        "--iterations", str(args.iterations), "--work-dir", str(work), "--device", "cpu",
+        "--quiet", "--workers", str(workers),
+    ]  # fmt: skip
+    if args.weights:
+        cli += ["--weights", args.weights]
+    if args.frames:
+        cli += ["--frames", str(args.frames)]
+    print(f"[{name}] nst-video {' '.join(cli)}", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    app(cli, standalone_mode=False)
+    seconds = time.perf_counter() - start
+    plan = json.loads((work / "manifest.json").read_text())["plan"]
+    plan["seconds"] = round(seconds, 1)
+    return [read_image(p) for p in sorted(frames_dir.glob("*.png"))], plan
+
+
+def input_frames(args: argparse.Namespace, start: int, count: int) -> list[np.ndarray]:
+    """The input frames exactly as the render saw them (same decoder, same resize)."""
+    source = open_source(args.input)
+    return [resize_long_side(raw, args.size) for raw in source.frames(start, count)]
+
+
+def seam_pairs(plan: dict[str, Any]) -> tuple[set[int], set[int]]:
+    """Later-frame indices of boundary pairs (b-1, b) and of pairs inside the overlaps."""
+    boundary, overlap = set(), set()
+    for data in plan["segments"] or ():
+        segment = segments.Segment(**data)
+        if segment.index == 0:
+            continue
+        boundary.add(segment.start)
+        overlap.update(segment.overlap)
+    overlap.discard(plan["start"])  # no pair ends at the first frame
+    return boundary, overlap - boundary
+
+
+def group_means(
+    errors: dict[int, float], boundary: set[int], overlap: set[int]
+) -> dict[str, tuple[int, float]]:
+    def mean(keys: list[int]) -> tuple[int, float]:
+        return len(keys), float(np.mean([errors[k] for k in keys])) if keys else float("nan")
+
+    seam = boundary | overlap
+    return {
+        "inside": mean([k for k in errors if k not in seam]),
+        "seam (boundary + overlap)": mean([k for k in errors if k in seam]),
+        "boundary (b-1, b)": mean([k for k in errors if k in boundary]),
+        "overlap (crossfade)": mean([k for k in errors if k in overlap]),
+    }
+
+
+def markdown(results: dict[str, dict[str, tuple[int, float]]]) -> str:
+    lines = ["| render | pairs | count | mean warping error | x inside |", "|---|---|---|---|---|"]
+    for render_name, groups in results.items():
+        inside = groups["inside"][1]
+        for group, (count, value) in groups.items():
+            lines.append(
+                f"| {render_name} | {group} | {count} | {value:.6f} | {value / inside:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if args.warmup is not None:
+        # The planner's default argument is bound at import; the render calls it without one.
+        segments.plan_segments = functools.partial(  # type: ignore[assignment]
+            segments.plan_segments, warmup=args.warmup
+        )
+    began = time.perf_counter()
+    outputs, plan = render(args, args.workers, f"workers{args.workers}")
+    inputs = input_frames(args, plan["start"], len(outputs))
+    flows = {
+        i: flow.frame_flow(inputs[i - 1 - plan["start"]], inputs[i - plan["start"]], "dis")
+        for i in range(plan["start"] + 1, plan["stop"])
+    }
+    threshold = VideoConfig().scene_cut_threshold
+    cuts = [i for i, ff in flows.items() if flow.is_scene_cut(ff, threshold)]
+
+    def errors_of(frames: list[np.ndarray]) -> dict[int, float]:
+        base = plan["start"]
+        return {
+            i: flow.warping_error(frames[i - 1 - base], frames[i - base], ff)
+            for i, ff in flows.items()
+            if i not in cuts
+        }
+
+    boundary, overlap = seam_pairs(plan)
+    per_pair = {f"{args.workers} workers": errors_of(outputs)}
+    timings = {f"{args.workers} workers": plan["seconds"]}
+    if args.baseline:
+        single, single_plan = render(args, 1, "workers1")
+        per_pair["1 worker (same pairs)"] = errors_of(single)
+        timings["1 worker (same pairs)"] = single_plan["seconds"]
+    results = {name: group_means(errs, boundary, overlap) for name, errs in per_pair.items()}
+    print(
+        f"{len(outputs)} frames at {outputs[0].shape[1]}x{outputs[0].shape[0]}; segments: "
+        + ", ".join(
+            f"[{s['start']},{s['stop']}) warm-up {s['warmup']}" for s in plan["segments"] or ()
+        )
+        + f"; scene cuts left out: {cuts or 'none'}; render seconds: {timings}"
+    )
+    print()
+    print(markdown(results))
+    ratio = (
+        results[f"{args.workers} workers"]["seam (boundary + overlap)"][1]
+        / (results[f"{args.workers} workers"]["inside"][1])
+    )
+    print()
+    print(f"- {'PASS' if ratio <= GOAL else 'MISS'}: seams {ratio:.2f}x inside (goal <= {GOAL}x)")
+    data = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "plan": plan,
+        "cuts": cuts,
+        "errors": {n: {str(k): round(v, 7) for k, v in e.items()} for n, e in per_pair.items()},
+        "groups": results,
+        "seam_ratio": ratio,
+        "total_seconds": round(time.perf_counter() - began, 1),
+    }
+    (args.out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    print(f"\nwrote {args.out / 'results.json'} ({data['total_seconds']:.0f} s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

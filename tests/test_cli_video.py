@@ -1,0 +1,219 @@
+"""`nst-video video` end to end on tiny clips: outputs, audio, ranges, reports and errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nst_video import cli
+from nst_video.frames import probe, read_image, write_image
+
+# One loss evaluation per frame: these tests check plumbing, not pictures.
+FAST = ["--first-iterations", "2", "--iterations", "1", "--quiet", "--device", "cpu"]
+FRAMES = 6
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Runs the console entry point in-process; returns (exit code, stderr)."""
+    argv = sys.argv
+    sys.argv = ["nst-video", *args]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        sys.argv = argv
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def style(tmp_path: Path, make_image: Callable[..., np.ndarray]) -> Path:
+    path = tmp_path / "style.png"
+    write_image(path, make_image(40, 40, 3))
+    return path
+
+
+@pytest.fixture
+def sequence(tmp_path: Path, make_moving_frames: Callable[..., list]) -> Path:
+    """Directory of FRAMES numbered PNGs, 48x32."""
+    directory = tmp_path / "seq"
+    directory.mkdir()
+    for index, frame in enumerate(make_moving_frames(FRAMES, 48, 32)):
+        write_image(directory / f"img_{index:03d}.png", frame)
+    return directory
+
+
+@pytest.fixture
+def video_args(style: Path, weights_file: Path) -> Callable[..., list[str]]:
+    def build(input: str | Path, output: str | Path, *extra: str) -> list[str]:
+        return ["video", str(input), "--style", str(style), "-o", str(output),
+                "--weights", str(weights_file), *FAST, *extra]  # fmt: skip
+
+    return build
+
+
+def test_mp4_output_has_all_frames_the_input_rate_and_its_audio(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    video_with_audio: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    out = tmp_path / "out.mp4"
+    code, err = run_cli(capsys, *video_args(video_with_audio, out))
+    assert code == 0, err
+    info = probe(out)
+    assert info.frame_count == 12
+    assert info.fps == Fraction(12)
+    assert (info.width, info.height) == (48, 32)
+    assert info.has_audio
+
+
+def test_no_audio_drops_the_track(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    video_with_audio: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    out = tmp_path / "silent.mp4"
+    code, err = run_cli(capsys, *video_args(video_with_audio, out, "--frames", "3", "--no-audio"))
+    assert code == 0, err
+    info = probe(out)
+    assert info.frame_count == 3
+    assert not info.has_audio
+
+
+def test_start_and_frames_render_that_range_and_cut_the_audio_to_it(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    video_with_audio: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    out, report = tmp_path / "part.mp4", tmp_path / "part.jsonl"
+    extra = ("--start", "3", "--frames", "4", "--report", str(report))
+    code, err = run_cli(capsys, *video_args(video_with_audio, out, *extra))
+    assert code == 0, err
+    info = probe(out)
+    assert info.frame_count == 4
+    assert info.has_audio
+    # The source's audio lasts 1 s; only the rendered 4 / 12 s of it may remain.
+    assert info.duration is not None and abs(info.duration - 4 / 12) < 0.08
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [row["frame"] for row in rows] == [3, 4, 5, 6]
+
+
+def test_directory_output_gets_numbered_pngs(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, *video_args(sequence, f"{out}/", "--start", "2"))
+    assert code == 0, err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"frame_{i:06d}.png" for i in range(2, FRAMES)]
+    assert read_image(out / names[0]).shape == (32, 48, 3)
+
+
+@pytest.mark.parametrize("kind", ["directory", "glob", "printf"])
+def test_image_sequence_inputs_take_fps(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+    kind: str,
+) -> None:
+    spec = {
+        "directory": str(sequence),
+        "glob": str(sequence / "img_*.png"),
+        "printf": str(sequence / "img_%03d.png"),
+    }[kind]
+    out = tmp_path / "seq.mp4"
+    code, err = run_cli(capsys, *video_args(spec, out, "--fps", "10"))
+    assert code == 0, err
+    info = probe(out)
+    assert info.frame_count == FRAMES
+    assert info.fps == Fraction(10)
+
+
+def test_report_has_one_object_per_frame(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    report = tmp_path / "report.jsonl"
+    code, err = run_cli(
+        capsys, *video_args(sequence, f"{tmp_path}/out/", "--frames", "3", "--report", str(report))
+    )
+    assert code == 0, err
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert len(rows) == 3
+    required = {"frame", "init", "iterations", "seconds", "content", "style", "temporal", "tv"}
+    for row in rows:
+        assert required <= set(row)
+    assert [row["frame"] for row in rows] == [0, 1, 2]
+    assert [row["init"] for row in rows] == ["content", "warped", "warped"]
+    assert [row["iterations"] for row in rows] == [2, 1, 1]
+    assert rows[0]["temporal"] is None
+    assert all(isinstance(row["temporal"], float) for row in rows[1:])
+    assert all(row["seconds"] >= 0 and row["style"] > 0 for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("case", "fragments"),
+    [
+        ("missing input", ["input not found", "nope.mp4"]),
+        ("bad extension", [".mp4", ".mov", ".mkv", ".webm", "'/'"]),
+        ("bad fps", ["invalid frame rate", "'fast'"]),
+        ("bad flow", ["'lucas'", "dis, farneback, none"]),
+        ("start past end", ["--start 99", "past the clip's last frame"]),
+    ],
+)
+def test_bad_inputs_exit_1_with_one_error_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+    case: str,
+    fragments: list[str],
+) -> None:
+    out: str | Path = tmp_path / "out.mp4"
+    source: str | Path = sequence
+    extra: list[str] = []
+    if case == "missing input":
+        source = tmp_path / "nope.mp4"
+    elif case == "bad extension":
+        out = tmp_path / "out.avi"
+    elif case == "bad fps":
+        extra = ["--fps", "fast"]
+    elif case == "bad flow":
+        extra = ["--flow", "lucas"]
+    else:
+        extra = ["--start", "99"]
+    code, err = run_cli(capsys, *video_args(source, out, *extra))
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("nst-video: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    # Refused before any frame was rendered.
+    assert not list(tmp_path.glob("*.nst-work/frames/*.png"))
+    assert not Path(out).exists()
+
+
+def test_console_script_prints_one_line_and_exits_1(tmp_path: Path, style: Path) -> None:
+    cmd = [sys.executable, "-m", "nst_video", "video", str(tmp_path / "missing.mp4"),
+           "--style", str(style), "-o", str(tmp_path / "out.mp4")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [f"nst-video: error: input not found: {cmd[4]}"]

@@ -1,0 +1,93 @@
+"""`nst-video preview`: a contact sheet of inputs over results, and its overwrite guard."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nst_video import cli
+from nst_video.frames import read_image, resize_long_side, write_image
+from nst_video.preview import pick_frames
+
+GAP = 4  # white border between and around the tiles
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    argv = sys.argv
+    sys.argv = ["nst-video", *args]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        sys.argv = argv
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def frames(make_moving_frames: Callable[..., list]) -> list[np.ndarray]:
+    return make_moving_frames(6, 48, 32)
+
+
+@pytest.fixture
+def preview_args(
+    tmp_path: Path,
+    frames: list[np.ndarray],
+    make_image: Callable[..., np.ndarray],
+    weights_file: Path,
+) -> list[str]:
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for index, frame in enumerate(frames):
+        write_image(seq / f"f_{index:02d}.png", frame)
+    style = tmp_path / "style.png"
+    write_image(style, make_image(40, 40, 3))
+    return ["preview", str(seq), "--style", str(style), "--count", "3", "--size", "32",
+            "--iterations", "2", "--weights", str(weights_file), "--device", "cpu",
+            "--quiet"]  # fmt: skip
+
+
+def test_pick_frames_spreads_indices_over_the_clip() -> None:
+    assert pick_frames(10, 4) == [1, 3, 6, 8]
+    assert pick_frames(3, 5) == [0, 1, 2]
+
+
+def test_contact_sheet_has_inputs_above_results(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    frames: list[np.ndarray],
+    preview_args: list[str],
+) -> None:
+    out = tmp_path / "sheet.png"
+    code, err = run_cli(capsys, *preview_args, "-o", str(out))
+    assert code == 0, err
+    sheet = read_image(out)
+    tile_h, tile_w = 21, 32  # 48x32 scaled to long side 32
+    assert sheet.shape == (2 * (tile_h + GAP) + GAP, 3 * (tile_w + GAP) + GAP, 3)
+    for column, index in enumerate(pick_frames(len(frames), 3)):
+        x = GAP + column * (tile_w + GAP)
+        top = sheet[GAP : GAP + tile_h, x : x + tile_w]
+        bottom = sheet[2 * GAP + tile_h : 2 * (GAP + tile_h), x : x + tile_w]
+        assert np.array_equal(top, resize_long_side(frames[index], 32))
+        assert not np.array_equal(bottom, top)  # stylized, not a copy of the input
+    assert (sheet[:GAP] == 255).all() and (sheet[:, :GAP] == 255).all()
+
+
+def test_existing_sheet_is_kept_without_overwrite(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
+) -> None:
+    out = tmp_path / "sheet.png"
+    out.write_bytes(b"not an image")
+    code, err = run_cli(capsys, *preview_args, "-o", str(out))
+    assert code == 1
+    assert err.splitlines() == [f"nst-video: error: {out} exists; pass --overwrite to replace it"]
+    assert out.read_bytes() == b"not an image"
+
+    code, err = run_cli(capsys, *preview_args, "-o", str(out), "--overwrite")
+    assert code == 0, err
+    assert read_image(out).shape[2] == 3
