@@ -371,6 +371,9 @@ def video(
     ] = False,
     workers: Workers = 1,
     ray_address: RayAddress = None,
+    segment_warmup: Annotated[
+        int, typer.Option(help="Frames each parallel segment renders early and crossfades.")
+    ] = _V.segment_warmup,
     optimizer: Optimizer = _O.optimizer,
     history_size: History = _O.history_size,
     tolerance: Tolerance = _O.tolerance,
@@ -428,6 +431,7 @@ def video(
             crf=crf,
             codec=codec,
             audio=not no_audio,
+            segment_warmup=segment_warmup,
         ),
     )
     # Absolute paths, so `nst-video resume` works from any directory.

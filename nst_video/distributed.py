@@ -120,19 +120,25 @@ def render_segments(
         while pending:
             ready, pending = ray.wait(pending, num_returns=len(pending), timeout=2.0)
             for ref in ready:
-                _get(ray, ref)
+                _get(ray, ref, work)
             reported = _report_progress(work, segments, total, reported, callback)
     finally:
         ray.shutdown()
 
 
-def _get(ray: Any, ref: Any) -> Any:
+def _get(ray: Any, ref: Any, work: WorkDir) -> Any:
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
         if isinstance(exc.cause, NstError):
             raise exc.cause from None
         raise
+    except ray.exceptions.RayError as exc:  # worker or node lost more often than retried
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NstError(
+            f"a segment failed after {MAX_RETRIES} retries ({reason}); finished frames are "
+            f"kept: run nst-video resume {work.path}"
+        ) from exc
 
 
 def _report_progress(

@@ -22,6 +22,8 @@ def ensure_directory(path: Path) -> Path:
 
 def check_writable_parent(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"{parent} is a file, not a directory; choose another output path")
     if not parent.is_dir():
         raise OutputError(f"output directory {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK):

@@ -26,6 +26,7 @@ from nst_video.errors import Interrupted, OptionError, OutputError, ResumeError
 from nst_video.frames import FrameSource, open_source, open_writer
 from nst_video.frames.images import resize_long_side
 from nst_video.frames.writers import VIDEO_EXTENSIONS
+from nst_video.paths import check_writable_parent
 from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
 from nst_video.segments import final_frames
 from nst_video.vgg import VGG19_URL, WEIGHTS_ENV, WEIGHTS_URL_ENV
@@ -331,10 +332,7 @@ def check_output(output: str, overwrite: bool, work: WorkDir) -> None:
                 f"unsupported output {output!r}; use one of {', '.join(VIDEO_EXTENSIONS)}, "
                 "or end the path with '/' for a directory of PNG frames"
             )
-        if not Path(output).parent.is_dir():
-            raise OutputError(
-                f"output directory {Path(output).parent} does not exist; create it first"
-            )
+        check_writable_parent(Path(output))
     ours = work.exists() and owns_output(work.read_manifest(), output)
     target = Path(output)
     occupied = target.exists() and (not target.is_dir() or any(target.iterdir()))
@@ -551,7 +549,7 @@ def segment_plan(
     from nst_video.distributed import detect_cuts
 
     cuts = detect_cuts(source, indices, video.flow, video.scene_cut_threshold)
-    return plan_segments(indices, parallel.workers, cuts)
+    return plan_segments(indices, parallel.workers, cuts, video.segment_warmup)
 
 
 def write_report(work: WorkDir, indices: range, report: str | None) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from nst_video.checkpoint import WorkDir
 
-DEFAULT_WARMUP = 4
+DEFAULT_WARMUP = 12  # VideoConfig.segment_warmup's default
 
 
 @dataclass(frozen=True)

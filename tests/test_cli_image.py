@@ -258,7 +258,9 @@ def test_output_parent_is_a_file(
     parent = tmp_path / "file.txt"
     parent.write_text("x")
     result = run_image(weights_file, [content], style, parent / "out.png")
-    assert_error(result, OutputError, f"output directory {parent} does not exist; create it first")
+    assert_error(
+        result, OutputError, f"{parent} is a file, not a directory; choose another output path"
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only directories")

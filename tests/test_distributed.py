@@ -102,7 +102,7 @@ def render_args(clip: Clip, out: Path, *extra: str) -> list[str]:
     return [
         "video", str(clip.frames), "--style", str(clip.style), "--output", f"{out}/",
         "--size", "32", "--first-iterations", "4", "--iterations", "2", "--device", "cpu",
-        "--quiet", *extra,
+        "--quiet", "--segment-warmup", "4", *extra,
     ]  # fmt: skip
 
 

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nst_video.checkpoint import WorkDir
+from nst_video.config import VideoConfig
 from nst_video.segments import (
     DEFAULT_WARMUP,
     Segment,
     SegmentWork,
     blend_weight,
     final_frames,
-    plan_segments,
 )
+from nst_video.segments import plan_segments as _plan_segments
 
 # --- plan_segments -------------------------------------------------------------------------------
 
 
-def test_default_warmup_is_four_frames() -> None:
-    # The hand-computed plans below assume it.
-    assert DEFAULT_WARMUP == 4
+def plan_segments(indices: range, parts: int, cuts: Sequence[int] = (), warmup: int = 4):
+    """The planner with a 4-frame warm-up, which the hand-computed plans below assume."""
+    return _plan_segments(indices, parts, cuts, warmup)
+
+
+def test_default_warmup_matches_the_video_config() -> None:
+    assert DEFAULT_WARMUP == VideoConfig().segment_warmup == 12
 
 
 def test_even_split_two_parts() -> None:
@@ -108,7 +114,7 @@ def test_too_short_clip_gives_fewer_parts(frames: int, parts: int, expected: int
     segments = plan_segments(range(0, frames), parts)
     assert len(segments) == expected
     assert segments[-1].stop == frames
-    assert all(s.stop - s.start > DEFAULT_WARMUP for s in segments[1:])
+    assert all(s.stop - s.start > 4 for s in segments[1:])
 
 
 # --- Segment ---------------------------------------------------------------------------------
