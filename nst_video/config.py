@@ -129,7 +129,10 @@ class VideoConfig:
     iterations: int = 100  # later frames start from the flow-warped previous output
     flow: str = "dis"
     init: str = "flow"  # flow: warm start from the previous output; content: independent frames
-    scene_cut_threshold: float = 0.5  # fraction of consistent pixels below which a frame is a cut
+    # A frame is a cut when fewer than this fraction of its pixels are reliably tracked. Measured
+    # on tree.avi (deduplicated, handheld): real motion kept >= 0.44 reliable, cuts to another
+    # clip <= 0.001. 0.5 flagged a third of the real frames as cuts.
+    scene_cut_threshold: float = 0.2
     fps: Fraction | None = None  # None: the container's rate, or 24 for image sequences
     start: int = 0
     frames: int | None = None
