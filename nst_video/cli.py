@@ -144,49 +144,28 @@ def build_settings(**values: object) -> Settings:
     return Settings(**updated)
 
 
-def image_settings(
-    *,
-    style_blend: str | None,
-    style_scale: float,
-    size: int,
-    iterations: int,
-    optimizer: str,
-    history_size: int,
-    tolerance: float,
-    init: str,
-    seed: int,
-    content_weight: float,
-    style_weight: float,
-    tv_weight: float,
-    content_layers: str,
-    style_layers: str,
-    style_layer_weights: str | None,
-    pooling: str,
-    preserve_colors: bool,
-    device: str,
-    **video: object,
-) -> Settings:
-    return build_settings(
-        style_blend=parse_floats(style_blend, "--style-blend"),
-        style_scale=style_scale,
-        size=size,
-        iterations=iterations,
-        optimizer=optimizer,
-        history_size=history_size,
-        tolerance=tolerance,
-        init=init,
-        seed=seed,
-        content_weight=content_weight,
-        style_weight=style_weight,
-        tv_weight=tv_weight,
-        content_layers=parse_names(content_layers),
-        style_layers=parse_names(style_layers),
-        style_layer_weights=parse_floats(style_layer_weights, "--style-layer-weights"),
-        pooling=pooling,
-        preserve_colors=preserve_colors,
-        device=device,
-        **video,
-    )
+_PARSERS = {
+    "style_blend": lambda v: parse_floats(v, "--style-blend"),
+    "style_layer_weights": lambda v: parse_floats(v, "--style-layer-weights"),
+    "content_layers": parse_names,
+    "style_layers": parse_names,
+    "fps": lambda v: parse_fps(v) if v else None,
+}
+# Command parameters that are not settings of the result.
+_NOT_SETTINGS = {
+    "content", "style", "output", "input", "weights", "output_ext", "overwrite", "quiet",
+    "report", "work_dir", "restart", "workers", "ray_address", "no_audio",
+}  # fmt: skip
+
+
+def settings_from_options(options: dict[str, object]) -> Settings:
+    """Settings from a command's parameters (its `locals()`): names match config fields."""
+    values = {
+        key: _PARSERS[key](value) if key in _PARSERS else value  # type: ignore[operator]
+        for key, value in options.items()
+        if key not in _NOT_SETTINGS
+    }
+    return build_settings(**values)
 
 
 @app.command()
@@ -233,14 +212,7 @@ def image(
     quiet: Quiet = False,
 ) -> None:
     """Stylize one image, several images, or a directory of images."""
-    settings = image_settings(
-        **{
-            k: v
-            for k, v in locals().items()
-            if k
-            not in {"content", "style", "output", "weights", "output_ext", "overwrite", "quiet"}
-        }
-    )
+    settings = settings_from_options(locals())
     if _run_image(content, style, output, settings, weights, output_ext, overwrite, quiet):
         raise typer.Exit(1)
 
@@ -394,46 +366,12 @@ def video(
     quiet: Quiet = False,
 ) -> None:
     """Stylize a video clip or image sequence, frame by frame, without flicker. Resumable."""
-    settings = image_settings(
-        style_blend=style_blend,
-        style_scale=style_scale,
-        size=size,
-        iterations=iterations,
-        optimizer=optimizer,
-        history_size=history_size,
-        tolerance=tolerance,
-        init="content",
-        seed=seed,
-        content_weight=content_weight,
-        style_weight=style_weight,
-        tv_weight=tv_weight,
-        content_layers=content_layers,
-        style_layers=style_layers,
-        style_layer_weights=style_layer_weights,
-        pooling=pooling,
-        preserve_colors=preserve_colors,
-        device=device,
-        temporal_weight=temporal_weight,
-    )
-    settings = replace(
-        settings,
-        optim=replace(settings.optim, iterations=first_iterations),
-        video=replace(
-            settings.video,
-            first_iterations=first_iterations,
-            iterations=iterations,
-            init=init,
-            flow=flow,
-            scene_cut_threshold=scene_cut_threshold,
-            fps=parse_fps(fps) if fps else None,
-            start=start,
-            frames=frames,
-            crf=crf,
-            codec=codec,
-            audio=not no_audio,
-            segment_warmup=segment_warmup,
-        ),
-    )
+    options = dict(locals())
+    # `--init` and `--iterations` mean the video's; the optimizer's budget is per frame.
+    video_init, later = options.pop("init"), options.pop("iterations")
+    settings = settings_from_options({**options, "iterations": first_iterations})
+    video_config = replace(settings.video, init=video_init, iterations=later, audio=not no_audio)
+    settings = replace(settings, video=video_config)
     # Absolute paths, so `nst-video resume` works from any directory.
     job = Job(
         _absolute(input),
