@@ -280,7 +280,7 @@ def markdown(results: list[MethodResult]) -> str:
         later = "-" if s["later_evals"] is None else f"{s['later_evals']:.1f}"
         first = "-" if s["first_evals"] is None else str(s["first_evals"])
         lines.append(
-            f"| {r.name} | {s['warping_error']:.5f} | {s['style']:.4f} | {s['content']:.4f} | "
+            f"| {r.name} | {s['warping_error']:.2e} | {s['style']:.4f} | {s['content']:.4f} | "
             f"{first} | {later} | {inits} | {s['seconds']:.0f} |"
         )
     return "\n".join(lines)
