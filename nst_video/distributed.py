@@ -66,15 +66,15 @@ def render_segment_task(
     return FrameLoop(engine, source, work, segment.frames, long_side).run()
 
 
-def _start_ray(ray: Any, workers: int, address: str | None) -> dict[str, Any]:
+def _start_ray(ray: Any, workers: int, address: str | None, cpu_only: bool) -> dict[str, Any]:
     """Connect to a cluster or start a local instance; returns the per-task resources."""
     if address:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-        gpus = ray.cluster_resources().get("GPU", 0)
+        gpus = 0 if cpu_only else ray.cluster_resources().get("GPU", 0)
     else:
         import torch
 
-        gpus = min(workers, torch.cuda.device_count())
+        gpus = 0 if cpu_only else min(workers, torch.cuda.device_count())
         ray.init(
             num_cpus=workers,
             num_gpus=gpus,
@@ -104,7 +104,8 @@ def render_segments(
     from nst_video.render import job_to_dict
 
     ray = require_ray()
-    resources = _start_ray(ray, workers, address)
+    cpu_only = job.settings.image.device == "cpu"
+    resources = _start_ray(ray, workers, address, cpu_only)
     try:
         task = ray.remote(max_retries=MAX_RETRIES)(render_segment_task).options(**resources)
         data = job_to_dict(job)
