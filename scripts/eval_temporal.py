@@ -166,7 +166,9 @@ def _read_report(path: Path) -> list[dict[str, Any]]:
 
 
 def run_lite(in_dir: Path, args: argparse.Namespace, out: Path) -> MethodResult | None:
-    if args.skip_lite or not Path(args.lite_bin).is_file():
+    if args.skip_lite:
+        return None
+    if not Path(args.lite_bin).is_file():
         print(f"[{LITE}] skipped: {args.lite_bin} not found", file=sys.stderr)
         return None
     out_dir = out / "lite"

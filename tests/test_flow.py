@@ -117,11 +117,18 @@ def test_mask_drops_the_band_that_entered_the_frame(method: str) -> None:
 
 
 def test_consistent_constant_flows_give_ones() -> None:
-    mask = consistency_mask(_constant_flow(1.0, 0.5), _constant_flow(-1.0, -0.5))
+    mask = consistency_mask(_constant_flow(1.0, 0.75), _constant_flow(-1.0, -0.75))
     np.testing.assert_array_equal(mask[1:, 1:], 1.0)
-    # x + backward(x) leaves the frame on the first row and column.
+    # x + backward(x) leaves the frame (by more than half a pixel) on the first row and column.
     np.testing.assert_array_equal(mask[0, :], 0.0)
     np.testing.assert_array_equal(mask[:, 0], 0.0)
+
+
+@pytest.mark.parametrize(("shift", "masked"), [(-0.4, False), (-0.5, False), (-0.6, True)])
+def test_samples_within_half_a_pixel_of_the_edge_still_count(shift: float, masked: bool) -> None:
+    mask = consistency_mask(_constant_flow(-shift, 0.0), _constant_flow(shift, 0.0))
+    assert (mask[:, 0] == 0.0).all() == masked
+    np.testing.assert_array_equal(mask[:, 1:], 1.0)
 
 
 def test_backward_reversed_in_a_square_is_inconsistent() -> None:
@@ -158,10 +165,9 @@ def test_step_in_flow_is_a_motion_boundary(channel: int) -> None:
     expected = np.ones((SIZE, SIZE), np.float32)
     if channel == 0:
         expected[:, 31:33] = 0.0
-        expected[:, -1] = 0.0  # x + 0.4 is past the last column
+        # x + 0.4 is past the last column, but within the half pixel the edge still covers.
     else:
         expected[31:33, :] = 0.0
-        expected[-1, :] = 0.0
     np.testing.assert_array_equal(mask, expected)
 
 

@@ -108,18 +108,35 @@ class ProbeInfo:
 
 
 def probe(path: str | Path, *, count_frames: bool = True) -> ProbeInfo:
-    """Describe ``path``; with ``count_frames`` decode the first video stream to count frames."""
+    """Describe ``path``; with ``count_frames`` decode the first video stream to count frames.
+
+    Frames are counted at the constant rate the stream declares (as `cfr_filter` decodes them):
+    AVI and other containers store repeated frames as empty packets, which a pass-through
+    decode would drop, shortening the clip (tree.avi: 68 decoded frames for 444 displayed).
+    """
+    header = _ffmpeg_stderr(path, [])
+    info = _parse_probe(path, header, False)
+    if not count_frames:
+        return info
+    counting = ["-map", "0:v:0", "-vf", cfr_filter(info.fps), "-fps_mode", "passthrough",
+                "-f", "null", "-"]  # fmt: skip
+    return _parse_probe(path, _ffmpeg_stderr(path, counting, must_succeed=True), True)
+
+
+def cfr_filter(fps: Fraction) -> str:
+    """Filter that yields exactly one frame per 1/fps interval (repeats held frames)."""
+    return f"fps={fps.numerator}/{fps.denominator}"
+
+
+def _ffmpeg_stderr(path: str | Path, args: list[str], must_succeed: bool = False) -> str:
     if not os.path.exists(path):
         raise InputError(f"input not found: {path}")
-    args = ["-i", file_url(path)]
-    if count_frames:
-        args += ["-map", "0:v:0", "-fps_mode", "passthrough", "-f", "null", "-"]
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", *args]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", file_url(path), *args]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     stderr = proc.stderr.decode("utf-8", errors="replace")
-    if "Input #0" not in stderr or (count_frames and proc.returncode != 0):
+    if "Input #0" not in stderr or (must_succeed and proc.returncode != 0):
         raise InputError(f"cannot read {path}: {relevant_error_line(stderr)}")
-    return _parse_probe(path, stderr, count_frames)
+    return stderr
 
 
 def _parse_probe(path: str | Path, stderr: str, count_frames: bool) -> ProbeInfo:

@@ -16,6 +16,7 @@ import numpy as np
 
 from nst_video.errors import FFmpegError, InputError, OptionError
 from nst_video.frames.ffmpeg import (
+    cfr_filter,
     exact_rate,
     ffmpeg_exe,
     file_url,
@@ -84,6 +85,7 @@ class VideoSource:
         info = probe(path, count_frames=True)
         self.path = str(path)
         self.size = (info.width, info.height)
+        self.native_fps = info.fps
         self.fps = fps if fps is not None else info.fps
         self.frame_count = info.frame_count or 0
         self.has_audio = info.has_audio
@@ -112,8 +114,11 @@ class VideoSource:
     def _command(self, start: int, count: int) -> list[str]:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
         cmd += ["-i", file_url(self.path), "-map", "0:v:0", "-fps_mode", "passthrough"]
+        # Constant-rate frames first, so frame numbers match probe()'s count and the timeline.
+        video_filter = cfr_filter(self.native_fps)
         if start:
-            cmd += ["-vf", rf"select=gte(n\,{start})"]
+            video_filter += rf",select=gte(n\,{start})"
+        cmd += ["-vf", video_filter]
         cmd += ["-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         return cmd
 
