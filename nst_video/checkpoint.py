@@ -258,8 +258,24 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:16] + "..." + text[-8:]
 
 
+def job_to_dict(job: Job) -> dict[str, Any]:
+    data = asdict(job)
+    data["settings"] = _settings_jsonable(data["settings"])
+    return data
+
+
+def _settings_jsonable(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _settings_jsonable(v) for k, v in data.items()}
+    if isinstance(data, tuple | list):
+        return [_settings_jsonable(v) for v in data]
+    if isinstance(data, Fraction):
+        return f"{data.numerator}/{data.denominator}"
+    return data
+
+
 def job_from_dict(data: dict[str, Any]) -> Job:
-    """Inverse of render.job_to_dict: the job as stored in a manifest."""
+    """Inverse of job_to_dict: the job as stored in a manifest."""
     from nst_video.config import ImageConfig, LossConfig, OptimConfig, VideoConfig
 
     raw = data["settings"]

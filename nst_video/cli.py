@@ -20,9 +20,9 @@ from nst_video.engine import Engine
 from nst_video.errors import InputError, Interrupted, NstError, OptionError, unknown_choice
 from nst_video.frames import open_source, parse_fps
 from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
+from nst_video.job import Parallel
 from nst_video.paths import check_output_image, ensure_directory
 from nst_video.progress import ProgressReporter
-from nst_video.render import Parallel
 
 DEBUG_ENV = "NST_VIDEO_DEBUG"
 _L, _O, _I = LossConfig(), OptimConfig(), ImageConfig()
@@ -403,7 +403,7 @@ def _run_render(
     quiet: bool,
     parallel: Parallel,
 ) -> None:
-    from nst_video.render import default_work_dir, render_video
+    from nst_video.job import default_work_dir, render_video
 
     work = work_dir or default_work_dir(job.output)
     try:

@@ -101,7 +101,7 @@ def render_segments(
     callback: Callback,
 ) -> None:
     """Run every segment as a Ray task and wait; re-raises the first user error as itself."""
-    from nst_video.render import job_to_dict
+    from nst_video.checkpoint import job_to_dict
 
     ray = require_ray()
     cpu_only = job.settings.image.device == "cpu"

@@ -18,11 +18,11 @@ from nst_video.checkpoint import (
     atomic_write_bytes,
     differing,
     job_from_dict,
+    job_to_dict,
     result_settings,
 )
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
 from nst_video.errors import OutputError
-from nst_video.render import job_to_dict
 
 
 def test_atomic_write_leaves_only_the_file(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from nst_video.checkpoint import Job, WorkDir
 from nst_video.config import ImageConfig, Settings, VideoConfig
 from nst_video.engine import Engine
 from nst_video.frames import read_image, write_image
-from nst_video.render import plan_frame, render_video
+from nst_video.job import render_video
+from nst_video.render import plan_frame
 
 VIDEO = VideoConfig()
 
