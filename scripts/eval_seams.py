@@ -19,7 +19,6 @@ Pairs across a scene cut (flow mostly inconsistent) are left out of both groups.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import shutil
@@ -61,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def render(args: argparse.Namespace, workers: int, name: str) -> tuple[list[np.ndarray], dict]:
-    """Render in this process (so --warmup can reach the segment planner); frames and plan."""
+    """Render through the CLI in this process; returns the frames and the stored plan."""
     frames_dir, work = args.out / name, args.out / f"{name}.nst-work"
     shutil.rmtree(frames_dir, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
@@ -75,6 +74,8 @@ def render(args: argparse.Namespace, workers: int, name: str) -> tuple[list[np.n
         cli += ["--weights", args.weights]
     if args.frames:
         cli += ["--frames", str(args.frames)]
+    if args.warmup is not None:
+        cli += ["--segment-warmup", str(args.warmup)]
     print(f"[{name}] nst-video {' '.join(cli)}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     app(cli, standalone_mode=False)
@@ -133,11 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if args.warmup is not None:
-        # The planner's default argument is bound at import; the render calls it without one.
-        segments.plan_segments = functools.partial(  # type: ignore[assignment]
-            segments.plan_segments, warmup=args.warmup
-        )
     began = time.perf_counter()
     outputs, plan = render(args, args.workers, f"workers{args.workers}")
     inputs = input_frames(args, plan["start"], len(outputs))
