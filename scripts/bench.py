@@ -138,10 +138,11 @@ def main() -> None:
     parser.add_argument("--weights", default=None)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--evaluations", type=int, default=20)
+    parser.add_argument("--evaluations", type=int, default=50)
     parser.add_argument("--skip-tutorial", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -160,12 +161,13 @@ def main() -> None:
 
     engine = make()
     source = open_source(args.input)
-    frames = [resize_long_side(f, args.size) for f in source.frames(0, args.frames)]
+    indices = range(args.start, args.start + args.frames)
+    frames = [resize_long_side(f, args.size) for f in source.frames(args.start, args.frames)]
     frame = frames[0]
     engine.style_targets(max(frame.shape[:2]))
     floor = vgg_floor(engine, frame, args.repeats)
     per_eval = per_evaluation(engine, frame, args.evaluations, max(1, args.repeats // 2))
-    clip = render_clip(engine, source, range(len(frames)), args.size)
+    clip = render_clip(engine, source, indices, args.size)
     result: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, "

@@ -129,3 +129,16 @@ def test_keep_colors_clamps_to_unit_range() -> None:
     content = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
     kept = losses.keep_colors(stylized, content)
     assert kept.min() >= 0 and kept.max() <= 1
+
+
+def test_gram_gradient_matches_autograd_of_the_plain_product() -> None:
+    # gram() has a hand-written backward (one matmul); it must equal autograd's two-matmul one.
+    features = torch.rand(1, 6, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(losses.gram, (features,))
+    weights = torch.rand(6, 6, dtype=torch.float64)  # an asymmetric upstream gradient
+    (losses.gram(features) * weights).sum().backward()
+    ours = features.grad.clone()
+    features.grad = None
+    flat = features.reshape(6, 20)
+    (flat @ flat.t() / 20 * weights).sum().backward()
+    torch.testing.assert_close(ours, features.grad)
