@@ -27,5 +27,5 @@ else
   # A CPU machine must not pull several GB of CUDA libraries.
   "${pip[@]}" torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 fi
-"${pip[@]}" -e ".[test]"
+"${pip[@]}" -e ".[test,ray]"  # ray: the tests exercise --workers too
 touch "$stamp"
