@@ -11,27 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 
-from nst_video import cli
 from nst_video.frames import probe, read_image, write_image
 
 # One loss evaluation per frame: these tests check plumbing, not pictures.
 FAST = ["--first-iterations", "2", "--iterations", "1", "--quiet", "--device", "cpu"]
 FRAMES = 6
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """Runs the console entry point in-process; returns (exit code, stderr)."""
-    argv = sys.argv
-    sys.argv = ["nst-video", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, capsys.readouterr().err
 
 
 @pytest.fixture

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 
-from nst_video import cli
 from nst_video.frames import read_image, resize_long_side, write_image
 from nst_video.preview import pick_frames
 
 GAP = 4  # white border between and around the tiles
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    argv = sys.argv
-    sys.argv = ["nst-video", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, capsys.readouterr().err
 
 
 @pytest.fixture
