@@ -118,6 +118,12 @@ def fingerprint(job: Job, source_info: dict[str, Any], weights_id: str) -> dict[
     }
 
 
+def result_hash(fingerprint_data: dict[str, Any]) -> str:
+    """Short digest of a fingerprint: equal hashes, interchangeable frames."""
+    text = json.dumps(fingerprint_data, sort_keys=True).encode()
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
 class WorkDir:
     def __init__(self, path: Path):
         self.path = path
@@ -321,6 +327,7 @@ def render_status(work: WorkDir) -> dict[str, Any]:
         "seconds_per_frame": per_frame or 0.0,
         "eta_seconds": None if per_frame is None else remaining * per_frame,
         "encode": manifest.get("encode", "pending"),
+        "result_hash": manifest.get("result_hash"),
         "segments": _segments_status(work, plan.get("segments")),
     }
 

@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from nst_video.checkpoint import Job, WorkDir, differing, file_digest, fingerprint, job_to_dict
+from nst_video.checkpoint import (
+    Job,
+    WorkDir,
+    differing,
+    file_digest,
+    fingerprint,
+    job_to_dict,
+    result_hash,
+)
 from nst_video.config import VideoConfig
 from nst_video.engine import Engine
 from nst_video.errors import OptionError, OutputError, ResumeError
@@ -122,7 +130,9 @@ def prepare_work_dir(
         if restart:
             callback(Message(f"--restart: discarded {work.discard_frames()} frames"))
         work.remove_temporaries()
-    manifest.update(fingerprint=new, job=job_to_dict(job), encode="pending")
+    manifest.update(
+        fingerprint=new, result_hash=result_hash(new), job=job_to_dict(job), encode="pending"
+    )
     work.write_manifest(manifest)
     return manifest
 

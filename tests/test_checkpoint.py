@@ -177,3 +177,14 @@ def test_job_round_trips_through_the_manifest() -> None:
 def test_default_job_round_trips() -> None:
     job = Job("i.mp4", ("s.png",), "o.mp4", None, None, Settings())
     assert job_from_dict(json.loads(json.dumps(job_to_dict(job)))) == job
+
+
+def test_result_hash_changes_with_any_result_setting_and_only_then() -> None:
+    from nst_video.checkpoint import result_hash
+
+    base = {"settings": {"style_weight": 30.0, "iterations": 100}, "weights": "sha256:ab"}
+    same = {"weights": "sha256:ab", "settings": {"iterations": 100, "style_weight": 30.0}}
+    changed = {"settings": {"style_weight": 5.0, "iterations": 100}, "weights": "sha256:ab"}
+    assert result_hash(base) == result_hash(same)
+    assert result_hash(base) != result_hash(changed)
+    assert len(result_hash(base)) == 16
