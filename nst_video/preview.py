@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,25 +27,28 @@ def contact_sheet(
     """Inputs in the top row, their stylized versions below, separated by white gaps."""
     size = engine.settings.image.size
     budget = engine.settings.optim.iterations
-    tops, bottoms = [], []
-    for done, index in enumerate(indices):
-        content = resize_long_side(source.read(index), size)
+    tops = [resize_long_side(frame, size) for frame in picked_frames(source, indices)]
+    bottoms = []
+    for done, (index, content) in enumerate(zip(indices, tops, strict=True)):
         callback(FrameStarted(index, done, len(indices), "content", budget))
+        start = time.perf_counter()
         result = engine.stylize(content, content, budget, callback=callback)
-        callback(
-            FrameDone(
-                index,
-                done + 1,
-                len(indices),
-                "content",
-                result.result.evaluations,
-                0.0,
-                dict(result.result.terms),
-            )
-        )
-        tops.append(content)
+        seconds = time.perf_counter() - start
+        terms = dict(result.result.terms)
+        evaluations = result.result.evaluations
+        callback(FrameDone(index, done + 1, len(indices), "content", evaluations, seconds, terms))
         bottoms.append(result.image)
     return _grid([tops, bottoms])
+
+
+def picked_frames(source: FrameSource, indices: Sequence[int]) -> list[np.ndarray]:
+    """The frames at sorted `indices`, in one decoding pass (a video decodes from its start
+    for every separate read, which on a long clip would repeat most of the work)."""
+    wanted = set(indices)
+    first, last = min(indices), max(indices)
+    frames = source.frames(first, last - first + 1)
+    picked = [f for i, f in zip(range(first, last + 1), frames, strict=False) if i in wanted]
+    return picked
 
 
 def _grid(rows: list[list[np.ndarray]]) -> np.ndarray:

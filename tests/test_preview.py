@@ -77,3 +77,26 @@ def test_existing_sheet_is_kept_without_overwrite(
     code, err = run_cli(capsys, *preview_args, "-o", str(out), "--overwrite")
     assert code == 0, err
     assert read_image(out).shape[2] == 3
+
+
+def test_picked_frames_decode_once_and_match_single_reads(
+    make_moving_frames: Callable[..., list], tmp_path: Path
+) -> None:
+    from nst_video.frames import open_source
+    from nst_video.preview import picked_frames
+
+    for i, frame in enumerate(make_moving_frames(9, 40, 24)):
+        write_image(tmp_path / f"{i:03d}.png", frame)
+    source = open_source(tmp_path)
+    calls = []
+    original = source.frames
+
+    def counting(start: int = 0, count: int | None = None):  # noqa: ANN202
+        calls.append((start, count))
+        return original(start, count)
+
+    source.frames = counting  # type: ignore[method-assign]
+    picked = picked_frames(source, [1, 4, 8])
+    assert calls == [(1, 8)]
+    for index, frame in zip([1, 4, 8], picked, strict=True):
+        np.testing.assert_array_equal(frame, read_image(tmp_path / f"{index:03d}.png"))
