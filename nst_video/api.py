@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nst_video.config import Settings
-from nst_video.engine import Engine, Stylized, noise_like, pick_device
+from nst_video.engine import Engine, Stylized, noise_like, pick_device, resized
 from nst_video.errors import NstError, OutputError
 from nst_video.frames.images import read_image, resize_long_side, write_image
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
@@ -41,13 +41,7 @@ def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:
         return content
     if init == "noise":
         return noise_like(content, seed)
-    start = read_image(init)
-    h, w = content.shape[:2]
-    if start.shape[:2] != (h, w):
-        import cv2  # local: only this rare path needs it
-
-        start = cv2.resize(start, (w, h), interpolation=cv2.INTER_AREA)
-    return start
+    return resized(read_image(init), content.shape)
 
 
 def stylize_array(engine: Engine, content: np.ndarray, callback: Callback = ignore) -> Stylized:

@@ -103,7 +103,7 @@ class Engine:
     @torch.no_grad()
     def _grams(self, style: np.ndarray) -> dict[str, Tensor]:
         self.style_passes += 1
-        features = self._features(to_tensor(style, self.device))
+        features = self.features(to_tensor(style, self.device))
         return {name: losses.gram(features[name]) for name in self.settings.loss.style_layers}
 
     def stylize(
@@ -123,10 +123,10 @@ class Engine:
         for level in range(levels - 1, 0, -1):
             long_side = max(16, round(max(content.shape[:2]) / 2**level))
             small = resize_long_side(content, long_side)
-            start = _resized(init, small.shape[:2])
+            start = resized(init, small.shape[:2])
             coarse = self._stylize_once(small, start, budget, None, callback)
             spent += coarse.result.evaluations
-            init = _resized(coarse.image, content.shape[:2])
+            init = resized(coarse.image, content.shape[:2])
         if levels > 1:
             budget = max(1, round(budget * self.settings.image.fine_share))
         done = self._stylize_once(content, init, budget, temporal, callback)
@@ -146,7 +146,7 @@ class Engine:
         content_t = to_tensor(content, self.device)
         targets = self.style_targets(max(content.shape[:2]))
         with torch.no_grad():
-            features = self._features(content_t)
+            features = self.features(content_t)
             content_targets = {n: features[n] for n in self.settings.loss.content_layers}
         loss_fn = self._loss_fn(content_targets, targets, temporal)
         result = optimize(
@@ -161,9 +161,9 @@ class Engine:
     def measure(self, content: np.ndarray, image: np.ndarray) -> dict[str, float]:
         """Unweighted content, style and TV terms of `image` against `content` (for reports)."""
         targets = self.style_targets(max(content.shape[:2]))
-        reference = self._features(to_tensor(content, self.device))
+        reference = self.features(to_tensor(content, self.device))
         x = to_tensor(image, self.device)
-        features = self._features(x)
+        features = self.features(x)
         layers = self.settings.loss.content_layers
         content_term = sum(losses.content_loss(features[n], reference[n]) for n in layers)
         return {
@@ -172,7 +172,7 @@ class Engine:
             "tv": float(losses.tv_loss(x)),
         }
 
-    def _features(self, image: Tensor) -> dict[str, Tensor]:
+    def features(self, image: Tensor) -> dict[str, Tensor]:
         """VGG activations in fp32; the pass itself may run in bf16 or channels-last on CUDA."""
         if self.device.type == "cuda":
             image = image.contiguous(memory_format=torch.channels_last)
@@ -196,7 +196,7 @@ class Engine:
             mask = torch.from_numpy(temporal.mask.astype(np.float32))[None, None].to(self.device)
 
         def loss_fn(x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-            features = self._features(x)
+            features = self.features(x)
             terms = {
                 "content": sum(
                     losses.content_loss(features[n], t) for n, t in content_targets.items()
@@ -246,7 +246,7 @@ def usable_cpus() -> int:
     return max(1, count or 1)
 
 
-def _resized(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def resized(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """`image` resized to height x width `shape` (float or uint8 kept)."""
     h, w = shape[:2]
     if image.shape[:2] == (h, w):

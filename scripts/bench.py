@@ -55,7 +55,7 @@ def vgg_floor(engine: Engine, frame: np.ndarray, repeats: int) -> float:
     x = to_tensor(frame, engine.device).requires_grad_(True)
 
     def step() -> None:
-        features = engine._features(x)
+        features = engine.features(x)
         sum(f.float().mean() for f in features.values()).backward()
 
     return timed(step, engine.device, repeats)
