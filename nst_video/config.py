@@ -24,7 +24,7 @@ class LossConfig:
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     style_layer_weights: tuple[float, ...] | None = None  # None: equal, normalized to sum 1
     content_weight: float = 1.0
-    # Relative Gram errors start near 1 for an unrelated style and content changes of a full
+    # Relative Gram errors start at order one for an unrelated style and content changes of a full
     # repaint are also near 1; a 1:30 trade makes the optimum favour the style ~30:1.
     style_weight: float = 30.0
     # Mean squared neighbour difference of natural images is ~1e-3..1e-2; this keeps TV a gentle
