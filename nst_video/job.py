@@ -3,6 +3,7 @@ directory, render the frames (here or on Ray), write the report, encode."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import numpy as np
 from nst_video.checkpoint import (
     Job,
     WorkDir,
+    atomic_write_bytes,
     differing,
     file_digest,
     fingerprint,
@@ -64,8 +66,6 @@ def output_long_side(source: FrameSource, size: int | None) -> int:
 
 
 def weights_id(weights: str | None) -> str:
-    import os
-
     chosen = weights or os.environ.get(WEIGHTS_ENV)
     if chosen:
         return "sha256:" + file_digest(Path(chosen).expanduser())
@@ -87,7 +87,6 @@ class RenderResult:
     output: str
     rendered: int
     total: int
-    encoded: bool
 
 
 def check_output(output: str, overwrite: bool, work: WorkDir) -> None:
@@ -249,7 +248,7 @@ def render_video(
         rendered = len(work.done_frames(indices)) - before
         write_report(work, indices, job.report)
         output = encode(work, overwrite, callback)
-    return RenderResult(work.path, output, rendered, len(indices), True)
+    return RenderResult(work.path, output, rendered, len(indices))
 
 
 def frame_plan(
@@ -306,9 +305,5 @@ def write_report(work: WorkDir, indices: range, report: str | None) -> None:
     """One JSON object per frame, gathered from the per-frame statistics in the work dir."""
     if not report:
         return
-    import json
-
-    from nst_video.checkpoint import atomic_write_bytes
-
     lines = [json.dumps(work.frame_stats(i), sort_keys=True) for i in indices]
     atomic_write_bytes(Path(report), ("\n".join(lines) + "\n").encode())

@@ -47,8 +47,7 @@ def picked_frames(source: FrameSource, indices: Sequence[int]) -> list[np.ndarra
     wanted = set(indices)
     first, last = min(indices), max(indices)
     frames = source.frames(first, last - first + 1)
-    picked = [f for i, f in zip(range(first, last + 1), frames, strict=False) if i in wanted]
-    return picked
+    return [f for i, f in zip(range(first, last + 1), frames, strict=False) if i in wanted]
 
 
 def _grid(rows: list[list[np.ndarray]]) -> np.ndarray:

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from nst_video.checkpoint import WorkDir
+from nst_video.config import VideoConfig
 
-DEFAULT_WARMUP = 12  # VideoConfig.segment_warmup's default
+DEFAULT_WARMUP = VideoConfig.segment_warmup  # the one default lives in config
 
 
 @dataclass(frozen=True)
