@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from nst_video import lbfgs
 from nst_video.config import OptimConfig
 from nst_video.errors import DivergenceError
 from nst_video.progress import Callback, Iteration, ignore
@@ -26,11 +27,15 @@ class OptimizeResult:
 
 
 class _Stop(Exception):
-    """Raised from inside the closure to end L-BFGS at an exact evaluation count."""
+    """Raised from inside an evaluation to end the optimizer at an exact evaluation count."""
 
 
 class _Tracker:
-    """Counts evaluations, keeps the best iterate, and decides when to stop."""
+    """Counts evaluations, keeps the best iterate, and decides when to stop.
+
+    L-BFGS hands over each loss already on the host (its line search needs it). Adam's losses
+    stay on the device and are read `log_every` at a time; the best iterate is kept there too.
+    """
 
     def __init__(self, x: Tensor, budget: int, config: OptimConfig, callback: Callback):
         self.budget, self.config, self.callback = budget, config, callback
@@ -38,29 +43,61 @@ class _Tracker:
         self.best_loss = float("inf")
         self.best_image = x.detach().clone()
         self.best_terms: dict[str, Tensor] = {}
-        self.history: list[float] = []  # best loss after each evaluation
+        self.history: list[float] = []  # best loss after each evaluation read so far
         self.stop = "budget"
+        self.terms: dict[str, Tensor] = {}  # of the latest evaluation
+        self._pending: list[Tensor] = []  # Adam: losses not read yet
+        self._best_on_device: Tensor | None = None
 
     def before_evaluation(self) -> None:
         if self.evaluations >= self.budget or self.stop == "converged":
             raise _Stop
-
-    def record(self, loss: float, x: Tensor, terms: dict[str, Tensor]) -> None:
         self.evaluations += 1
-        if not math.isfinite(loss):
-            raise DivergenceError(
-                f"loss became {loss} at evaluation {self.evaluations}; lower --style-weight or "
-                "--temporal-weight, or try --optimizer adam"
-            )
-        if loss < self.best_loss:
-            self.best_loss = loss
+
+    def record(self, loss: float, x: Tensor) -> None:
+        """An evaluation whose loss is on the host: the best iterate is decided here."""
+        if math.isfinite(loss) and loss < self.best_loss:
             self.best_image.copy_(x.detach())
-            self.best_terms = {k: v.detach() for k, v in terms.items()}
-        self.history.append(self.best_loss)
-        if self.evaluations % self.config.log_every == 0:
-            self.callback(Iteration(self.evaluations, self.budget, self.best_loss))
-        if self._converged():
-            self.stop = "converged"
+            self.best_terms = {k: v.detach() for k, v in self.terms.items()}
+        self._read([loss])
+
+    def push(self, loss: Tensor, x: Tensor) -> None:
+        """An evaluation whose loss stays on the device; read every `log_every` evaluations."""
+        loss = loss.detach()
+        if self._best_on_device is None:
+            self._best_on_device = torch.full_like(loss, math.inf)
+        better = loss < self._best_on_device  # false for nan: a diverged step is never kept
+        self._best_on_device = torch.where(better, loss, self._best_on_device)
+        self.best_image = torch.where(better, x.detach(), self.best_image)
+        self.best_terms = {
+            k: torch.where(better, v.detach(), self.best_terms.get(k, v.detach()))
+            for k, v in self.terms.items()
+        }
+        self._pending.append(loss)
+        if len(self._pending) >= self.config.log_every:
+            self.settle()
+
+    def settle(self) -> None:
+        if self._pending:
+            values = lbfgs.read(*self._pending)
+            self._pending.clear()
+            self._read(values)
+
+    def _read(self, values: list[float]) -> None:
+        """Losses of the latest `len(values)` evaluations, in order."""
+        first = self.evaluations - len(values) + 1
+        for evaluation, loss in enumerate(values, start=first):
+            if not math.isfinite(loss):
+                raise DivergenceError(
+                    f"loss became {loss} at evaluation {evaluation}; lower --style-weight or "
+                    "--temporal-weight, or try --optimizer adam"
+                )
+            self.best_loss = min(self.best_loss, loss)
+            self.history.append(self.best_loss)
+            if evaluation % self.config.log_every == 0:
+                self.callback(Iteration(evaluation, self.budget, self.best_loss))
+            if self._converged():
+                self.stop = "converged"
 
     def _converged(self) -> bool:
         window = self.config.window
@@ -74,25 +111,26 @@ def optimize(
     loss_fn: LossFn, init: Tensor, budget: int, config: OptimConfig, callback: Callback = ignore
 ) -> OptimizeResult:
     """Minimize `loss_fn` over the pixels, starting at `init`, in at most `budget` evaluations."""
-    x = init.detach().clone().requires_grad_(True)
+    x = init.detach().clone().contiguous().requires_grad_(True)
     tracker = _Tracker(x, budget, config, callback)
 
-    def closure() -> Tensor:
+    def evaluate() -> Tensor:
         tracker.before_evaluation()
-        optimizer.zero_grad(set_to_none=True)
-        total, terms = loss_fn(x)
+        x.grad = None  # a fresh gradient tensor: L-BFGS keeps earlier ones
+        total, tracker.terms = loss_fn(x)
         total.backward()
-        # L-BFGS reads the loss on the host anyway, so this .item() adds no extra sync.
-        tracker.record(total.item(), x, terms)
         return total
 
-    optimizer = _make_optimizer(x, config)
     try:
-        while True:
-            optimizer.step(closure)
+        if config.optimizer == "adam":
+            _adam(evaluate, x, tracker, config.adam_lr)
+        else:
+            lbfgs.minimize(evaluate, x, config.history_size, lambda f: tracker.record(f, x))
     except _Stop:
         pass
-    terms = {k: float(v) for k, v in tracker.best_terms.items()}
+    tracker.settle()
+    names = list(tracker.best_terms)
+    terms = dict(zip(names, lbfgs.read(*tracker.best_terms.values()), strict=True)) if names else {}
     return OptimizeResult(
         image=tracker.best_image.clamp_(0.0, 1.0),
         evaluations=tracker.evaluations,
@@ -102,19 +140,8 @@ def optimize(
     )
 
 
-def _make_optimizer(x: Tensor, config: OptimConfig) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        return torch.optim.Adam([x], lr=config.adam_lr)
-    # Strong-Wolfe line search guarantees sufficient decrease at every step: with the seed
-    # tutorial's fixed step (lr=1, no line search) L-BFGS can overshoot and diverge into noise.
-    # Tolerances are zero because _Tracker owns stopping; max_iter is effectively unbounded.
-    return torch.optim.LBFGS(
-        [x],
-        lr=1.0,
-        max_iter=1_000_000,
-        max_eval=1_000_000,
-        history_size=config.history_size,
-        tolerance_grad=0.0,
-        tolerance_change=0.0,
-        line_search_fn="strong_wolfe",
-    )
+def _adam(evaluate: Callable[[], Tensor], x: Tensor, tracker: _Tracker, lr: float) -> None:
+    adam = torch.optim.Adam([x], lr=lr)
+    while True:
+        tracker.push(evaluate(), x)
+        adam.step()

@@ -8,8 +8,10 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from queue import Full, Queue
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -114,14 +116,17 @@ class FrameLoop:
         prev_in: np.ndarray | None = None
         prev_out: np.ndarray | None = None
         rendered = 0
-        for index, content, ff in prefetch(self._inputs(read_from)):
-            out = self._finished(index)
-            if out is None:
-                if prev_out is _SKIPPED:
-                    prev_out = self.work.load_frame(index - 1)
-                out = self._render(index, content, prev_in, prev_out, done + rendered, ff)
-                rendered += 1
-            prev_in, prev_out = content, out
+        with FrameSaver(self.work) as saver:
+            for index, content, ff in prefetch(self._inputs(read_from)):
+                out = self._finished(index)
+                if out is None:
+                    if prev_out is _SKIPPED:
+                        prev_out = self.work.load_frame(index - 1)
+                    out = self._render(
+                        index, content, prev_in, prev_out, done + rendered, saver, ff
+                    )
+                    rendered += 1
+                prev_in, prev_out = content, out
         return rendered
 
     def _contents(self, read_from: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -162,6 +167,7 @@ class FrameLoop:
         prev_in: np.ndarray | None,
         prev_out: np.ndarray | None,
         done: int,
+        saver: FrameSaver,
         ff: flow.FrameFlow | None = None,
     ) -> np.ndarray:
         plan = plan_frame(content, prev_in, prev_out, self.video, ff)
@@ -171,7 +177,7 @@ class FrameLoop:
         result = self.engine.stylize(content, plan.init, plan.budget, plan.temporal, self.callback)
         seconds = time.perf_counter() - start
         stats = frame_stats(index, plan, result, seconds)
-        self.work.save_frame(index, result.image, stats)
+        saver.submit(index, result.image, stats)
         self.callback(
             FrameDone(
                 index,
@@ -188,6 +194,56 @@ class FrameLoop:
 
 # A finished frame nobody needs decoded; loaded from disk only if a later frame asks for it.
 _SKIPPED = np.zeros((0, 0, 3), np.uint8)
+
+
+class FrameSaver:
+    """Saves finished frames on one background thread, so the optimizer starts the next frame
+    while the last one is PNG-encoded and fsynced instead of leaving the GPU idle.
+
+    One save at a time: a kill loses at most the frame being written and the one being
+    optimized, and at most one finished image waits in memory. A failed save is raised on the
+    calling thread by the next `submit`, or on leaving the `with` block.
+    """
+
+    def __init__(self, work: WorkDir):
+        self.work = work
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nst-save")
+        self._pending: Future[None] | None = None
+
+    def submit(self, index: int, image: np.ndarray, stats: dict[str, Any]) -> None:
+        """Waits for the previous save, raising its error, then starts saving this frame."""
+        error = self._finish()
+        if error is not None:
+            raise error
+        self._pending = self._pool.submit(self.work.save_frame, index, image, stats)
+
+    def _finish(self) -> BaseException | None:
+        """Waits for the pending save and returns its error, if any."""
+        if self._pending is None:
+            return None
+        # A signal can interrupt this wait: the save then stays pending, for __exit__ to wait
+        # for again, so an interrupted render keeps the frame it was writing.
+        error = self._pending.exception()
+        self._pending = None
+        return error
+
+    def __enter__(self) -> FrameSaver:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            error = self._finish()
+        finally:
+            self._pool.shutdown(wait=False)  # idle by now, unless a second signal cut the wait
+        # What ended the loop matters more than a save failing meanwhile (the frame is
+        # simply rendered again on resume).
+        if error is not None and exc is None:
+            raise error
 
 
 # --- background work ----------------------------------------------------------------------------

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import Tensor
 
-from nst_video import losses
+from nst_video import lbfgs, losses
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings
 from nst_video.engine import Engine, to_tensor
 from nst_video.errors import DivergenceError
-from nst_video.optimize import _make_optimizer, optimize
+from nst_video.optimize import optimize
 from nst_video.progress import Event, Iteration
 from nst_video.vgg import VGGFeatures
 
@@ -103,7 +103,7 @@ def test_evaluation_budget_is_exact(
 def test_early_stop_before_the_budget() -> None:
     recorder = quadratic(torch.full((1, 3, 4, 4), 0.5))
     # Any improvement is below a 100% relative tolerance, so it stops once the window is full.
-    config = OptimConfig(optimizer="adam", tolerance=1.0, window=2)
+    config = OptimConfig(optimizer="adam", tolerance=1.0, window=2, log_every=1)
     result = optimize(recorder, torch.zeros(1, 3, 4, 4), 50, config)
     assert result.stop == "converged"
     assert result.evaluations == 3
@@ -218,14 +218,21 @@ def test_high_style_weight_never_diverges(
         assert pixels.min() >= 0.0 and pixels.max() <= 1.0
 
 
-def test_lbfgs_uses_a_line_search() -> None:
-    # A fixed unit step (the seed tutorial's setting) can overshoot into noise at high style
-    # weights; the strong-Wolfe search guarantees a sufficient decrease at every step.
-    x = torch.zeros(3, requires_grad=True)
-    lbfgs = _make_optimizer(x, OptimConfig(history_size=7))
-    assert isinstance(lbfgs, torch.optim.LBFGS)
-    assert lbfgs.defaults["line_search_fn"] == "strong_wolfe"
-    assert lbfgs.defaults["history_size"] == 7
-    adam = _make_optimizer(x, OptimConfig(optimizer="adam", adam_lr=0.3))
-    assert isinstance(adam, torch.optim.Adam)
-    assert adam.defaults["lr"] == 0.3
+def test_adam_reads_the_device_only_every_log_every(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[int] = []
+    real_read = lbfgs.read
+    monkeypatch.setattr(lbfgs, "read", lambda *v: reads.append(len(v)) or real_read(*v))
+    config = OptimConfig(optimizer="adam", tolerance=0.0, log_every=5)
+    result = optimize(quadratic(torch.ones(1, 3, 2, 2)), torch.zeros(1, 3, 2, 2), 12, config)
+    # Two full batches, the rest once the budget ends, then the best iterate's terms.
+    assert reads == [5, 5, 2, 1]
+    assert result.evaluations == 12
+
+
+def test_adam_early_stop_is_seen_at_the_next_read() -> None:
+    recorder = quadratic(torch.full((1, 3, 4, 4), 0.5))
+    config = OptimConfig(optimizer="adam", tolerance=1.0, window=2, log_every=4)
+    result = optimize(recorder, torch.zeros(1, 3, 4, 4), 50, config)
+    # Converged at evaluation 3, but Adam's losses are read four at a time.
+    assert result.stop == "converged"
+    assert result.evaluations == 4

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,9 +18,11 @@ from nst_video.api import make_engine
 from nst_video.checkpoint import Job, WorkDir
 from nst_video.config import ImageConfig, Settings, VideoConfig
 from nst_video.engine import Engine
-from nst_video.frames import read_image, write_image
+from nst_video.errors import Interrupted, OutputError
+from nst_video.frames import open_source, read_image, write_image
 from nst_video.job import render_video
-from nst_video.render import plan_frame
+from nst_video.progress import Event, FrameDone, FrameStarted
+from nst_video.render import FrameLoop, FrameSaver, plan_frame
 
 VIDEO = VideoConfig()
 
@@ -156,3 +163,181 @@ def test_flow_warm_start_flickers_much_less_than_independent_frames(
     independent_error = _warping_error(independent, frames)
     assert independent_error > 1e-4  # the comparison means something: independent frames flicker
     assert flowed_error < 0.5 * independent_error, (flowed_error, independent_error)
+
+
+# --- saving frames in the background ------------------------------------------------------------
+
+SAVED_FRAMES = 4
+
+
+@pytest.fixture(scope="module")
+def clip_dir(
+    tmp_path_factory: pytest.TempPathFactory, make_moving_frames: Callable[..., list]
+) -> Path:
+    directory = tmp_path_factory.mktemp("saver-clip")
+    for index, frame in enumerate(make_moving_frames(SAVED_FRAMES, 48, 32)):
+        write_image(directory / f"f{index:03d}.png", frame)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def small_engine(weights_file: Path, make_image: Callable[..., np.ndarray]) -> Engine:
+    video = VideoConfig(first_iterations=4, iterations=2)
+    settings = Settings(image=ImageConfig(size=32, device="cpu"), video=video)
+    return make_engine([make_image(40, 40, 3)], settings, weights_file)
+
+
+def _run_loop(
+    engine: Engine, clip: Path, work_dir: Path, callback: Callable[[Event], None] = lambda _: None
+) -> int:
+    source = open_source(str(clip))
+    return FrameLoop(engine, source, WorkDir(work_dir), range(SAVED_FRAMES), 32, callback).run()
+
+
+def _pngs(work_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((work_dir / "frames").glob("*.png"))}
+
+
+def _slow_saves(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[tuple[str, float]]:
+    """Every save sleeps first, so it is still running when the next frame starts; returns a
+    log of ("start" | "end", time) entries."""
+    real_save = WorkDir.save_frame
+    log: list[tuple[str, float]] = []
+
+    def slow(self: WorkDir, index: int, image: np.ndarray, stats: dict) -> None:
+        log.append(("start", time.monotonic()))
+        time.sleep(seconds)
+        real_save(self, index, image, stats)
+        log.append(("end", time.monotonic()))
+
+    monkeypatch.setattr(WorkDir, "save_frame", slow)
+    return log
+
+
+def test_frames_are_saved_off_the_main_thread_with_the_same_bytes(
+    small_engine: Engine, clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reference: each frame saved on the main thread as it finishes, as before.
+    with monkeypatch.context() as patch:
+        patch.setattr(FrameSaver, "submit", lambda self, *args: self.work.save_frame(*args))
+        assert _run_loop(small_engine, clip_dir, tmp_path / "inline") == SAVED_FRAMES
+    reference = _pngs(tmp_path / "inline")
+    assert len(reference) == SAVED_FRAMES
+
+    real_save, real_load = WorkDir.save_frame, WorkDir.load_frame
+    threads: list[threading.Thread] = []
+    loads: list[int] = []
+
+    def save(self: WorkDir, index: int, image: np.ndarray, stats: dict) -> None:
+        threads.append(threading.current_thread())
+        real_save(self, index, image, stats)
+
+    def load(self: WorkDir, index: int) -> np.ndarray | None:
+        loads.append(index)
+        return real_load(self, index)
+
+    monkeypatch.setattr(WorkDir, "save_frame", save)
+    monkeypatch.setattr(WorkDir, "load_frame", load)
+    work_dir = tmp_path / "background"
+    assert _run_loop(small_engine, clip_dir, work_dir) == SAVED_FRAMES
+    assert len(threads) == SAVED_FRAMES
+    assert threading.main_thread() not in threads
+    assert len(set(threads)) == 1  # one saver thread for the whole loop
+    assert not loads  # warm starts come from memory, never from a frame still being written
+    assert _pngs(work_dir) == reference
+    stats = [WorkDir(work_dir).frame_stats(i) for i in range(SAVED_FRAMES)]
+    assert [s["frame"] for s in stats if s] == list(range(SAVED_FRAMES))
+
+
+@pytest.mark.parametrize("failing", [2, SAVED_FRAMES - 1], ids=["next-submit", "loop-end"])
+def test_failed_save_surfaces_from_run_with_its_message(
+    small_engine: Engine,
+    clip_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: int,
+) -> None:
+    real_replace = os.replace
+
+    def full(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(dst).name.startswith(f"{failing:06d}."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full)
+    work_dir = tmp_path / "work"
+    with pytest.raises(OutputError) as caught:
+        _run_loop(small_engine, clip_dir, work_dir)
+    assert str(caught.value) == (
+        f"disk full while writing {work_dir / 'frames' / f'{failing:06d}.json'}; free space "
+        "and run the command again to continue (finished frames are kept)"
+    )
+    # Nothing after the failed frame is saved: the error stops the loop at the next submit.
+    assert sorted(_pngs(work_dir)) == [f"{i:06d}.png" for i in range(failing)]
+    assert not [p for p in (work_dir / "frames").iterdir() if p.name.startswith(".")]
+
+
+def test_interrupt_during_next_frame_keeps_the_frame_being_saved(
+    small_engine: Engine, clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_save = WorkDir.save_frame
+    interrupted = threading.Event()
+
+    def save(self: WorkDir, index: int, image: np.ndarray, stats: dict) -> None:
+        if index == 1:
+            # Still writing frame 1 when frame 2 is interrupted, and for a while after.
+            assert interrupted.wait(timeout=30)
+            time.sleep(0.3)
+        real_save(self, index, image, stats)
+
+    def interrupt_at_frame_2(event: Event) -> None:
+        if isinstance(event, FrameStarted) and event.index == 2:
+            interrupted.set()
+            raise Interrupted(signal.SIGINT)
+
+    monkeypatch.setattr(WorkDir, "save_frame", save)
+    with pytest.raises(Interrupted):
+        _run_loop(small_engine, clip_dir, tmp_path / "work", interrupt_at_frame_2)
+    assert sorted(_pngs(tmp_path / "work")) == ["000000.png", "000001.png"]
+
+
+def test_at_most_one_save_in_flight(
+    small_engine: Engine, clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _slow_saves(monkeypatch, 0.3)
+    work = WorkDir(tmp_path / "work")
+    unsaved_at_done: list[list[int]] = []
+
+    def check(event: Event) -> None:
+        if isinstance(event, FrameDone):
+            # Only the frame just handed over may be unsaved: its predecessors are on disk.
+            unsaved = [i for i in range(event.index + 1) if not work.has_frame(i)]
+            unsaved_at_done.append(unsaved)
+
+    assert _run_loop(small_engine, clip_dir, work.path, check) == SAVED_FRAMES
+    assert unsaved_at_done == [[i] for i in range(SAVED_FRAMES)]
+    # Saves never overlap: each one ends before the next one starts.
+    assert [kind for kind, _ in log] == ["start", "end"] * SAVED_FRAMES
+    assert all(a <= b for (_, a), (_, b) in zip(log, log[1:], strict=False))
+    assert len(_pngs(work.path)) == SAVED_FRAMES
+
+
+def test_a_failing_save_does_not_mask_what_stopped_the_loop(
+    small_engine: Engine, clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_save = WorkDir.save_frame
+
+    def fail_frame_1(self: WorkDir, index: int, image: np.ndarray, stats: dict) -> None:
+        if index == 1:
+            time.sleep(0.2)  # still failing when the interrupt arrives
+            raise OutputError("cannot write frame 1")
+        real_save(self, index, image, stats)
+
+    def interrupt_at_frame_2(event: Event) -> None:
+        if isinstance(event, FrameStarted) and event.index == 2:
+            raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(WorkDir, "save_frame", fail_frame_1)
+    with pytest.raises(Interrupted):
+        _run_loop(small_engine, clip_dir, tmp_path / "work", interrupt_at_frame_2)
+    assert sorted(_pngs(tmp_path / "work")) == ["000000.png"]
