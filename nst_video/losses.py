@@ -27,7 +27,8 @@ class _Gram(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         (flat,) = ctx.saved_tensors
-        return (grad + grad.t()) @ flat / ctx.positions, None
+        # Scaling the C x C factor, not the C x n product, saves a pass over the features.
+        return ((grad + grad.t()) / ctx.positions) @ flat, None
 
 
 def gram(features: Tensor) -> Tensor:

@@ -22,12 +22,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
 
+from nst_video import lbfgs
 from nst_video.checkpoint import WorkDir
 from nst_video.config import Settings
 from nst_video.engine import Engine, pick_device, to_tensor
 from nst_video.frames import open_source
 from nst_video.frames.images import read_image, resize_long_side
+from nst_video.optimize import optimize
 from nst_video.render import FrameLoop
 from nst_video.vgg import load_state_dict
 
@@ -37,38 +42,40 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn, device: torch.device, repeats: int) -> float:  # noqa: ANN001
-    """Median seconds of fn() over repeats, after one warm-up call."""
+def once(fn, device: torch.device) -> float:  # noqa: ANN001
+    """Seconds of one fn() call, device work included."""
+    sync(device)
+    start = time.perf_counter()
     fn()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    sync(device)
+    return time.perf_counter() - start
 
 
-def vgg_floor(engine: Engine, frame: np.ndarray, repeats: int) -> float:
-    """One bare forward + backward through the VGG to the deepest layer in use."""
+def floor_and_evaluation(
+    engine: Engine, frame: np.ndarray, evaluations: int, repeats: int
+) -> tuple[float, float, float]:
+    """Median seconds of one bare VGG forward+backward to the deepest layer in use (the floor)
+    and of one loss evaluation inside the optimizer, and the median of their per-round ratio.
+    The two alternate round by round, so load from other processes hits both alike."""
     x = to_tensor(frame, engine.device).requires_grad_(True)
 
-    def step() -> None:
-        features = engine.features(x)
-        sum(f.float().mean() for f in features.values()).backward()
+    def bare() -> None:
+        for _ in range(5):
+            features = engine.features(x)
+            sum(f.float().mean() for f in features.values()).backward()
+            x.grad = None
 
-    return timed(step, engine.device, repeats)
-
-
-def per_evaluation(engine: Engine, frame: np.ndarray, evaluations: int, repeats: int) -> float:
-    """Seconds per loss evaluation inside the optimizer (no early stop)."""
-
-    def run() -> None:
+    def optimized() -> None:
         result = engine.stylize(frame, frame, evaluations)
         assert result.result.evaluations == evaluations
 
-    return timed(run, engine.device, repeats) / evaluations
+    bare(), optimized()  # warm-up: allocator, cuDNN autotuning
+    floors, evals = [], []
+    for _ in range(repeats):
+        floors.append(once(bare, engine.device) / 5)
+        evals.append(once(optimized, engine.device) / evaluations)
+    ratio = statistics.median(e / f for e, f in zip(evals, floors, strict=True))
+    return statistics.median(floors), statistics.median(evals), ratio
 
 
 def render_clip(engine: Engine, source, indices: range, long_side: int) -> dict[str, Any]:  # noqa: ANN001
@@ -93,6 +100,88 @@ def render_clip(engine: Engine, source, indices: range, long_side: int) -> dict[
         else None,
         "style": statistics.mean(s["style"] for s in stats),
     }
+
+
+def device_busy(engine: Engine, source, indices: range, long_side: int) -> float:  # noqa: ANN001
+    """Fraction of a clip render's wall time the device spends computing: on CUDA the union of
+    kernel intervals, on the CPU the union of top-level torch ops (under the profiler)."""
+    cuda = engine.device.type == "cuda"
+    activity = ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU
+    with tempfile.TemporaryDirectory() as tmp:
+        work = WorkDir(Path(tmp))
+        work.frames_dir.mkdir(parents=True)
+        sync(engine.device)
+        with profile(activities=[activity]) as prof:
+            start = time.perf_counter()
+            FrameLoop(engine, source, work, indices, long_side).run()
+            sync(engine.device)
+            wall = time.perf_counter() - start
+    kind = DeviceType.CUDA if cuda else DeviceType.CPU
+    spans = sorted(
+        (e.time_range.start, e.time_range.end)
+        for e in prof.events()
+        if e.device_type == kind and (cuda or e.cpu_parent is None)
+    )
+    busy, reach = 0.0, float("-inf")
+    for begin, end in spans:  # union of intervals, in microseconds
+        busy += max(0.0, end - max(begin, reach))
+        reach = max(reach, end)
+    return busy / 1e6 / wall
+
+
+def host_reads(engine: Engine, frame: np.ndarray, evaluations: int) -> dict[str, float]:
+    """Device-to-host reads per loss evaluation: ours vs torch.optim.LBFGS on the same loss.
+    Each is a synchronisation on a GPU (the queue drains while Python decides)."""
+    targets = engine.style_targets(max(frame.shape[:2]))
+    content = to_tensor(frame, engine.device)
+    with torch.no_grad():
+        features = engine.features(content)
+    layers = engine.settings.loss.content_layers
+    loss_fn = engine._loss_fn({n: features[n] for n in layers}, targets, None)
+    ours = _Reads()
+    real_read = lbfgs.read
+    lbfgs.read = lambda *v: ours.copied() or real_read(*v)  # type: ignore[assignment]
+    try:
+        with ours:
+            result = optimize(loss_fn, content, evaluations, replace(Settings().optim, tolerance=0))
+    finally:
+        lbfgs.read = real_read
+    x = content.clone().requires_grad_(True)
+    history = engine.settings.optim.history_size
+    reference = torch.optim.LBFGS([x], max_iter=evaluations, max_eval=evaluations,
+                                  history_size=history, tolerance_grad=0, tolerance_change=0,
+                                  line_search_fn="strong_wolfe")  # fmt: skip
+
+    def closure() -> torch.Tensor:
+        reference.zero_grad()
+        value = loss_fn(x)[0]
+        value.backward()
+        return value
+
+    theirs = _Reads()
+    with theirs:
+        reference.step(closure)
+    spent = reference.state[x]["func_evals"]
+    return {
+        "ours_per_eval": ours.count / result.evaluations,
+        "torch_lbfgs_per_eval": theirs.count / spent,
+    }
+
+
+class _Reads(TorchDispatchMode):
+    """Counts tensor-to-number conversions and explicit reads (each a device sync on CUDA)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def copied(self) -> None:
+        self.count += 1
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
 
 
 def tutorial_way(engine: Engine, frames: list[np.ndarray]) -> dict[str, Any]:
@@ -165,9 +254,11 @@ def main() -> None:
     frames = [resize_long_side(f, args.size) for f in source.frames(args.start, args.frames)]
     frame = frames[0]
     engine.style_targets(max(frame.shape[:2]))
-    floor = vgg_floor(engine, frame, args.repeats)
-    per_eval = per_evaluation(engine, frame, args.evaluations, max(1, args.repeats // 2))
+    floor, per_eval, ratio = floor_and_evaluation(engine, frame, args.evaluations, args.repeats)
     clip = render_clip(engine, source, indices, args.size)
+    memory = peak_memory(device)  # before the profiler, whose event records take memory
+    busy = device_busy(engine, source, indices, args.size)
+    reads = host_reads(engine, frame, args.evaluations)
     result: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, "
@@ -177,8 +268,10 @@ def main() -> None:
         "size": list(frame.shape[1::-1]),
         "vgg_floor_s": floor,
         "per_eval_s": per_eval,
-        "overhead_ratio": per_eval / floor,
+        "overhead_ratio": ratio,
         "clip": clip,
+        "device_busy": busy,
+        "host_reads": reads,
         "fps": 1 / clip["s_per_frame"],
         "multiscale": multiscale(make, frame, 300),
     }
@@ -186,7 +279,7 @@ def main() -> None:
         tut = tutorial_way(engine, frames)
         result["tutorial"] = tut
         result["speedup_vs_tutorial"] = tut["wall"] / clip["wall"]
-    result.update(peak_memory(device))
+    result.update(memory)
     print_table(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
@@ -202,6 +295,12 @@ def print_table(r: dict[str, Any]) -> None:
         ("seconds per frame", f"{clip['s_per_frame']:.2f} s ({r['fps']:.2f} fps)"),
         ("evaluations first / later", f"{clip['evals_first']} / {clip['evals_later']}"),
         ("optimizer busy fraction", f"{clip['optimizer_busy']:.3f}"),
+        ("device busy fraction (profiler)", f"{r['device_busy']:.3f}"),
+        (
+            "host reads per evaluation",
+            f"{r['host_reads']['ours_per_eval']:.2f} "
+            f"(torch.optim.LBFGS: {r['host_reads']['torch_lbfgs_per_eval']:.1f})",
+        ),
         ("peak host / GPU memory", f"{r['host_peak_mib']:.0f} MiB / {r['gpu_peak_mib']} MiB"),
     ]
     ms = r["multiscale"]
