@@ -19,7 +19,7 @@ from torch import Tensor
 from nst_video import losses
 from nst_video.config import Settings
 from nst_video.frames.images import resize_long_side
-from nst_video.optimize import OptimizeResult, optimize
+from nst_video.optimize import LossFn, OptimizeResult, optimize
 from nst_video.progress import Callback, ignore
 from nst_video.vgg import VGGFeatures
 
@@ -143,19 +143,22 @@ class Engine:
         temporal: Temporal | None,
         callback: Callback,
     ) -> Stylized:
-        content_t = to_tensor(content, self.device)
-        targets = self.style_targets(max(content.shape[:2]))
-        with torch.no_grad():
-            features = self.features(content_t)
-            content_targets = {n: features[n] for n in self.settings.loss.content_layers}
-        loss_fn = self._loss_fn(content_targets, targets, temporal)
+        loss_fn = self.loss_for(content, temporal)
         result = optimize(
             loss_fn, to_tensor(init, self.device), budget, self.settings.optim, callback
         )
         image = result.image
         if self.settings.image.preserve_colors:
-            image = losses.keep_colors(image, content_t)
+            image = losses.keep_colors(image, to_tensor(content, self.device))
         return Stylized(to_uint8(image), result)
+
+    def loss_for(self, content: np.ndarray, temporal: Temporal | None = None) -> LossFn:
+        """The loss `stylize` minimizes for `content`, over (1, 3, H, W) pixels in [0, 1]."""
+        targets = self.style_targets(max(content.shape[:2]))
+        with torch.no_grad():
+            features = self.features(to_tensor(content, self.device))
+        content_targets = {n: features[n] for n in self.settings.loss.content_layers}
+        return self._loss_fn(content_targets, targets, temporal)
 
     @torch.no_grad()
     def measure(self, content: np.ndarray, image: np.ndarray) -> dict[str, float]:
@@ -188,7 +191,7 @@ class Engine:
         content_targets: dict[str, Tensor],
         targets: losses.StyleTargets,
         temporal: Temporal | None,
-    ):
+    ) -> LossFn:
         weights = self.settings.loss
         warped = mask = None
         if temporal is not None:

@@ -132,12 +132,8 @@ def device_busy(engine: Engine, source, indices: range, long_side: int) -> float
 def host_reads(engine: Engine, frame: np.ndarray, evaluations: int) -> dict[str, float]:
     """Device-to-host reads per loss evaluation: ours vs torch.optim.LBFGS on the same loss.
     Each is a synchronisation on a GPU (the queue drains while Python decides)."""
-    targets = engine.style_targets(max(frame.shape[:2]))
     content = to_tensor(frame, engine.device)
-    with torch.no_grad():
-        features = engine.features(content)
-    layers = engine.settings.loss.content_layers
-    loss_fn = engine._loss_fn({n: features[n] for n in layers}, targets, None)
+    loss_fn = engine.loss_for(frame)
     ours = _Reads()
     real_read = lbfgs.read
     lbfgs.read = lambda *v: ours.copied() or real_read(*v)  # type: ignore[assignment]
