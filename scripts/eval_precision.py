@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from nst_video.config import OptimConfig, Settings
-from nst_video.engine import Engine, pick_device, to_tensor
+from nst_video.engine import Engine, configure_backend, pick_device, to_tensor
 from nst_video.frames import open_source
 from nst_video.frames.images import read_image, resize_long_side
 from nst_video.vgg import load_state_dict
@@ -85,10 +85,13 @@ def main() -> None:
     rows: dict[str, Any] = {}
     for precision in precisions:
         candidate = reference if precision == "fp32" else engine(precision)
+        # TF32 is a process-wide switch: set it for this run, back to fp32 for the scoring.
+        configure_backend(device, precision)
         loss, grad = one_pass(candidate, frame)
         run = (
             ref_run if precision == "fp32" else optimized(candidate, frame, frame, args.evaluations)
         )
+        configure_backend(device, "fp32")
         rows[precision] = {
             "loss_rel_diff": abs(loss - ref_loss) / abs(ref_loss),
             "grad_cosine": float(torch.nn.functional.cosine_similarity(grad, ref_grad, dim=0)),
