@@ -76,6 +76,7 @@ class OptimConfig:
         _positive_int("iterations", self.iterations)
         _positive_int("history size", self.history_size)
         _positive_int("window", self.window)
+        _positive_int("log every", self.log_every)
         _non_negative("tolerance", self.tolerance)
 
 

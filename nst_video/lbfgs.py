@@ -21,10 +21,11 @@ from torch import Tensor
 C1, C2 = 1e-4, 0.9
 MAX_SEARCH = 25  # evaluations per line search
 MIN_CURVATURE = 1e-10  # pairs with s.y below this would make the estimate indefinite
-MIN_MOVE = 1e-9  # a bracket whose ends move no value of x by more than this is closed
 
 Evaluate = Callable[[], Tensor]  # loss at the current x, with x.grad filled in
-Observe = Callable[[float], None]  # told each evaluated loss, as soon as it is on the host
+# Told each evaluated loss as soon as it is on the host, and whether it is a line-search trial
+# (a step the search may still reject) rather than the starting point.
+Observe = Callable[[float, bool], None]
 
 
 def read(*values: Tensor) -> list[float]:
@@ -62,13 +63,16 @@ class History:
         if self._s.numel() == 0:  # allocated on first use: short runs never need it
             self._s = s.new_zeros(self.size, s.numel())
             self._y = s.new_zeros(self.size, s.numel())
-            self._sy = s.new_zeros(self.size, self.size, dtype=torch.float64)
-            self._yy = s.new_zeros(self.size, self.size, dtype=torch.float64)
+            # The small matrices in fp64 where the device has it (MPS has not).
+            acc = torch.float32 if s.device.type == "mps" else torch.float64
+            self._sy = s.new_zeros(self.size, self.size, dtype=acc)
+            self._yy = s.new_zeros(self.size, self.size, dtype=acc)
         k = self.count % self.size
         self._s[k], self._y[k] = s, y
-        yy = (self._y @ y).double()
-        self._sy[:, k] = (self._s @ y).double()
-        self._sy[k, :] = (self._y @ s).double()
+        acc = self._sy.dtype
+        yy = (self._y @ y).to(acc)
+        self._sy[:, k] = (self._s @ y).to(acc)
+        self._sy[k, :] = (self._y @ s).to(acc)
         self._yy[:, k] = yy
         self._yy[k, :] = yy
         self.count += 1
@@ -86,37 +90,49 @@ class History:
         gamma = self._sy[newest, newest] / self._yy[newest, newest]  # H0 = gamma I
         sy = self._sy[order][:, order]
         r = torch.triu(sy)
-        u = (s @ g).double()[order]
-        w = (y @ g).double()[order]
+        acc = self._sy.dtype
+        u = (s @ g).to(acc)[order]
+        w = (y @ g).to(acc)[order]
         v = torch.linalg.solve_triangular(r, u[:, None], upper=True)[:, 0]
         rhs = torch.diagonal(sy) * v + gamma * (self._yy[order][:, order] @ v) - gamma * w
         p = torch.linalg.solve_triangular(r.T, rhs[:, None], upper=False)[:, 0]
         # Back from chronological order to slots, then H g = gamma g + S p - gamma Y v.
-        zeros = torch.zeros(n, dtype=torch.float64, device=g.device)
+        zeros = torch.zeros(n, dtype=acc, device=g.device)
         coef_s = zeros.index_copy(0, order, p).to(g.dtype)
         coef_y = zeros.index_copy(0, order, -gamma * v).to(g.dtype)
         return g * gamma.to(g.dtype) + s.T @ coef_s + y.T @ coef_y
 
 
 def minimize(evaluate: Evaluate, x: Tensor, history_size: int, observe: Observe) -> None:
-    """Minimize over `x` (a leaf tensor, changed in place) until `evaluate` raises: the caller
-    owns the budget and the stopping rule."""
+    """Minimize over `x` (a leaf tensor, changed in place) until `evaluate` raises (the caller
+    owns the budget and the stopping rule) or no step along the gradient lowers the loss."""
     flat = x.detach().view(-1)
     history = History(history_size)
     f_dev = evaluate()
     g = _grad(x)
-    f, *norms = read(f_dev, g.dot(g), g.abs().sum(), g.abs().max())
-    observe(f)
-    d, slope, t, d_max = _steepest(g, *norms)
+    f = read(f_dev)[0]
+    observe(f, False)
+    d = -g
     while True:
+        slope, d_max, x_max, g_l1 = read(g.dot(d), d.abs().max(), flat.abs().max(), g.abs().sum())
+        if not slope < 0.0 and len(history):
+            # Rounding made H g useless (not a descent direction): start again from the gradient.
+            history.reset()
+            d = -g
+            continue
+        # With curvature pairs a unit step is the natural one; without, a step that moves the
+        # pixels by about 1 / |g|_1 in all, as torch.optim.LBFGS starts.
+        step = 1.0 if len(history) else (min(1.0, 1.0 / g_l1) if g_l1 > 0 else 1.0)
         base = flat.clone()
         at = _Line(evaluate, x, flat, base, d, observe)
-        found = _search(at, _Point(0.0, f, slope, g), t, MIN_MOVE / d_max if d_max > 0 else 0.0)
+        found = _search(at, _Point(0.0, f, slope, g), step, _resolution(x_max, d_max, flat))
         if found.t == 0.0:
-            # No decrease along d: the curvature pairs mislead, so start again from the gradient.
             flat.copy_(base)
+            if not len(history):
+                return  # not even the gradient decreases the loss at this precision: done
+            # The curvature pairs mislead: start again from the gradient.
             history.reset()
-            d, slope, t, d_max = _steepest(g, *read(g.dot(g), g.abs().sum(), g.abs().max()))
+            d = -g
             continue
         if at.last_t != found.t:  # the search ended on an earlier, better point
             torch.add(base, d, alpha=found.t, out=flat)
@@ -125,19 +141,13 @@ def minimize(evaluate: Evaluate, x: Tensor, history_size: int, observe: Observe)
             history.push(d * found.t, found.grad - g)
         f, g = found.f, found.grad
         d = -history.apply(g)
-        slope, d_max = read(g.dot(d), d.abs().max())
-        t = 1.0
-        if not slope < 0.0:  # not a descent direction (rounding): fall back to the gradient
-            history.reset()
-            d, slope, t, d_max = _steepest(g, *read(g.dot(g), g.abs().sum(), g.abs().max()))
 
 
-def _steepest(
-    g: Tensor, gg: float, g_l1: float, g_max: float
-) -> tuple[Tensor, float, float, float]:
-    """Direction, slope, first step and largest component of a gradient step."""
-    # The first step moves the pixels by about 1 / |g|_1 in all, as torch.optim.LBFGS does.
-    return -g, -gg, (min(1.0, 1.0 / g_l1) if g_l1 > 0 else 1.0), g_max
+def _resolution(x_max: float, d_max: float, flat: Tensor) -> float:
+    """The smallest step along d that still changes x at its floating-point precision."""
+    if not d_max > 0.0:
+        return 0.0
+    return torch.finfo(flat.dtype).eps * max(1.0, x_max) / d_max
 
 
 def _grad(x: Tensor) -> Tensor:
@@ -162,7 +172,7 @@ class _Line:
         f = self.evaluate()
         g = _grad(self.x)
         value, slope = read(f, g.dot(self.d))
-        self.observe(value)
+        self.observe(value, True)
         return _Point(t, value, slope, g)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -54,12 +55,14 @@ class _Tracker:
             raise _Stop
         self.evaluations += 1
 
-    def record(self, loss: float, x: Tensor) -> None:
-        """An evaluation whose loss is on the host: the best iterate is decided here."""
+    def record(self, x: Tensor, loss: float, trial: bool) -> None:
+        """An evaluation whose loss is on the host: the best iterate is decided here. A non-finite
+        line-search trial is no divergence: the search rejects it and backs off, and L-BFGS
+        never moves to such a point."""
         if math.isfinite(loss) and loss < self.best_loss:
             self.best_image.copy_(x.detach())
             self.best_terms = {k: v.detach() for k, v in self.terms.items()}
-        self._read([loss])
+        self._read([loss], nonfinite_ok=trial)
 
     def push(self, loss: Tensor, x: Tensor) -> None:
         """An evaluation whose loss stays on the device; read every `log_every` evaluations."""
@@ -83,16 +86,17 @@ class _Tracker:
             self._pending.clear()
             self._read(values)
 
-    def _read(self, values: list[float]) -> None:
+    def _read(self, values: list[float], nonfinite_ok: bool = False) -> None:
         """Losses of the latest `len(values)` evaluations, in order."""
         first = self.evaluations - len(values) + 1
         for evaluation, loss in enumerate(values, start=first):
-            if not math.isfinite(loss):
+            if math.isfinite(loss):
+                self.best_loss = min(self.best_loss, loss)
+            elif not nonfinite_ok:
                 raise DivergenceError(
                     f"loss became {loss} at evaluation {evaluation}; lower --style-weight or "
                     "--temporal-weight, or try --optimizer adam"
                 )
-            self.best_loss = min(self.best_loss, loss)
             self.history.append(self.best_loss)
             if evaluation % self.config.log_every == 0:
                 self.callback(Iteration(evaluation, self.budget, self.best_loss))
@@ -125,7 +129,8 @@ def optimize(
         if config.optimizer == "adam":
             _adam(evaluate, x, tracker, config.adam_lr)
         else:
-            lbfgs.minimize(evaluate, x, config.history_size, lambda f: tracker.record(f, x))
+            lbfgs.minimize(evaluate, x, config.history_size, partial(tracker.record, x))
+            tracker.stop = "converged"  # returned: no step lowers the loss any more
     except _Stop:
         pass
     tracker.settle()

@@ -13,7 +13,7 @@ from torch import Tensor
 from nst_video import lbfgs, losses
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings
 from nst_video.engine import Engine, to_tensor
-from nst_video.errors import DivergenceError
+from nst_video.errors import DivergenceError, OptionError
 from nst_video.optimize import optimize
 from nst_video.progress import Event, Iteration
 from nst_video.vgg import VGGFeatures
@@ -183,6 +183,33 @@ def test_infinite_loss_later_is_a_divergence_error() -> None:
         optimize(loss_fn, torch.zeros(1, 3, 2, 2), 10, OptimConfig(optimizer="adam"))
 
 
+def test_lbfgs_backs_off_from_an_overflowing_trial_step() -> None:
+    """+inf outside a box: trial steps that leave it are rejected by the line search, not
+    reported as a divergence (torch.optim.LBFGS ends in nan here)."""
+
+    def loss_fn(x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        value = 0.01 * (x * x).sum() - x.sum()
+        return torch.where((x.abs() >= 1).any(), math.inf, value), {}
+
+    result = optimize(loss_fn, torch.zeros(1, 3, 2, 2), 60, OptimConfig(tolerance=0.0))
+    assert math.isfinite(result.loss) and result.loss < -11.8  # the wall at x = 1: -11.88
+
+
+def test_lasting_nan_after_the_start_keeps_the_best_finite_iterate() -> None:
+    """L-BFGS never accepts a non-finite point: when every step turns nan it stops there."""
+    calls = []
+
+    def loss_fn(x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        calls.append(x.detach().clone())
+        scale = math.nan if len(calls) >= 3 else 1.0
+        return (x - 1).pow(2).sum() * scale, {}
+
+    result = optimize(loss_fn, torch.zeros(1, 3, 2, 2), 100, OptimConfig(tolerance=0.0))
+    assert result.stop == "converged" and result.evaluations < 100
+    assert result.loss == pytest.approx(float((calls[1] - 1).pow(2).sum()))
+    torch.testing.assert_close(result.image, calls[1])
+
+
 def test_progress_events_every_log_every() -> None:
     events: list[Event] = []
     config = OptimConfig(optimizer="adam", tolerance=0.0, log_every=4)
@@ -236,3 +263,8 @@ def test_adam_early_stop_is_seen_at_the_next_read() -> None:
     # Converged at evaluation 3, but Adam's losses are read four at a time.
     assert result.stop == "converged"
     assert result.evaluations == 4
+
+
+def test_log_every_must_be_positive() -> None:
+    with pytest.raises(OptionError, match=r"^log every must be >= 1, got 0$"):
+        OptimConfig(log_every=0).validate()
