@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from nst_video.frames import write_image
 from nst_video.vgg import WEIGHTS_ENV, WEIGHTS_URL_ENV, random_state_dict
 
 
@@ -121,6 +122,19 @@ def moving_texture(count: int, width: int = 48, height: int = 32, step: int = 2)
 @pytest.fixture(scope="session")
 def make_moving_frames() -> Callable[..., list]:
     return moving_texture
+
+
+def _write_sequence(directory: Path, frames: list[np.ndarray]) -> Path:
+    """`frames` as f000.png, f001.png, ... in `directory` (created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for index, frame in enumerate(frames):
+        write_image(directory / f"f{index:03d}.png", frame)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def write_sequence() -> Callable[[Path, list[np.ndarray]], Path]:
+    return _write_sequence
 
 
 def _run_ffmpeg(*args: str) -> None:

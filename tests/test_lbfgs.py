@@ -127,6 +127,8 @@ def test_failed_gradient_search_ends_at_the_start() -> None:
     losses: list[float] = []
 
     def evaluate() -> Tensor:
+        # Fail, rather than hang, if minimize keeps searching.
+        assert len(losses) < 3 * lbfgs.MAX_SEARCH, "minimize did not give up"
         x.grad = 2 * x.detach()
         return (x.detach() ** 2).sum() if torch.equal(x.detach(), x0) else x.sum() * math.nan
 

@@ -26,11 +26,9 @@ def preview_args(
     frames: list[np.ndarray],
     make_image: Callable[..., np.ndarray],
     weights_file: Path,
+    write_sequence: Callable[..., Path],
 ) -> list[str]:
-    seq = tmp_path / "seq"
-    seq.mkdir()
-    for index, frame in enumerate(frames):
-        write_image(seq / f"f_{index:02d}.png", frame)
+    seq = write_sequence(tmp_path / "seq", frames)
     style = tmp_path / "style.png"
     write_image(style, make_image(40, 40, 3))
     return ["preview", str(seq), "--style", str(style), "--count", "3", "--size", "32",

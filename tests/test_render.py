@@ -146,12 +146,10 @@ def test_flow_warm_start_flickers_much_less_than_independent_frames(
     weights_file: Path,
     make_moving_frames: Callable[..., list],
     make_image: Callable[..., np.ndarray],
+    write_sequence: Callable[..., Path],
 ) -> None:
     frames = make_moving_frames(6, 48, 32)
-    frames_dir = tmp_path / "in"
-    frames_dir.mkdir()
-    for index, frame in enumerate(frames):
-        write_image(frames_dir / f"f{index:03d}.png", frame)
+    frames_dir = write_sequence(tmp_path / "in", frames)
     style = tmp_path / "style.png"
     write_image(style, make_image(40, 40, 3))
 
@@ -172,12 +170,12 @@ SAVED_FRAMES = 4
 
 @pytest.fixture(scope="module")
 def clip_dir(
-    tmp_path_factory: pytest.TempPathFactory, make_moving_frames: Callable[..., list]
+    tmp_path_factory: pytest.TempPathFactory,
+    make_moving_frames: Callable[..., list],
+    write_sequence: Callable[..., Path],
 ) -> Path:
-    directory = tmp_path_factory.mktemp("saver-clip")
-    for index, frame in enumerate(make_moving_frames(SAVED_FRAMES, 48, 32)):
-        write_image(directory / f"f{index:03d}.png", frame)
-    return directory
+    frames = make_moving_frames(SAVED_FRAMES, 48, 32)
+    return write_sequence(tmp_path_factory.mktemp("saver-clip"), frames)
 
 
 @pytest.fixture(scope="module")

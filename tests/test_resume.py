@@ -32,7 +32,7 @@ from PIL import Image
 from nst_video import cli
 from nst_video.checkpoint import WorkDir
 from nst_video.errors import Interrupted
-from nst_video.frames import VideoWriter, ffmpeg_exe, open_source, write_image
+from nst_video.frames import VideoWriter, ffmpeg_exe, open_source
 from nst_video.frames.writers import ImageDirWriter
 
 COUNT, WIDTH, HEIGHT = 8, 48, 32
@@ -70,16 +70,17 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory, weights_file: Path) -> Inputs:
+def inputs(
+    tmp_path_factory: pytest.TempPathFactory,
+    weights_file: Path,
+    write_sequence: Callable[..., Path],
+) -> Inputs:
     root = tmp_path_factory.mktemp("resume")
     clip = root / "clip.mkv"
     with VideoWriter(clip, (WIDTH, HEIGHT), Fraction(24), codec="ffv1", pix_fmt="gbrp") as w:
         for index in range(COUNT):
             w.write(moving_pattern(index))
-    sequence = root / "sequence"
-    sequence.mkdir()
-    for index, frame in enumerate(open_source(str(clip)).frames()):
-        write_image(sequence / f"f{index:03d}.png", frame)
+    sequence = write_sequence(root / "sequence", list(open_source(str(clip)).frames()))
     style = root / "style.png"
     rng = np.random.default_rng(5)
     Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(style)
