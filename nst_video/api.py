@@ -32,7 +32,7 @@ def make_engine(
     settings.image.validate(len(styles))
     style_images = [_as_array(s) for s in styles]
     device = pick_device(settings.image.device)
-    return Engine(load_state_dict(weights), style_images, settings, device)
+    return Engine(load_state_dict(weights, settings.loss.model), style_images, settings, device)
 
 
 def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:

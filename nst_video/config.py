@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from nst_video.errors import OptionError, unknown_choice
 from nst_video.flow import FLOW_METHODS
-from nst_video.vgg import POOLING, check_layers
+from nst_video.models import MODEL_NAMES, POOLING, check_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -18,8 +18,10 @@ VIDEO_INITS = ("flow", "content")
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Weights of the normalized loss terms (each term is a relative error, see losses.py)."""
+    """The network, its layers, and the weights of the normalized loss terms (see losses.py)."""
 
+    # torchvision's ImageNet VGG19, the network of Gatys et al., in the layout most users have.
+    model: str = "vgg19"
     content_layers: tuple[str, ...] = ("relu4_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     style_layer_weights: tuple[float, ...] | None = None  # None: equal, normalized to sum 1
@@ -37,7 +39,9 @@ class LossConfig:
     range_weight: float = 1e3
 
     def validate(self) -> None:
-        check_layers(self.content_layers + self.style_layers)
+        if self.model not in MODEL_NAMES:
+            raise unknown_choice("model", self.model, MODEL_NAMES)
+        check_layers(self.content_layers + self.style_layers, self.model)
         if not self.style_layers:
             raise OptionError("at least one style layer is needed")
         if self.style_layer_weights is not None and len(self.style_layer_weights) != len(

@@ -74,7 +74,10 @@ class Engine:
         self.device = device
         loss = settings.loss
         self.vgg = VGGFeatures(
-            state_dict, loss.content_layers + loss.style_layers, settings.image.pooling
+            state_dict,
+            loss.content_layers + loss.style_layers,
+            settings.image.pooling,
+            loss.model,
         ).to(device)
         self.styles = list(styles)
         self.blend = list(settings.image.style_blend or [1.0] * len(self.styles))

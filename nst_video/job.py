@@ -34,7 +34,7 @@ from nst_video.paths import check_writable_parent
 from nst_video.progress import Callback, Message, ignore
 from nst_video.render import FrameLoop, interruptible
 from nst_video.segments import final_frames
-from nst_video.vgg import VGG19_URL, WEIGHTS_ENV, WEIGHTS_URL_ENV
+from nst_video.vgg import weights_source
 
 EngineFactory = Callable[[Job], Engine]
 
@@ -65,11 +65,11 @@ def output_long_side(source: FrameSource, size: int | None) -> int:
     return size if size is not None else min(max(source.size), 512)
 
 
-def weights_id(weights: str | None) -> str:
-    chosen = weights or os.environ.get(WEIGHTS_ENV)
-    if chosen:
-        return "sha256:" + file_digest(Path(chosen).expanduser())
-    return os.environ.get(WEIGHTS_URL_ENV) or VGG19_URL
+def weights_id(weights: str | None, model: str) -> str:
+    source = weights_source(weights, model)
+    if isinstance(source, Path):
+        return "sha256:" + file_digest(source)
+    return source
 
 
 def source_info(source: FrameSource) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def prepare_work_dir(
     job: Job, work: WorkDir, source: FrameSource, restart: bool, callback: Callback
 ) -> dict[str, Any]:
     """Create or validate the work directory; refuse to mix frames of different settings."""
-    new = fingerprint(job, source_info(source), weights_id(job.weights))
+    new = fingerprint(job, source_info(source), weights_id(job.weights, job.settings.loss.model))
     manifest: dict[str, Any] = {}
     if work.exists():
         manifest = work.read_manifest()

@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 from nst_video.cli import app
 from nst_video.errors import InputError, NstError, OptionError, OutputError
 from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS
-from nst_video.vgg import LAYER_NAMES
+from nst_video.models import MODELS
 
 # Shallow layers and 3 evaluations keep each run a fraction of a second.
 FAST = [
@@ -220,9 +220,8 @@ def test_unknown_layer(weights_file: Path, content: Path, style: Path, tmp_path:
         "image", content, "-s", style, "-o", tmp_path / "o.png", "--weights", weights_file,
         "--iterations", "3", "--size", "32", "--style-layers", "relu1_1,relu9_9",
     )  # fmt: skip
-    assert_error(
-        result, OptionError, f"unknown VGG19 layer 'relu9_9'; valid: {', '.join(LAYER_NAMES)}"
-    )
+    valid = ", ".join(MODELS["vgg19"].layer_names)
+    assert_error(result, OptionError, f"unknown VGG19 layer 'relu9_9'; valid: {valid}")
 
 
 @pytest.mark.parametrize(
@@ -379,7 +378,7 @@ def test_subprocess_without_weights(content: Path, style: Path, tmp_path: Path) 
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("nst-video: error:")]
     assert len(errors) == 1
-    assert errors[0].startswith(f"nst-video: error: cannot get VGG19 weights from {url} (")
+    assert errors[0].startswith(f"nst-video: error: cannot get vgg19 weights from {url} (")
     assert "--weights FILE" in errors[0] and "NST_VIDEO_WEIGHTS=FILE" in errors[0]
     assert done.stderr.splitlines()[-1] == errors[0]
     assert not output.exists()

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from nst_video.errors import OptionError, WeightsError
+from nst_video.models import MODELS
 from nst_video.vgg import (
-    LAYER_NAMES,
     WEIGHTS_ENV,
     WEIGHTS_URL_ENV,
     VGGFeatures,
@@ -41,7 +41,7 @@ VALID_LAYERS = ", ".join(TORCHVISION_INDEX)
 
 
 def test_layer_names_follow_torchvision_indices() -> None:
-    assert {name: i for i, name in enumerate(LAYER_NAMES)} == TORCHVISION_INDEX
+    assert {name: i for i, name in enumerate(MODELS["vgg19"].layer_names)} == TORCHVISION_INDEX
 
 
 def test_random_state_dict_has_torchvision_keys_and_shapes(
@@ -104,8 +104,7 @@ def test_missing_key_is_a_weights_error(state_dict: Mapping[str, torch.Tensor]) 
     with pytest.raises(WeightsError) as info:
         VGGFeatures(partial, ["relu4_2"])
     assert str(info.value) == (
-        "weights file lacks features.21.bias; expected torchvision's VGG19 state dict "
-        "(vgg19-dcbb9e9d.pth)"
+        "weights file lacks features.21.bias; expected the vgg19 state dict (vgg19-dcbb9e9d.pth)"
     )
 
 
@@ -121,8 +120,8 @@ def test_wrong_shape_is_a_weights_error(state_dict: Mapping[str, torch.Tensor]) 
     with pytest.raises(WeightsError) as info:
         VGGFeatures(bad, ["relu1_1"])
     assert str(info.value) == (
-        "features.0.weight has shape (64, 1, 3, 3), VGG19 needs (64, 3, 3, 3); "
-        "is this a VGG19 file?"
+        "features.0.weight has shape (64, 1, 3, 3), vgg19 needs (64, 3, 3, 3); "
+        "expected the vgg19 state dict (vgg19-dcbb9e9d.pth)"
     )
 
 
@@ -286,7 +285,7 @@ def test_download_with_wrong_hash_is_a_weights_error(
     with pytest.raises(WeightsError) as info:
         load_state_dict()
     message = str(info.value)
-    assert message.startswith(f"cannot get VGG19 weights from {source.as_uri()} (")
+    assert message.startswith(f"cannot get vgg19 weights from {source.as_uri()} (")
     assert message.endswith("pass --weights FILE or set NST_VIDEO_WEIGHTS=FILE")
     assert "\n" not in message
     assert not (hub_env / "hub" / "checkpoints" / source.name).exists()
@@ -298,5 +297,5 @@ def test_unreachable_url_is_a_weights_error(hub_env: Path, monkeypatch: pytest.M
     with pytest.raises(WeightsError) as info:
         load_state_dict()
     message = str(info.value)
-    assert message.startswith(f"cannot get VGG19 weights from {url} (")
+    assert message.startswith(f"cannot get vgg19 weights from {url} (")
     assert "--weights FILE" in message and "NST_VIDEO_WEIGHTS=FILE" in message
