@@ -102,4 +102,3 @@ def pooling_count(layers: tuple[str, ...], model: str) -> int:
 def models_fitting(conv_count: int) -> tuple[str, ...]:
     """The model names whose architecture has `conv_count` convolutions."""
     return tuple(name for name, spec in MODELS.items() if spec.conv_count == conv_count)
-

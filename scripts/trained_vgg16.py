@@ -160,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         edges = hed_edges(h5, rgb)
         target = args.out / f"{args.edges.stem}_hed_edges.png"
         Image.fromarray((255 * (1 - edges)).round().astype(np.uint8)).save(target)
-        print(f"wrote {target}: edge probability mean {edges.mean():.3f}, p99 "
-              f"{np.quantile(edges, 0.99):.3f} (dark = edge)")
+        print(
+            f"wrote {target}: edge probability mean {edges.mean():.3f}, p99 "
+            f"{np.quantile(edges, 0.99):.3f} (dark = edge)"
+        )
     return 0
 
 
