@@ -16,7 +16,7 @@ from typing import Any
 
 from nst_video import flow
 from nst_video.checkpoint import Job, WorkDir, atomic_write_json, job_from_dict
-from nst_video.errors import NstError, OptionError
+from nst_video.errors import NstError, OptionError, plural
 from nst_video.frames import FrameSource
 from nst_video.frames.images import resize_long_side
 from nst_video.progress import Callback, FrameDone, Message
@@ -112,7 +112,7 @@ def render_segments(
         pending = [task.remote(data, str(work.path), s.as_dict(), long_side) for s in segments]
         callback(
             Message(
-                f"rendering {len(segments)} segments on "
+                f"rendering {plural(len(segments), 'segment')} on "
                 f"{'ray ' + address if address else f'{workers} local workers'}"
             )
         )

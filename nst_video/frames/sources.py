@@ -14,7 +14,7 @@ from typing import IO, Protocol, runtime_checkable
 
 import numpy as np
 
-from nst_video.errors import FFmpegError, InputError, OptionError
+from nst_video.errors import FFmpegError, InputError, OptionError, plural
 from nst_video.frames.ffmpeg import (
     cfr_filter,
     exact_rate,
@@ -70,7 +70,9 @@ def _stop(start: int, count: int | None, total: int) -> int:
 
 def _check_index(index: int, total: int) -> None:
     if not 0 <= index < total:
-        raise OptionError(f"frame index {index} is out of range; the clip has {total} frames")
+        raise OptionError(
+            f"frame index {index} is out of range; the clip has {plural(total, 'frame')}"
+        )
 
 
 class VideoSource:
