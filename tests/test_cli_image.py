@@ -515,3 +515,64 @@ def test_subprocess_version_is_cheap() -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert probe.stdout.strip() == "False"
+
+
+# --- usage errors, help, and what a run says (issue 11) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["video", "x.mp4"], "Missing option '--style' / '-s'; see nst-video video --help"),
+        (["image", "a.png", "-s", "s.png", "-o", "o.png", "--size", "big"],
+         "Invalid value for '--size': Input should be a valid integer, unable to parse string "
+         "as an integer; see nst-video image --help"),
+        (["paint"], "No such command 'paint'; see nst-video --help"),
+        (["status", "w", "--jsn"], "No such option: --jsn (Possible options: --json); see "
+         "nst-video status --help"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_one_plain_line_and_exit_2(args: list[str], line: str) -> None:
+    done = run_main(*args)
+    assert (done.returncode, done.stderr, done.stdout) == (2, f"nst-video: error: {line}\n", "")
+
+
+@pytest.mark.parametrize("command", [[], ["image"], ["video"], ["resume"], ["preview"]])
+def test_help_shows_no_python_types_as_metavars(command: list[str]) -> None:
+    text = invoke(*command, "--help").stdout
+    assert "<bool>" not in text and "<list[" not in text
+    if command in (["image"], ["video"], ["preview"]):
+        assert "<path>" in text  # --style
+
+
+def test_image_says_where_it_wrote_unless_quiet(
+    capsys: pytest.CaptureFixture[str],
+    weights_file: Path,
+    content: Path,
+    image_file: Callable[..., Path],
+    style: Path,
+    tmp_path: Path,
+) -> None:
+    output = tmp_path / "o.png"
+    loud = [a for a in FAST if a != "--quiet"]
+    base = ["image", str(content), "-s", str(style), "--weights", str(weights_file), *loud]
+    code, err = run_cli(capsys, *base, "-o", str(output))
+    assert code == 0, err
+    assert err.splitlines()[-1] == f"wrote {output}"
+    b = image_file("b.png", seed=4)
+    code, err = run_cli(capsys, *base, str(b), "-o", str(tmp_path / "many"))
+    assert code == 0, err
+    assert err.splitlines()[-1] == f"wrote 2 images to {tmp_path / 'many'}"
+    code, err = run_cli(capsys, *base, "-o", str(tmp_path / "q.png"), "--quiet")
+    assert (code, err) == (0, "")
+
+
+def test_a_single_failed_image_is_reported_once(
+    capsys: pytest.CaptureFixture[str], weights_file: Path, style: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"text")
+    loud = [a for a in FAST if a != "--quiet"]
+    args = ["image", str(bad), "-s", str(style), "-o", str(tmp_path / "o.png")]
+    code, err = run_cli(capsys, *args, "--weights", str(weights_file), *loud)
+    assert (code, err.splitlines()) == (1, [f"nst-video: error: {bad} {UNREADABLE}"])

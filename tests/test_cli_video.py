@@ -272,3 +272,25 @@ def test_frames_too_small_for_the_network_are_refused_with_the_minimum(
         "or more or shallower layers"
     ]
     assert not (tmp_path / "out.mp4.nst-work").exists()
+
+
+def test_without_a_terminal_every_finished_frame_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    out = tmp_path / "out"
+    args = [arg for arg in video_args(sequence, f"{out}/", "--frames", "3") if arg != "--quiet"]
+    code, err = run_cli(capsys, *args)  # capsys's stderr is not a TTY, like nohup's
+    assert code == 0, err
+    lines = err.splitlines()
+    frames = [line for line in lines if line.startswith("frame ")]
+    assert [line.split(":")[0] for line in frames] == [
+        "frame 1/3 (clip frame 0, content)",
+        "frame 2/3 (clip frame 1, warped)",
+        "frame 3/3 (clip frame 2, warped)",
+    ]
+    assert frames[0].split(": ")[1].startswith("2 evaluations, ")
+    assert all(", ETA " in line for line in frames)
+    assert lines[-1] == f"wrote {out}/ (3 frames, 3 rendered now)"

@@ -117,3 +117,13 @@ def test_preview_of_a_narrow_clip_is_one_line_with_the_minimum(
         "the short side must be at least 16 px; use --size 310 or more or shallower layers"
     ]
     assert not out.exists()
+
+
+def test_preview_says_where_it_wrote(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
+) -> None:
+    out = tmp_path / "sheet.png"
+    loud = [arg for arg in preview_args if arg != "--quiet"]
+    code, err = run_cli(capsys, *loud, "-o", str(out), "--count", "1")
+    assert code == 0, err
+    assert err.splitlines()[-1] == f"wrote {out}"
