@@ -294,3 +294,45 @@ def test_without_a_terminal_every_finished_frame_is_one_line(
     assert frames[0].split(": ")[1].startswith("2 evaluations, ")
     assert all(", ETA " in line for line in frames)
     assert lines[-1] == f"wrote {out}/ (3 frames, 3 rendered now)"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--content-layers", ""], "--content-layers is empty; give at least one layer such as "
+         "relu4_2 (for no content term pass --content-weight 0)"),
+        (["--style-scale", "nan"], "--style-scale must be > 0 and at most 4 (the style image's "
+         "long side relative to the output's), got nan"),
+        (["--fps", "1e9"], "frame rate 1e9 is out of range; give 1/10 (a frame every 10 s) to "
+         "1000 frames per second"),
+    ],
+)  # fmt: skip
+def test_option_values_are_checked_before_the_work_directory_exists(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+    extra: list[str],
+    message: str,
+) -> None:
+    code, err = run_cli(capsys, *video_args(sequence, tmp_path / "out.mp4", *extra))
+    assert (code, err.splitlines()) == (1, [f"nst-video: error: {message}"])
+    assert not (tmp_path / "out.mp4.nst-work").exists()
+
+
+def test_unavailable_device_is_refused_before_any_work(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    from nst_video.engine import available_devices
+
+    if "cuda" in available_devices():
+        pytest.skip("this machine has CUDA")
+    code, err = run_cli(capsys, *video_args(sequence, tmp_path / "out.mp4", "--device", "cuda"))
+    assert (code, err.splitlines()) == (1, [
+        "nst-video: error: device 'cuda' is not available with this torch build on this "
+        f"machine; available: {', '.join(available_devices())}"
+    ])  # fmt: skip
+    assert not (tmp_path / "out.mp4.nst-work").exists()
