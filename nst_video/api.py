@@ -10,9 +10,18 @@ from pathlib import Path
 import numpy as np
 
 from nst_video.config import Settings
-from nst_video.engine import Engine, Stylized, noise_like, pick_device, resized
+from nst_video.engine import (
+    Engine,
+    Stylized,
+    check_frame_size,
+    noise_like,
+    pick_device,
+    resized,
+    validate_settings,
+)
 from nst_video.errors import NstError, OutputError
 from nst_video.frames.images import read_image, resize_long_side, write_image
+from nst_video.paths import check_inputs
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
 from nst_video.vgg import load_state_dict
 
@@ -26,10 +35,9 @@ def _as_array(image: ImageLike) -> np.ndarray:
 def make_engine(
     styles: Sequence[ImageLike], settings: Settings, weights: str | Path | None = None
 ) -> Engine:
-    """Validate settings, load weights and style images, and build the engine."""
-    settings.loss.validate()
-    settings.optim.validate()
-    settings.image.validate(len(styles))
+    """Validate settings and paths, load weights and style images, and build the engine."""
+    validate_settings(settings, len(styles))
+    check_inputs(styles, weights)
     style_images = [_as_array(s) for s in styles]
     device = pick_device(settings.image.device)
     return Engine(load_state_dict(weights, settings.loss.model), style_images, settings, device)
@@ -46,6 +54,8 @@ def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:
 
 def stylize_array(engine: Engine, content: np.ndarray, callback: Callback = ignore) -> Stylized:
     settings = engine.settings
+    layers = settings.loss.content_layers + settings.loss.style_layers
+    check_frame_size(content.shape[:2], settings.image.size, layers, settings.image.scales)
     content = resize_long_side(content, settings.image.size)
     init = initial_image(content, settings.image.init, settings.image.seed)
     return engine.stylize(content, init, settings.optim.iterations, callback=callback)

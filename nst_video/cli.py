@@ -4,31 +4,96 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from nst_video import __version__
 from nst_video.api import BatchItem, make_engine, stylize_batch
 from nst_video.checkpoint import Job
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
 from nst_video.engine import Engine
-from nst_video.errors import InputError, Interrupted, NstError, OptionError, unknown_choice
+from nst_video.errors import (
+    InputError,
+    Interrupted,
+    NstError,
+    OptionError,
+    plural,
+    unknown_choice,
+)
 from nst_video.frames import open_source, parse_fps
 from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
 from nst_video.job import Parallel
 from nst_video.paths import check_output_image, ensure_directory
-from nst_video.progress import ProgressReporter
+from nst_video.progress import (
+    Event,
+    ImageFailed,
+    ProgressReporter,
+    format_duration,
+)
+
+try:  # typer >= 0.2x ships its own copy of click; earlier versions use click itself
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException, UsageError
 
 DEBUG_ENV = "NST_VIDEO_DEBUG"
 _L, _O, _I = LossConfig(), OptimConfig(), ImageConfig()
 
+
+class _TidyHelp:
+    """typer's help shows `<bool>` beside every flag and `<list[Path]>` beside repeatable paths:
+    flags show nothing, lists show their element type (`<path>`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:  # type: ignore[attr-defined]
+            _tidy_metavar(param)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            _tidy_metavar(option)
+        return option
+
+
+class _Command(_TidyHelp, TyperCommand):
+    pass
+
+
+class _Group(_TidyHelp, TyperGroup):
+    pass
+
+
+def _tidy_metavar(param: Any) -> None:
+    if getattr(param, "is_flag", False):
+        param.metavar = ""
+        return
+    shown = getattr(param, "display_type_rich", None)  # typer's rich help (0.2x) only
+    if shown is None or getattr(param, "_tidy", False):
+        return
+
+    def display(ctx: Any) -> str | None:
+        text = shown(ctx=ctx)
+        match = re.fullmatch(r"<list\[(\w+)\]>(\.\.\.)?", text or "")
+        if match is None:
+            return text
+        return f"<{match.group(1).lower()}>"  # an argument's name already ends in '...'
+
+    param.display_type_rich = display
+    param._tidy = True
+
+
 app = typer.Typer(
     name="nst-video",
+    cls=_Group,
     help="Paint video clips and images with optimization-based neural style transfer.",
     no_args_is_help=True,
     add_completion=False,
@@ -168,7 +233,7 @@ def settings_from_options(options: dict[str, object]) -> Settings:
     return build_settings(**values)
 
 
-@app.command()
+@app.command(cls=_Command)
 def image(
     content: Annotated[
         list[Path],
@@ -258,18 +323,34 @@ def _run_image(
     if not single:
         ensure_directory(output)
     with ProgressReporter(quiet, unit="image", total=len(items)) as reporter:
-        failures = stylize_batch(engine, items, overwrite, reporter)
+        # One image's failure is the error line itself, not also a "skipped" line before it.
+        callback = _without_failures(reporter) if single else reporter
+        failures = stylize_batch(engine, items, overwrite, callback)
     if single and failures:
         raise NstError(failures[0].reason)
+    written = len(items) - len(failures)
     if failures:
-        print(f"nst-video: {len(failures)} of {len(items)} images failed", file=sys.stderr)
+        print(
+            f"nst-video: {len(failures)} of {plural(len(items), 'image')} failed", file=sys.stderr
+        )
+    if not quiet and written:
+        where = output if single else f"{plural(written, 'image')} to {output}"
+        print(f"wrote {where}", file=sys.stderr)
     return len(failures)
+
+
+def _without_failures(reporter: ProgressReporter) -> Callable[[Event], None]:
+    def forward(event: Event) -> None:
+        if not isinstance(event, ImageFailed):
+            reporter(event)
+
+    return forward
 
 
 _V = VideoConfig()
 
 
-@app.command()
+@app.command(cls=_Command)
 def video(
     input: Annotated[
         str,
@@ -426,12 +507,13 @@ def _run_render(
         raise typer.Exit(stop.exit_code) from None
     if not quiet:
         print(
-            f"wrote {result.output} ({result.total} frames, {result.rendered} rendered now)",
+            f"wrote {result.output} ({plural(result.total, 'frame')}, "
+            f"{result.rendered} rendered now)",
             file=sys.stderr,
         )
 
 
-@app.command()
+@app.command(cls=_Command)
 def resume(
     work_dir: Annotated[Path, typer.Argument(help="Work directory of an earlier render.")],
     workers: Workers = 1,
@@ -446,7 +528,7 @@ def resume(
     _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
     work_dir: Annotated[Path, typer.Argument(help="Work directory of a render.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -460,8 +542,8 @@ def status(
         return
     eta = info["eta_seconds"]
     typer.echo(
-        f"{info['done']}/{info['total']} frames done"
-        f" ({info['seconds_per_frame']:.2f} s/frame, ETA {_duration(eta)}); "
+        f"{info['done']}/{plural(info['total'], 'frame')} done"
+        f" ({info['seconds_per_frame']:.2f} s/frame, ETA {format_duration(eta)}); "
         f"output: {info['output']} ({info['encode']})"
     )
     for seg in info["segments"] or ():
@@ -473,15 +555,7 @@ def status(
         )
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
-
-
-@app.command()
+@app.command(cls=_Command)
 def preview(
     input: Annotated[str, typer.Argument(help="Video file or image sequence.")],
     style: Styles,
@@ -524,15 +598,40 @@ def preview(
     with ProgressReporter(quiet, unit="frame", total=len(indices)) as reporter:
         sheet = contact_sheet(engine, source, indices, reporter)
     write_image(output, sheet)
+    if not quiet:
+        print(f"wrote {output}", file=sys.stderr)
 
 
 def main() -> None:
-    """Console entry point: NstError becomes one line on stderr and exit code 1."""
+    """Console entry point: NstError becomes one line on stderr and exit code 1, a usage error
+    (click's) one line and exit code 2."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # `nst-video` alone: the help, as click does
+        else:
+            print(f"nst-video: error: {_usage_line(exc)}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        print(f"nst-video: error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # EOF on a prompt
+        sys.exit(1)
     except NstError as exc:
         if os.environ.get(DEBUG_ENV):
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"nst-video: error: {message}", file=sys.stderr)
         sys.exit(1)
+    # Outside standalone mode click returns typer.Exit's code (130 after a stray Ctrl-C).
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(exc: UsageError) -> str:
+    """Click's message on one line, with the command whose --help explains it."""
+    message = " ".join(exc.format_message().split())
+    command = "nst-video"  # also under `python -m nst_video`, whose program name is that
+    if exc.ctx is not None:
+        command += exc.ctx.command_path[len(exc.ctx.find_root().command_path) :]
+    return f"{message.rstrip('.')}; see {command} --help"

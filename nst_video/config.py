@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from nst_video.errors import OptionError, unknown_choice
+from nst_video.errors import OptionError, plural, unknown_choice
 from nst_video.flow import FLOW_METHODS
 from nst_video.models import MODEL_NAMES, POOLING, check_layers
 
@@ -14,6 +14,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 INITS = ("content", "noise")  # or a file path
 VIDEO_INITS = ("flow", "content")
+# The style image is resized to style_scale x the output's long side: at 4 its VGG pass holds
+# 16x a frame's activations (a 512 px output: 2048 px style, ~1 GB at relu1_1), beyond which
+# memory, not taste, decides; 1e6 asked for petabytes.
+MAX_STYLE_SCALE = 4.0
 
 
 @dataclass(frozen=True)
@@ -42,14 +46,19 @@ class LossConfig:
         if self.model not in MODEL_NAMES:
             raise unknown_choice("model", self.model, MODEL_NAMES)
         check_layers(self.content_layers + self.style_layers, self.model)
+        if not self.content_layers:
+            raise OptionError(
+                "--content-layers is empty; give at least one layer such as relu4_2 "
+                "(for no content term pass --content-weight 0)"
+            )
         if not self.style_layers:
             raise OptionError("at least one style layer is needed")
         if self.style_layer_weights is not None and len(self.style_layer_weights) != len(
             self.style_layers
         ):
             raise OptionError(
-                f"{len(self.style_layer_weights)} style layer weights given for "
-                f"{len(self.style_layers)} style layers; give one per layer"
+                f"{plural(len(self.style_layer_weights), 'style layer weight')} given for "
+                f"{plural(len(self.style_layers), 'style layer')}; give one per layer"
             )
         named = {
             "content weight": self.content_weight,
@@ -61,6 +70,10 @@ class LossConfig:
             _non_negative(name, value)
         for value in self.style_layer_weights or ():
             _non_negative("style layer weight", value)
+        if self.style_layer_weights is not None and sum(self.style_layer_weights) <= 0:
+            raise OptionError(
+                "--style-layer-weights must not all be zero (they are normalized to sum to 1)"
+            )
 
 
 @dataclass(frozen=True)
@@ -106,8 +119,11 @@ class ImageConfig:
     def validate(self, n_styles: int) -> None:
         if self.size is not None:
             _positive_int("size", self.size)
-        if self.style_scale <= 0:
-            raise OptionError(f"style scale must be > 0, got {self.style_scale}")
+        if not 0 < self.style_scale <= MAX_STYLE_SCALE:  # also rejects NaN
+            raise OptionError(
+                f"--style-scale must be > 0 and at most {MAX_STYLE_SCALE:g} (the style image's "
+                f"long side relative to the output's), got {self.style_scale}"
+            )
         if self.pooling not in POOLING:
             raise unknown_choice("pooling", self.pooling, POOLING)
         if self.device not in DEVICES:
@@ -119,7 +135,8 @@ class ImageConfig:
         if self.style_blend is not None:
             if len(self.style_blend) != n_styles:
                 raise OptionError(
-                    f"--style-blend has {len(self.style_blend)} weights for {n_styles} styles; "
+                    f"--style-blend has {plural(len(self.style_blend), 'weight')} for "
+                    f"{plural(n_styles, 'style')}; "
                     "give one per --style"
                 )
             for value in self.style_blend:

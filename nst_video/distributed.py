@@ -10,19 +10,23 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from nst_video import flow
 from nst_video.checkpoint import Job, WorkDir, atomic_write_json, job_from_dict
-from nst_video.errors import NstError, OptionError
+from nst_video.errors import NstError, OptionError, plural
 from nst_video.frames import FrameSource
 from nst_video.frames.images import resize_long_side
-from nst_video.progress import Callback, FrameDone, Message
+from nst_video.progress import Callback, FrameDone, Message, ignore
 from nst_video.segments import Segment, SegmentWork
 
 RAY_MISSING = 'Ray is not installed; install it with: pip install "nst-video[ray]"'
+DRIVER_FILE = "driver.json"  # in WORKDIR/segments/: the run whose tasks may write frames
+WATCH_INTERVAL = 1.0  # seconds between a task's checks that its driver is still there
 CUT_DETECTION_SIDE = 160  # scene cuts are found on small frames: cheap, and accurate enough
 MAX_RETRIES = 3  # a lost worker's task runs again and resumes from the work directory
 
@@ -46,24 +50,108 @@ def detect_cuts(source: FrameSource, indices: range, method: str, threshold: flo
     return cuts
 
 
+class DriverGone(NstError):
+    """The render this task belongs to was abandoned (its driver died or another run began)."""
+
+
+class DriverWatch:
+    """Stops a segment task whose driver is gone, within about a second and always before it
+    saves a frame. After a kill -9 of the driver, Ray reaps its workers only seconds later, and
+    meanwhile a new run (say with --restart and other settings) may own the work directory.
+
+    Two signs, checked at most every WATCH_INTERVAL from the progress events: the driver's pid
+    no longer exists (when it ran on this host; a pid on another node cannot be checked), or
+    segments/driver.json no longer names this run (a new run rewrote or removed it: this works
+    across nodes through the shared filesystem).
+    """
+
+    def __init__(self, work_path: Path, driver: dict[str, Any]):
+        self.path = work_path / "segments" / DRIVER_FILE
+        self.driver = driver
+        self._checked = -float("inf")
+
+    def __call__(self, _event: object) -> None:
+        self.check()
+
+    def check(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < WATCH_INTERVAL:
+            return
+        self._checked = now
+        reason = self._gone()
+        if reason:
+            raise DriverGone(f"stopping segment work: {reason}")
+
+    def _gone(self) -> str | None:
+        pid, host = self.driver["pid"], self.driver["host"]
+        if host == socket.gethostname() and not _pid_alive(pid):
+            return f"the driver (pid {pid}) has exited"
+        try:
+            current = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return f"{self.path} is gone; another run took over the work directory"
+        if current.get("run") != self.driver["run"]:
+            return f"another run (pid {current.get('pid')}) took over the work directory"
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class _WatchedWork(SegmentWork):
+    """A segment's view of the work directory that checks its driver before every save."""
+
+    def __init__(self, path: Path, segment: Segment, watch: DriverWatch | None):
+        super().__init__(path, segment)
+        self.watch = watch
+
+    def save_frame(self, index: int, image: Any, stats: dict[str, Any]) -> None:
+        if self.watch is not None:
+            self.watch.check(force=True)
+        super().save_frame(index, image, stats)
+
+
+def write_driver_file(work: WorkDir) -> dict[str, Any]:
+    """Claim the segments for this run; tasks of an earlier run stop when they see it."""
+    driver = {"pid": os.getpid(), "host": socket.gethostname(), "run": uuid.uuid4().hex}
+    atomic_write_json(work.path / "segments" / DRIVER_FILE, driver)
+    return driver
+
+
 def render_segment_task(
-    job_data: dict[str, Any], work_path: str, segment_data: dict[str, int], long_side: int
+    job_data: dict[str, Any],
+    work_path: str,
+    segment_data: dict[str, int],
+    long_side: int,
+    driver: dict[str, Any] | None = None,
 ) -> int:
-    """One Ray task: render (or resume) one segment into the shared work directory."""
+    """One Ray task: render (or resume) one segment into the shared work directory; stops
+    (DriverGone) once `driver`, the run that started it, is gone."""
     from nst_video.api import make_engine
     from nst_video.frames import open_source
     from nst_video.render import FrameLoop
 
     job = job_from_dict(job_data)
     segment = Segment(**segment_data)
-    work = SegmentWork(Path(work_path), segment)
+    watch = DriverWatch(Path(work_path), driver) if driver is not None else None
+    if watch is not None:
+        watch.check(force=True)  # a retry after the driver died must not start at all
+    work = _WatchedWork(Path(work_path), segment, watch)
     work.remove_temporaries()  # a killed earlier attempt's half-written warm-up frames
     atomic_write_json(
         work.warm_dir / "worker.json", {"pid": os.getpid(), "host": socket.gethostname()}
     )
     engine = make_engine(list(job.styles), job.settings, job.weights)
     source = open_source(job.input, job.settings.video.fps)
-    return FrameLoop(engine, source, work, segment.frames, long_side).run()
+    callback = watch if watch is not None else ignore
+    return FrameLoop(engine, source, work, segment.frames, long_side, callback).run()
 
 
 def _start_ray(ray: Any, workers: int, address: str | None, cpu_only: bool) -> dict[str, Any]:
@@ -109,10 +197,13 @@ def render_segments(
     try:
         task = ray.remote(max_retries=MAX_RETRIES)(render_segment_task).options(**resources)
         data = job_to_dict(job)
-        pending = [task.remote(data, str(work.path), s.as_dict(), long_side) for s in segments]
+        driver = write_driver_file(work)
+        pending = [
+            task.remote(data, str(work.path), s.as_dict(), long_side, driver) for s in segments
+        ]
         callback(
             Message(
-                f"rendering {len(segments)} segments on "
+                f"rendering {plural(len(segments), 'segment')} on "
                 f"{'ray ' + address if address else f'{workers} local workers'}"
             )
         )

@@ -18,21 +18,113 @@ from torch import Tensor
 
 from nst_video import losses
 from nst_video.config import Settings
-from nst_video.frames.images import resize_long_side
+from nst_video.errors import OptionError
+from nst_video.frames.images import resize_long_side, scaled_shape
+from nst_video.models import MODELS
 from nst_video.optimize import LossFn, OptimizeResult, optimize
 from nst_video.progress import Callback, ignore
 from nst_video.vgg import VGGFeatures
 
 
+def available_devices() -> list[str]:
+    """The devices this torch build can use on this machine, in `auto`'s order of preference."""
+    found = ["cuda"] if torch.cuda.is_available() else []
+    found += ["mps"] if torch.backends.mps.is_available() else []
+    return [*found, "cpu"]
+
+
 def pick_device(name: str) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """`auto` picks cuda, then mps, then cpu; a device this machine lacks is refused."""
+    available = available_devices()
+    if name == "auto":
+        return torch.device(available[0])
+    if name not in available:
+        raise OptionError(
+            f"device {name!r} is not available with this torch build on this machine; "
+            f"available: {', '.join(available)}"
+        )
+    return torch.device(name)
+
+
+def validate_settings(settings: Settings, n_styles: int, check_device: bool = True) -> None:
+    """Every option check that needs no file, in one call, before any work starts."""
+    settings.loss.validate()
+    settings.optim.validate()
+    settings.image.validate(n_styles)
+    if check_device:
+        pick_device(settings.image.device)
+
+
+# --- smallest frames the network takes ---------------------------------------------------------
+
+# The TV term compares neighbours along both axes, so a side needs 2 pixels.
+MIN_SIDE = 2
+# VGG19's layer names are a superset of VGG16's, with the poolings at the same places.
+LAYER_NAMES = MODELS["vgg19"].layer_names
+# OpenCV's DIS flow refuses frames under 12 px and crashed (segfault) on 14x40 and 15x200;
+# 16 px worked at every shape tried. Farneback needs 2 px.
+FLOW_MIN_SIDE = 16
+
+
+def poolings_before(layers: Sequence[str]) -> int:
+    """Poolings between the input and the deepest of `layers`; each halves the size, rounding
+    down, and fails on a side of 1 px, so the short side must be at least 2**poolings."""
+    deepest = max(LAYER_NAMES.index(name) for name in layers)
+    return sum(name.startswith("pool") for name in LAYER_NAMES[:deepest])
+
+
+def level_long_sides(long_side: int, scales: int) -> list[int]:
+    """Long side of each coarse-to-fine level, coarsest first (each coarser level halves)."""
+    return [max(1, round(long_side / 2**level)) for level in range(scales - 1, -1, -1)]
+
+
+def check_frame_size(
+    shape: tuple[int, int],
+    long_side: int | None,
+    layers: Sequence[str],
+    scales: int = 1,
+    what: str = "the image",
+    flow: bool = False,
+) -> None:
+    """Refuse (one line, with the --size that works) frames of `shape` (height, width) that
+    are too small at `long_side` for the layers in use, at the coarsest --scales level, or for
+    optical flow."""
+    poolings = poolings_before(layers)
+    need = max(MIN_SIDE, 2**poolings)
+    if _fits(shape, long_side or max(shape), scales, need, flow):
+        return
+    h, w = scaled_shape(*shape, long_side or max(shape))
+    deepest = max(layers, key=LAYER_NAMES.index)
+    reason = f"{deepest} follows {poolings} poolings, so the short side must be at least {need} px"
+    if scales > 1:
+        reason += f" at the coarsest of {scales} --scales levels (1/{2 ** (scales - 1)} size)"
+    if flow and min(h, w) < FLOW_MIN_SIDE:
+        reason += f", and optical flow needs {FLOW_MIN_SIDE} px"
+    minimum = _smallest_long_side(shape, scales, need, flow)
+    verb = "are" if what.endswith("s") else "is"
+    raise OptionError(
+        f"{what} ({w}x{h} px) {verb} too small: {reason}; use --size {minimum} or more"
+        + (", fewer --scales" if scales > 1 else "")
+        + " or shallower layers"
+    )
+
+
+def _fits(shape: tuple[int, int], long_side: int, scales: int, need: int, flow: bool) -> bool:
+    coarsest = scaled_shape(*shape, level_long_sides(long_side, scales)[0])
+    full = scaled_shape(*shape, long_side)
+    return min(coarsest) >= need and (not flow or min(full) >= FLOW_MIN_SIDE)
+
+
+def _smallest_long_side(shape: tuple[int, int], scales: int, need: int, flow: bool) -> int:
+    aspect = max(shape) / min(shape)
+    # A lower bound: a side rounds up from (need - 0.5) at each level, never from below need - 1.
+    lower = (need - 1) * 2 ** (scales - 1) * aspect
+    if flow:
+        lower = max(lower, (FLOW_MIN_SIDE - 1) * aspect)
+    long_side = max(1, int(lower))
+    while not _fits(shape, long_side, scales, need, flow):
+        long_side += 1
+    return long_side
 
 
 def to_tensor(rgb: np.ndarray, device: torch.device) -> Tensor:
@@ -95,13 +187,27 @@ class Engine:
         """Gram targets for outputs whose long side is `long_side`, computed once and cached."""
         if long_side not in self._targets:
             scale = self.settings.image.style_scale
-            per_style = [
-                self._grams(resize_long_side(s, max(1, round(long_side * scale))))
-                for s in self.styles
-            ]
+            side = max(1, round(long_side * scale))
+            for number, style in enumerate(self.styles, 1):
+                self._check_style_size(number, style.shape[:2], side)
+            per_style = [self._grams(resize_long_side(s, side)) for s in self.styles]
             grams = losses.blend_grams(per_style, self.blend)
             self._targets[long_side] = losses.StyleTargets(grams, self.layer_weights)
         return self._targets[long_side]
+
+    def _check_style_size(self, number: int, shape: tuple[int, int], long_side: int) -> None:
+        layers = self.settings.loss.style_layers
+        poolings = poolings_before(layers)
+        need = max(MIN_SIDE, 2**poolings)
+        h, w = scaled_shape(*shape, long_side)
+        if min(h, w) < need:
+            deepest = max(layers, key=LAYER_NAMES.index)
+            raise OptionError(
+                f"style image {number} ({w}x{h} px at --style-scale "
+                f"{self.settings.image.style_scale:g}) is too small: {deepest} follows "
+                f"{poolings} poolings, so its short side must be at least {need} px; raise "
+                "--style-scale or --size"
+            )
 
     @torch.no_grad()
     def _grams(self, style: np.ndarray) -> dict[str, Tensor]:
@@ -122,9 +228,11 @@ class Engine:
         With `scales > 1` and no temporal target, coarser levels run first and seed the next.
         """
         levels = self.settings.image.scales if temporal is None else 1
+        # Before any work: a pooling error deep in the VGG pass would be a traceback.
+        loss = self.settings.loss
+        check_frame_size(content.shape[:2], None, loss.content_layers + loss.style_layers, levels)
         spent = 0
-        for level in range(levels - 1, 0, -1):
-            long_side = max(16, round(max(content.shape[:2]) / 2**level))
+        for long_side in level_long_sides(max(content.shape[:2]), levels)[:-1]:
             small = resize_long_side(content, long_side)
             start = resized(init, small.shape[:2])
             coarse = self._stylize_once(small, start, budget, None, callback)

@@ -37,6 +37,11 @@ class ResumeError(NstError):
     """A work directory cannot be resumed with the given settings."""
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 frame', '2 frames': counts in messages go through here."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def unknown_choice(what: str, value: object, valid: Iterable[object]) -> OptionError:
     """Error that names the bad value and lists the valid ones."""
     listed = ", ".join(str(v) for v in valid)

@@ -25,12 +25,12 @@ from nst_video.checkpoint import (
     result_hash,
 )
 from nst_video.config import VideoConfig
-from nst_video.engine import Engine
-from nst_video.errors import OptionError, OutputError, ResumeError
+from nst_video.engine import Engine, check_frame_size, validate_settings
+from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.frames import FrameSource, open_source, open_writer
 from nst_video.frames.images import resize_long_side
 from nst_video.frames.writers import VIDEO_EXTENSIONS
-from nst_video.paths import check_writable_parent
+from nst_video.paths import check_inputs, check_writable_parent
 from nst_video.progress import Callback, Message, ignore
 from nst_video.render import FrameLoop, interruptible
 from nst_video.segments import final_frames
@@ -122,12 +122,12 @@ def prepare_work_dir(
         if changes and not restart:
             done = len(list(work.frames_dir.glob("*.png")))
             raise ResumeError(
-                f"{work.path} holds {done} frames rendered with other settings: "
+                f"{work.path} holds {plural(done, 'frame')} rendered with other settings: "
                 f"{'; '.join(changes)}; run with the old settings to continue, or pass "
                 "--restart to discard them"
             )
         if restart:
-            callback(Message(f"--restart: discarded {work.discard_frames()} frames"))
+            callback(Message(f"--restart: discarded {plural(work.discard_frames(), 'frame')}"))
         work.remove_temporaries()
     manifest.update(
         fingerprint=new, result_hash=result_hash(new), job=job_to_dict(job), encode="pending"
@@ -144,14 +144,14 @@ def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
     missing = [i for i in indices if not work.has_frame(i)]
     if missing:
         raise ResumeError(
-            f"{len(missing)} frames are not rendered yet (first: {missing[0]}); "
+            f"{plural(len(missing), 'frame')} not rendered yet (first: {missing[0]}); "
             f"run: nst-video resume {work.path}"
         )
     # Once an encode of ours started, a file at the output path is ours to replace. The claim is
     # kept apart from "encode" (reset to pending by every run) and names the path, so a later
     # run with another -o never takes someone else's file for ours.
     ours = owns_output(manifest, job["output"])
-    callback(Message(f"encoding {len(indices)} frames to {job['output']}"))
+    callback(Message(f"encoding {plural(len(indices), 'frame')} to {job['output']}"))
     video = job["settings"]["video"]
     writer = open_writer(
         job["output"],
@@ -223,6 +223,9 @@ def render_video(
     video = job.settings.video
     video.validate()
     parallel.validate()
+    # Workers on a cluster may have GPUs the driver lacks: there they check the device.
+    validate_settings(job.settings, len(job.styles), check_device=parallel.address is None)
+    check_inputs(job.styles, job.weights)
     if parallel.enabled:
         from nst_video.distributed import require_ray
 
@@ -232,6 +235,13 @@ def render_video(
     source = open_source(job.input, video.fps)
     indices = render_range(source, video)
     long_side = output_long_side(source, job.settings.image.size)
+    uses_flow = video.init == "flow" and video.flow != "none"
+    loss = job.settings.loss
+    layers = loss.content_layers + loss.style_layers
+    height_width = (source.size[1], source.size[0])
+    check_frame_size(
+        height_width, long_side, layers, job.settings.image.scales, "the frames", uses_flow
+    )
     with interruptible():
         manifest = prepare_work_dir(job, work, source, restart, callback)
         segments = segment_plan(manifest, work, source, indices, video, parallel, callback)

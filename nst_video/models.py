@@ -92,13 +92,6 @@ def check_layers(layers: tuple[str, ...], model: str) -> None:
             raise unknown_choice(f"{spec.family.upper()} layer", name, spec.layer_names)
 
 
-def pooling_count(layers: tuple[str, ...], model: str) -> int:
-    """How many 2x2 poolings an image passes before the deepest of `layers`."""
-    names = model_spec(model).layer_names
-    depth = max(names.index(name) for name in layers)
-    return sum(1 for name in names[:depth] if name.startswith("pool"))
-
-
 def models_fitting(conv_count: int) -> tuple[str, ...]:
     """The model names whose architecture has `conv_count` convolutions."""
     return tuple(name for name, spec in MODELS.items() if spec.conv_count == conv_count)

@@ -1,12 +1,45 @@
-"""Checks on output paths made before any work starts, so mistakes cost seconds, not hours."""
+"""Checks on the paths a user names, made before any work starts, so mistakes cost seconds, not
+hours: inputs (style images, weights) exist and are readable files; outputs can be written."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from nst_video.errors import OutputError, unknown_choice
+from nst_video.errors import InputError, OutputError, WeightsError, unknown_choice
 from nst_video.frames.images import WRITE_EXTENSIONS
+from nst_video.vgg import WEIGHTS_ENV, weights_source
+
+
+def chosen_weights(weights: str | Path | None) -> Path | None:
+    """The weights file in use: --weights, else $NST_VIDEO_WEIGHTS; None means the download."""
+    source = weights_source(weights)
+    return source if isinstance(source, Path) else None
+
+
+def check_inputs(styles: Sequence[object], weights: str | Path | None) -> None:
+    """Every input file the user named exists and is a readable file: one line if not.
+
+    Used by every command (image, preview, video, resume) before any work, so no later hash or
+    load meets a missing file. `styles` may hold arrays (the Python API): those are skipped.
+    """
+    for style in styles:
+        if isinstance(style, str | Path):
+            _check_file(Path(style), "style image", InputError)
+    path = chosen_weights(weights)
+    if path is not None:
+        origin = "" if weights else f" (from {WEIGHTS_ENV})"
+        _check_file(path, "weights file", WeightsError, origin)
+
+
+def _check_file(path: Path, what: str, error: type[Exception], origin: str = "") -> None:
+    if path.is_dir():
+        raise error(f"{what} {path}{origin} is a directory; give the file itself")
+    if not path.is_file():
+        raise error(f"{what} not found: {path}{origin}")
+    if not os.access(path, os.R_OK):
+        raise error(f"{what} {path}{origin} is not readable; check its permissions")
 
 
 def ensure_directory(path: Path) -> Path:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nst_video.engine import Engine
+from nst_video.engine import Engine, check_frame_size
 from nst_video.frames import FrameSource
 from nst_video.frames.images import resize_long_side
 from nst_video.progress import Callback, FrameDone, FrameStarted
@@ -25,8 +25,11 @@ def contact_sheet(
     engine: Engine, source: FrameSource, indices: Sequence[int], callback: Callback
 ) -> np.ndarray:
     """Inputs in the top row, their stylized versions below, separated by white gaps."""
-    size = engine.settings.image.size
-    budget = engine.settings.optim.iterations
+    settings = engine.settings
+    size, budget = settings.image.size, settings.optim.iterations
+    layers = settings.loss.content_layers + settings.loss.style_layers
+    height_width = (source.size[1], source.size[0])
+    check_frame_size(height_width, size, layers, settings.image.scales, "the frames")
     tops = [resize_long_side(frame, size) for frame in picked_frames(source, indices)]
     bottoms = []
     for done, (index, content) in enumerate(zip(indices, tops, strict=True)):

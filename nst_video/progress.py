@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TextIO
+
+from nst_video.errors import plural
 
 
 @dataclass(frozen=True)
@@ -65,18 +70,47 @@ def ignore(_: Event) -> None:
     """Default callback: the library itself never prints."""
 
 
-class ProgressReporter:
-    """Turns events into a rich progress bar on stderr (CLI side; the engine never prints)."""
+def format_duration(seconds: float | None) -> str:
+    """h:mm:ss, or 'unknown'."""
+    if seconds is None:
+        return "unknown"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
-    def __init__(self, quiet: bool, unit: str, total: int, done: int = 0):
+
+def failure_line(event: ImageFailed) -> str:
+    """One line per skipped file; the path once, even when the reason names it too."""
+    if event.path in event.reason:
+        return f"nst-video: skipped: {event.reason}"
+    return f"nst-video: skipped {event.path}: {event.reason}"
+
+
+class ProgressReporter:
+    """Turns events into progress on stderr (CLI side; the engine never prints): a rich bar on a
+    terminal, one plain line per finished frame or image elsewhere (nohup, batch jobs, CI logs).
+    """
+
+    def __init__(
+        self,
+        quiet: bool,
+        unit: str,
+        total: int,
+        done: int = 0,
+        stream: TextIO | None = None,
+        terminal: bool | None = None,
+    ):
         self.quiet, self.unit = quiet, unit
         self.total, self.done = total, done
+        self.stream = stream if stream is not None else sys.stderr
+        self.terminal = _isatty(self.stream) if terminal is None else terminal
         self._progress = None
         self._task = None
-        self._loss = float("nan")
+        self._loss: float | None = None  # last loss read in the current frame
+        self._clock = _Clock()
 
     def __enter__(self) -> ProgressReporter:
-        if not self.quiet:
+        if not self.quiet and self.terminal:
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -95,7 +129,7 @@ class ProgressReporter:
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=Console(file=self.stream, force_terminal=True),
                 transient=False,
             )
             self._task = self._progress.add_task(
@@ -113,12 +147,39 @@ class ProgressReporter:
     def __call__(self, event: Event) -> None:
         if self._progress is None or self._task is None:
             if isinstance(event, ImageFailed):
-                _stderr(f"nst-video: skipped {event.path}: {event.reason}")
+                self._line(failure_line(event))
+            elif not self.quiet:
+                self._plain(event)
             return
         # Started by the first event, not on entry: options and inputs are checked inside the
         # `with`, and a refusal there must print nothing but the error line.
         self._progress.start()
         self._update(self._progress, self._task, event)
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def _plain(self, event: Event) -> None:
+        """Without a terminal: one line per finished frame or image, and the messages."""
+        self._clock.saw(event)
+        if isinstance(event, FrameDone):
+            self.done = event.done
+            init = "" if event.index < 0 else f" (clip frame {event.index}, {event.init})"
+            work = (
+                ""
+                if event.index < 0
+                else (f": {plural(event.evaluations, 'evaluation')}, {event.seconds:.1f} s")
+            )
+            eta = format_duration(self._clock.eta(event.done, event.total))
+            self._line(f"frame {event.done}/{event.total}{init}{work}, ETA {eta}")
+        elif isinstance(event, ImageDone):
+            self.done += 1
+            self._line(
+                f"image {self.done}/{self.total} {event.path}: "
+                f"{plural(event.evaluations, 'evaluation')}, {event.seconds:.1f} s"
+            )
+        elif isinstance(event, Message):
+            self._line(event.text)
 
     def _update(self, progress, task, event: Event) -> None:  # noqa: ANN001 - rich types
         if isinstance(event, Iteration):
@@ -128,6 +189,7 @@ class ProgressReporter:
             )
         elif isinstance(event, FrameStarted):
             self.done = event.done
+            self._loss = None  # a frame whose budget ends before the first reading shows none
             progress.update(
                 task,
                 total=event.total,
@@ -136,19 +198,49 @@ class ProgressReporter:
             )
         elif isinstance(event, FrameDone):
             self.done = event.done
-            detail = f"{event.seconds:.1f} s/frame loss {self._loss:.4g}" if event.seconds else ""
+            detail = f"{event.seconds:.1f} s/frame" if event.seconds else ""
+            if detail and self._loss is not None:
+                detail += f" loss {self._loss:.4g}"
             progress.update(task, total=event.total, completed=self.done, detail=detail)
         elif isinstance(event, ImageDone):
             self.done += 1
             detail = f"{event.seconds:.1f} s/image loss {event.loss:.4g}"
             progress.update(task, completed=self.done, detail=detail)
         elif isinstance(event, ImageFailed):
-            progress.console.print(f"[red]skipped[/red] {event.path}: {event.reason}")
+            _print_plain(progress.console, failure_line(event))
         elif isinstance(event, Message):
-            progress.console.print(event.text)
+            _print_plain(progress.console, event.text)
 
 
-def _stderr(text: str) -> None:
-    import sys
+def _print_plain(console, text: str) -> None:  # noqa: ANN001 - rich Console
+    """Above the bar, as written: no wrapping mid-sentence, no markup read into paths."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
-    print(text, file=sys.stderr)
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or not a real file
+        return False
+
+
+class _Clock:
+    """ETA from the wall time since the first event over the frames finished since then."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.first_done: int | None = None
+
+    def saw(self, event: Event) -> None:
+        if self.start is None:
+            self.start = time.monotonic()
+        if self.first_done is None and isinstance(event, FrameStarted):
+            self.first_done = event.done
+        elif self.first_done is None and isinstance(event, FrameDone):
+            self.first_done = event.done - 1
+
+    def eta(self, done: int, total: int) -> float | None:
+        finished = done - (self.first_done or 0)
+        if self.start is None or finished <= 0:
+            return None
+        return (time.monotonic() - self.start) / finished * (total - done)

@@ -20,7 +20,7 @@ from nst_video import flow
 from nst_video.checkpoint import WorkDir
 from nst_video.config import VideoConfig
 from nst_video.engine import Engine, Stylized, Temporal
-from nst_video.errors import Interrupted
+from nst_video.errors import Interrupted, plural
 from nst_video.frames import FrameSource
 from nst_video.frames.images import resize_long_side
 from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
@@ -111,7 +111,8 @@ class FrameLoop:
             first -= 1
         done = len(self.work.done_frames(self.indices))
         if done:
-            self.callback(Message(f"resuming: {done} of {len(self.indices)} frames already done"))
+            total = plural(len(self.indices), "frame")
+            self.callback(Message(f"resuming: {done} of {total} already done"))
         read_from = max(first - 1, self.indices.start)
         prev_in: np.ndarray | None = None
         prev_out: np.ndarray | None = None

@@ -65,7 +65,7 @@ def test_invalid_options_raise_before_work(
 
     with pytest.raises(OptionError, match=r"^size must be >= 1, got 0$"):
         stylize_image(content_rgb, style_rgb, size=0, weights=weights_file)
-    with pytest.raises(OptionError, match=r"^--style-blend has 1 weights for 2 styles; "):
+    with pytest.raises(OptionError, match=r"^--style-blend has 1 weight for 2 styles; "):
         stylize_image(content_rgb, [style_rgb, style_rgb], style_blend=(1.0,), weights=weights_file)
     with pytest.raises(TypeError):
         stylize_image(content_rgb, style_rgb, no_such_option=1, weights=weights_file)

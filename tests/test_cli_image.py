@@ -10,11 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from PIL import Image
 from typer.testing import CliRunner, Result
 
+from nst_video.api import stylize_image
 from nst_video.cli import app
-from nst_video.errors import InputError, NstError, OptionError, OutputError
+from nst_video.config import LossConfig, OptimConfig, Settings
+from nst_video.engine import available_devices
+from nst_video.errors import InputError, NstError, OptionError, OutputError, WeightsError
 from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS
 from nst_video.models import MODELS
 
@@ -25,6 +29,12 @@ FAST = [
 ]  # fmt: skip
 VALID_WRITE = ", ".join(WRITE_EXTENSIONS)
 UNREADABLE = "is not a readable image; supported formats: " + " ".join(IMAGE_EXTENSIONS)
+
+STYLE_SCALE = (
+    "--style-scale must be > 0 and at most 4 (the style image's long side relative to the "
+    "output's),"
+)
+TOO_SMALL = "relu5_1 follows 4 poolings, so the short side must be at least 16 px"
 
 runner = CliRunner()
 
@@ -121,7 +131,7 @@ def test_bad_file_in_batch_is_skipped(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
     assert result.stderr.splitlines() == [
-        f"nst-video: skipped {bad}: {bad} {UNREADABLE}",
+        f"nst-video: skipped: {bad} {UNREADABLE}",  # the path once, not twice
         "nst-video: 1 of 3 images failed",
     ]
 
@@ -234,9 +244,16 @@ def test_unknown_layer(weights_file: Path, content: Path, style: Path, tmp_path:
         ("--size=0", "size must be >= 1, got 0"),
         ("--optimizer=sgd", "unknown optimizer 'sgd'; valid: lbfgs, adam"),
         ("--pooling=min", "unknown pooling 'min'; valid: avg, max"),
-        ("--style-blend=0.5,0.5", "--style-blend has 2 weights for 1 styles; give one per --style"),
+        ("--style-blend=0.5,0.5", "--style-blend has 2 weights for 1 style; give one per --style"),
         ("--style-layer-weights=1,x", "--style-layer-weights must be comma-separated numbers, "
          "got '1,x'"),
+        ("--content-layers=", "--content-layers is empty; give at least one layer such as "
+         "relu4_2 (for no content term pass --content-weight 0)"),
+        ("--style-layer-weights=0,0,0,0,0", "--style-layer-weights must not all be zero (they "
+         "are normalized to sum to 1)"),
+        ("--style-scale=nan", f"{STYLE_SCALE} got nan"),
+        ("--style-scale=1e6", f"{STYLE_SCALE} got 1000000.0"),
+        ("--style-scale=0", f"{STYLE_SCALE} got 0.0"),
     ],
 )  # fmt: skip
 def test_bad_option_values(
@@ -248,6 +265,110 @@ def test_bad_option_values(
     )
     assert_error(result, OptionError, message)
     assert not output.exists()
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_unavailable_device_lists_the_available_ones(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path, device: str
+) -> None:
+    available = available_devices()
+    if device in available:
+        pytest.skip(f"this machine has {device}")
+    result = run_image(weights_file, [content], style, tmp_path / "o.png", "--device", device)
+    assert_error(
+        result,
+        OptionError,
+        f"device '{device}' is not available with this torch build on this machine; "
+        f"available: {', '.join(available)}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "shown", "minimum"),
+    [
+        (["--size", "16"], "16x12", f"{TOO_SMALL}; use --size 21 or more"),
+        (["--size", "8"], "8x6", f"{TOO_SMALL}; use --size 21 or more"),
+        (["--size", "1"], "1x1", f"{TOO_SMALL}; use --size 21 or more"),
+        (["--size", "32", "--scales", "4"], "32x24", f"{TOO_SMALL} at the coarsest of 4 "
+         "--scales levels (1/8 size); use --size 165 or more, fewer --scales"),
+    ],
+)  # fmt: skip
+def test_too_small_for_the_network_is_one_line_with_the_minimum(
+    capsys: pytest.CaptureFixture[str],
+    weights_file: Path,
+    content: Path,
+    style: Path,
+    tmp_path: Path,
+    extra: list[str],
+    shown: str,
+    minimum: str,
+) -> None:
+    output = tmp_path / "o.png"
+    args = ["image", content, "-s", style, "-o", output, "--weights", weights_file, "-q"]
+    code, err = run_cli(capsys, *map(str, args), "--iterations", "1", *extra)
+    assert code == 1
+    assert err.splitlines() == [
+        f"nst-video: error: the image ({shown} px) is too small: {minimum} or shallower layers"
+    ]
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("layers", "scales", "minimum"),
+    [
+        (("relu4_2", "relu5_1"), 1, 21),  # 4 poolings: 16 px short side, 64x48 -> 21x16
+        (("relu4_2", "relu5_1"), 2, 42),  # 16 px at half size: 21x16 (21 rounds up to 16)
+        (("relu1_1", "relu2_1"), 1, 2),  # 1 pooling: 2 px (2x2: 1.5 rounds up)
+    ],
+)
+def test_the_stated_minimum_is_what_the_network_needs(
+    weights_file: Path,
+    make_image: Callable[..., np.ndarray],
+    layers: tuple[str, ...],
+    scales: int,
+    minimum: int,
+) -> None:
+    content, style = make_image(48, 64, 1), make_image(40, 40, 2)
+    loss = LossConfig(content_layers=layers[:1], style_layers=layers[1:])
+    settings = Settings(loss=loss, optim=OptimConfig(iterations=2))
+
+    def run(size: int) -> np.ndarray:
+        return stylize_image(
+            content, style, settings=settings, weights=weights_file, size=size, scales=scales
+        )
+
+    assert max(run(minimum).shape[:2]) == minimum  # VGG passes, Grams and TV all work there
+    with pytest.raises(OptionError, match=rf"use --size {minimum} or more"):
+        run(minimum - 1)
+
+
+def test_style_too_small_at_its_scale(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path
+) -> None:
+    result = invoke(
+        "image", content, "-s", style, "-o", tmp_path / "o.png", "--weights", weights_file,
+        "--iterations", "1", "--size", "32", "--style-scale", "0.2", "-q",
+    )  # fmt: skip
+    assert_error(
+        result,
+        NstError,
+        "style image 1 (6x6 px at --style-scale 0.2) is too small: relu5_1 follows 4 poolings, "
+        "so its short side must be at least 16 px; raise --style-scale or --size",
+    )
+
+
+def test_weights_path_that_is_a_directory(
+    content: Path, style: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run_image(tmp_path, [content], style, tmp_path / "o.png")
+    assert_error(
+        result, WeightsError, f"weights file {tmp_path} is a directory; give the file itself"
+    )
+    monkeypatch.setenv("NST_VIDEO_WEIGHTS", "/nonexistent")
+    result = invoke("image", content, "-s", style, "-o", tmp_path / "o.png", *FAST)
+    assert_error(
+        result, WeightsError, "weights file not found: /nonexistent (from NST_VIDEO_WEIGHTS)"
+    )
 
 
 def test_output_parent_is_a_file(
@@ -393,3 +514,64 @@ def test_subprocess_version_is_cheap() -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert probe.stdout.strip() == "False"
+
+
+# --- usage errors, help, and what a run says (issue 11) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["video", "x.mp4"], "Missing option '--style' / '-s'; see nst-video video --help"),
+        (["image", "a.png", "-s", "s.png", "-o", "o.png", "--size", "big"],
+         "Invalid value for '--size': Input should be a valid integer, unable to parse string "
+         "as an integer; see nst-video image --help"),
+        (["paint"], "No such command 'paint'; see nst-video --help"),
+        (["status", "w", "--jsn"], "No such option: --jsn (Possible options: --json); see "
+         "nst-video status --help"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_one_plain_line_and_exit_2(args: list[str], line: str) -> None:
+    done = run_main(*args)
+    assert (done.returncode, done.stderr, done.stdout) == (2, f"nst-video: error: {line}\n", "")
+
+
+@pytest.mark.parametrize("command", [[], ["image"], ["video"], ["resume"], ["preview"]])
+def test_help_shows_no_python_types_as_metavars(command: list[str]) -> None:
+    text = invoke(*command, "--help").stdout
+    assert "<bool>" not in text and "<list[" not in text
+    if command in (["image"], ["video"], ["preview"]):
+        assert "<path>" in text  # --style
+
+
+def test_image_says_where_it_wrote_unless_quiet(
+    capsys: pytest.CaptureFixture[str],
+    weights_file: Path,
+    content: Path,
+    image_file: Callable[..., Path],
+    style: Path,
+    tmp_path: Path,
+) -> None:
+    output = tmp_path / "o.png"
+    loud = [a for a in FAST if a != "--quiet"]
+    base = ["image", str(content), "-s", str(style), "--weights", str(weights_file), *loud]
+    code, err = run_cli(capsys, *base, "-o", str(output))
+    assert code == 0, err
+    assert err.splitlines()[-1] == f"wrote {output}"
+    b = image_file("b.png", seed=4)
+    code, err = run_cli(capsys, *base, str(b), "-o", str(tmp_path / "many"))
+    assert code == 0, err
+    assert err.splitlines()[-1] == f"wrote 2 images to {tmp_path / 'many'}"
+    code, err = run_cli(capsys, *base, "-o", str(tmp_path / "q.png"), "--quiet")
+    assert (code, err) == (0, "")
+
+
+def test_a_single_failed_image_is_reported_once(
+    capsys: pytest.CaptureFixture[str], weights_file: Path, style: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"text")
+    loud = [a for a in FAST if a != "--quiet"]
+    args = ["image", str(bad), "-s", str(style), "-o", str(tmp_path / "o.png")]
+    code, err = run_cli(capsys, *args, "--weights", str(weights_file), *loud)
+    assert (code, err.splitlines()) == (1, [f"nst-video: error: {bad} {UNREADABLE}"])

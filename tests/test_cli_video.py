@@ -203,3 +203,136 @@ def test_console_script_prints_one_line_and_exits_1(tmp_path: Path, style: Path)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [f"nst-video: error: input not found: {cmd[4]}"]
+
+
+# --- bad paths and sizes: one line before any work (issue 11) --------------------------------
+
+
+@pytest.mark.parametrize("case", ["missing style", "missing weights", "weights dir", "env"])
+def test_bad_style_or_weights_path_is_one_line_before_any_work(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    sequence: Path,
+    style: Path,
+    case: str,
+) -> None:
+    out = tmp_path / "out.mp4"
+    styles, weights = [str(style)], ["--weights", str(tmp_path / "nope.pth")]
+    expected = f"weights file not found: {tmp_path / 'nope.pth'}"
+    if case == "missing style":
+        styles = [str(style), str(tmp_path / "gone.png")]
+        weights, expected = [], f"style image not found: {tmp_path / 'gone.png'}"
+    elif case == "weights dir":
+        weights, expected = (
+            ["--weights", str(tmp_path)],
+            (f"weights file {tmp_path} is a directory; give the file itself"),
+        )
+    elif case == "env":
+        monkeypatch.setenv("NST_VIDEO_WEIGHTS", "/nonexistent")
+        weights, expected = [], "weights file not found: /nonexistent (from NST_VIDEO_WEIGHTS)"
+    style_args = [arg for s in styles for arg in ("--style", s)]
+    code, err = run_cli(capsys, "video", str(sequence), *style_args, "-o", str(out), *weights,
+                        *FAST)  # fmt: skip
+    assert (code, err.splitlines()) == (1, [f"nst-video: error: {expected}"])
+    assert not (tmp_path / "out.mp4.nst-work").exists()
+
+
+def test_resume_with_its_style_moved_away_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    style: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    out = tmp_path / "out.mp4"
+    code, err = run_cli(capsys, *video_args(sequence, out, "--frames", "2"))
+    assert code == 0, err
+    style.rename(tmp_path / "elsewhere.png")
+    code, err = run_cli(capsys, "resume", str(tmp_path / "out.mp4.nst-work"), "--quiet")
+    assert (code, err.splitlines()) == (1, [f"nst-video: error: style image not found: {style}"])
+
+
+def test_frames_too_small_for_the_network_are_refused_with_the_minimum(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_image: Callable[..., np.ndarray],
+    video_args: Callable[..., list[str]],
+) -> None:
+    narrow = tmp_path / "narrow"
+    narrow.mkdir()
+    for index in range(3):
+        write_image(narrow / f"{index}.png", make_image(20, 400, index))
+    code, err = run_cli(capsys, *video_args(narrow, tmp_path / "out.mp4", "--size", "64"))
+    assert code == 1
+    # 400x20 at --size 64 is 64x3; 310 gives 310x16 (15.5 rounds to 16).
+    assert err.splitlines() == [
+        "nst-video: error: the frames (64x3 px) are too small: relu5_1 follows 4 poolings, so "
+        "the short side must be at least 16 px, and optical flow needs 16 px; use --size 310 "
+        "or more or shallower layers"
+    ]
+    assert not (tmp_path / "out.mp4.nst-work").exists()
+
+
+def test_without_a_terminal_every_finished_frame_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    out = tmp_path / "out"
+    args = [arg for arg in video_args(sequence, f"{out}/", "--frames", "3") if arg != "--quiet"]
+    code, err = run_cli(capsys, *args)  # capsys's stderr is not a TTY, like nohup's
+    assert code == 0, err
+    lines = err.splitlines()
+    frames = [line for line in lines if line.startswith("frame ")]
+    assert [line.split(":")[0] for line in frames] == [
+        "frame 1/3 (clip frame 0, content)",
+        "frame 2/3 (clip frame 1, warped)",
+        "frame 3/3 (clip frame 2, warped)",
+    ]
+    assert frames[0].split(": ")[1].startswith("2 evaluations, ")
+    assert all(", ETA " in line for line in frames)
+    assert lines[-1] == f"wrote {out}/ (3 frames, 3 rendered now)"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--content-layers", ""], "--content-layers is empty; give at least one layer such as "
+         "relu4_2 (for no content term pass --content-weight 0)"),
+        (["--style-scale", "nan"], "--style-scale must be > 0 and at most 4 (the style image's "
+         "long side relative to the output's), got nan"),
+        (["--fps", "1e9"], "frame rate 1e9 is out of range; give 1/10 (a frame every 10 s) to "
+         "1000 frames per second"),
+    ],
+)  # fmt: skip
+def test_option_values_are_checked_before_the_work_directory_exists(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+    extra: list[str],
+    message: str,
+) -> None:
+    code, err = run_cli(capsys, *video_args(sequence, tmp_path / "out.mp4", *extra))
+    assert (code, err.splitlines()) == (1, [f"nst-video: error: {message}"])
+    assert not (tmp_path / "out.mp4.nst-work").exists()
+
+
+def test_unavailable_device_is_refused_before_any_work(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    from nst_video.engine import available_devices
+
+    if "cuda" in available_devices():
+        pytest.skip("this machine has CUDA")
+    code, err = run_cli(capsys, *video_args(sequence, tmp_path / "out.mp4", "--device", "cuda"))
+    assert (code, err.splitlines()) == (1, [
+        "nst-video: error: device 'cuda' is not available with this torch build on this "
+        f"machine; available: {', '.join(available_devices())}"
+    ])  # fmt: skip
+    assert not (tmp_path / "out.mp4.nst-work").exists()

@@ -25,9 +25,17 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from nst_video.checkpoint import WorkDir
+from nst_video.checkpoint import Job, WorkDir, job_to_dict
 from nst_video.cli import app, main
-from nst_video.distributed import RAY_MISSING, segment_status
+from nst_video.config import OptimConfig, Settings, VideoConfig
+from nst_video.distributed import (
+    RAY_MISSING,
+    DriverGone,
+    DriverWatch,
+    render_segment_task,
+    segment_status,
+    write_driver_file,
+)
 from nst_video.errors import OptionError
 from nst_video.frames.images import read_image
 from nst_video.segments import Segment, SegmentWork, blend_weight
@@ -420,3 +428,73 @@ def test_parallel_option_errors(
     assert isinstance(result.exception, OptionError)
     assert str(result.exception) == message
     assert not (tmp_path / "out.nst-work").exists()
+
+
+# --- a driver killed with -9: its tasks stop instead of rendering on (issue 11) ----------------
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _segment_job(clip: Clip, tmp_path: Path, weights_file: Path) -> dict:
+    settings = Settings(
+        optim=OptimConfig(iterations=2),
+        video=VideoConfig(first_iterations=2, iterations=1, segment_warmup=0),
+    )
+    job = Job(str(clip.frames), (str(clip.style),), f"{tmp_path}/out/", str(weights_file), None,
+              settings)  # fmt: skip
+    return job_to_dict(job)
+
+
+def test_driver_watch_signs_of_an_abandoned_render(tmp_path: Path) -> None:
+    work = WorkDir(tmp_path)
+    driver = write_driver_file(work)
+    DriverWatch(tmp_path, driver).check()  # alive, and the run is still ours
+    dead = {**driver, "pid": _dead_pid()}
+    with pytest.raises(DriverGone, match=rf"the driver \(pid {dead['pid']}\) has exited"):
+        DriverWatch(tmp_path, dead).check()
+    # Another run took the work directory over (a pid on another node cannot be checked).
+    elsewhere = {**driver, "host": "another-node"}
+    watch = DriverWatch(tmp_path, elsewhere)
+    watch.check()
+    write_driver_file(work)
+    watch.check()  # checked a moment ago: no second read within WATCH_INTERVAL
+    with pytest.raises(DriverGone, match="another run .* took over the work directory"):
+        watch.check(force=True)
+    (tmp_path / "segments" / "driver.json").unlink()  # --restart removed the old plan
+    with pytest.raises(DriverGone, match="driver.json is gone"):
+        DriverWatch(tmp_path, elsewhere).check()
+
+
+def test_segment_task_of_a_dead_driver_renders_nothing(
+    clip: Clip, tmp_path: Path, weights_file: Path
+) -> None:
+    work = tmp_path / "out.nst-work"
+    driver = {**write_driver_file(WorkDir(work)), "pid": _dead_pid()}
+    segment = Segment(0, 0, 3, 0).as_dict()
+    with pytest.raises(DriverGone):
+        render_segment_task(_segment_job(clip, tmp_path, weights_file), str(work), segment, 32,
+                            driver)  # fmt: skip
+    assert WorkDir(work).done_frames(range(FRAMES)) == []
+
+
+def test_segment_task_stops_before_saving_once_another_run_took_over(
+    clip: Clip, tmp_path: Path, weights_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "out.nst-work"
+    driver = write_driver_file(WorkDir(work))
+    original = SegmentWork.save_frame
+
+    def save_then_take_over(self: SegmentWork, index: int, image: np.ndarray, stats: dict) -> None:
+        original(self, index, image, stats)
+        write_driver_file(WorkDir(work))  # a new run (say --restart) starts after frame 0
+
+    monkeypatch.setattr(SegmentWork, "save_frame", save_then_take_over)
+    segment = Segment(0, 0, 4, 0).as_dict()
+    with pytest.raises(DriverGone):
+        render_segment_task(_segment_job(clip, tmp_path, weights_file), str(work), segment, 32,
+                            driver)  # fmt: skip
+    assert WorkDir(work).done_frames(range(FRAMES)) == [0]

@@ -98,3 +98,32 @@ def test_picked_frames_decode_once_and_match_single_reads(
     assert calls == [(1, 8)]
     for index, frame in zip([1, 4, 8], picked, strict=True):
         np.testing.assert_array_equal(frame, read_image(tmp_path / f"{index:03d}.png"))
+
+
+def test_preview_of_a_narrow_clip_is_one_line_with_the_minimum(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_image: Callable[..., np.ndarray],
+    preview_args: list[str],
+    write_sequence: Callable[..., Path],
+) -> None:
+    narrow = write_sequence(tmp_path / "narrow", [make_image(20, 400, i) for i in range(3)])
+    args = [str(narrow) if arg.endswith("seq") else arg for arg in preview_args]
+    out = tmp_path / "sheet.png"
+    code, err = run_cli(capsys, *args, "-o", str(out))
+    assert code == 1
+    assert err.splitlines() == [
+        "nst-video: error: the frames (32x2 px) are too small: relu5_1 follows 4 poolings, so "
+        "the short side must be at least 16 px; use --size 310 or more or shallower layers"
+    ]
+    assert not out.exists()
+
+
+def test_preview_says_where_it_wrote(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
+) -> None:
+    out = tmp_path / "sheet.png"
+    loud = [arg for arg in preview_args if arg != "--quiet"]
+    code, err = run_cli(capsys, *loud, "-o", str(out), "--count", "1")
+    assert code == 0, err
+    assert err.splitlines()[-1] == f"wrote {out}"

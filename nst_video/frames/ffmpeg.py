@@ -31,6 +31,7 @@ _DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 _ROTATION_RE = re.compile(r"display ?matrix:\s*rotation of\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 _ROTATE_TAG_RE = re.compile(r"^\s*rotate\s*:\s*(-?\d+)", re.MULTILINE)
 _FRAME_RE = re.compile(r"frame=\s*(\d+)")
+_ATTACHED_PIC = "(attached pic)"
 _STREAM_RE = re.compile(r"^\s*Stream #\d+:\d+.*?: (Video|Audio|Subtitle|Data|Attachment): (.*)$")
 
 
@@ -118,7 +119,7 @@ def probe(path: str | Path, *, count_frames: bool = True) -> ProbeInfo:
     info = _parse_probe(path, header, False)
     if not count_frames:
         return info
-    counting = ["-map", "0:v:0", "-vf", cfr_filter(info.fps), "-fps_mode", "passthrough",
+    counting = ["-map", "0:V:0", "-vf", cfr_filter(info.fps), "-fps_mode", "passthrough",
                 "-f", "null", "-"]  # fmt: skip
     return _parse_probe(path, _ffmpeg_stderr(path, counting, must_succeed=True), True)
 
@@ -142,6 +143,11 @@ def _ffmpeg_stderr(path: str | Path, args: list[str], must_succeed: bool = False
 def _parse_probe(path: str | Path, stderr: str, count_frames: bool) -> ProbeInfo:
     input_part, _, output_part = stderr.partition("Output #0")
     video = _first_stream(input_part, "Video")
+    if video is None and _ATTACHED_PIC in input_part:
+        raise InputError(
+            f"{path} has no video stream, only a still picture (cover art); give a video file "
+            "or an image directory"
+        )
     if video is None:
         raise InputError(f"{path} has no video stream; give a video file or an image directory")
     fields, block = video
@@ -167,11 +173,13 @@ def _parse_probe(path: str | Path, stderr: str, count_frames: bool) -> ProbeInfo
 
 
 def _first_stream(text: str, kind: str) -> tuple[list[str], str] | None:
-    """Comma fields of the first ``kind`` stream line, and the indented block that follows it."""
+    """Comma fields of the first ``kind`` stream line (not cover art), and the indented block
+    that follows it."""
     lines = text.splitlines()
     for i, line in enumerate(lines):
         match = _STREAM_RE.match(line)
-        if match and match.group(1) == kind:
+        # Cover art of an audio file is a one-frame "video" stream at 90k tbr: not a clip.
+        if match and match.group(1) == kind and _ATTACHED_PIC not in line:
             block = []
             for following in lines[i + 1 :]:
                 if _STREAM_RE.match(following) or not following.startswith("    "):

@@ -14,7 +14,7 @@ from typing import IO, Protocol, runtime_checkable
 
 import numpy as np
 
-from nst_video.errors import FFmpegError, InputError, OptionError
+from nst_video.errors import FFmpegError, InputError, OptionError, plural
 from nst_video.frames.ffmpeg import (
     cfr_filter,
     exact_rate,
@@ -26,6 +26,10 @@ from nst_video.frames.ffmpeg import (
 from nst_video.frames.images import IMAGE_EXTENSIONS, read_image
 
 DEFAULT_SEQUENCE_FPS = Fraction(24)
+# --fps bounds. Below a frame every 10 s (a slow slide show) a rate is a typo, and ffmpeg
+# prints such rates with 2 decimals, so reading them back loses them (1/60 reads as 0.02).
+# Above 1000 (beyond phones' 960 fps slow motion) no camera or player goes.
+MIN_FPS, MAX_FPS = Fraction(1, 10), Fraction(1000)
 _PRINTF_RE = re.compile(r"%0?(\d*)d")
 _GLOB_CHARS = ("*", "?", "[")
 
@@ -54,6 +58,11 @@ def parse_fps(text: str) -> Fraction:
         raise OptionError(
             f"invalid frame rate {text!r}; give a positive number like 24, 29.97 or 24000/1001"
         )
+    if not MIN_FPS <= rate <= MAX_FPS:
+        raise OptionError(
+            f"frame rate {text} is out of range; give {MIN_FPS} (a frame every 10 s) to "
+            f"{MAX_FPS} frames per second"
+        )
     return rate
 
 
@@ -70,7 +79,9 @@ def _stop(start: int, count: int | None, total: int) -> int:
 
 def _check_index(index: int, total: int) -> None:
     if not 0 <= index < total:
-        raise OptionError(f"frame index {index} is out of range; the clip has {total} frames")
+        raise OptionError(
+            f"frame index {index} is out of range; the clip has {plural(total, 'frame')}"
+        )
 
 
 class VideoSource:
@@ -113,7 +124,8 @@ class VideoSource:
 
     def _command(self, start: int, count: int) -> list[str]:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
-        cmd += ["-i", file_url(self.path), "-map", "0:v:0", "-fps_mode", "passthrough"]
+        # 0:V: the first video stream that is not a still picture (cover art).
+        cmd += ["-i", file_url(self.path), "-map", "0:V:0", "-fps_mode", "passthrough"]
         # Constant-rate frames first, so frame numbers match probe()'s count and the timeline.
         video_filter = cfr_filter(self.native_fps)
         if start:

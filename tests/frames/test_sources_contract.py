@@ -271,6 +271,40 @@ def test_parse_fps_rejects(text: str) -> None:
         parse_fps(text)
 
 
+@pytest.mark.parametrize("text", ["1e9", "0.001", "1000.5", "1/11"])
+def test_parse_fps_bounds(text: str) -> None:
+    with pytest.raises(OptionError) as error:
+        parse_fps(text)
+    assert str(error.value) == (
+        f"frame rate {text} is out of range; give 1/10 (a frame every 10 s) to 1000 frames "
+        "per second"
+    )
+    assert parse_fps("0.1") == Fraction(1, 10) and parse_fps("1000") == 1000
+
+
+def test_cover_art_is_not_a_video(tmp_path: Path, ffmpeg: Callable[..., None]) -> None:
+    picture = tmp_path / "cover.png"
+    write_image(picture, np.full((40, 40, 3), 200, np.uint8))
+    song = tmp_path / "song.mp3"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-i", str(picture),
+           "-map", "0:a", "-map", "1:v", "-c:a", "libmp3lame", "-c:v", "png",
+           "-disposition:v", "attached_pic", f"file:{song}")  # fmt: skip
+    with pytest.raises(InputError) as error:
+        open_source(song)
+    assert str(error.value) == (
+        f"{song} has no video stream, only a still picture (cover art); give a video file or "
+        "an image directory"
+    )
+    # A clip that also carries cover art is read as its real video stream.
+    clip = tmp_path / "clip.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=48x32:rate=12:duration=0.5", "-i", str(picture),
+           "-map", "1:v", "-map", "0:v", "-c:v:0", "png", "-disposition:v:0", "attached_pic",
+           "-c:v:1", "libx264", "-pix_fmt:v:1", "yuv420p", f"file:{clip}")  # fmt: skip
+    source = open_source(clip)
+    assert (source.size, source.fps, source.frame_count) == ((48, 32), Fraction(12), 6)
+    assert len(list(source)) == 6
+
+
 def test_exact_rate_is_none_for_garbage() -> None:
     assert exact_rate("fast") is None
 
