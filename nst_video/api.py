@@ -67,14 +67,20 @@ def stylize_image(
     *,
     settings: Settings | None = None,
     weights: str | Path | None = None,
+    model: str | None = None,
     callback: Callback = ignore,
     **image_options: object,
 ) -> np.ndarray:
     """Stylize one image; returns HxWx3 uint8 RGB. `image_options` override ImageConfig fields.
 
+    `model` (vgg19, vgg16, vgg19-caffe, vgg16-caffe) overrides `settings.loss.model`;
+    `weights` is a local file for that model (default: $NST_VIDEO_WEIGHTS, else its download).
+
     >>> out = stylize_image("photo.jpg", "starry.jpg", size=256)  # doctest: +SKIP
     """
     settings = settings or Settings()
+    if model is not None:
+        settings = replace(settings, loss=replace(settings.loss, model=model))
     if image_options:
         settings = replace(settings, image=replace(settings.image, **image_options))
     styles = [style] if isinstance(style, str | Path | np.ndarray) else list(style)

@@ -31,6 +31,7 @@ from nst_video.errors import (
 from nst_video.frames import open_source, parse_fps
 from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
 from nst_video.job import Parallel
+from nst_video.models import MODEL_NAMES
 from nst_video.paths import check_output_image, ensure_directory
 from nst_video.progress import (
     Event,
@@ -138,8 +139,10 @@ Seed = Annotated[int, typer.Option(help="Seed for --init noise.")]
 ContentWeight = Annotated[float, typer.Option(help="Weight of the content term.")]
 StyleWeight = Annotated[float, typer.Option(help="Weight of the style term.")]
 TvWeight = Annotated[float, typer.Option(help="Weight of the total-variation term.")]
-ContentLayers = Annotated[str, typer.Option(help="Comma-separated VGG19 layers for content.")]
-StyleLayers = Annotated[str, typer.Option(help="Comma-separated VGG19 layers for style.")]
+ContentLayers = Annotated[
+    str, typer.Option(help="Comma-separated layers of --model for content (relu4_2, conv3_1...).")
+]
+StyleLayers = Annotated[str, typer.Option(help="Comma-separated layers of --model for style.")]
 LayerWeights = Annotated[
     str | None, typer.Option(help="Comma-separated weights, one per style layer (default equal).")
 ]
@@ -148,11 +151,18 @@ PreserveColors = Annotated[
     bool,
     typer.Option("--preserve-colors", help="Keep the content's colors; transfer luminance only."),
 ]
+Model = Annotated[
+    str,
+    typer.Option(
+        help=f"Network: {', '.join(MODEL_NAMES)} (torchvision's ImageNet VGGs; -caffe: the "
+        "original Caffe models)."
+    ),
+]
 Weights = Annotated[
     Path | None,
     typer.Option(
-        help="Local VGG19 weights file (torchvision's vgg19-dcbb9e9d.pth); default: "
-        "$NST_VIDEO_WEIGHTS, else download."
+        help="Local weights file for --model (e.g. torchvision's vgg19-dcbb9e9d.pth); default: "
+        "$NST_VIDEO_WEIGHTS, else the model's download."
     ),
 ]
 Device = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps.")]
@@ -268,6 +278,7 @@ def image(
     style_layer_weights: LayerWeights = None,
     pooling: Pooling = _I.pooling,
     preserve_colors: PreserveColors = _I.preserve_colors,
+    model: Model = _L.model,
     weights: Weights = None,
     device: Device = _I.device,
     precision: Precision = _I.precision,
@@ -439,6 +450,7 @@ def video(
     style_layer_weights: LayerWeights = None,
     pooling: Pooling = _I.pooling,
     preserve_colors: PreserveColors = _I.preserve_colors,
+    model: Model = _L.model,
     weights: Weights = None,
     device: Device = _I.device,
     precision: Precision = _I.precision,
@@ -555,6 +567,24 @@ def status(
         )
 
 
+StyleWeightSweep = Annotated[
+    str,
+    typer.Option(
+        "--style-weight",
+        help="Weight of the style term; comma-separated values give one row each (0.3,1,3).",
+    ),
+]
+_MAX_SWEEP = 8
+
+
+def parse_sweep(text: str, what: str) -> tuple[float, ...]:
+    """One or more comma-separated numbers: the values of a preview sweep."""
+    values = parse_floats(text, what) or ()
+    if not 1 <= len(values) <= _MAX_SWEEP:
+        raise OptionError(f"{what} takes 1 to {_MAX_SWEEP} comma-separated values, got {text!r}")
+    return values
+
+
 @app.command(cls=_Command)
 def preview(
     input: Annotated[str, typer.Argument(help="Video file or image sequence.")],
@@ -565,38 +595,46 @@ def preview(
     iterations: Annotated[int, typer.Option(help="Loss evaluations per frame.")] = 100,
     style_blend: StyleBlend = None,
     style_scale: StyleScale = _I.style_scale,
+    optimizer: Optimizer = _O.optimizer,
+    history_size: History = _O.history_size,
+    tolerance: Tolerance = _O.tolerance,
     content_weight: ContentWeight = _L.content_weight,
-    style_weight: StyleWeight = _L.style_weight,
+    style_weight: StyleWeightSweep = f"{_L.style_weight:g}",
     tv_weight: TvWeight = _L.tv_weight,
+    content_layers: ContentLayers = ",".join(_L.content_layers),
+    style_layers: StyleLayers = ",".join(_L.style_layers),
+    style_layer_weights: LayerWeights = None,
+    pooling: Pooling = _I.pooling,
     preserve_colors: PreserveColors = _I.preserve_colors,
+    model: Model = _L.model,
     weights: Weights = None,
     device: Device = _I.device,
+    precision: Precision = _I.precision,
+    scales: Scales = _I.scales,
     fps: Annotated[str | None, typer.Option(help="Frame rate of image sequences.")] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
-    """A contact sheet of a few stylized frames (inputs above, results below) to pick weights."""
+    """A contact sheet of a few stylized frames (inputs above, results below) to pick weights.
+
+    Several --style-weight values give one labelled row of results per value.
+    """
+    options = dict(locals())
+    options.pop("count")
+    sweep = parse_sweep(options.pop("style_weight"), "--style-weight")
+    settings = settings_from_options({**options, "style_weight": sweep[0]})
+    for value in sweep[1:]:  # each value checked before any frame is rendered
+        replace(settings.loss, style_weight=value).validate()
     from nst_video.preview import contact_sheet, pick_frames
 
-    settings = build_settings(
-        style_blend=parse_floats(style_blend, "--style-blend"),
-        style_scale=style_scale,
-        size=size,
-        iterations=iterations,
-        content_weight=content_weight,
-        style_weight=style_weight,
-        tv_weight=tv_weight,
-        preserve_colors=preserve_colors,
-        device=device,
-    )
     check_output_image(output, overwrite)
     if not 1 <= count <= 12:
         raise OptionError(f"--count must be in 1..12, got {count}")
-    source = open_source(input, parse_fps(fps) if fps else None)
+    source = open_source(input, settings.video.fps)
     engine = make_engine(style, settings, weights)
     indices = pick_frames(source.frame_count, count)
-    with ProgressReporter(quiet, unit="frame", total=len(indices)) as reporter:
-        sheet = contact_sheet(engine, source, indices, reporter)
+    with ProgressReporter(quiet, unit="frame", total=len(indices) * len(sweep)) as reporter:
+        sheet = contact_sheet(engine, source, indices, reporter, sweep)
     write_image(output, sheet)
     if not quiet:
         print(f"wrote {output}", file=sys.stderr)

@@ -6,6 +6,7 @@ no file I/O and never prints.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -245,6 +246,14 @@ class Engine:
             result = replace(done.result, evaluations=done.result.evaluations + spent)
             done = Stylized(done.image, result)
         return done
+
+    def with_style_weight(self, weight: float) -> Engine:
+        """This engine with another style weight, sharing the VGG and the cached style targets
+        (they do not depend on the weight), so a sweep pays for them once."""
+        other = copy.copy(self)
+        loss = replace(self.settings.loss, style_weight=weight)
+        other.settings = replace(self.settings, loss=loss)
+        return other
 
     def _stylize_once(
         self,

@@ -1,4 +1,4 @@
-"""Shared fixtures: random VGG19 weights on disk (the real loading path) and tiny images.
+"""Shared fixtures: random VGG19 and VGG16 weights on disk (the real loading path) and tiny images.
 
 No test may touch the network: torch.hub is pointed at a missing local file for every test.
 """
@@ -46,6 +46,14 @@ def _no_weights_download(
 def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "vgg19-random.pth"
     torch.save(random_state_dict(0), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def vgg16_weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random VGG16 weights (a file for --model vgg16 and vgg16-caffe alike)."""
+    path = tmp_path_factory.mktemp("weights") / "vgg16-random.pth"
+    torch.save(random_state_dict(0, "vgg16"), path)
     return path
 
 

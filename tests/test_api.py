@@ -130,3 +130,20 @@ def test_initial_image(content_rgb: np.ndarray, image_file: Callable[..., Path])
     assert noise.shape == content_rgb.shape and noise.dtype == np.float32
     start = initial_image(content_rgb, str(image_file("start.png", seed=4, size=(12, 16))), 0)
     assert start.shape == content_rgb.shape and start.dtype == np.uint8
+
+
+def test_model_argument_picks_the_network(
+    weights_file: Path, vgg16_weights_file: Path, content_rgb: np.ndarray, style_rgb: np.ndarray
+) -> None:
+    from nst_video import stylize_image
+
+    out = stylize_image(
+        content_rgb, style_rgb, settings=FAST_32, weights=vgg16_weights_file, model="vgg16-caffe"
+    )
+    assert out.shape == (24, 32, 3)
+    with pytest.raises(WeightsError) as info:  # model= wins over settings.loss.model
+        stylize_image(content_rgb, style_rgb, settings=FAST_32, weights=weights_file, model="vgg16")
+    assert str(info.value) == (
+        "weights do not fit --model vgg16: this file holds a VGG19; pass --model vgg19 or "
+        "--model vgg19-caffe"
+    )

@@ -142,11 +142,15 @@ def test_result_settings_leave_out_encoding_options() -> None:
     assert result_settings(encoding_only) == base
     assert "crf" not in base and "device" not in base
     assert result_settings(Settings(loss=LossConfig(style_weight=5.0)))["style_weight"] == 5.0
+    # The network changes every frame, so it is part of the fingerprint.
+    assert base["model"] == "vgg19"
+    assert result_settings(Settings(loss=LossConfig(model="vgg16")))["model"] == "vgg16"
 
 
 def test_job_round_trips_through_the_manifest() -> None:
     settings = Settings(
         loss=LossConfig(
+            model="vgg16-caffe",
             content_layers=("relu3_2",),
             style_layers=("relu1_1", "relu2_1"),
             style_layer_weights=(0.25, 0.75),

@@ -234,6 +234,82 @@ def test_unknown_layer(weights_file: Path, content: Path, style: Path, tmp_path:
     assert_error(result, OptionError, f"unknown VGG19 layer 'relu9_9'; valid: {valid}")
 
 
+# --- networks: --model, per-model layers, files of the other architecture ------------------
+
+
+@pytest.mark.parametrize("model", ["vgg19", "vgg16", "vgg19-caffe", "vgg16-caffe"])
+def test_each_model_stylizes_with_its_file(
+    weights_file: Path, vgg16_weights_file: Path, content: Path, style: Path, tmp_path: Path,
+    model: str,
+) -> None:  # fmt: skip
+    weights = vgg16_weights_file if model.startswith("vgg16") else weights_file
+    output = tmp_path / f"{model}.png"
+    result = run_image(weights, [content], style, output, "--model", model)
+    assert result.exit_code == 0, result.output
+    assert np.asarray(Image.open(output)).shape == (24, 32, 3)
+
+
+def test_caffe_input_convention_changes_the_result(
+    vgg16_weights_file: Path, content: Path, style: Path, tmp_path: Path
+) -> None:
+    outputs = {}
+    for model in ("vgg16", "vgg16-caffe"):
+        outputs[model] = tmp_path / f"{model}.png"
+        result = run_image(vgg16_weights_file, [content], style, outputs[model], "--model", model)
+        assert result.exit_code == 0, result.output
+    images = [np.asarray(Image.open(path)) for path in outputs.values()]
+    assert not np.array_equal(*images)  # same file, other preprocessing: other features
+
+
+def test_layer_must_exist_in_the_model(
+    vgg16_weights_file: Path, content: Path, style: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "o.png"
+    result = invoke(
+        "image", content, "-s", style, "-o", output, "--weights", vgg16_weights_file,
+        "--model", "vgg16", "--style-layers", "relu1_1,relu5_4",
+    )  # fmt: skip
+    valid = ", ".join(MODELS["vgg16"].layer_names)
+    assert "relu5_3" in valid and "relu5_4" not in valid
+    assert_error(result, OptionError, f"unknown VGG16 layer 'relu5_4'; valid: {valid}")
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "file_family", "message"),
+    [
+        ("vgg19", "vgg16", "weights do not fit --model vgg19: this file holds a VGG16; pass "
+         "--model vgg16 or --model vgg16-caffe"),
+        ("vgg16-caffe", "vgg19", "weights do not fit --model vgg16-caffe: this file holds a "
+         "VGG19; pass --model vgg19 or --model vgg19-caffe"),
+    ],
+)  # fmt: skip
+def test_file_of_the_other_architecture_names_the_model_that_fits(
+    weights_file: Path, vgg16_weights_file: Path, content: Path, style: Path, tmp_path: Path,
+    model: str, file_family: str, message: str,
+) -> None:  # fmt: skip
+    weights = vgg16_weights_file if file_family == "vgg16" else weights_file
+    output = tmp_path / "o.png"
+    result = run_image(weights, [content], style, output, "--model", model)
+    assert_error(result, WeightsError, message)
+    assert not output.exists()
+
+
+def test_unknown_model(weights_file: Path, content: Path, style: Path, tmp_path: Path) -> None:
+    result = run_image(weights_file, [content], style, tmp_path / "o.png", "--model", "vgg11")
+    assert_error(
+        result, OptionError, "unknown model 'vgg11'; valid: vgg19, vgg16, vgg19-caffe, vgg16-caffe"
+    )
+
+
+@pytest.mark.parametrize("command", ["image", "video", "preview"])
+def test_help_lists_the_models(command: str) -> None:
+    text = " ".join(invoke(command, "--help").stdout.replace("│", " ").split())  # rich's box
+    assert "--model" in text
+    assert "vgg19, vgg16, vgg19-caffe, vgg16-caffe" in text
+    assert "VGG19 weights file" not in text  # --weights serves whichever model is chosen
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [

@@ -41,6 +41,23 @@ def test_pick_frames_spreads_indices_over_the_clip() -> None:
     assert pick_frames(3, 5) == [0, 1, 2]
 
 
+def tiles(sheet: np.ndarray, cols: int, tile_h: int, tile_w: int) -> tuple[int, list[list]]:
+    """The label margin's width and the sheet's tiles, row by row (rows of `cols` tiles)."""
+    margin = sheet.shape[1] - (cols * (tile_w + GAP) + GAP)
+    rows = []
+    for y in range(GAP, sheet.shape[0] - GAP, tile_h + GAP):
+        xs = range(margin + GAP, sheet.shape[1], tile_w + GAP)
+        rows.append([sheet[y : y + tile_h, x : x + tile_w] for x in xs])
+    return margin, rows
+
+
+def label_margins(sheet: np.ndarray, margin: int, tile_h: int) -> list[np.ndarray]:
+    return [sheet[y : y + tile_h, :margin] for y in range(GAP, sheet.shape[0] - GAP, tile_h + GAP)]
+
+
+TILE_H, TILE_W = 21, 32  # 48x32 frames scaled to long side 32
+
+
 def test_contact_sheet_has_inputs_above_results(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -51,15 +68,61 @@ def test_contact_sheet_has_inputs_above_results(
     code, err = run_cli(capsys, *preview_args, "-o", str(out))
     assert code == 0, err
     sheet = read_image(out)
-    tile_h, tile_w = 21, 32  # 48x32 scaled to long side 32
-    assert sheet.shape == (2 * (tile_h + GAP) + GAP, 3 * (tile_w + GAP) + GAP, 3)
+    margin, (top, bottom) = tiles(sheet, 3, TILE_H, TILE_W)
+    assert sheet.shape == (2 * (TILE_H + GAP) + GAP, margin + 3 * (TILE_W + GAP) + GAP, 3)
+    assert margin > GAP  # room for the row labels
     for column, index in enumerate(pick_frames(len(frames), 3)):
-        x = GAP + column * (tile_w + GAP)
-        top = sheet[GAP : GAP + tile_h, x : x + tile_w]
-        bottom = sheet[2 * GAP + tile_h : 2 * (GAP + tile_h), x : x + tile_w]
-        assert np.array_equal(top, resize_long_side(frames[index], 32))
-        assert not np.array_equal(bottom, top)  # stylized, not a copy of the input
+        assert np.array_equal(top[column], resize_long_side(frames[index], 32))
+        assert not np.array_equal(bottom[column], top[column])  # stylized, not a copy
     assert (sheet[:GAP] == 255).all() and (sheet[:, :GAP] == 255).all()
+    assert all((label != 255).any() for label in label_margins(sheet, margin, TILE_H))
+
+
+def test_style_weight_sweep_gives_one_labelled_row_per_value(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
+) -> None:
+    sweep, single = tmp_path / "sweep.png", tmp_path / "single.png"
+    code, err = run_cli(capsys, *preview_args, "-o", str(sweep), "--style-weight", "0.3,1,300")
+    assert code == 0, err
+    sheet = read_image(sweep)
+    margin, rows = tiles(sheet, 3, TILE_H, TILE_W)
+    assert sheet.shape[0] == 4 * (TILE_H + GAP) + GAP  # inputs + one row per value
+    assert len(rows) == 4 and all(len(row) == 3 for row in rows)
+    labels = label_margins(sheet, margin, TILE_H)
+    assert all((label != 255).any() for label in labels)
+    assert len({label.tobytes() for label in labels}) == 4  # each row has its own text
+    for weaker, stronger in zip(rows[1:-1], rows[2:], strict=True):
+        assert all(not np.array_equal(a, b) for a, b in zip(weaker, stronger, strict=True))
+
+    # A sweep row is exactly what a preview with that one weight renders.
+    code, err = run_cli(capsys, *preview_args, "-o", str(single), "--style-weight", "300")
+    assert code == 0, err
+    alone = tiles(read_image(single), 3, TILE_H, TILE_W)[1]
+    assert len(alone) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(alone[1], rows[3], strict=True))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0.3,x", "--style-weight must be comma-separated numbers, got '0.3,x'"),
+        (",", "--style-weight takes 1 to 8 comma-separated values, got ','"),
+        ("1,2,3,4,5,6,7,8,9", "--style-weight takes 1 to 8 comma-separated values, got "
+         "'1,2,3,4,5,6,7,8,9'"),
+        ("1,-2", "style weight must be >= 0, got -2.0"),
+    ],
+)  # fmt: skip
+def test_bad_sweep_value_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    preview_args: list[str],
+    value: str,
+    message: str,
+) -> None:
+    out = tmp_path / "sheet.png"
+    code, err = run_cli(capsys, *preview_args, "-o", str(out), "--style-weight", value)
+    assert (code, err.splitlines()) == (1, [f"nst-video: error: {message}"])
+    assert not out.exists()
 
 
 def test_existing_sheet_is_kept_without_overwrite(

@@ -401,6 +401,24 @@ def test_changed_settings_refused_then_restart(
     assert_video(output)
 
 
+def test_other_model_is_refused_naming_the_setting(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    output = tmp_path / "out.mp4"
+    other = video_args(inputs, output, "--model", "vgg19-caffe", "--work-dir", str(work))
+    done = run_main(other)
+    assert done.code == 1
+    assert done.err == (
+        f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
+        'settings.model ("vgg19" -> "vgg19-caffe"); run with the old settings to continue, or '
+        "pass --restart to discard them\n"
+    )
+    assert frame_bytes(work) == reference.frames
+    assert manifest(work)["job"]["settings"]["loss"]["model"] == "vgg19"
+    assert manifest(work)["fingerprint"]["settings"]["model"] == "vgg19"
+
+
 def test_status_of_partial_work_dir(
     reference: Reference, run_main: RunMain, tmp_path: Path
 ) -> None:

@@ -1,8 +1,9 @@
-"""VGG19 layout, weight loading (file, env, torch.hub) and the feature extractor."""
+"""VGG16/VGG19 layouts, weight loading (file, env, torch.hub), input conventions, features."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -10,15 +11,19 @@ import pytest
 import torch
 from torch import nn
 
+from nst_video.config import LossConfig
 from nst_video.errors import OptionError, WeightsError
-from nst_video.models import MODELS
+from nst_video.models import MODEL_NAMES, MODELS
 from nst_video.vgg import (
     WEIGHTS_ENV,
     WEIGHTS_URL_ENV,
     VGGFeatures,
     load_state_dict,
     random_state_dict,
+    weights_source,
 )
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 # torchvision's vgg19().features: index of every module, written out independently of vgg.py.
 TORCHVISION_INDEX = {
@@ -38,10 +43,76 @@ TORCHVISION_CONV_SHAPES = {
     28: (512, 512), 30: (512, 512), 32: (512, 512), 34: (512, 512),
 }  # fmt: skip
 VALID_LAYERS = ", ".join(TORCHVISION_INDEX)
+# torchvision's vgg16().features, written out the same way (configuration D: 13 convolutions).
+TORCHVISION_VGG16_INDEX = {
+    "conv1_1": 0, "relu1_1": 1, "conv1_2": 2, "relu1_2": 3, "pool1": 4,
+    "conv2_1": 5, "relu2_1": 6, "conv2_2": 7, "relu2_2": 8, "pool2": 9,
+    "conv3_1": 10, "relu3_1": 11, "conv3_2": 12, "relu3_2": 13, "conv3_3": 14, "relu3_3": 15,
+    "pool3": 16,
+    "conv4_1": 17, "relu4_1": 18, "conv4_2": 19, "relu4_2": 20, "conv4_3": 21, "relu4_3": 22,
+    "pool4": 23,
+    "conv5_1": 24, "relu5_1": 25, "conv5_2": 26, "relu5_2": 27, "conv5_3": 28, "relu5_3": 29,
+    "pool5": 30,
+}  # fmt: skip
+TORCHVISION_VGG16_CONV_SHAPES = {
+    0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128),
+    10: (256, 128), 12: (256, 256), 14: (256, 256),
+    17: (512, 256), 19: (512, 512), 21: (512, 512),
+    24: (512, 512), 26: (512, 512), 28: (512, 512),
+}  # fmt: skip
 
 
 def test_layer_names_follow_torchvision_indices() -> None:
     assert {name: i for i, name in enumerate(MODELS["vgg19"].layer_names)} == TORCHVISION_INDEX
+    for model in ("vgg16", "vgg16-caffe"):
+        names = MODELS[model].layer_names
+        assert {name: i for i, name in enumerate(names)} == TORCHVISION_VGG16_INDEX
+    assert MODELS["vgg19-caffe"].layer_names == MODELS["vgg19"].layer_names
+
+
+def test_models_files_urls_and_conventions() -> None:
+    assert MODEL_NAMES == ("vgg19", "vgg16", "vgg19-caffe", "vgg16-caffe")
+    torchvision = "https://download.pytorch.org/models/"
+    caffe = "https://web.eecs.umich.edu/~justincj/models/"
+    expected = {
+        "vgg19": (torchvision + "vgg19-dcbb9e9d.pth", False),
+        "vgg16": (torchvision + "vgg16-397923af.pth", False),
+        "vgg19-caffe": (caffe + "vgg19-d01eb7cb.pth", True),
+        "vgg16-caffe": (caffe + "vgg16-00b39a1b.pth", True),
+    }
+    assert {name: (spec.url, spec.caffe) for name, spec in MODELS.items()} == expected
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_default_layers_exist_in_every_model(model: str) -> None:
+    loss = LossConfig(model=model)
+    loss.validate()
+    family = "vgg16" if model.startswith("vgg16") else "vgg19"
+    vgg = VGGFeatures(random_state_dict(0, family), loss.content_layers + loss.style_layers,
+                      model=model)  # fmt: skip
+    out = vgg(torch.rand(1, 3, 32, 32))
+    assert sorted(out) == sorted(set(loss.content_layers + loss.style_layers))
+
+
+def test_layer_outside_the_model_lists_its_layers() -> None:
+    with pytest.raises(OptionError) as info:
+        LossConfig(model="vgg16", style_layers=("relu1_1", "relu5_4")).validate()
+    valid = ", ".join(TORCHVISION_VGG16_INDEX)
+    assert str(info.value) == f"unknown VGG16 layer 'relu5_4'; valid: {valid}"
+    with pytest.raises(OptionError) as info:
+        LossConfig(model="vgg13").validate()
+    assert str(info.value) == (
+        "unknown model 'vgg13'; valid: vgg19, vgg16, vgg19-caffe, vgg16-caffe"
+    )
+
+
+def test_random_vgg16_state_dict_has_torchvision_keys_and_shapes() -> None:
+    expected = {}
+    for index, (out_ch, in_ch) in TORCHVISION_VGG16_CONV_SHAPES.items():
+        expected[f"features.{index}.weight"] = (out_ch, in_ch, 3, 3)
+        expected[f"features.{index}.bias"] = (out_ch,)
+    state = random_state_dict(0, "vgg16")
+    assert {k: tuple(v.shape) for k, v in state.items()} == expected
 
 
 def test_random_state_dict_has_torchvision_keys_and_shapes(
@@ -69,18 +140,49 @@ def _conv_weight(vgg: VGGFeatures, index: int) -> torch.Tensor:
     return module.weight
 
 
-def test_full_torchvision_dict_loads_and_ignores_classifier(
-    state_dict: Mapping[str, torch.Tensor],
+# Classifier keys as torchvision names them (Linear layers at 0, 3, 6 of its classifier) and as
+# jcjohnson's Caffe conversions do (a Dropout first: Linear layers at 1, 4).
+CLASSIFIER_KEYS = {
+    "torchvision": ("classifier.0", "classifier.3", "classifier.6"),
+    "caffe": ("classifier.1", "classifier.4"),
+}
+
+
+@pytest.mark.parametrize("model", ["vgg19", "vgg16", "vgg16-caffe"])
+@pytest.mark.parametrize("naming", [None, "torchvision", "caffe"])
+def test_dicts_with_or_without_classifier_load(
+    state_dict: Mapping[str, torch.Tensor], model: str, naming: str | None
 ) -> None:
-    full = dict(state_dict)
+    base = dict(state_dict) if model == "vgg19" else random_state_dict(0, "vgg16")
+    full = dict(base)
     # Small stand-ins for the classifier: extra keys must be ignored whatever their shape.
-    full["classifier.0.weight"] = torch.randn(7, 5)
-    full["classifier.0.bias"] = torch.randn(7)
-    full["classifier.6.weight"] = torch.randn(3, 7)
-    vgg = VGGFeatures(full, ["relu5_1"])
-    for index in (0, 10, 28):
-        assert torch.equal(_conv_weight(vgg, index), state_dict[f"features.{index}.weight"])
-        assert torch.equal(vgg.features[index].bias, state_dict[f"features.{index}.bias"])
+    for prefix in CLASSIFIER_KEYS.get(naming or "", ()):
+        full[f"{prefix}.weight"] = torch.randn(7, 5)
+        full[f"{prefix}.bias"] = torch.randn(7)
+    vgg = VGGFeatures(full, ["relu5_1"], model=model)
+    index_of = TORCHVISION_INDEX if model == "vgg19" else TORCHVISION_VGG16_INDEX
+    for index in (index_of["conv1_1"], index_of["conv3_1"], index_of["conv5_1"]):
+        assert torch.equal(_conv_weight(vgg, index), base[f"features.{index}.weight"])
+        assert torch.equal(vgg.features[index].bias, base[f"features.{index}.bias"])
+
+
+@pytest.mark.parametrize(
+    ("model", "family", "message"),
+    [
+        ("vgg19", "vgg16", "weights do not fit --model vgg19: this file holds a VGG16; pass "
+         "--model vgg16 or --model vgg16-caffe"),
+        ("vgg19-caffe", "vgg16", "weights do not fit --model vgg19-caffe: this file holds a "
+         "VGG16; pass --model vgg16 or --model vgg16-caffe"),
+        ("vgg16", "vgg19", "weights do not fit --model vgg16: this file holds a VGG19; pass "
+         "--model vgg19 or --model vgg19-caffe"),
+    ],
+)  # fmt: skip
+def test_file_of_the_other_architecture_is_named(model: str, family: str, message: str) -> None:
+    with_classifier = {**random_state_dict(0, family), "classifier.0.weight": torch.ones(2, 2)}
+    for layers in (["relu1_1"], ["relu4_2"]):  # however shallow the layers asked for
+        with pytest.raises(WeightsError) as info:
+            VGGFeatures(with_classifier, layers, model=model)
+        assert str(info.value) == message
 
 
 def test_weights_from_file_equal_the_files(
@@ -228,6 +330,55 @@ def test_input_is_imagenet_normalized(state_dict: Mapping[str, torch.Tensor]) ->
     torch.testing.assert_close(vgg(image)["conv1_1"], expected)
 
 
+def test_caffe_input_is_bgr_0_255_minus_the_mean() -> None:
+    """An RGB pixel (r, g, b) in [0, 1] reaches conv1_1 as (255b - 103.939, 255g - 116.779,
+    255r - 123.68): checked through a conv1_1 whose first three filters copy one input channel
+    each (centre tap 1, no bias), so padding does not matter."""
+    state = random_state_dict(0, "vgg16")
+    identity = torch.zeros(64, 3, 3, 3)
+    for channel in range(3):
+        identity[channel, channel, 1, 1] = 1.0
+    state["features.0.weight"], state["features.0.bias"] = identity, torch.zeros(64)
+    image = torch.empty(1, 3, 5, 7)
+    for channel, value in enumerate((0.2, 0.5, 0.9)):  # r, g, b
+        image[0, channel] = value
+    out = VGGFeatures(state, ["conv1_1"], model="vgg16-caffe")(image)["conv1_1"][0]
+    by_hand = (255 * 0.9 - 103.939, 255 * 0.5 - 116.779, 255 * 0.2 - 123.68)
+    assert by_hand == pytest.approx((125.561, 10.721, -72.68))
+    for channel, value in enumerate(by_hand):
+        torch.testing.assert_close(out[channel], torch.full((5, 7), value), atol=1e-4, rtol=0)
+    assert (out[3:] == 0).all()
+
+
+def _fold_to_torchvision():  # noqa: ANN202
+    """scripts/trained_vgg16.py's fold_to_torchvision (scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location("trained_vgg16", SCRIPTS / "trained_vgg16.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.fold_to_torchvision
+
+
+def test_caffe_file_folded_to_torchvision_layout_gives_the_same_features() -> None:
+    caffe = random_state_dict(4, "vgg16")
+    # A Caffe network sees inputs of magnitude ~100: scale conv1_1 so activations stay sane.
+    caffe["features.0.weight"] = caffe["features.0.weight"] / 255.0
+    caffe["features.0.bias"] = torch.linspace(-1.0, 1.0, 64)
+    folded = _fold_to_torchvision()(caffe)
+    assert not torch.equal(folded["features.0.weight"], caffe["features.0.weight"])
+    layers = ["relu1_2", "relu2_2", "relu3_3", "relu4_2", "relu5_1", "relu5_3"]
+    image = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(2))
+    original = VGGFeatures(caffe, layers, model="vgg16-caffe")(image)
+    converted = VGGFeatures(folded, layers, model="vgg16")(image)
+    for name in layers:
+        # Zero padding differs by < 1 gray level between the layouts: crop 2 pixels of each
+        # layer's own resolution (2 input pixels per pooling level and more) at the border.
+        a, b = (f[name][..., 2:-2, 2:-2] for f in (original, converted))
+        assert a.numel() > 0 and float(a.abs().max()) > 0
+        error = float((a - b).norm() / a.norm())
+        assert error <= 1e-3, (name, error)
+
+
 def test_gradient_flows_to_the_image(state_dict: Mapping[str, torch.Tensor]) -> None:
     vgg = VGGFeatures(state_dict, ["relu2_1"])
     image = torch.rand(1, 3, 16, 16, requires_grad=True)
@@ -241,7 +392,7 @@ def test_gradient_flows_to_the_image(state_dict: Mapping[str, torch.Tensor]) -> 
 HUB_STATE = {"features.0.weight": torch.arange(6.0).view(2, 3), "classifier.0.bias": torch.ones(2)}
 
 
-def _hub_file(directory: Path, prefix: str | None = None) -> Path:
+def _hub_file(directory: Path, prefix: str | None = None, family: str = "vgg19") -> Path:
     """A small state dict named like torchvision's file: vgg19-<sha256 prefix>.pth.
 
     load_state_dict only fetches; shapes are checked later by VGGFeatures, so a tiny dict keeps
@@ -250,7 +401,7 @@ def _hub_file(directory: Path, prefix: str | None = None) -> Path:
     tmp = directory / "upload.pth"
     torch.save(HUB_STATE, tmp)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]
-    path = directory / f"vgg19-{prefix or digest}.pth"
+    path = directory / f"{family}-{prefix or digest}.pth"
     tmp.rename(path)
     return path
 
@@ -299,3 +450,36 @@ def test_unreachable_url_is_a_weights_error(hub_env: Path, monkeypatch: pytest.M
     message = str(info.value)
     assert message.startswith(f"cannot get vgg19 weights from {url} (")
     assert "--weights FILE" in message and "NST_VIDEO_WEIGHTS=FILE" in message
+
+
+def test_default_source_is_the_models_download(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(WEIGHTS_URL_ENV, raising=False)
+    for model in MODEL_NAMES:
+        assert weights_source(None, model) == MODELS[model].url
+    assert weights_source("~/v.pth", "vgg16") == Path("~/v.pth").expanduser()
+
+
+def test_vgg16_download_is_hash_checked_and_loads_as_vgg16(
+    hub_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    upload = tmp_path / "upload.pth"
+    torch.save(random_state_dict(1, "vgg16"), upload)
+    digest = hashlib.sha256(upload.read_bytes()).hexdigest()[:8]
+    source = upload.rename(tmp_path / f"vgg16-{digest}.pth")
+    monkeypatch.setenv(WEIGHTS_URL_ENV, source.as_uri())
+    loaded = load_state_dict(None, "vgg16")
+    assert (hub_env / "hub" / "checkpoints" / source.name).read_bytes() == source.read_bytes()
+    vgg = VGGFeatures(loaded, ["relu5_3"], model="vgg16")
+    assert torch.equal(_conv_weight(vgg, 28), random_state_dict(1, "vgg16")["features.28.weight"])
+
+    bad = _hub_file(tmp_path, prefix="00000000", family="vgg16")
+    monkeypatch.setenv(WEIGHTS_URL_ENV, bad.as_uri())
+    with pytest.raises(WeightsError) as info:
+        load_state_dict(None, "vgg16-caffe")
+    message = str(info.value)
+    assert message.startswith(f"cannot get vgg16-caffe weights from {bad.as_uri()} (")
+    assert message.endswith(
+        "download vgg16-00b39a1b.pth elsewhere and pass --weights FILE or set "
+        "NST_VIDEO_WEIGHTS=FILE"
+    )
