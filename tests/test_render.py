@@ -268,7 +268,7 @@ def test_failed_save_surfaces_from_run_with_its_message(
         _run_loop(small_engine, clip_dir, work_dir)
     assert str(caught.value) == (
         f"disk full while writing {work_dir / 'frames' / f'{failing:06d}.json'}; free space "
-        "and run the command again to continue (finished frames are kept)"
+        "and run the command again"
     )
     # Nothing after the failed frame is saved: the error stops the loop at the next submit.
     assert sorted(_pngs(work_dir)) == [f"{i:06d}.png" for i in range(failing)]
