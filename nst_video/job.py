@@ -29,7 +29,9 @@ from nst_video.files import (
     bytes_signature,
     file_digest,
     file_signature,
+    is_temporary,
     is_within,
+    same_file,
     temporary_name,
 )
 from nst_video.frames import FrameSource, open_source, open_writer
@@ -131,12 +133,12 @@ def check_paths(job: Job, work: WorkDir, source: FrameSource) -> None:
     weights = weights_path(job.weights)
     inputs = [*frames, *map(Path, job.styles), *([weights] if weights else [])]
     check_not_inputs({"output": job.output}, inputs)
+    check_not_inputs({"--report": job.report}, inputs)
     if output_is_directory(job.output):
         # Not the folder the input frames are in either: our frames would join them.
         check_not_inputs({"output directory": job.output}, sorted({f.parent for f in frames}))
-        check_not_inputs({"--report": job.report}, inputs)
-    else:
-        check_not_inputs({"--report": job.report}, [*inputs, Path(job.output)])
+    elif job.report is not None and same_file(job.report, job.output):
+        raise OutputError(f"--report {job.report} is the output; choose another path")
     inside = [("input", f) for f in sorted({f.parent for f in frames})]
     inside += [("output", job.output), ("--report", job.report)]
     for what, path in inside:
@@ -257,7 +259,7 @@ def _encode_file(work: WorkDir, manifest: dict[str, Any], indices: range, overwr
     output = Path(job["output"])
     key = os.path.abspath(output)
     stale = manifest.get("partial")  # a killed encode's temporary file: ours, by its name
-    if stale:
+    if stale and Path(stale).parent == output.parent and is_temporary(Path(stale).name):
         Path(stale).unlink(missing_ok=True)
     partial = temporary_name(output, "partial")
     ours = WorkDir.owns(manifest, output)
@@ -365,6 +367,23 @@ class Parallel:
             )
 
 
+def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameSource:
+    """Every refusal that costs no work, before anything is written; returns the source."""
+    work.check_ours()
+    if is_within(job.input, work.path):  # before listing it: it may hold our frames too
+        raise _inside(work, "input", job.input)
+    stored = load_manifest(work, restart)
+    check_output(job.output, overwrite, stored)
+    source = open_source(job.input, job.settings.video.fps)
+    check_paths(job, work, source)
+    if job.report:
+        check_writable_parent(Path(job.report))
+        check_replaceable(Path(job.report), overwrite, stored)
+    if not output_is_directory(job.output):
+        check_encoder(job.output, job.settings.video.codec, job.settings.video.crf)
+    return source
+
+
 def render_video(
     job: Job,
     work_dir: Path | None,
@@ -384,17 +403,7 @@ def render_video(
 
         require_ray()  # before any work: one line that says how to install it
     work = WorkDir(work_dir or default_work_dir(job.output))
-    work.check_ours()
-    if is_within(job.input, work.path):  # before listing it: it may hold our frames too
-        raise _inside(work, "input", job.input)
-    check_output(job.output, overwrite, load_manifest(work, restart))
-    source = open_source(job.input, video.fps)
-    check_paths(job, work, source)
-    if job.report:
-        check_writable_parent(Path(job.report))
-        check_replaceable(Path(job.report), overwrite, load_manifest(work, restart))
-    if not output_is_directory(job.output):
-        check_encoder(job.output, video.codec, video.crf)
+    source = check_job(job, work, overwrite, restart)
     indices = render_range(source, video)
     long_side = output_long_side(source, job.settings.image.size)
     warning = getattr(source, "warning", None)
