@@ -1,19 +1,24 @@
 """The work directory of a render: manifest, finished frames, and what resuming needs.
 
 Layout:  WORKDIR/manifest.json        settings, fingerprints, the command to resume
+         WORKDIR/lock                 flock()ed by the process rendering now (its pid and host)
          WORKDIR/frames/000123.png    stylized frame 123 of the clip (lossless)
-         WORKDIR/frames/000123.json   its statistics (written before the PNG, which commits it)
+         WORKDIR/frames/000123.json   its statistics and the digest of its input frame (written
+                                      before the PNG, which commits it)
 Every file is written to a temporary name, fsynced and renamed, so a kill at any instant leaves
-either the old version or the new one.
+either the old version or the new one. Only these names are ever deleted: a work directory
+holds nothing else of value, and one nst-video did not create is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
-import tempfile
+import re
+import socket
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -25,57 +30,32 @@ from PIL import Image
 
 from nst_video.config import Settings
 from nst_video.errors import OutputError, ResumeError
+from nst_video.files import (
+    atomic_write_bytes,
+    file_digest,
+    file_signature,
+    fsync_directory,
+    is_temporary,
+)
 from nst_video.frames.images import read_image, write_image
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
-# Settings that only affect encoding or speed, not the stylized frames.
-_NOT_IN_RESULT = {"crf", "codec", "audio", "device", "precision", "log_every"}
+LOCK = "lock"
+# 2: input digests in the frame statistics, owned-output signatures, the frame range left out
+# of the fingerprint. Checked on every read: an older or newer layout is refused, not guessed.
+FORMAT_VERSION = 2
+# Settings that do not change the stylized frames: encoding, speed, and how many frames are
+# rendered (a longer or shorter range reuses every finished frame; --start does change them,
+# since frame k warm-starts from a chain that begins at the first frame).
+_NOT_IN_RESULT = {"crf", "codec", "audio", "device", "precision", "log_every", "frames"}
 _PNG_END = b"IEND\xaeB`\x82"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write, flush, fsync and rename, so readers see the old file or the new one, never a mix."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:  # e.g. a parent that is a file: one line, not a traceback
-        raise _write_error(path, exc) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise _write_error(path, exc) from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _write_error(path: Path, exc: OSError) -> OutputError:
-    if exc.errno == 28:  # ENOSPC
-        return OutputError(
-            f"disk full while writing {path}; free space and run the command "
-            "again to continue (finished frames are kept)"
-        )
-    return OutputError(f"cannot write {path}: {exc.strerror or exc}")
+# The only names the work directory writes into frames/ and segments/K/ (besides temporaries).
+_OUR_FRAME_FILE = re.compile(r"^\d{6}\.(png|json)$")
+_OUR_SEGMENT_FILES = ("worker.json",)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def result_settings(settings: Settings) -> dict[str, Any]:
@@ -118,6 +98,15 @@ def fingerprint(job: Job, source_info: dict[str, Any], weights_id: str) -> dict[
     }
 
 
+def frame_digest(frame: np.ndarray) -> str:
+    """Cheap digest of a decoded input frame (its pixels and shape): a finished frame whose
+    input no longer has this digest was made from something else."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(frame.shape).encode())
+    digest.update(np.ascontiguousarray(frame).data)
+    return digest.hexdigest()
+
+
 def result_hash(fingerprint_data: dict[str, Any]) -> str:
     """Short digest of a fingerprint: equal hashes, interchangeable frames."""
     text = json.dumps(fingerprint_data, sort_keys=True).encode()
@@ -138,26 +127,134 @@ class WorkDir:
     def exists(self) -> bool:
         return self.manifest_path.is_file()
 
-    def read_manifest(self) -> dict[str, Any]:
+    def read_manifest(self, allow_old: bool = False) -> dict[str, Any]:
+        """The manifest, checked: a damaged, older or newer one is one clear error.
+
+        `allow_old`: an older layout reads as an empty manifest (for --restart, which keeps
+        nothing of it but the knowledge that the directory is ours).
+        """
         try:
-            return json.loads(self.manifest_path.read_text())
+            data = json.loads(self.manifest_path.read_text())
         except FileNotFoundError:
             raise ResumeError(
                 f"{self.path} is not a render work directory (no {MANIFEST})"
             ) from None
         except (OSError, ValueError) as exc:
-            raise ResumeError(f"cannot read {self.manifest_path}: {exc}") from exc
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not JSON"
+            raise ResumeError(f"cannot read {self.manifest_path}: {reason}") from exc
+        version = data.get("format") if isinstance(data, dict) else None
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ResumeError(
+                f"{self.manifest_path} is damaged (no manifest format version); "
+                "choose another --work-dir"
+            )
+        if version > FORMAT_VERSION:
+            raise ResumeError(
+                f"{self.path} was written by a newer nst-video (manifest format {version}, "
+                f"this one reads {FORMAT_VERSION}); continue it with that version"
+            )
+        if version < FORMAT_VERSION:
+            if allow_old:
+                return {}
+            raise ResumeError(
+                f"{self.path} was written by an older nst-video (manifest format {version}, "
+                f"this one reads {FORMAT_VERSION}); pass --restart to render it again"
+            )
+        if not isinstance(data.get("job"), dict) or not isinstance(data.get("fingerprint"), dict):
+            raise ResumeError(
+                f"{self.manifest_path} is damaged (no job or fingerprint); "
+                "choose another --work-dir"
+            )
+        return data
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
+        # The manifest before anything else: a directory holding only our lock or nothing at
+        # all is new, one holding more is ours only with a manifest (see check_ours).
+        self.create()
+        atomic_write_json(self.manifest_path, {**manifest, "format": FORMAT_VERSION})
+        self._mkdir(self.frames_dir)
+
+    def create(self) -> None:
+        self._mkdir(self.path)
+
+    def _mkdir(self, path: Path) -> None:
         try:
-            self.frames_dir.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(
                 f"cannot create work directory {self.path}: "
                 f"{exc.strerror or exc}; pass --work-dir DIR"
             ) from exc
-        manifest = {**manifest, "format": FORMAT_VERSION}
-        atomic_write_json(self.manifest_path, manifest)
+
+    def check_ours(self) -> None:
+        """Refuse a directory that nst-video did not create: its files are not ours to
+        replace or delete. Nothing is written before this check."""
+        if not self.path.exists() or self.exists():
+            return
+        if not self.path.is_dir():
+            raise OutputError(f"work directory {self.path} is a file; pass --work-dir DIR")
+        names = [p.name for p in self.path.iterdir()]
+        foreign = [n for n in names if n != LOCK and not is_temporary(n)]
+        if foreign:
+            raise OutputError(
+                f"{self.path} is not empty and was not made by nst-video (no {MANIFEST}); "
+                "nothing in it was changed: choose another --work-dir"
+            )
+
+    # --- one process at a time ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive flock on WORKDIR/lock, or fail at once naming its holder.
+
+        The kernel drops the lock when its process dies, however it dies, so a crashed render
+        never blocks the next one; the pid and host in the file are only for the message.
+        """
+        self.create()
+        try:
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create {self.path / LOCK}: {exc.strerror or exc}; pass --work-dir DIR"
+            ) from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ResumeError(
+                    f"{self.path} is in use by {_describe(_read_owner(fd))}; wait for it to "
+                    "finish or stop it (nst-video status shows it)"
+                ) from None
+            os.ftruncate(fd, 0)
+            owner = {"pid": os.getpid(), "host": socket.gethostname()}
+            os.pwrite(fd, (json.dumps(owner) + "\n").encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def owner(self) -> dict[str, Any] | None:
+        """The pid and host of the process holding the lock now, or None if none does."""
+        try:
+            fd = os.open(self.path / LOCK, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read_owner(fd) or {"pid": None, "host": None}
+            return None
+        finally:
+            os.close(fd)
+
+    # --- outputs we wrote ---------------------------------------------------------------------
+
+    @staticmethod
+    def owns(manifest: dict[str, Any], path: str | Path) -> bool:
+        """Whether the file at `path` is byte for byte one this work directory wrote there
+        (size and digest recorded in the manifest): only such a file is replaced freely."""
+        known = (manifest.get("owned") or {}).get(os.path.abspath(path), [])
+        return bool(known) and file_signature(Path(path)) in known
 
     # --- frames -----------------------------------------------------------------------------
 
@@ -168,6 +265,7 @@ class WorkDir:
         return self.frames_dir / f"{index:06d}.json"
 
     def save_frame(self, index: int, image: np.ndarray, stats: dict[str, Any]) -> None:
+        self._mkdir(self.frame_path(index).parent)
         atomic_write_json(self.stats_path(index), stats)
         write_image(self.frame_path(index), image)  # the PNG's rename commits the frame
 
@@ -224,17 +322,35 @@ class WorkDir:
     def remove_temporaries(self) -> None:
         """Temp files a kill left behind between write and rename."""
         for directory in (self.path, self.frames_dir):
-            for tmp in directory.glob(".*.tmp*"):
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
+            _remove(directory, lambda name: is_temporary(name))
+
+    def drop_frames(self, indices: range | list[int]) -> None:
+        """Delete these finished frames (PNG and statistics), so they are rendered again."""
+        for index in indices:
+            for path in (self.frame_path(index), self.stats_path(index)):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
     def discard_frames(self) -> int:
-        count = 0
-        for path in self.frames_dir.glob("*.*"):
-            with contextlib.suppress(OSError):
-                path.unlink()
-                count += path.suffix == ".png"
+        """Delete every frame this work directory rendered, and nothing else: only our
+        numbered names and temporaries, in frames/ and each segments/K/."""
+        count = len([p for p in self.frames_dir.glob("*.png") if _OUR_FRAME_FILE.match(p.name)])
+        _remove(self.frames_dir, _ours_in_frames)
+        self.discard_segments()
         return count
+
+    def discard_segments(self) -> None:
+        """Warm-up frames of an abandoned segment plan (they would seed the wrong chains)."""
+        segments = self.path / "segments"
+        if not segments.is_dir():
+            return
+        for folder in segments.iterdir():
+            if folder.is_dir() and re.fullmatch(r"\d{3}", folder.name):
+                _remove(folder, lambda n: _ours_in_frames(n) or n in _OUR_SEGMENT_FILES)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty: anything else someone put there stays
+        with contextlib.suppress(OSError):
+            segments.rmdir()
 
     def iter_frames(self, indices: range) -> Iterator[np.ndarray]:
         for index in indices:
@@ -245,6 +361,34 @@ class WorkDir:
                     "run the render again to redo it"
                 )
             yield frame
+
+
+def _ours_in_frames(name: str) -> bool:
+    return bool(_OUR_FRAME_FILE.match(name)) or is_temporary(name)
+
+
+def _remove(directory: Path, ours: Any) -> None:
+    if not directory.is_dir():
+        return
+    for path in directory.iterdir():
+        if ours(path.name) and path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
+    fsync_directory(directory)
+
+
+def _read_owner(fd: int) -> dict[str, Any] | None:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"null")
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _describe(owner: dict[str, Any] | None) -> str:
+    if not owner or owner.get("pid") is None:
+        return "another nst-video process"
+    return f"another nst-video process (pid {owner['pid']} on {owner.get('host', '?')})"
 
 
 def differing(stored: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -281,7 +425,17 @@ def _settings_jsonable(data: Any) -> Any:
 
 
 def job_from_dict(data: dict[str, Any]) -> Job:
-    """Inverse of job_to_dict: the job as stored in a manifest."""
+    """Inverse of job_to_dict: the job as stored in a manifest (a damaged one: one line)."""
+    try:
+        return _job_from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ResumeError(
+            f"the job stored in the manifest is damaged ({type(exc).__name__}: {exc}); "
+            "start the render again with its full command"
+        ) from exc
+
+
+def _job_from_dict(data: dict[str, Any]) -> Job:
     from nst_video.config import ImageConfig, LossConfig, OptimConfig, VideoConfig
 
     raw = data["settings"]
@@ -319,9 +473,12 @@ def render_status(work: WorkDir) -> dict[str, Any]:
     seconds = [s["seconds"] for i in done if (s := work.frame_stats(i))]
     per_frame = sum(seconds) / len(seconds) if seconds else None
     remaining = len(indices) - len(done)
+    owner = work.owner()
     return {
         "work_dir": str(work.path),
-        "output": manifest["job"]["output"],
+        "running": owner is not None,
+        "owner": owner,
+        "output": manifest["job"].get("output"),
         "done": len(done),
         "total": len(indices),
         "seconds_per_frame": per_frame or 0.0,

@@ -30,9 +30,9 @@ from nst_video.errors import (
 )
 from nst_video.frames import open_source, parse_fps
 from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
-from nst_video.job import Parallel
+from nst_video.job import Parallel, input_files, open_work_dir
 from nst_video.models import MODEL_NAMES
-from nst_video.paths import check_output_image, ensure_directory
+from nst_video.paths import check_not_inputs, check_output_image, chosen_weights, ensure_directory
 from nst_video.progress import (
     Event,
     ImageFailed,
@@ -293,6 +293,11 @@ def image(
         raise typer.Exit(1)
 
 
+def _weights(weights: Path | None) -> list[Path]:
+    found = chosen_weights(weights)
+    return [found] if found else []
+
+
 def _image_items(contents: list[Path], output: Path, ext: str) -> list[BatchItem]:
     """One input file -> output file; several files or a directory -> files in output dir."""
     if len(contents) == 1 and not contents[0].is_dir() and not output.is_dir():
@@ -307,6 +312,11 @@ def _image_items(contents: list[Path], output: Path, ext: str) -> list[BatchItem
         raise InputError(f"no images found in {', '.join(map(str, contents))}")
     if output.exists() and not output.is_dir():
         raise OptionError(f"{output} is a file; with several inputs -o must name a directory")
+    if not output.exists() and output.suffix.lower() in IMAGE_EXTENSIONS:
+        raise OptionError(
+            f"-o {output} names an image file, but there are {len(files)} inputs; "
+            "give a directory (created if missing)"
+        )
     suffix = "." + ext.lstrip(".").lower()
     if suffix not in WRITE_EXTENSIONS:
         raise unknown_choice("output extension", ext, WRITE_EXTENSIONS)
@@ -325,6 +335,9 @@ def _run_image(
 ) -> int:
     """Returns the number of failed inputs."""
     items = _image_items(contents, output, ext)
+    init = Path(settings.image.init)
+    inputs = [*(item.content for item in items), *styles, *([init] if init.is_file() else [])]
+    check_not_inputs([("output", item.output) for item in items], [*inputs, *_weights(weights)])
     single = len(items) == 1 and items[0].output == output
     if single:
         if not contents[0].exists():
@@ -534,9 +547,9 @@ def resume(
     quiet: Quiet = False,
 ) -> None:
     """Continue a render with the settings stored in its work directory."""
-    from nst_video.checkpoint import WorkDir, job_from_dict
+    from nst_video.checkpoint import job_from_dict
 
-    job = job_from_dict(WorkDir(work_dir).read_manifest()["job"])
+    job = job_from_dict(open_work_dir(work_dir).read_manifest()["job"])
     _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
 
 
@@ -546,9 +559,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Frames done / total, average seconds per frame and ETA of a render."""
-    from nst_video.checkpoint import WorkDir, render_status
+    from nst_video.checkpoint import render_status
 
-    info = render_status(WorkDir(work_dir))
+    info = render_status(open_work_dir(work_dir))
     if as_json:
         typer.echo(json.dumps(info, sort_keys=True))
         return
@@ -556,7 +569,7 @@ def status(
     typer.echo(
         f"{info['done']}/{plural(info['total'], 'frame')} done"
         f" ({info['seconds_per_frame']:.2f} s/frame, ETA {format_duration(eta)}); "
-        f"output: {info['output']} ({info['encode']})"
+        f"output: {info['output']} ({info['encode']}); {_liveness(info['owner'])}"
     )
     for seg in info["segments"] or ():
         worker = seg["worker"] or {}
@@ -565,6 +578,12 @@ def status(
             f"{seg['done']}/{seg['total']} done, warm-up {seg['warmup']}"
             + (f", worker pid {worker['pid']} on {worker['host']}" if worker else "")
         )
+
+
+def _liveness(owner: dict | None) -> str:
+    if owner is None:
+        return "not running"
+    return f"running (pid {owner.get('pid')} on {owner.get('host')})"
 
 
 StyleWeightSweep = Annotated[
@@ -631,6 +650,7 @@ def preview(
     if not 1 <= count <= 12:
         raise OptionError(f"--count must be in 1..12, got {count}")
     source = open_source(input, settings.video.fps)
+    check_not_inputs({"-o": output}, [*input_files(source), *style, *_weights(weights)])
     engine = make_engine(style, settings, weights)
     indices = pick_frames(source.frame_count, count)
     with ProgressReporter(quiet, unit="frame", total=len(indices) * len(sweep)) as reporter:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,9 +16,7 @@ import numpy as np
 from nst_video.checkpoint import (
     Job,
     WorkDir,
-    atomic_write_bytes,
     differing,
-    file_digest,
     fingerprint,
     job_to_dict,
     result_hash,
@@ -27,13 +24,28 @@ from nst_video.checkpoint import (
 from nst_video.config import VideoConfig
 from nst_video.engine import Engine, check_frame_size, validate_settings
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
+from nst_video.files import (
+    atomic_write_bytes,
+    bytes_signature,
+    file_digest,
+    file_signature,
+    is_temporary,
+    is_within,
+    same_file,
+    temporary_name,
+)
 from nst_video.frames import FrameSource, open_source, open_writer
-from nst_video.frames.images import resize_long_side
-from nst_video.frames.writers import VIDEO_EXTENSIONS
-from nst_video.paths import check_inputs, check_writable_parent
+from nst_video.frames.images import encode_image, resize_long_side
+from nst_video.frames.writers import (
+    OUTPUT_FRAME,
+    OUTPUT_FRAME_NAME,
+    VIDEO_EXTENSIONS,
+    check_encoder,
+)
+from nst_video.paths import check_inputs, check_not_inputs, check_writable_parent, chosen_weights
 from nst_video.progress import Callback, Message, ignore
 from nst_video.render import FrameLoop, interruptible
-from nst_video.segments import final_frames
+from nst_video.segments import Segment, final_frames
 from nst_video.vgg import weights_source
 
 EngineFactory = Callable[[Job], Engine]
@@ -73,9 +85,10 @@ def weights_id(weights: str | None, model: str) -> str:
 
 
 def source_info(source: FrameSource) -> dict[str, Any]:
+    """What identifies the input in the fingerprint. Not its frame count: every finished frame
+    records a digest of its input frame, so a sequence that grew still reuses its frames."""
     return {
         "path": str(Path(source.path).resolve()) if "%" not in source.path else source.path,
-        "frames": source.frame_count,
         "size": list(source.size),
         "fps": f"{source.fps.numerator}/{source.fps.denominator}",
     }
@@ -89,7 +102,57 @@ class RenderResult:
     total: int
 
 
-def check_output(output: str, overwrite: bool, work: WorkDir) -> None:
+def open_work_dir(path: Path) -> WorkDir:
+    """The work directory at `path`; given an output path instead, say where its work is."""
+    work = WorkDir(path)
+    guess = default_work_dir(path)
+    if not work.exists() and WorkDir(guess).exists():
+        raise ResumeError(
+            f"{path} is not a render work directory (no manifest.json); "
+            f"its work directory is {guess}"
+        )
+    return work
+
+
+def input_files(source: FrameSource) -> list[Path]:
+    """The files a source reads: the video file, or every image of a sequence."""
+    files = getattr(source, "files", None)
+    return list(files) if files is not None else [Path(source.path)]
+
+
+def check_paths(job: Job, work: WorkDir, source: FrameSource) -> None:
+    """No output or report may be an input (video, frames, styles, weights) or each other, and
+    none may lie inside the work directory: refused always, even with --overwrite."""
+    frames = input_files(source)
+    weights = chosen_weights(job.weights)
+    inputs = [*frames, *map(Path, job.styles), *([weights] if weights else [])]
+    check_not_inputs({"output": job.output}, inputs)
+    check_not_inputs({"--report": job.report}, inputs)
+    if output_is_directory(job.output):
+        # Not the folder the input frames are in either: our frames would join them.
+        check_not_inputs({"output directory": job.output}, sorted({f.parent for f in frames}))
+    elif job.report is not None and same_file(job.report, job.output):
+        raise OutputError(f"--report {job.report} is the output; choose another path")
+    inside = [("input", f) for f in sorted({f.parent for f in frames})]
+    inside += [("output", job.output), ("--report", job.report)]
+    for what, path in inside:
+        if path is not None and is_within(path, work.path):
+            raise _inside(work, what, path)
+
+
+def _inside(work: WorkDir, what: str, path: str | Path) -> OutputError:
+    return OutputError(
+        f"{what} {path} is inside the work directory {work.path}; choose another --work-dir"
+    )
+
+
+def load_manifest(work: WorkDir, restart: bool) -> dict[str, Any]:
+    """The work directory's manifest, or {} for a new one; --restart also accepts an older
+    manifest layout (the directory is ours, its frames are discarded anyway)."""
+    return work.read_manifest(allow_old=restart) if work.exists() else {}
+
+
+def check_output(output: str, overwrite: bool, manifest: dict[str, Any]) -> None:
     """Refuse early (before hours of work) to overwrite an output this render did not make."""
     if not output_is_directory(output):
         if Path(output).suffix.lower() not in VIDEO_EXTENSIONS:
@@ -98,16 +161,37 @@ def check_output(output: str, overwrite: bool, work: WorkDir) -> None:
                 "or end the path with '/' for a directory of PNG frames"
             )
         check_writable_parent(Path(output))
-    ours = work.exists() and owns_output(work.read_manifest(), output)
+        check_replaceable(Path(output), overwrite, manifest)
+        return
     target = Path(output)
-    occupied = target.exists() and (not target.is_dir() or any(target.iterdir()))
-    if occupied and not overwrite and not ours:
-        raise OutputError(f"{output} exists; pass --overwrite to replace it")
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target} is a file; a directory output needs a directory")
+    foreign = [p for p in numbered_frames(target) if not WorkDir.owns(manifest, p)]
+    if foreign and not overwrite:
+        raise _foreign_frames(target, foreign)
 
 
-def owns_output(manifest: dict[str, Any], output: str) -> bool:
-    """Whether this work directory's encode wrote (or began writing) the file at `output`."""
-    return manifest.get("owned_output") == os.path.abspath(output)
+def check_replaceable(path: Path, overwrite: bool, manifest: dict[str, Any]) -> None:
+    """A file may be replaced when it is byte for byte one we wrote there, or with
+    --overwrite; anything else at the path stays."""
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory; give a file name")
+    if path.exists() and not overwrite and not WorkDir.owns(manifest, path):
+        raise OutputError(f"{path} exists; pass --overwrite to replace it")
+
+
+def numbered_frames(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if OUTPUT_FRAME.match(p.name))
+
+
+def _foreign_frames(directory: Path, foreign: list[Path]) -> OutputError:
+    return OutputError(
+        f"{directory} holds {len(foreign)} numbered frames this render did not write "
+        f"(first: {foreign[0].name}); pass --overwrite to replace them (other files there "
+        "are never touched)"
+    )
 
 
 def prepare_work_dir(
@@ -115,12 +199,11 @@ def prepare_work_dir(
 ) -> dict[str, Any]:
     """Create or validate the work directory; refuse to mix frames of different settings."""
     new = fingerprint(job, source_info(source), weights_id(job.weights, job.settings.loss.model))
-    manifest: dict[str, Any] = {}
+    manifest = load_manifest(work, restart)
     if work.exists():
-        manifest = work.read_manifest()
         changes = differing(manifest.get("fingerprint", {}), new)
         if changes and not restart:
-            done = len(list(work.frames_dir.glob("*.png")))
+            done = len(work.done_frames(range(_last_frame(work) + 1)))
             raise ResumeError(
                 f"{work.path} holds {plural(done, 'frame')} rendered with other settings: "
                 f"{'; '.join(changes)}; run with the old settings to continue, or pass "
@@ -128,7 +211,7 @@ def prepare_work_dir(
             )
         if restart:
             callback(Message(f"--restart: discarded {plural(work.discard_frames(), 'frame')}"))
-        work.remove_temporaries()
+    work.remove_temporaries()
     manifest.update(
         fingerprint=new, result_hash=result_hash(new), job=job_to_dict(job), encode="pending"
     )
@@ -136,8 +219,17 @@ def prepare_work_dir(
     return manifest
 
 
+def _last_frame(work: WorkDir) -> int:
+    names = [p.stem for p in work.frames_dir.glob("*.png") if p.stem.isdigit()]
+    return max(map(int, names), default=-1)
+
+
 def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
-    """Write the output from the finished frames. Idempotent: safe to re-run after a crash."""
+    """Write the output from the finished frames. Idempotent: safe to re-run after a crash.
+
+    What it writes is claimed in the manifest (size and digest) before it is renamed into
+    place, so a later run recognises its own output by content, never by path alone.
+    """
     manifest = work.read_manifest()
     job, plan = manifest["job"], manifest["plan"]
     indices = range(plan["start"], plan["stop"])
@@ -147,27 +239,87 @@ def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
             f"{plural(len(missing), 'frame')} not rendered yet (first: {missing[0]}); "
             f"run: nst-video resume {work.path}"
         )
-    # Once an encode of ours started, a file at the output path is ours to replace. The claim is
-    # kept apart from "encode" (reset to pending by every run) and names the path, so a later
-    # run with another -o never takes someone else's file for ours.
-    ours = owns_output(manifest, job["output"])
     callback(Message(f"encoding {plural(len(indices), 'frame')} to {job['output']}"))
+    if output_is_directory(job["output"]):
+        _encode_directory(work, manifest, indices, overwrite)
+    else:
+        _encode_file(work, manifest, indices, overwrite)
+    work.write_manifest({**manifest, "encode": "done"})
+    return job["output"]
+
+
+def _encode_file(work: WorkDir, manifest: dict[str, Any], indices: range, overwrite: bool) -> None:
+    job, plan = manifest["job"], manifest["plan"]
+    output = Path(job["output"])
+    key = os.path.abspath(output)
+    stale = manifest.get("partial")  # a killed encode's temporary file: ours, by its name
+    if stale and Path(stale).parent == output.parent and is_temporary(Path(stale).name):
+        Path(stale).unlink(missing_ok=True)
+    partial = temporary_name(output, "partial")
+    ours = WorkDir.owns(manifest, output)
+    owned = dict(manifest.get("owned") or {})
+    manifest.update(encode="started", partial=str(partial))
+    work.write_manifest(manifest)
+
+    def claim(finished: Path) -> None:
+        # Until the rename, an older file of ours may still be the one at the path: both count.
+        manifest["owned"] = {**owned, key: [*owned.get(key, []), file_signature(finished)]}
+        work.write_manifest(manifest)
+
     video = job["settings"]["video"]
     writer = open_writer(
-        job["output"],
+        output,
         tuple(plan["size"]),
         Fraction(plan["fps"]),
         overwrite=overwrite or ours,
+        partial=partial,
+        before_commit=claim,
         **_writer_options(job, plan, video),
     )
     with writer:
-        # Claimed only after the writer accepted the path: it refuses a file that is not ours.
-        manifest.update(encode="started", owned_output=os.path.abspath(job["output"]))
-        work.write_manifest(manifest)
         for frame in final_frames(work, indices, plan.get("segments")):
             writer.write(frame)
-    work.write_manifest({**work.read_manifest(), "encode": "done"})
-    return job["output"]
+    manifest["owned"] = {**owned, key: manifest["owned"][key][-1:]}
+    manifest["partial"] = None
+
+
+def _encode_directory(
+    work: WorkDir, manifest: dict[str, Any], indices: range, overwrite: bool
+) -> None:
+    """Numbered frames into the directory: ours (or, with --overwrite, any numbered frame) are
+    replaced, stale numbered frames of a longer render removed, nothing else touched."""
+    job, plan = manifest["job"], manifest["plan"]
+    directory = Path(job["output"])
+    segments = plan.get("segments")
+    new = {}
+    for index, frame in zip(indices, final_frames(work, indices, segments), strict=True):
+        name = OUTPUT_FRAME_NAME.format(index)
+        new[os.path.abspath(directory / name)] = bytes_signature(encode_image(frame, name))
+    existing = numbered_frames(directory)
+    foreign = [
+        p
+        for p in existing
+        if not WorkDir.owns(manifest, p) and file_signature(p) != new.get(os.path.abspath(p))
+    ]
+    if foreign and not overwrite:
+        raise _foreign_frames(directory, foreign)
+    owned = dict(manifest.get("owned") or {})
+    claimed = {key: [*owned.get(key, []), sig] for key, sig in new.items()}
+    manifest.update(encode="started", owned={**owned, **claimed})
+    work.write_manifest(manifest)
+    with open_writer(
+        job["output"], tuple(plan["size"]), Fraction(plan["fps"]), overwrite=True,
+        start_index=plan["start"],
+    ) as writer:  # fmt: skip
+        for frame in final_frames(work, indices, segments):
+            writer.write(frame)
+    # Frames of an older, longer render would make a mixed sequence: only ours (or, with
+    # --overwrite, numbered frames the user let us replace) are here to remove.
+    removed = {os.path.abspath(p) for p in existing if os.path.abspath(p) not in new}
+    for path in removed:
+        Path(path).unlink(missing_ok=True)
+    kept = {k: v for k, v in owned.items() if k not in removed}
+    manifest["owned"] = {**kept, **{key: [sig] for key, sig in new.items()}}
 
 
 def _writer_options(
@@ -209,6 +361,23 @@ class Parallel:
             )
 
 
+def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameSource:
+    """Every refusal that costs no work, before anything is written; returns the source."""
+    work.check_ours()
+    if is_within(job.input, work.path):  # before listing it: it may hold our frames too
+        raise _inside(work, "input", job.input)
+    stored = load_manifest(work, restart)
+    check_output(job.output, overwrite, stored)
+    source = open_source(job.input, job.settings.video.fps)
+    check_paths(job, work, source)
+    if job.report:
+        check_writable_parent(Path(job.report))
+        check_replaceable(Path(job.report), overwrite, stored)
+    if not output_is_directory(job.output):
+        check_encoder(job.output, job.settings.video.codec, job.settings.video.crf)
+    return source
+
+
 def render_video(
     job: Job,
     work_dir: Path | None,
@@ -231,8 +400,7 @@ def render_video(
 
         require_ray()  # before any work: one line that says how to install it
     work = WorkDir(work_dir or default_work_dir(job.output))
-    check_output(job.output, overwrite, work)
-    source = open_source(job.input, video.fps)
+    source = check_job(job, work, overwrite, restart)
     indices = render_range(source, video)
     long_side = output_long_side(source, job.settings.image.size)
     uses_flow = video.init == "flow" and video.flow != "none"
@@ -242,21 +410,25 @@ def render_video(
     check_frame_size(
         height_width, long_side, layers, job.settings.image.scales, "the frames", uses_flow
     )
-    with interruptible():
+    warning = getattr(source, "warning", None)
+    if warning:
+        callback(Message(f"warning: {warning}"))
+    with interruptible(), work.lock():
         manifest = prepare_work_dir(job, work, source, restart, callback)
         segments = segment_plan(manifest, work, source, indices, video, parallel, callback)
         work.write_manifest({**manifest, "plan": frame_plan(source, indices, long_side, segments)})
-        before = len(work.done_frames(indices))
         if segments:
             from nst_video.distributed import render_segments
 
+            before = len(work.done_frames(indices))
             render_segments(
                 job, work, segments, long_side, parallel.workers, parallel.address, callback
             )
+            rendered = len(work.done_frames(indices)) - before
         else:
-            FrameLoop(make_engine(job), source, work, indices, long_side, callback).run()
-        rendered = len(work.done_frames(indices)) - before
-        write_report(work, indices, job.report)
+            loop = FrameLoop(make_engine(job), source, work, indices, long_side, callback)
+            rendered = loop.run()
+        write_report(work, indices, job.report, overwrite)
         output = encode(work, overwrite, callback)
     return RenderResult(work.path, output, rendered, len(indices))
 
@@ -287,12 +459,12 @@ def segment_plan(
     callback: Callback,
 ) -> list[Any] | None:
     """The stored segment plan when frames were already rendered with it, else a new one."""
-    from nst_video.segments import Segment, plan_segments
+    from nst_video.segments import plan_segments
 
     old = (manifest.get("plan") or {}).get("segments")
     started = bool(work.done_frames(indices))
     if started and old:
-        return [Segment(**data) for data in old]
+        return fit_segments([Segment(**data) for data in old], indices)
     if started and parallel.enabled:
         callback(
             Message(
@@ -301,8 +473,7 @@ def segment_plan(
             )
         )
         return None
-    # Warm-up frames of an abandoned plan would seed the wrong chains.
-    shutil.rmtree(work.path / "segments", ignore_errors=True)
+    work.discard_segments()
     if not parallel.enabled:
         return None
     from nst_video.distributed import detect_cuts
@@ -311,9 +482,29 @@ def segment_plan(
     return plan_segments(indices, parallel.workers, cuts, video.segment_warmup)
 
 
-def write_report(work: WorkDir, indices: range, report: str | None) -> None:
-    """One JSON object per frame, gathered from the per-frame statistics in the work dir."""
+def fit_segments(segments: list[Segment], indices: range) -> list[Segment]:
+    """A stored segment plan over a longer or shorter range (same first frame): segments past
+    the end are dropped and the last one ends where the range ends, continuing its chain."""
+    kept = [s for s in segments if s.start < indices.stop] or segments[:1]
+    last = kept[-1]
+    return [*kept[:-1], Segment(last.index, last.start, indices.stop, last.warmup)]
+
+
+def write_report(work: WorkDir, indices: range, report: str | None, overwrite: bool) -> None:
+    """One JSON object per frame, gathered from the per-frame statistics in the work dir.
+
+    Follows the output's rules: an existing file needs --overwrite unless it is a report we
+    wrote (claimed in the manifest by size and digest before it is renamed into place).
+    """
     if not report:
         return
+    path = Path(report)
+    manifest = work.read_manifest()
+    check_replaceable(path, overwrite, manifest)
     lines = [json.dumps(work.frame_stats(i), sort_keys=True) for i in indices]
-    atomic_write_bytes(Path(report), ("\n".join(lines) + "\n").encode())
+    data = ("\n".join(lines) + "\n").encode()
+    key, owned = os.path.abspath(path), dict(manifest.get("owned") or {})
+    signature = bytes_signature(data)
+    work.write_manifest({**manifest, "owned": {**owned, key: [*owned.get(key, []), signature]}})
+    atomic_write_bytes(path, data)
+    work.write_manifest({**manifest, "owned": {**owned, key: [signature]}})

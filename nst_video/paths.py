@@ -4,7 +4,7 @@ hours: inputs (style images, weights) exist and are readable files; outputs can 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nst_video.errors import InputError, OutputError, WeightsError, unknown_choice
@@ -70,3 +70,34 @@ def check_output_image(path: Path, overwrite: bool) -> None:
     check_writable_parent(path)
     if path.exists() and not overwrite:
         raise OutputError(f"{path} exists; pass --overwrite to replace it")
+
+
+def check_not_inputs(
+    outputs: Mapping[str, str | Path | None] | Iterable[tuple[str, str | Path | None]],
+    inputs: Iterable[Path],
+) -> None:
+    """Refuse an output that is one of the inputs, whatever --overwrite says: same path after
+    resolving symlinks, or the same file under another name (a hard link)."""
+    known: dict[object, Path] = {}
+    for path in inputs:
+        for key in _identities(path):
+            known.setdefault(key, path)
+    pairs = outputs.items() if isinstance(outputs, Mapping) else outputs
+    for what, output in pairs:
+        if output is None:
+            continue
+        for key in _identities(Path(output)):
+            if key in known:
+                raise OutputError(
+                    f"{what} {output} is also an input ({known[key]}); nst-video never writes "
+                    "over an input, not even with --overwrite: choose another path"
+                )
+
+
+def _identities(path: Path) -> list[object]:
+    keys: list[object] = [str(Path(os.path.abspath(path)).resolve())]
+    try:
+        info = path.stat()
+    except OSError:
+        return keys
+    return [*keys, (info.st_dev, info.st_ino)]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from nst_video import flow
-from nst_video.checkpoint import WorkDir
+from nst_video.checkpoint import WorkDir, frame_digest
 from nst_video.config import VideoConfig
 from nst_video.engine import Engine, Stylized, Temporal
 from nst_video.errors import Interrupted, plural
@@ -103,6 +103,14 @@ class FrameLoop:
         damaged = self.work.drop_damaged(self.indices)
         if damaged:
             self.callback(Message(f"rendering damaged frames again: {damaged}"))
+        stale = self.stale_frames()
+        if stale:
+            self.work.drop_frames(stale)
+            self.callback(
+                Message(
+                    f"input changed since frames were rendered: rendering {_ranges(stale)} again"
+                )
+            )
         first = next((i for i in self.indices if not self.work.has_frame(i)), None)
         if first is None:
             return 0
@@ -118,38 +126,72 @@ class FrameLoop:
         prev_out: np.ndarray | None = None
         rendered = 0
         with FrameSaver(self.work) as saver:
-            for index, content, ff in prefetch(self._inputs(read_from)):
+            for index, content, (digest, ff) in prefetch(self._inputs(read_from)):
                 out = self._finished(index)
                 if out is None:
                     if prev_out is _SKIPPED:
                         prev_out = self.work.load_frame(index - 1)
                     out = self._render(
-                        index, content, prev_in, prev_out, done + rendered, saver, ff
+                        index, content, digest, prev_in, prev_out, done + rendered, saver, ff
                     )
                     rendered += 1
                 prev_in, prev_out = content, out
         return rendered
 
-    def _contents(self, read_from: int) -> Iterator[tuple[int, np.ndarray]]:
-        count = self.indices.stop - read_from
-        frames = self.source.frames(read_from, count)
-        try:
-            for index, raw in zip(range(read_from, self.indices.stop), frames, strict=False):
-                yield index, resize_long_side(raw, self.long_side)
-        finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()
+    def stale_frames(self) -> list[int]:
+        """Finished frames whose input frame changed since (its digest differs from the one
+        recorded), and every frame that depends on them.
 
-    def _inputs(self, read_from: int) -> Iterator[tuple[int, np.ndarray, flow.FrameFlow | None]]:
-        """Frames with the flow from their predecessor, for frames still to render."""
+        A frame depends on its predecessor's output (warm start, temporal target), and whether
+        it is a scene cut depends on its own and its predecessor's input; a cut frame starts
+        from its content alone, so the chain of dependants ends before the first cut (or
+        independently rendered frame) at least two frames after the changed one.
+        """
+        done = set(self.work.done_frames(self.indices))
+        if not done:
+            return []
+        stale: list[int] = []
+        changed_at: int | None = None
+        start, stop = self.indices.start, max(done) + 1
+        frames = self.source.frames(start, stop - start)
+        try:
+            for index, raw in zip(range(start, stop), frames, strict=False):
+                if index not in done:
+                    continue
+                stats = self.work.frame_stats(index) or {}
+                independent = stats.get("init") in ("content", "cut")
+                if changed_at is not None and independent and index >= changed_at + 2:
+                    changed_at = None
+                if stats.get("input") != frame_digest(raw):
+                    changed_at = index
+                if changed_at is not None:
+                    stale.append(index)
+        finally:
+            _close(frames)
+        return stale
+
+    def _contents(self, read_from: int) -> Iterator[tuple[int, str, np.ndarray]]:
+        """(index, digest of the decoded frame, frame at the render's size) from `read_from`."""
+        stop = self.indices.stop
+        frames = self.source.frames(read_from, stop - read_from)
+        try:
+            for index, raw in zip(range(read_from, stop), frames, strict=False):
+                yield index, frame_digest(raw), resize_long_side(raw, self.long_side)
+        finally:
+            _close(frames)
+
+    def _inputs(
+        self, read_from: int
+    ) -> Iterator[tuple[int, np.ndarray, tuple[str, flow.FrameFlow | None]]]:
+        """Frames with their digest and the flow from their predecessor (for frames still to
+        render)."""
         prev: np.ndarray | None = None
-        for index, content in self._contents(read_from):
+        for index, digest, content in self._contents(read_from):
             ff = None
             wanted = self.video.init == "flow" and not self.work.has_frame(index)
             if prev is not None and wanted:
                 ff = flow.frame_flow(prev, content, self.video.flow)
-            yield index, content, ff
+            yield index, content, (digest, ff)
             prev = content
 
     def _finished(self, index: int) -> np.ndarray | None:
@@ -165,6 +207,7 @@ class FrameLoop:
         self,
         index: int,
         content: np.ndarray,
+        digest: str,
         prev_in: np.ndarray | None,
         prev_out: np.ndarray | None,
         done: int,
@@ -177,7 +220,7 @@ class FrameLoop:
         start = time.perf_counter()
         result = self.engine.stylize(content, plan.init, plan.budget, plan.temporal, self.callback)
         seconds = time.perf_counter() - start
-        stats = frame_stats(index, plan, result, seconds)
+        stats = {**frame_stats(index, plan, result, seconds), "input": digest}
         saver.submit(index, result.image, stats)
         self.callback(
             FrameDone(
@@ -191,6 +234,22 @@ class FrameLoop:
             )
         )
         return result.image
+
+
+def _close(frames: Iterator[np.ndarray]) -> None:
+    close = getattr(frames, "close", None)
+    if close is not None:
+        close()  # ends a decoder subprocess when we stop early
+
+
+def _ranges(indices: list[int]) -> str:
+    """'frames 3-5, 9' for [3, 4, 5, 9]."""
+    parts, start = [], indices[0]
+    for prev, cur in zip(indices, [*indices[1:], None], strict=True):
+        if cur != prev + 1:
+            parts.append(f"{start}-{prev}" if prev > start else str(start))
+            start = cur
+    return ("frames " if len(indices) > 1 else "frame ") + ", ".join(parts)
 
 
 # A finished frame nobody needs decoded; loaded from disk only if a later frame asks for it.

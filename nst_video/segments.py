@@ -18,6 +18,7 @@ import numpy as np
 
 from nst_video.checkpoint import WorkDir
 from nst_video.config import VideoConfig
+from nst_video.files import is_temporary
 
 DEFAULT_WARMUP = VideoConfig.segment_warmup  # the one default lives in config
 
@@ -86,9 +87,10 @@ class SegmentWork(WorkDir):
 
     def remove_temporaries(self) -> None:
         """Only this segment's own folder: other segments may be writing into frames/ now."""
-        for tmp in self.warm_dir.glob(".*.tmp*"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        for path in self.warm_dir.iterdir():
+            if is_temporary(path.name):
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
 
 def blend_weight(segment: Segment, index: int) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -15,7 +16,6 @@ import pytest
 from nst_video.checkpoint import (
     Job,
     WorkDir,
-    atomic_write_bytes,
     differing,
     job_from_dict,
     job_to_dict,
@@ -23,14 +23,50 @@ from nst_video.checkpoint import (
 )
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
 from nst_video.errors import OutputError
+from nst_video.files import atomic_write_bytes
 
 
 def test_atomic_write_leaves_only_the_file(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "data.bin"
+    target = tmp_path / "data.bin"
     atomic_write_bytes(target, b"first")
     atomic_write_bytes(target, b"second")
     assert target.read_bytes() == b"second"
     assert sorted(p.name for p in target.parent.iterdir()) == ["data.bin"]
+
+
+def test_atomic_write_fsyncs_the_file_then_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def record(fd: int) -> None:
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    atomic_write_bytes(tmp_path / "data.bin", b"x")
+    assert synced == ["file", "dir"]
+
+
+@pytest.mark.parametrize("write", ["bytes", "manifest", "stats", "image"])
+def test_written_files_get_the_umask_mode_like_any_file(tmp_path: Path, write: str) -> None:
+    old = os.umask(0o022)
+    try:
+        work = WorkDir(tmp_path / "work")
+        if write == "bytes":
+            atomic_write_bytes(tmp_path / "data.bin", b"x")
+            path = tmp_path / "data.bin"
+        elif write == "manifest":
+            work.write_manifest({"job": {}, "fingerprint": {}})
+            path = work.manifest_path
+        else:
+            work.write_manifest({"job": {}, "fingerprint": {}})
+            work.save_frame(0, np.zeros((4, 4, 3), np.uint8), {"frame": 0})
+            path = work.stats_path(0) if write == "stats" else work.frame_path(0)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
 def test_atomic_write_failure_keeps_old_file_and_no_temp(
@@ -46,8 +82,7 @@ def test_atomic_write_failure_keeps_old_file_and_no_temp(
     with pytest.raises(OutputError) as info:
         atomic_write_bytes(target, b"new")
     assert str(info.value) == (
-        f"disk full while writing {target}; free space and run the command again to continue "
-        "(finished frames are kept)"
+        f"disk full while writing {target}; free space and run the command again"
     )
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
@@ -68,13 +103,14 @@ def test_atomic_write_interrupted_removes_temp(
 def test_other_write_errors_name_the_path(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(OutputError, match=r"^cannot write .*/file/x\.bin: File exists$"):
+    with pytest.raises(OutputError, match=r"^cannot write .*/file/x\.bin: Not a directory$"):
         atomic_write_bytes(blocker / "x.bin", b"")
 
 
 @pytest.fixture
 def work(tmp_path: Path) -> WorkDir:
     work = WorkDir(tmp_path / "work")
+    work.frames_dir.mkdir(parents=True)
     image = np.arange(12 * 16 * 3, dtype=np.uint8).reshape(12, 16, 3)
     for index in range(3):
         work.save_frame(index, image + index, {"frame": index, "seconds": 0.5})

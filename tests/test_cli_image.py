@@ -218,6 +218,48 @@ def test_batch_output_must_be_a_directory(
     )
 
 
+def test_several_inputs_and_an_image_file_name_is_refused(
+    weights_file: Path, image_file: Callable[..., Path], style: Path, tmp_path: Path
+) -> None:
+    a, b = image_file("a.png"), image_file("b.png")
+    target = tmp_path / "single.png"
+    result = run_image(weights_file, [a, b], style, target)
+    assert_error(
+        result,
+        OptionError,
+        f"-o {target} names an image file, but there are 2 inputs; give a directory "
+        "(created if missing)",
+    )
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("case", ["same file", "symlink", "style", "batch into its folder"])
+def test_output_that_is_an_input_is_refused_even_with_overwrite(
+    weights_file: Path,
+    image_file: Callable[..., Path],
+    content: Path,
+    style: Path,
+    tmp_path: Path,
+    case: str,
+) -> None:
+    contents, output, victim = [content], content, content
+    if case == "symlink":
+        output = tmp_path / "alias.png"
+        output.symlink_to(content)
+    elif case == "style":
+        output = victim = style
+    elif case == "batch into its folder":
+        contents, output = [image_file("in/a.png"), image_file("in/b.png")], tmp_path / "in"
+        victim = contents[0]
+    before = victim.read_bytes()
+    result = run_image(weights_file, contents, style, output, "--overwrite")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, OutputError), result.exception
+    assert "is also an input" in str(result.exception)
+    assert "not even with --overwrite" in str(result.exception)
+    assert victim.read_bytes() == before
+
+
 def test_empty_directory_input(weights_file: Path, style: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -336,3 +336,67 @@ def test_unavailable_device_is_refused_before_any_work(
         f"machine; available: {', '.join(available_devices())}"
     ])  # fmt: skip
     assert not (tmp_path / "out.mp4.nst-work").exists()
+
+
+@pytest.mark.parametrize(
+    ("output", "codec", "fragment"),
+    [
+        ("out.mp4", "no-such-codec", "Unknown encoder 'no-such-codec'"),
+        ("out.webm", "mpeg2video", "Only VP8 or VP9 or AV1"),
+    ],
+    ids=["unknown", "wrong-container"],
+)
+def test_bad_codec_is_found_before_rendering(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+    output: str,
+    codec: str,
+    fragment: str,
+) -> None:
+    out = tmp_path / output
+    code, err = run_cli(capsys, *video_args(sequence, out, "--codec", codec))
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == 1 and fragment in lines[0], err
+    assert lines[0].startswith(
+        f"nst-video: error: cannot encode {output} with codec '{codec}' (checked before rendering)"
+    )
+    assert not list(tmp_path.glob("*.nst-work"))  # no frame was rendered
+    assert not out.exists()
+
+
+def test_frame_of_another_size_is_found_before_rendering(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+) -> None:
+    odd = sequence / "img_004.png"
+    write_image(odd, np.zeros((30, 48, 3), np.uint8))
+    code, err = run_cli(capsys, *video_args(sequence, tmp_path / "out.mp4"))
+    assert code == 1
+    assert err.splitlines() == [
+        f"nst-video: error: {odd} is 48x30 but {sequence / 'img_000.png'} is 48x32; all frames "
+        "must have the same size"
+    ]
+    assert not list(tmp_path.glob("*.nst-work"))
+
+
+def test_printf_gap_renders_every_file_with_one_warning(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sequence: Path,
+    video_args: Callable[..., list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # the progress console must not wrap the line
+    (sequence / "img_002.png").unlink()
+    spec = str(sequence / "img_%03d.png")
+    args = [a for a in video_args(spec, tmp_path / "out.mp4") if a != "--quiet"]
+    code, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert probe(tmp_path / "out.mp4").frame_count == FRAMES - 1
+    warning = f"warning: {spec}: numbering skips 2; rendering the 5 files found in numeric order"
+    assert err.count(warning) == 1, err

@@ -140,6 +140,21 @@ def test_existing_sheet_is_kept_without_overwrite(
     assert read_image(out).shape[2] == 3
 
 
+@pytest.mark.parametrize("target", ["style", "input frame"])
+def test_sheet_over_an_input_is_refused_even_with_overwrite(
+    capsys: pytest.CaptureFixture[str], preview_args: list[str], target: str
+) -> None:
+    victim = Path(preview_args[3]) if target == "style" else Path(preview_args[1]) / "f002.png"
+    before = victim.read_bytes()
+    code, err = run_cli(capsys, *preview_args, "-o", str(victim), "--overwrite")
+    assert code == 1
+    assert err.splitlines() == [
+        f"nst-video: error: -o {victim} is also an input ({victim}); nst-video never writes "
+        "over an input, not even with --overwrite: choose another path"
+    ]
+    assert victim.read_bytes() == before
+
+
 def test_picked_frames_decode_once_and_match_single_reads(
     make_moving_frames: Callable[..., list], tmp_path: Path
 ) -> None:

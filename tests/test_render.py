@@ -268,7 +268,7 @@ def test_failed_save_surfaces_from_run_with_its_message(
         _run_loop(small_engine, clip_dir, work_dir)
     assert str(caught.value) == (
         f"disk full while writing {work_dir / 'frames' / f'{failing:06d}.json'}; free space "
-        "and run the command again to continue (finished frames are kept)"
+        "and run the command again"
     )
     # Nothing after the failed frame is saved: the error stops the loop at the next submit.
     assert sorted(_pngs(work_dir)) == [f"{i:06d}.png" for i in range(failing)]
@@ -339,3 +339,46 @@ def test_a_failing_save_does_not_mask_what_stopped_the_loop(
     with pytest.raises(Interrupted):
         _run_loop(small_engine, clip_dir, tmp_path / "work", interrupt_at_frame_2)
     assert sorted(_pngs(tmp_path / "work")) == ["000000.png"]
+
+
+# --- inputs that changed since their frames were rendered ---------------------------------------
+
+
+class _Frames:
+    """A minimal FrameSource over in-memory frames (only what stale_frames reads)."""
+
+    def __init__(self, frames: list[np.ndarray]):
+        self.frames_list = frames
+
+    def frames(self, start: int = 0, count: int | None = None):  # noqa: ANN201
+        stop = len(self.frames_list) if count is None else start + count
+        return iter(self.frames_list[start:stop])
+
+
+@pytest.mark.parametrize(
+    ("inits", "changed", "stale"),
+    [
+        ("content warped warped warped warped", [2], [2, 3, 4]),
+        # A cut starts from its content alone: the chain of dependants ends before it...
+        ("content warped warped warped cut warped", [1], [1, 2, 3]),
+        # ...unless the cut follows the changed frame (its cut decision used that input).
+        ("content warped warped cut warped", [2], [2, 3, 4]),
+        ("content warped cut warped warped cut warped", [0, 5], [0, 1, 5, 6]),
+        ("content content content content", [1], [1, 2]),  # --init content: independent
+    ],
+)
+def test_changed_inputs_invalidate_their_frames_and_dependants(
+    tmp_path: Path, inits: str, changed: list[int], stale: list[int]
+) -> None:
+    from nst_video.checkpoint import frame_digest
+
+    kinds = inits.split()
+    inputs = [np.full((4, 6, 3), i, np.uint8) for i in range(len(kinds))]
+    work = WorkDir(tmp_path / "work")
+    for index, kind in enumerate(kinds):
+        recorded = inputs[index] + (0 if index not in changed else 100)
+        stats = {"init": kind, "input": frame_digest(recorded)}
+        work.save_frame(index, inputs[index], stats)
+    loop = FrameLoop.__new__(FrameLoop)  # only the work dir, source and range are needed
+    loop.work, loop.source, loop.indices = work, _Frames(inputs), range(len(kinds))
+    assert loop.stale_frames() == stale

@@ -284,16 +284,21 @@ def test_sigkill_during_encode_then_continue(
     tmp_path: Path,
 ) -> None:
     # An ffmpeg on PATH that stalls when asked to encode (input pipe:0) holds the render inside
-    # encode() long enough to kill it there, every time.
+    # encode() long enough to kill it there, every time. The codec check before rendering
+    # (a test encode into a temporary directory) passes through.
     marker = tmp_path / "encoding"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "ffmpeg"
+    # It writes a few bytes to its output (the encode's temporary file) before stalling.
     wrapper.write_text(
         "#!/bin/sh\n"
-        'for arg in "$@"; do\n'
-        f'  if [ "$arg" = "pipe:0" ]; then touch "{marker}"; sleep 60; fi\n'
-        "done\n"
+        f'case "$*" in *nst-video-codec-*) exec "{ffmpeg_exe()}" "$@";; esac\n'
+        'last=""; stall=""\n'
+        'for arg in "$@"; do last="$arg"; [ "$arg" = "pipe:0" ] && stall=1; done\n'
+        'if [ -n "$stall" ]; then\n'
+        f'  echo partial > "${{last#file:}}"; touch "{marker}"; sleep 60\n'
+        "fi\n"
         f'exec "{ffmpeg_exe()}" "$@"\n'
     )
     wrapper.chmod(0o755)
@@ -305,13 +310,17 @@ def test_sigkill_during_encode_then_continue(
     assert manifest(work)["encode"] == "started"
     assert frames_done(work) == COUNT
     assert not output.exists()
+    partial = Path(manifest(work)["partial"])
+    assert partial.read_text() == "partial\n"
+    assert partial.parent == tmp_path and partial.name.startswith(".out.mp4.")
 
     done = run_cli(video_args(inputs, output), tmp_path)
     assert done.returncode == 0, done.stderr
     assert_same_frames(work, reference)
     assert_video(output)
     assert manifest(work)["encode"] == "done"
-    assert not list(tmp_path.glob(".out.partial*"))
+    # The killed encode's temporary file (recorded in the manifest) is gone too.
+    assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -445,13 +454,14 @@ def test_status_of_partial_work_dir(
     assert info["encode"] == "pending"
     assert info["output"] == str(reference.output)
     assert info["work_dir"] == str(work)
+    assert (info["running"], info["owner"]) == (False, None)
 
     done = run_main(["status", work])
     assert done.code == 0, done.err
     eta = round(4 * mean)
     assert done.out == (
         f"4/{COUNT} frames done ({mean:.2f} s/frame, ETA 0:{eta // 60:02d}:{eta % 60:02d}); "
-        f"output: {reference.output} (pending)\n"
+        f"output: {reference.output} (pending); not running\n"
     )
 
     done = run_main(["status", tmp_path / "nowhere"])
@@ -660,3 +670,405 @@ def test_image_sequence_to_directory_resumes(
     written = {p.name: p.read_bytes() for p in sorted(out_dir.iterdir())}
     assert sorted(written) == [f"frame_{i:06d}.png" for i in range(COUNT)]
     assert all(written[f"frame_{i:06d}.png"] == reference.frames[f"{i:06d}.png"] for i in range(8))
+
+
+# --- data safety: reports, outputs, work directories, locks (issue 11) --------------------------
+
+
+def test_report_follows_the_output_rules(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    output = tmp_path / "out.mp4"
+    report = tmp_path / "frames.jsonl"
+    report.write_text("someone's notes\n")
+    args = video_args(inputs, output, "--work-dir", str(work), "--report", str(report))
+    done = run_main(args)
+    assert done.code == 1
+    assert done.err == f"nst-video: error: {report} exists; pass --overwrite to replace it\n"
+    assert report.read_text() == "someone's notes\n"
+    assert not output.exists()
+
+    done = run_main([*args, "--overwrite"])
+    assert done.code == 0, done.err
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [row["frame"] for row in rows] == list(range(COUNT))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    done = run_main(args)  # our own report, byte for byte: replaced without --overwrite
+    assert done.code == 0, done.err
+    report.write_text("edited by hand\n")
+    done = run_main(args)
+    assert done.code == 1
+    assert report.read_text() == "edited by hand\n"
+
+
+@pytest.mark.parametrize("target", ["input", "style", "weights", "output", "manifest"])
+def test_report_is_never_an_input_or_the_output_even_with_overwrite(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path, target: str
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    clip = tmp_path / "clip.mkv"
+    shutil.copy(inputs.clip, clip)
+    style = tmp_path / "style.png"
+    shutil.copy(inputs.style, style)
+    weights = tmp_path / "w.pth"
+    os.link(inputs.weights, weights)  # another name for the same file counts as the same file
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"old output")
+    report = {
+        "input": clip,
+        "style": style,
+        "weights": weights,
+        "output": output,
+        "manifest": work / "manifest.json",
+    }[target]
+    before = report.read_bytes()
+    args = video_args(inputs, output, "--work-dir", str(work), "--report", str(report))
+    args[1] = str(clip)
+    args[args.index(str(inputs.style))] = str(style)
+    args[args.index(str(inputs.weights))] = str(weights)
+    done = run_main([*args, "--overwrite", "--restart"])
+    assert done.code == 1
+    assert done.err.count("\n") == 1 and done.err.startswith("nst-video: error: --report ")
+    expected = {"manifest": "inside the work directory", "output": "is the output"}
+    assert expected.get(target, "is also an input") in done.err
+    assert report.read_bytes() == before
+    assert frame_bytes(work) == reference.frames
+
+
+@pytest.mark.parametrize("how", ["same path", "symlink", "hard link", "style"])
+def test_output_equal_to_an_input_is_refused_even_with_overwrite(
+    inputs: Inputs, run_main: RunMain, tmp_path: Path, how: str
+) -> None:
+    clip = tmp_path / "clip.mkv"
+    shutil.copy(inputs.clip, clip)
+    original = clip.read_bytes()
+    args = video_args(inputs, clip, "--overwrite", source=clip)
+    if how == "symlink":
+        (tmp_path / "alias.mkv").symlink_to(clip)
+        args[args.index(str(clip), 2)] = str(tmp_path / "alias.mkv")
+    elif how == "hard link":
+        os.link(clip, tmp_path / "alias.mkv")
+        args[args.index(str(clip), 2)] = str(tmp_path / "alias.mkv")
+    elif how == "style":
+        style = tmp_path / "style.mkv"  # a video as the style is odd, but must be safe
+        style.write_bytes(b"style bytes")
+        args[args.index(str(inputs.style))] = str(style)
+        args[args.index(str(clip), 2)] = str(style)
+    done = run_main(args)
+    assert done.code == 1
+    assert done.err.count("\n") == 1 and "is also an input" in done.err, done.err
+    assert clip.read_bytes() == original
+    assert not list(tmp_path.glob("*.nst-work"))
+
+
+def test_output_directory_of_the_input_frames_is_refused(
+    inputs: Inputs, run_main: RunMain, tmp_path: Path
+) -> None:
+    frames = shutil.copytree(inputs.sequence, tmp_path / "frames")
+    names = sorted(p.name for p in frames.iterdir())
+    done = run_main(video_args(inputs, f"{frames}/", "--overwrite", source=frames))
+    assert done.code == 1
+    assert done.err == (
+        f"nst-video: error: output directory {frames}/ is also an input ({frames}); nst-video "
+        "never writes over an input, not even with --overwrite: choose another path\n"
+    )
+    assert sorted(p.name for p in frames.iterdir()) == names
+
+
+def test_foreign_work_dir_is_refused_and_restart_keeps_the_source_images(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+) -> None:
+    # The reported loss: the input folder was <work-dir>/frames.
+    work = tmp_path / "shoot"
+    sources = shutil.copytree(inputs.sequence, work / "frames")
+    listing = {p.name: p.read_bytes() for p in sources.iterdir()}
+    output = tmp_path / "out.mp4"
+    for extra in ([], ["--restart"], ["--restart", "--overwrite"]):
+        done = run_main(video_args(inputs, output, "--work-dir", str(work), *extra, source=sources))
+        assert done.code == 1
+        assert done.err == (
+            f"nst-video: error: {work} is not empty and was not made by nst-video (no "
+            "manifest.json); nothing in it was changed: choose another --work-dir\n"
+        )
+    assert {p.name: p.read_bytes() for p in sources.iterdir()} == listing
+    assert sorted(p.name for p in work.iterdir()) == ["frames"]
+
+    # A work directory of ours may not hold the input either.
+    ours = copy_work(reference, tmp_path / "ours")
+    shutil.copytree(inputs.sequence, ours / "frames", dirs_exist_ok=True)
+    args = video_args(inputs, output, "--work-dir", str(ours), "--restart", source=ours / "frames")
+    done = run_main(args)
+    assert done.code == 1
+    assert done.err == (
+        f"nst-video: error: input {ours / 'frames'} is inside the work directory {ours}; "
+        "choose another --work-dir\n"
+    )
+    assert all((ours / "frames" / name).read_bytes() == data for name, data in listing.items())
+
+
+def test_restart_deletes_only_what_nst_video_wrote(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    keep = {
+        work / "notes.txt": b"mine",
+        work / "frames" / "f000.png": (inputs.sequence / "f000.png").read_bytes(),
+        work / "frames" / "0001.png": b"not six digits",
+        work / "segments" / "001" / "sketch.png": b"mine too",
+    }
+    for path, data in keep.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (work / "segments" / "000").mkdir()
+    (work / "segments" / "000" / "000003.png").write_bytes(b"an old warm-up frame")
+    output = tmp_path / "out.mp4"
+    done = run_main(video_args(inputs, output, "--work-dir", str(work), "--frames", "2",
+                               "--style-weight", "5", "--restart"))  # fmt: skip
+    assert done.code == 0, done.err
+    assert all(path.read_bytes() == data for path, data in keep.items())
+    assert sorted(frame_bytes(work)) == ["000000.png", "000001.png"]
+    assert not (work / "segments" / "000").exists()
+
+
+def test_directory_output_replaces_only_numbered_frames_and_leaves_no_stale_ones(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    (out / "frame_000099.png").write_bytes(b"someone else's frame")
+    args = video_args(inputs, f"{out}/", "--work-dir", str(work))
+    done = run_main(args)
+    assert done.code == 1
+    assert done.err == (
+        f"nst-video: error: {out} holds 1 numbered frames this render did not write (first: "
+        "frame_000099.png); pass --overwrite to replace them (other files there are never "
+        "touched)\n"
+    )
+    done = run_main([*args, "--overwrite"])
+    assert done.code == 0, done.err
+    expected = [f"frame_{i:06d}.png" for i in range(COUNT)]
+    assert sorted(p.name for p in out.iterdir()) == [*expected, "notes.txt"]
+
+    # A shorter render of ours removes its own frames past the new end: no mixed sequence.
+    done = run_main([*args, "--frames", "5"])
+    assert done.code == 0, done.err
+    assert sorted(p.name for p in out.iterdir()) == [*expected[:5], "notes.txt"]
+    assert (out / "notes.txt").read_text() == "keep me"
+    # A frame edited by hand is no longer ours.
+    (out / "frame_000002.png").write_bytes(b"retouched")
+    done = run_main([*args, "--frames", "5"])
+    assert done.code == 1
+    assert "(first: frame_000002.png)" in done.err
+    assert (out / "frame_000002.png").read_bytes() == b"retouched"
+
+
+def test_output_is_ours_by_content_not_by_path(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    output = tmp_path / "out.mp4"
+    args = video_args(inputs, output, "--work-dir", str(work))
+    assert run_main(args).code == 0
+    ours = output.read_bytes()
+    assert manifest(work)["owned"][str(output)] == [f"{len(ours)}:{_blake(ours)}"]
+    assert run_main(args).code == 0  # ours: replaced freely
+    output.write_bytes(b"a different file the user put here")
+    done = run_main(args)
+    assert done.code == 1
+    assert done.err == f"nst-video: error: {output} exists; pass --overwrite to replace it\n"
+    assert output.read_bytes() == b"a different file the user put here"
+
+
+def _blake(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _hold_lock(work: Path, owner: dict) -> int:
+    import fcntl
+
+    fd = os.open(work / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(owner).encode())
+    return fd
+
+
+def test_busy_work_dir_fails_at_once_naming_the_other_process(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    output = tmp_path / "out.mp4"
+    fd = _hold_lock(work, {"pid": 4242, "host": "render-box"})
+    try:
+        for args in (
+            video_args(inputs, output, "--work-dir", str(work)),
+            video_args(inputs, output, "--work-dir", str(work), "--restart", "--style-weight", "5"),
+            ["resume", work],
+        ):
+            done = run_main(args)
+            assert done.code == 1
+            assert done.err == (
+                f"nst-video: error: {work} is in use by another nst-video process (pid 4242 on "
+                "render-box); wait for it to finish or stop it (nst-video status shows it)\n"
+            )
+        assert frame_bytes(work) == reference.frames
+        assert not output.exists()
+        done = run_main(["status", work])
+        assert done.code == 0 and done.out.endswith("; running (pid 4242 on render-box)\n")
+        assert json.loads(run_main(["status", work, "--json"]).out)["owner"] == {
+            "pid": 4242,
+            "host": "render-box",
+        }
+    finally:
+        os.close(fd)
+    # A dead owner leaves its pid in the file but holds no lock: nothing blocks.
+    assert json.loads((work / "lock").read_text())["pid"] == 4242
+    assert run_main(["status", work]).out.endswith("; not running\n")
+    done = run_main(video_args(inputs, output, "--work-dir", str(work)))
+    assert done.code == 0, done.err
+    assert_video(output)
+
+
+def test_a_second_process_is_refused_while_a_render_runs(
+    inputs: Inputs, spawn: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    output = tmp_path / "out.mp4"
+    work = tmp_path / "out.mp4.nst-work"
+    # Long later frames (no early stop), so it is still running while the others start.
+    proc = spawn(video_args(inputs, output, "--iterations", "5000", "--tolerance", "0"))
+    assert wait_until(proc, lambda: frames_done(work) >= 1), stderr_of(proc)
+    second = run_cli(["resume", str(work)], tmp_path)
+    status = run_cli(["status", str(work)], tmp_path)
+    kill(proc)
+    assert second.returncode == 1
+    assert second.stderr.startswith(f"nst-video: error: {work} is in use by another nst-video ")
+    assert f"(pid {proc.pid} on " in second.stderr and second.stderr.count("\n") == 1
+    assert f"; running (pid {proc.pid} on " in status.stdout
+    assert frames_done(work) < COUNT  # it was indeed still rendering
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[]", "{manifest} is damaged (no manifest format version); choose another --work-dir"),
+        (
+            '{"format": 1}',
+            "{work} was written by an older nst-video (manifest format 1, this "
+            "one reads 2); pass --restart to render it again",
+        ),
+        (
+            '{"format": 99, "job": {}}',
+            "{work} was written by a newer nst-video (manifest "
+            "format 99, this one reads 2); continue it with that version",
+        ),
+        ("{not json", "cannot read {manifest}: not JSON"),
+        (
+            '{"format": 2}',
+            "{manifest} is damaged (no job or fingerprint); choose another --work-dir",
+        ),
+    ],
+    ids=["list", "format-1", "newer", "garbage", "no-job"],
+)
+def test_bad_manifest_is_one_line_for_every_command(
+    inputs: Inputs, run_main: RunMain, tmp_path: Path, content: str, message: str
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "manifest.json").write_text(content)
+    expected = message.format(work=work, manifest=work / "manifest.json")
+    commands = {
+        "status": ["status", work],
+        "resume": ["resume", work],
+        "video": video_args(inputs, tmp_path / "out.mp4", "--work-dir", str(work)),
+    }
+    for args in commands.values():
+        done = run_main(args)
+        assert (done.code, done.err) == (1, f"nst-video: error: {expected}\n")
+
+
+def test_old_format_work_dir_renders_again_with_restart(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    (work / "manifest.json").write_text(json.dumps({**manifest(work), "format": 1}))
+    output = tmp_path / "out.mp4"
+    done = run_main(video_args(inputs, output, "--work-dir", str(work), "--restart"))
+    assert done.code == 0, done.err
+    assert_same_frames(work, reference)
+    assert manifest(work)["format"] == 2
+
+
+def test_status_of_an_output_points_to_its_work_dir(
+    reference: Reference, run_main: RunMain
+) -> None:
+    done = run_main(["status", reference.output])
+    assert done.code == 1
+    assert done.err == (
+        f"nst-video: error: {reference.output} is not a render work directory (no "
+        f"manifest.json); its work directory is {reference.work}\n"
+    )
+
+
+def test_changed_input_frame_is_rendered_again_with_its_successors(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+) -> None:
+    sequence = shutil.copytree(inputs.sequence, tmp_path / "seq")
+    output = tmp_path / "out.mp4"
+    work = tmp_path / "out.mp4.nst-work"
+    args = video_args(inputs, output, source=sequence)
+    assert run_main(args).code == 0
+    assert_same_frames(work, reference)
+    stamps = {i: (work / "frames" / f"{i:06d}.json").stat().st_mtime_ns for i in range(COUNT)}
+
+    changed = np.ascontiguousarray(np.asarray(Image.open(sequence / "f005.png"))[:, ::-1])
+    Image.fromarray(changed).save(sequence / "f005.png")
+    done = run_main(args)
+    assert done.code == 0, done.err
+    after = frame_bytes(work)
+    for i in range(5):  # untouched: the very same files
+        assert after[f"{i:06d}.png"] == reference.frames[f"{i:06d}.png"]
+        assert (work / "frames" / f"{i:06d}.json").stat().st_mtime_ns == stamps[i]
+    assert all(after[f"{i:06d}.png"] != reference.frames[f"{i:06d}.png"] for i in range(5, 8))
+
+    # Exactly what a fresh render of the changed sequence gives.
+    fresh = tmp_path / "fresh.mp4"
+    assert run_main(video_args(inputs, fresh, source=sequence)).code == 0
+    assert frame_bytes(tmp_path / "fresh.mp4.nst-work") == after
+
+
+def test_frame_range_is_not_a_result_setting(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.mp4"
+    work = tmp_path / "out.mp4.nst-work"
+    done = run_main(video_args(inputs, output, "--frames", "5"))
+    assert done.code == 0, done.err
+    assert_video(output, 5)
+    stamps = {i: (work / "frames" / f"{i:06d}.json").stat().st_mtime_ns for i in range(5)}
+
+    # Longer: the 5 finished frames are reused, the rest continue their chain, and the result is
+    # the uninterrupted 8-frame render.
+    done = run_main(video_args(inputs, output, "--frames", "8"))
+    assert done.code == 0, done.err
+    assert_same_frames(work, reference)
+    assert all(
+        (work / "frames" / f"{i:06d}.json").stat().st_mtime_ns == stamps[i] for i in range(5)
+    )
+    assert_video(output, COUNT)
+    # More frames than the clip has, then none given, then fewer: nothing is rendered again.
+    for extra, count in ((["--frames", "1000"], COUNT), ([], COUNT), (["--frames", "3"], 3)):
+        done = run_main([a for a in video_args(inputs, output, *extra) if a != "--quiet"])
+        assert done.code == 0, done.err
+        assert f"({count} frames, 0 rendered now)" in done.err
+        assert_video(output, count)
+    assert_same_frames(work, reference)
+
+    # --start is one: frame k warm-starts from a chain that begins at the first frame.
+    done = run_main(video_args(inputs, output, "--start", "2"))
+    assert done.code == 1
+    assert "settings.start (0 -> 2)" in done.err

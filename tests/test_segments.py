@@ -237,3 +237,12 @@ def test_final_frames_missing_warmup_frame_is_an_error(blended_work: WorkDir) ->
     SegmentWork(blended_work.path, Segment(1, 4, 6, 2)).frame_path(3).unlink()
     with pytest.raises(ResumeError, match="frame 3 in .*segments/001 is missing or corrupt"):
         list(final_frames(blended_work, range(0, 6), SEGMENTS))
+
+
+def test_stored_segments_follow_a_longer_or_shorter_range() -> None:
+    from nst_video.job import fit_segments
+
+    stored = [Segment(0, 0, 10, 0), Segment(1, 10, 20, 4)]
+    assert fit_segments(stored, range(0, 26)) == [Segment(0, 0, 10, 0), Segment(1, 10, 26, 4)]
+    assert fit_segments(stored, range(0, 14)) == [Segment(0, 0, 10, 0), Segment(1, 10, 14, 4)]
+    assert fit_segments(stored, range(0, 7)) == [Segment(0, 0, 7, 0)]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import errno
+import io
 import os
-import secrets
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nst_video.errors import InputError, OptionError, OutputError
+from nst_video.errors import InputError, OptionError
+from nst_video.files import atomic_write_bytes
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 WRITE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
@@ -44,6 +44,17 @@ def read_image(path: str | Path) -> np.ndarray:
             return _to_rgb(ImageOps.exif_transpose(image))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise _unreadable(path) from exc
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of the image read_image returns, from the header alone (cheap)."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise _unreadable(path) from exc
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def _unreadable(path: str | Path) -> InputError:
@@ -122,21 +133,17 @@ def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
 def write_image(path: str | Path, rgb: np.ndarray) -> None:
     """Write an HxWx3 uint8 RGB array atomically; the format follows the extension."""
     path = Path(path)
-    fmt, options = _save_format(path)
+    atomic_write_bytes(path, encode_image(rgb, path))
+
+
+def encode_image(rgb: np.ndarray, path: str | Path) -> bytes:
+    """The bytes write_image writes for `rgb` at `path` (deterministic: equal arrays, equal
+    bytes); the format follows the extension."""
+    fmt, options = _save_format(Path(path))
     image = Image.fromarray(_checked_rgb(rgb), mode="RGB")
-    # Leading '.' hides the partial file from directory sources; keeping the real extension
-    # at the end lets anything that inspects it guess the right format.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=fmt, **options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _write_error(path, exc) from exc
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
 
 
 def _save_format(path: Path) -> tuple[str, dict[str, object]]:
@@ -151,13 +158,6 @@ def _checked_rgb(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
     return np.ascontiguousarray(rgb)
-
-
-def _write_error(path: Path, exc: OSError) -> OutputError:
-    if exc.errno == errno.ENOSPC:
-        return OutputError(f"disk full while writing {path}; free space and run again")
-    reason = exc.strerror or str(exc)
-    return OutputError(f"cannot write {path}: {reason}; check the directory exists and is writable")
 
 
 def scaled_shape(height: int, width: int, long_side: int) -> tuple[int, int]:

@@ -23,7 +23,7 @@ from nst_video.frames.ffmpeg import (
     probe,
     relevant_error_line,
 )
-from nst_video.frames.images import IMAGE_EXTENSIONS, read_image
+from nst_video.frames.images import IMAGE_EXTENSIONS, image_size, read_image
 
 DEFAULT_SEQUENCE_FPS = Fraction(24)
 # --fps bounds. Below a frame every 10 s (a slow slide show) a rate is a typo, and ffmpeg
@@ -191,6 +191,22 @@ class ImageSequenceSource:
         self.fps = fps if fps is not None else DEFAULT_SEQUENCE_FPS
         self.frame_count = len(files)
         self.has_audio = False
+        self._check_sizes()
+        # One line for the caller to show (this layer never prints); None when numbering is whole.
+        self.warning = numbering_gaps(self.path, files)
+
+    def _check_sizes(self) -> None:
+        """Every image's size from its header (cheap), so an odd frame is an error now, not
+        hours into a render when it is reached."""
+        for path in self.files[1:]:
+            self._check_size(path, image_size(path))
+
+    def _check_size(self, path: Path, size: tuple[int, int]) -> None:
+        if size != self.size:
+            raise InputError(
+                f"{path} is {size[0]}x{size[1]} but {self.files[0]} is "
+                f"{self.size[0]}x{self.size[1]}; all frames must have the same size"
+            )
 
     def __repr__(self) -> str:
         return f"ImageSequenceSource({self.path!r}, size={self.size}, frames={self.frame_count})"
@@ -206,12 +222,7 @@ class ImageSequenceSource:
     def read(self, index: int) -> np.ndarray:
         _check_index(index, self.frame_count)
         frame = read_image(self.files[index])
-        size = (frame.shape[1], frame.shape[0])
-        if size != self.size:
-            raise InputError(
-                f"{self.files[index]} is {size[0]}x{size[1]} but {self.files[0]} is "
-                f"{self.size[0]}x{self.size[1]}; all frames must have the same size"
-            )
+        self._check_size(self.files[index], (frame.shape[1], frame.shape[0]))
         return frame
 
 
@@ -240,20 +251,46 @@ def list_glob(pattern: str) -> list[Path]:
 
 
 def list_printf(pattern: str) -> list[Path]:
-    """Files of a 'frame_%05d.png' pattern: from index 0 or 1 up to the first missing index."""
+    """Every file a 'frame_%05d.png' pattern matches, in numeric order (gaps allowed: the
+    caller warns about them, see numbering_gaps)."""
+    path = Path(pattern)
+    match = _PRINTF_RE.search(path.name)
+    if match is None:
+        raise InputError(f"the %d of {pattern} must be in the file name, not a directory")
+    width = int(match.group(1) or 0)
+    before, after = path.name[: match.start()], path.name[match.end() :]
+    name_re = re.compile(re.escape(before) + r"(\d+)" + re.escape(after))
+    directory = path.parent if str(path.parent) else Path(".")
+    numbered = []
+    if directory.is_dir():
+        for candidate in directory.iterdir():
+            found = name_re.fullmatch(candidate.name)
+            # Exactly what printf gives for that number: frame_%05d matches 00012, not 12.
+            exact = found and f"{int(found.group(1)):0{width}d}" == found.group(1)
+            if exact and candidate.is_file() and _is_image(candidate):
+                numbered.append((int(found.group(1)), candidate))
+    if not numbered:
+        raise InputError(f"no images found for {pattern}")
+    return [file for _, file in sorted(numbered)]
 
-    def name(index: int) -> Path:
-        return Path(_PRINTF_RE.sub(lambda m: f"{index:0{m.group(1) or 0}d}", pattern, count=1))
 
-    first = next((i for i in (0, 1) if name(i).is_file()), None)
-    if first is None:
-        raise InputError(f"no images found for {pattern} (looked for index 0 and 1)")
-    files = []
-    index = first
-    while name(index).is_file():
-        files.append(name(index))
-        index += 1
-    return files
+def numbering_gaps(spec: str, files: list[Path]) -> str | None:
+    """One line naming the missing numbers when the files' last numbers skip some, or None."""
+    numbers = []
+    for file in files:
+        digits = re.findall(r"\d+", file.stem)
+        if not digits:
+            return None
+        numbers.append(int(digits[-1]))
+    missing = [(a + 1, b - 1) for a, b in zip(numbers, numbers[1:], strict=False) if b > a + 1]
+    if not missing:
+        return None
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in missing[:5])
+    more = f" and {len(missing) - 5} more gaps" if len(missing) > 5 else ""
+    return (
+        f"{spec}: numbering skips {shown}{more}; rendering the {len(files)} files found "
+        "in numeric order"
+    )
 
 
 def open_source(spec: str | Path, fps: Fraction | None = None) -> FrameSource:

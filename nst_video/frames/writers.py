@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +16,7 @@ from typing import IO, Any, Protocol, runtime_checkable
 import numpy as np
 
 from nst_video.errors import FFmpegError, InputError, OptionError, OutputError
+from nst_video.files import fsync_directory, temporary_name
 from nst_video.frames.ffmpeg import ffmpeg_exe, file_url, probe, relevant_error_line
 from nst_video.frames.images import write_image
 
@@ -22,6 +25,9 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm")
 _MUXERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "libaom-av1")
 _DIR_KWARGS = ("overwrite", "start_index", "pattern")
+# The numbered frames a directory output gets; nothing else in that directory is ever touched.
+OUTPUT_FRAME_NAME = "frame_{:06d}.png"
+OUTPUT_FRAME = re.compile(r"^frame_\d{6}\.png$")
 
 
 @runtime_checkable
@@ -110,6 +116,8 @@ class VideoWriter(_ContextMixin):
         audio_start: float = 0.0,
         audio_duration: float | None = None,
         overwrite: bool = False,
+        partial: Path | None = None,
+        before_commit: Callable[[Path], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.suffix = self.path.suffix.lower()
@@ -121,7 +129,9 @@ class VideoWriter(_ContextMixin):
         self.size = (int(size[0]), int(size[1]))
         self.fps = Fraction(fps)
         self.pad = _padding(pix_fmt, *self.size)
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        # Unique per encode: two encodes of one output never write into the same file.
+        self.tmp = Path(partial) if partial is not None else temporary_name(self.path, "partial")
+        self._before_commit = before_commit
         codec = codec or ("libvpx-vp9" if self.suffix == ".webm" else "libx264")
         audio = _audio_args(audio_from, audio_start, audio_duration, self.suffix)
         # A file, not a pipe: a full stderr pipe nobody reads would block ffmpeg forever.
@@ -173,10 +183,17 @@ class VideoWriter(_ContextMixin):
         self._proc = None
         self._stderr.close()
         try:
+            _fsync_file(self.tmp)  # ffmpeg does not: the rename must not outrun the data
+            if self._before_commit is not None:
+                self._before_commit(self.tmp)
             os.replace(self.tmp, self.path)
+            fsync_directory(self.path.parent)
         except OSError as exc:
             self.tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot write {self.path}: {exc.strerror}") from exc
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
 
     def __del__(self) -> None:
         # A writer dropped without close() must not leave ffmpeg waiting on stdin or a partial file.
@@ -212,6 +229,14 @@ def _close_stdin(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(OSError):
         if proc.stdin is not None:
             proc.stdin.close()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _check_output_dir(path: Path) -> None:
@@ -252,7 +277,7 @@ class ImageDirWriter(_ContextMixin):
         directory: str | Path,
         *,
         start_index: int = 0,
-        pattern: str = "frame_{:06d}.png",
+        pattern: str = OUTPUT_FRAME_NAME,
         overwrite: bool = False,
     ) -> None:
         self.directory = Path(directory)
@@ -295,3 +320,26 @@ def open_writer(
             "or end it with '/' for numbered PNG frames"
         )
     return VideoWriter(text, size, fps, **kwargs)
+
+
+def check_encoder(
+    output: str | Path, codec: str | None = None, crf: int = 18, pix_fmt: str = "yuv420p"
+) -> None:
+    """Encode three 16x16 frames to a temporary file with these settings, so a bad --codec, or
+    one the container cannot hold, is an error in a second instead of after the render."""
+    path = Path(output)
+    with tempfile.TemporaryDirectory(prefix="nst-video-codec-") as folder:
+        probe_file = Path(folder) / f"check{path.suffix.lower()}"
+        frame = np.zeros((16, 16, 3), np.uint8)
+        try:
+            with VideoWriter(probe_file, (16, 16), Fraction(24), codec=codec, crf=crf,
+                             pix_fmt=pix_fmt) as writer:  # fmt: skip
+                for _ in range(3):
+                    writer.write(frame)
+        except FFmpegError as exc:
+            reason = str(exc).replace(f"ffmpeg could not write {probe_file}: ", "")
+            chosen = codec or ("libvpx-vp9" if path.suffix.lower() == ".webm" else "libx264")
+            raise FFmpegError(
+                f"cannot encode {path.name} with codec {chosen!r} (checked before rendering): "
+                f"{reason}; choose another --codec or output extension"
+            ) from None

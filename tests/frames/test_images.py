@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from nst_video.errors import InputError, OptionError, OutputError
-from nst_video.frames import images
 from nst_video.frames.images import (
     IMAGE_EXTENSIONS,
     read_image,
@@ -147,11 +146,13 @@ def test_disk_full_message_and_no_temp(tmp_path: Path, monkeypatch: pytest.Monke
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(images.os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", full)
     path = tmp_path / "x.png"
     with pytest.raises(OutputError) as info:
         write_image(path, np.zeros((2, 2, 3), np.uint8))
-    assert str(info.value) == f"disk full while writing {path}; free space and run again"
+    assert (
+        str(info.value) == f"disk full while writing {path}; free space and run the command again"
+    )
     assert os.listdir(tmp_path) == []
 
 

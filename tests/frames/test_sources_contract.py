@@ -200,10 +200,41 @@ def test_natural_sort_case_insensitive(tmp_path: Path) -> None:
     assert [p.name for p in source.files] == ["1.PNG", "2.png", "10.png", "a20.tif", "B3.jpg"]
 
 
-def test_printf_pattern_starts_at_one_and_stops_at_gap(tmp_path: Path) -> None:
-    _numbered(tmp_path, ["f_1.png", "f_2.png", "f_3.png", "f_5.png"])
-    source = open_source(tmp_path / "f_%d.png")
-    assert source.frame_count == 3
+def test_printf_pattern_takes_every_match_in_numeric_order_and_names_the_gap(
+    tmp_path: Path,
+) -> None:
+    _numbered(tmp_path, ["f_1.png", "f_2.png", "f_3.png", "f_6.png", "f_10.png"])
+    _numbered(tmp_path, ["g_4.png", "f_x.png"])  # not the pattern's
+    spec = str(tmp_path / "f_%d.png")
+    source = open_source(spec)
+    assert isinstance(source, ImageSequenceSource)
+    assert [p.name for p in source.files] == [
+        "f_1.png",
+        "f_2.png",
+        "f_3.png",
+        "f_6.png",
+        "f_10.png",
+    ]
+    assert source.warning == (
+        f"{spec}: numbering skips 4-5, 7-9; rendering the 5 files found in numeric order"
+    )
+
+
+def test_printf_width_matches_only_what_printf_writes(tmp_path: Path) -> None:
+    _numbered(tmp_path, ["img00007.png", "img00008.png", "img7.png", "img123456.png"])
+    source = open_source(str(tmp_path / "img%05d.png"))
+    assert [p.name for p in source.files] == ["img00007.png", "img00008.png", "img123456.png"]
+
+
+@pytest.mark.parametrize("form", ["directory", "glob", "printf"])
+def test_whole_numbering_has_no_warning_and_gaps_one_line(tmp_path: Path, form: str) -> None:
+    _numbered(tmp_path, [f"f{i:03d}.png" for i in range(4)])
+    spec = {"directory": str(tmp_path), "glob": str(tmp_path / "f*.png"),
+            "printf": str(tmp_path / "f%03d.png")}[form]  # fmt: skip
+    assert open_source(spec).warning is None
+    (tmp_path / "f002.png").unlink()
+    warning = open_source(spec).warning
+    assert warning == f"{spec}: numbering skips 2; rendering the 3 files found in numeric order"
 
 
 def test_printf_zero_padded_starts_at_zero(tmp_path: Path) -> None:
@@ -220,9 +251,8 @@ def test_glob_only_matching_files(tmp_path: Path) -> None:
 def test_frame_of_another_size_names_file_and_sizes(tmp_path: Path) -> None:
     _numbered(tmp_path, ["1.png", "2.png"])
     _numbered(tmp_path, ["3.png"], size=(10, 6))
-    source = open_source(tmp_path)
-    with pytest.raises(InputError) as info:
-        list(source)
+    with pytest.raises(InputError) as info:  # while planning, before any frame is decoded
+        open_source(tmp_path)
     first, odd = tmp_path / "1.png", tmp_path / "3.png"
     assert str(info.value) == (
         f"{odd} is 10x6 but {first} is 8x6; all frames must have the same size"

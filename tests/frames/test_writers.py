@@ -189,3 +189,37 @@ def test_open_writer_dispatch(tmp_path: Path) -> None:
     with pytest.raises(OptionError) as info:
         open_writer(tmp_path / "v.gif", (8, 8), NTSC_FILM)
     assert "end it with '/' for numbered PNG frames" in str(info.value)
+
+
+def test_each_encode_has_its_own_temporary_file(
+    tmp_path: Path, make_frames: Callable[..., list]
+) -> None:
+    frame = make_frames(1, 32, 32)[0]
+    out = tmp_path / "out.mp4"
+    first = VideoWriter(out, (32, 32), NTSC_FILM)
+    second = VideoWriter(out, (32, 32), NTSC_FILM)
+    try:
+        assert first.tmp != second.tmp
+        for writer in (first, second):
+            assert writer.tmp.parent == tmp_path
+            assert writer.tmp.name.startswith(f".out.mp4.{os.getpid()}-")
+            assert writer.tmp.name.endswith(".partial.mp4")
+            writer.write(frame)
+    finally:
+        first.abort()
+        second.abort()
+    assert os.listdir(tmp_path) == []
+
+
+def test_finished_file_is_shown_before_it_replaces_the_output(
+    tmp_path: Path, make_frames: Callable[..., list]
+) -> None:
+    out, chosen = tmp_path / "out.mkv", tmp_path / ".chosen.partial.mkv"
+    seen: list[tuple[Path, bool, int]] = []
+
+    def before_commit(finished: Path) -> None:
+        seen.append((finished, out.exists(), finished.stat().st_size))
+
+    _write(out, make_frames(2, 32, 32), partial=chosen, before_commit=before_commit)
+    assert seen == [(chosen, False, out.stat().st_size)]
+    assert os.listdir(tmp_path) == ["out.mkv"]
