@@ -121,7 +121,9 @@ class _WatchedWork(SegmentWork):
 def write_driver_file(work: WorkDir) -> dict[str, Any]:
     """Claim the segments for this run; tasks of an earlier run stop when they see it."""
     driver = {"pid": os.getpid(), "host": socket.gethostname(), "run": uuid.uuid4().hex}
-    atomic_write_json(work.path / "segments" / DRIVER_FILE, driver)
+    folder = work.path / "segments"
+    folder.mkdir(parents=True, exist_ok=True)  # the atomic write creates no directories
+    atomic_write_json(folder / DRIVER_FILE, driver)
     return driver
 
 
