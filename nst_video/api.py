@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nst_video.config import Settings
-from nst_video.engine import (
+from nst_video.core.engine import (
     Engine,
     Stylized,
     check_frame_size,
@@ -19,11 +19,11 @@ from nst_video.engine import (
     resized,
     validate_settings,
 )
+from nst_video.core.vgg import load_state_dict
 from nst_video.errors import NstError, OutputError
-from nst_video.frames.images import read_image, resize_long_side, write_image
-from nst_video.paths import check_inputs
+from nst_video.media.images import read_image, resize_long_side, write_image
+from nst_video.media.paths import check_inputs
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
-from nst_video.vgg import load_state_dict
 
 ImageLike = str | Path | np.ndarray
 

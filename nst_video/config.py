@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from nst_video.errors import OptionError, plural, unknown_choice
-from nst_video.flow import FLOW_METHODS
 from nst_video.models import MODEL_NAMES, POOLING, check_layers
+from nst_video.video.flow import FLOW_METHODS
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEVICES = ("auto", "cpu", "cuda", "mps")

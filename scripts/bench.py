@@ -26,15 +26,15 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nst_video import lbfgs
-from nst_video.checkpoint import WorkDir
 from nst_video.config import Settings
-from nst_video.engine import Engine, pick_device, to_tensor
-from nst_video.frames import open_source
-from nst_video.frames.images import read_image, resize_long_side
-from nst_video.optimize import optimize
-from nst_video.render import FrameLoop
-from nst_video.vgg import load_state_dict
+from nst_video.core import lbfgs
+from nst_video.core.engine import Engine, pick_device, to_tensor
+from nst_video.core.optimize import optimize
+from nst_video.core.vgg import load_state_dict
+from nst_video.media import open_source
+from nst_video.media.images import read_image, resize_long_side
+from nst_video.pipeline.render import FrameLoop
+from nst_video.workdir.store import WorkDir
 
 
 def sync(device: torch.device) -> None:

@@ -21,8 +21,8 @@ def child(size: str, weights: str | None, device: str, evaluations: int, history
     import torch
 
     from nst_video.config import Settings
-    from nst_video.engine import Engine, pick_device
-    from nst_video.vgg import load_state_dict
+    from nst_video.core.engine import Engine, pick_device
+    from nst_video.core.vgg import load_state_dict
 
     w, h = (int(v) for v in size.split("x"))
     base = Settings()

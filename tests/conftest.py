@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_video.frames import write_image
-from nst_video.vgg import WEIGHTS_ENV, WEIGHTS_URL_ENV, random_state_dict
+from nst_video.core.vgg import WEIGHTS_ENV, WEIGHTS_URL_ENV, random_state_dict
+from nst_video.media import write_image
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -148,7 +148,7 @@ def write_sequence() -> Callable[[Path, list[np.ndarray]], Path]:
 def _run_ffmpeg(*args: str) -> None:
     import subprocess
 
-    from nst_video.frames.ffmpeg import ffmpeg_exe
+    from nst_video.media.ffmpeg import ffmpeg_exe
 
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
     subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, capture_output=True)

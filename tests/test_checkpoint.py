@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nst_video.checkpoint import (
+from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
+from nst_video.errors import OutputError
+from nst_video.media.files import atomic_write_bytes
+from nst_video.workdir.store import (
     Job,
     WorkDir,
     differing,
@@ -21,9 +24,6 @@ from nst_video.checkpoint import (
     job_to_dict,
     result_settings,
 )
-from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
-from nst_video.errors import OutputError
-from nst_video.files import atomic_write_bytes
 
 
 def test_atomic_write_leaves_only_the_file(tmp_path: Path) -> None:
@@ -220,7 +220,7 @@ def test_default_job_round_trips() -> None:
 
 
 def test_result_hash_changes_with_any_result_setting_and_only_then() -> None:
-    from nst_video.checkpoint import result_hash
+    from nst_video.workdir.store import result_hash
 
     base = {"settings": {"style_weight": 30.0, "iterations": 100}, "weights": "sha256:ab"}
     same = {"weights": "sha256:ab", "settings": {"iterations": 100, "style_weight": 30.0}}

@@ -17,9 +17,9 @@ from typer.testing import CliRunner, Result
 from nst_video.api import stylize_image
 from nst_video.cli import app
 from nst_video.config import LossConfig, OptimConfig, Settings
-from nst_video.engine import available_devices
+from nst_video.core.engine import available_devices
 from nst_video.errors import InputError, NstError, OptionError, OutputError, WeightsError
-from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS
+from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS
 from nst_video.models import MODELS
 
 # Shallow layers and 3 evaluations keep each run a fraction of a second.

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 
-from nst_video.frames import probe, read_image, write_image
+from nst_video.media import probe, read_image, write_image
 
 # One loss evaluation per frame: these tests check plumbing, not pictures.
 FAST = ["--first-iterations", "2", "--iterations", "1", "--quiet", "--device", "cpu"]
@@ -326,7 +326,7 @@ def test_unavailable_device_is_refused_before_any_work(
     sequence: Path,
     video_args: Callable[..., list[str]],
 ) -> None:
-    from nst_video.engine import available_devices
+    from nst_video.core.engine import available_devices
 
     if "cuda" in available_devices():
         pytest.skip("this machine has CUDA")

@@ -25,10 +25,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from nst_video.checkpoint import Job, WorkDir, job_to_dict
 from nst_video.cli import app, main
 from nst_video.config import OptimConfig, Settings, VideoConfig
-from nst_video.distributed import (
+from nst_video.errors import OptionError
+from nst_video.media.images import read_image
+from nst_video.pipeline.distributed import (
     RAY_MISSING,
     DriverGone,
     DriverWatch,
@@ -36,9 +37,8 @@ from nst_video.distributed import (
     segment_status,
     write_driver_file,
 )
-from nst_video.errors import OptionError
-from nst_video.frames.images import read_image
-from nst_video.segments import Segment, SegmentWork, blend_weight
+from nst_video.pipeline.segments import Segment, SegmentWork, blend_weight
+from nst_video.workdir.store import Job, WorkDir, job_to_dict
 
 FRAMES = 12
 RENDER_TIMEOUT = 150  # seconds; a healthy 12-frame render takes ~15 s on 2 loaded cores

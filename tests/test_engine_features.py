@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from nst_video.config import Settings
-from nst_video.engine import Engine, usable_cpus
+from nst_video.core.engine import Engine, usable_cpus
 from nst_video.errors import OptionError
-from nst_video.render import prefetch
+from nst_video.pipeline.render import prefetch
 
 
 def _engine(state_dict: Mapping[str, torch.Tensor], **image: object) -> Engine:
@@ -39,7 +39,7 @@ def test_multiscale_runs_coarse_levels_then_a_share_of_the_budget(state_dict, co
 
 
 def test_multiscale_is_skipped_for_frames_with_a_temporal_target(state_dict, content):
-    from nst_video.engine import Temporal
+    from nst_video.core.engine import Temporal
 
     engine = _engine(state_dict, scales=2)
     temporal = Temporal(content, np.ones(content.shape[:2], np.float32))

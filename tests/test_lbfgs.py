@@ -11,9 +11,9 @@ import torch
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nst_video import lbfgs
 from nst_video.config import OptimConfig
-from nst_video.optimize import optimize
+from nst_video.core import lbfgs
+from nst_video.core.optimize import optimize
 
 
 def two_loop(pairs: list[tuple[Tensor, Tensor]], g: Tensor) -> Tensor:

@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch import Tensor
 
-from nst_video import lbfgs, losses
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings
-from nst_video.engine import Engine, to_tensor
+from nst_video.core import lbfgs, losses
+from nst_video.core.engine import Engine, to_tensor
+from nst_video.core.optimize import optimize
+from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import DivergenceError, OptionError
-from nst_video.optimize import optimize
 from nst_video.progress import Event, Iteration
-from nst_video.vgg import VGGFeatures
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 CONTENT_LAYER = "relu2_1"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 
-from nst_video.frames import read_image, resize_long_side, write_image
-from nst_video.preview import pick_frames
+from nst_video.media import read_image, resize_long_side, write_image
+from nst_video.pipeline.preview import pick_frames
 
 GAP = 4  # white border between and around the tiles
 
@@ -158,8 +158,8 @@ def test_sheet_over_an_input_is_refused_even_with_overwrite(
 def test_picked_frames_decode_once_and_match_single_reads(
     make_moving_frames: Callable[..., list], tmp_path: Path
 ) -> None:
-    from nst_video.frames import open_source
-    from nst_video.preview import picked_frames
+    from nst_video.media import open_source
+    from nst_video.pipeline.preview import picked_frames
 
     for i, frame in enumerate(make_moving_frames(9, 40, 24)):
         write_image(tmp_path / f"{i:03d}.png", frame)

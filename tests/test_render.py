@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nst_video import flow
 from nst_video.api import make_engine
-from nst_video.checkpoint import Job, WorkDir
 from nst_video.config import ImageConfig, Settings, VideoConfig
-from nst_video.engine import Engine
+from nst_video.core.engine import Engine
 from nst_video.errors import Interrupted, OutputError
-from nst_video.frames import open_source, read_image, write_image
-from nst_video.job import render_video
+from nst_video.media import open_source, read_image, write_image
+from nst_video.pipeline.job import render_video
+from nst_video.pipeline.render import FrameLoop, FrameSaver, plan_frame
 from nst_video.progress import Event, FrameDone, FrameStarted
-from nst_video.render import FrameLoop, FrameSaver, plan_frame
+from nst_video.video import flow
+from nst_video.workdir.store import Job, WorkDir
 
 VIDEO = VideoConfig()
 
@@ -370,7 +370,7 @@ class _Frames:
 def test_changed_inputs_invalidate_their_frames_and_dependants(
     tmp_path: Path, inits: str, changed: list[int], stale: list[int]
 ) -> None:
-    from nst_video.checkpoint import frame_digest
+    from nst_video.workdir.store import frame_digest
 
     kinds = inits.split()
     inputs = [np.full((4, 6, 3), i, np.uint8) for i in range(len(kinds))]

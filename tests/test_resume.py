@@ -30,10 +30,10 @@ import torch
 from PIL import Image
 
 from nst_video import cli
-from nst_video.checkpoint import WorkDir
 from nst_video.errors import Interrupted
-from nst_video.frames import VideoWriter, ffmpeg_exe, open_source
-from nst_video.frames.writers import ImageDirWriter
+from nst_video.media import VideoWriter, ffmpeg_exe, open_source
+from nst_video.media.writers import ImageDirWriter
+from nst_video.workdir.store import WorkDir
 
 COUNT, WIDTH, HEIGHT = 8, 48, 32
 TIMEOUT = 120.0  # seconds for any one subprocess render; a hang fails instead of blocking

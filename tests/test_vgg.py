@@ -12,9 +12,7 @@ import torch
 from torch import nn
 
 from nst_video.config import LossConfig
-from nst_video.errors import OptionError, WeightsError
-from nst_video.models import MODEL_NAMES, MODELS
-from nst_video.vgg import (
+from nst_video.core.vgg import (
     WEIGHTS_ENV,
     WEIGHTS_URL_ENV,
     VGGFeatures,
@@ -22,6 +20,8 @@ from nst_video.vgg import (
     random_state_dict,
     weights_source,
 )
+from nst_video.errors import OptionError, WeightsError
+from nst_video.models import MODEL_NAMES, MODELS
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from nst_video.engine import Engine, check_frame_size
-from nst_video.frames import FrameSource
-from nst_video.frames.images import resize_long_side
+from nst_video.core.engine import Engine, check_frame_size
+from nst_video.media import FrameSource
+from nst_video.media.images import resize_long_side
 from nst_video.progress import Callback, FrameDone, FrameStarted
 
 _GAP = 4

@@ -1,21 +1,21 @@
 """Frame input/output: video files and image sequences in, encoded video or images out."""
 
-from nst_video.frames.ffmpeg import ProbeInfo, ffmpeg_exe, probe
-from nst_video.frames.images import (
+from nst_video.media.ffmpeg import ProbeInfo, ffmpeg_exe, probe
+from nst_video.media.images import (
     IMAGE_EXTENSIONS,
     WRITE_EXTENSIONS,
     read_image,
     resize_long_side,
     write_image,
 )
-from nst_video.frames.sources import (
+from nst_video.media.sources import (
     FrameSource,
     ImageSequenceSource,
     VideoSource,
     open_source,
     parse_fps,
 )
-from nst_video.frames.writers import (
+from nst_video.media.writers import (
     VIDEO_EXTENSIONS,
     FrameWriter,
     ImageDirWriter,

@@ -13,18 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from nst_video.checkpoint import (
-    Job,
-    WorkDir,
-    differing,
-    fingerprint,
-    job_to_dict,
-    result_hash,
-)
 from nst_video.config import VideoConfig
-from nst_video.engine import Engine, check_frame_size, validate_settings
+from nst_video.core.engine import Engine, check_frame_size, validate_settings
+from nst_video.core.vgg import weights_source
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
-from nst_video.files import (
+from nst_video.media import FrameSource, open_source, open_writer
+from nst_video.media.files import (
     atomic_write_bytes,
     bytes_signature,
     file_digest,
@@ -34,19 +28,30 @@ from nst_video.files import (
     same_file,
     temporary_name,
 )
-from nst_video.frames import FrameSource, open_source, open_writer
-from nst_video.frames.images import encode_image, resize_long_side
-from nst_video.frames.writers import (
+from nst_video.media.images import encode_image, resize_long_side
+from nst_video.media.paths import (
+    check_inputs,
+    check_not_inputs,
+    check_writable_parent,
+    chosen_weights,
+)
+from nst_video.media.writers import (
     OUTPUT_FRAME,
     OUTPUT_FRAME_NAME,
     VIDEO_EXTENSIONS,
     check_encoder,
 )
-from nst_video.paths import check_inputs, check_not_inputs, check_writable_parent, chosen_weights
+from nst_video.pipeline.render import FrameLoop, interruptible
+from nst_video.pipeline.segments import Segment, final_frames
 from nst_video.progress import Callback, Message, ignore
-from nst_video.render import FrameLoop, interruptible
-from nst_video.segments import Segment, final_frames
-from nst_video.vgg import weights_source
+from nst_video.workdir.store import (
+    Job,
+    WorkDir,
+    differing,
+    fingerprint,
+    job_to_dict,
+    result_hash,
+)
 
 EngineFactory = Callable[[Job], Engine]
 
@@ -396,7 +401,7 @@ def render_video(
     validate_settings(job.settings, len(job.styles), check_device=parallel.address is None)
     check_inputs(job.styles, job.weights)
     if parallel.enabled:
-        from nst_video.distributed import require_ray
+        from nst_video.pipeline.distributed import require_ray
 
         require_ray()  # before any work: one line that says how to install it
     work = WorkDir(work_dir or default_work_dir(job.output))
@@ -418,7 +423,7 @@ def render_video(
         segments = segment_plan(manifest, work, source, indices, video, parallel, callback)
         work.write_manifest({**manifest, "plan": frame_plan(source, indices, long_side, segments)})
         if segments:
-            from nst_video.distributed import render_segments
+            from nst_video.pipeline.distributed import render_segments
 
             before = len(work.done_frames(indices))
             render_segments(
@@ -459,7 +464,7 @@ def segment_plan(
     callback: Callback,
 ) -> list[Any] | None:
     """The stored segment plan when frames were already rendered with it, else a new one."""
-    from nst_video.segments import plan_segments
+    from nst_video.pipeline.segments import plan_segments
 
     old = (manifest.get("plan") or {}).get("segments")
     started = bool(work.done_frames(indices))
@@ -476,7 +481,7 @@ def segment_plan(
     work.discard_segments()
     if not parallel.enabled:
         return None
-    from nst_video.distributed import detect_cuts
+    from nst_video.pipeline.distributed import detect_cuts
 
     cuts = detect_cuts(source, indices, video.flow, video.scene_cut_threshold)
     return plan_segments(indices, parallel.workers, cuts, video.segment_warmup)

@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nst_video import losses
 from nst_video.config import Settings
+from nst_video.core import losses
+from nst_video.core.optimize import LossFn, OptimizeResult, optimize
+from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import OptionError
-from nst_video.frames.images import resize_long_side, scaled_shape
+from nst_video.media.images import resize_long_side, scaled_shape
 from nst_video.models import MODELS
-from nst_video.optimize import LossFn, OptimizeResult, optimize
 from nst_video.progress import Callback, ignore
-from nst_video.vgg import VGGFeatures
 
 
 def available_devices() -> list[str]:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from nst_video.errors import FFmpegError, InputError, OptionError
-from nst_video.frames import sources
-from nst_video.frames.ffmpeg import exact_rate, probe, relevant_error_line
-from nst_video.frames.images import write_image
-from nst_video.frames.sources import (
+from nst_video.media import sources
+from nst_video.media.ffmpeg import exact_rate, probe, relevant_error_line
+from nst_video.media.images import write_image
+from nst_video.media.sources import (
     FrameSource,
     ImageSequenceSource,
     VideoSource,

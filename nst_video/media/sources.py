@@ -15,7 +15,7 @@ from typing import IO, Protocol, runtime_checkable
 import numpy as np
 
 from nst_video.errors import FFmpegError, InputError, OptionError, plural
-from nst_video.frames.ffmpeg import (
+from nst_video.media.ffmpeg import (
     cfr_filter,
     exact_rate,
     ffmpeg_exe,
@@ -23,7 +23,7 @@ from nst_video.frames.ffmpeg import (
     probe,
     relevant_error_line,
 )
-from nst_video.frames.images import IMAGE_EXTENSIONS, image_size, read_image
+from nst_video.media.images import IMAGE_EXTENSIONS, image_size, read_image
 
 DEFAULT_SEQUENCE_FPS = Fraction(24)
 # --fps bounds. Below a frame every 10 s (a slow slide show) a rate is a typo, and ffmpeg

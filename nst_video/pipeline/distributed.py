@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nst_video import flow
-from nst_video.checkpoint import Job, WorkDir, atomic_write_json, job_from_dict
 from nst_video.errors import NstError, OptionError, plural
-from nst_video.frames import FrameSource
-from nst_video.frames.images import resize_long_side
+from nst_video.media import FrameSource
+from nst_video.media.images import resize_long_side
+from nst_video.pipeline.segments import Segment, SegmentWork
 from nst_video.progress import Callback, FrameDone, Message, ignore
-from nst_video.segments import Segment, SegmentWork
+from nst_video.video import flow
+from nst_video.workdir.store import Job, WorkDir, atomic_write_json, job_from_dict
 
 RAY_MISSING = 'Ray is not installed; install it with: pip install "nst-video[ray]"'
 DRIVER_FILE = "driver.json"  # in WORKDIR/segments/: the run whose tasks may write frames
@@ -137,8 +137,8 @@ def render_segment_task(
     """One Ray task: render (or resume) one segment into the shared work directory; stops
     (DriverGone) once `driver`, the run that started it, is gone."""
     from nst_video.api import make_engine
-    from nst_video.frames import open_source
-    from nst_video.render import FrameLoop
+    from nst_video.media import open_source
+    from nst_video.pipeline.render import FrameLoop
 
     job = job_from_dict(job_data)
     segment = Segment(**segment_data)
@@ -175,7 +175,7 @@ def _start_ray(ray: Any, workers: int, address: str | None, cpu_only: bool) -> d
     if gpus:
         return {"num_gpus": 1}
     # CPU workers split the cores instead of each taking all of them.
-    from nst_video.engine import usable_cpus
+    from nst_video.core.engine import usable_cpus
 
     threads = max(1, usable_cpus() // max(1, workers))
     return {"num_cpus": 1, "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(threads)}}}
@@ -191,7 +191,7 @@ def render_segments(
     callback: Callback,
 ) -> None:
     """Run every segment as a Ray task and wait; re-raises the first user error as itself."""
-    from nst_video.checkpoint import job_to_dict
+    from nst_video.workdir.store import job_to_dict
 
     ray = require_ray()
     cpu_only = job.settings.image.device == "cpu"

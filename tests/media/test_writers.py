@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from nst_video.errors import FFmpegError, OptionError, OutputError
-from nst_video.frames.images import read_image
-from nst_video.frames.sources import open_source
-from nst_video.frames.writers import ImageDirWriter, VideoWriter, open_writer
+from nst_video.media.images import read_image
+from nst_video.media.sources import open_source
+from nst_video.media.writers import ImageDirWriter, VideoWriter, open_writer
 
 NTSC_FILM = Fraction(24000, 1001)
 

@@ -16,9 +16,9 @@ from typing import IO, Any, Protocol, runtime_checkable
 import numpy as np
 
 from nst_video.errors import FFmpegError, InputError, OptionError, OutputError
-from nst_video.files import fsync_directory, temporary_name
-from nst_video.frames.ffmpeg import ffmpeg_exe, file_url, probe, relevant_error_line
-from nst_video.frames.images import write_image
+from nst_video.media.ffmpeg import ffmpeg_exe, file_url, probe, relevant_error_line
+from nst_video.media.files import fsync_directory, temporary_name
+from nst_video.media.images import write_image
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm")
 

@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from nst_video import flow
-from nst_video.checkpoint import WorkDir, frame_digest
 from nst_video.config import VideoConfig
-from nst_video.engine import Engine, Stylized, Temporal
+from nst_video.core.engine import Engine, Stylized, Temporal
 from nst_video.errors import Interrupted, plural
-from nst_video.frames import FrameSource
-from nst_video.frames.images import resize_long_side
+from nst_video.media import FrameSource
+from nst_video.media.images import resize_long_side
 from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
+from nst_video.video import flow
+from nst_video.workdir.store import WorkDir, frame_digest
 
 # --- per-frame logic ---------------------------------------------------------------------------
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from nst_video.checkpoint import WorkDir
 from nst_video.config import VideoConfig
-from nst_video.files import is_temporary
+from nst_video.media.files import is_temporary
+from nst_video.workdir.store import WorkDir
 
 DEFAULT_WARMUP = VideoConfig.segment_warmup  # the one default lives in config
 

@@ -10,8 +10,8 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from nst_video import lbfgs
 from nst_video.config import OptimConfig
+from nst_video.core import lbfgs
 from nst_video.errors import DivergenceError
 from nst_video.progress import Callback, Iteration, ignore
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nst_video.frames.ffmpeg import ffmpeg_exe
-from nst_video.frames.writers import VideoWriter
+from nst_video.media.ffmpeg import ffmpeg_exe
+from nst_video.media.writers import VideoWriter
 
 NTSC_FILM = Fraction(24000, 1001)
 WIDTH, HEIGHT, COUNT = 48, 32, 8  # keep in sync with test_sources_contract.py

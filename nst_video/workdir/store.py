@@ -30,14 +30,14 @@ from PIL import Image
 
 from nst_video.config import Settings
 from nst_video.errors import OutputError, ResumeError
-from nst_video.files import (
+from nst_video.media.files import (
     atomic_write_bytes,
     file_digest,
     file_signature,
     fsync_directory,
     is_temporary,
 )
-from nst_video.frames.images import read_image, write_image
+from nst_video.media.images import read_image, write_image
 
 MANIFEST = "manifest.json"
 LOCK = "lock"
@@ -492,6 +492,6 @@ def render_status(work: WorkDir) -> dict[str, Any]:
 def _segments_status(work: WorkDir, segments: list[dict[str, int]] | None) -> list[Any] | None:
     if not segments:
         return None
-    from nst_video.distributed import segment_status
+    from nst_video.pipeline.distributed import segment_status
 
     return segment_status(work, segments)

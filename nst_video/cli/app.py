@@ -17,9 +17,8 @@ from typer.core import TyperCommand, TyperGroup
 
 from nst_video import __version__
 from nst_video.api import BatchItem, make_engine, stylize_batch
-from nst_video.checkpoint import Job
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
-from nst_video.engine import Engine
+from nst_video.core.engine import Engine
 from nst_video.errors import (
     InputError,
     Interrupted,
@@ -28,17 +27,23 @@ from nst_video.errors import (
     plural,
     unknown_choice,
 )
-from nst_video.frames import open_source, parse_fps
-from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
-from nst_video.job import Parallel, input_files, open_work_dir
+from nst_video.media import open_source, parse_fps
+from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
+from nst_video.media.paths import (
+    check_not_inputs,
+    check_output_image,
+    chosen_weights,
+    ensure_directory,
+)
 from nst_video.models import MODEL_NAMES
-from nst_video.paths import check_not_inputs, check_output_image, chosen_weights, ensure_directory
+from nst_video.pipeline.job import Parallel, input_files, open_work_dir
 from nst_video.progress import (
     Event,
     ImageFailed,
     ProgressReporter,
     format_duration,
 )
+from nst_video.workdir.store import Job
 
 try:  # typer >= 0.2x ships its own copy of click; earlier versions use click itself
     from typer._click.exceptions import ClickException, UsageError
@@ -509,7 +514,7 @@ def _run_render(
     quiet: bool,
     parallel: Parallel,
 ) -> None:
-    from nst_video.job import default_work_dir, render_video
+    from nst_video.pipeline.job import default_work_dir, render_video
 
     work = work_dir or default_work_dir(job.output)
     try:
@@ -547,7 +552,7 @@ def resume(
     quiet: Quiet = False,
 ) -> None:
     """Continue a render with the settings stored in its work directory."""
-    from nst_video.checkpoint import job_from_dict
+    from nst_video.workdir.store import job_from_dict
 
     job = job_from_dict(open_work_dir(work_dir).read_manifest()["job"])
     _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
@@ -559,7 +564,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Frames done / total, average seconds per frame and ETA of a render."""
-    from nst_video.checkpoint import render_status
+    from nst_video.workdir.store import render_status
 
     info = render_status(open_work_dir(work_dir))
     if as_json:
@@ -644,7 +649,7 @@ def preview(
     settings = settings_from_options({**options, "style_weight": sweep[0]})
     for value in sweep[1:]:  # each value checked before any frame is rendered
         replace(settings.loss, style_weight=value).validate()
-    from nst_video.preview import contact_sheet, pick_frames
+    from nst_video.pipeline.preview import contact_sheet, pick_frames
 
     check_output_image(output, overwrite)
     if not 1 <= count <= 12:

@@ -7,9 +7,9 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from nst_video.core.vgg import WEIGHTS_ENV, weights_source
 from nst_video.errors import InputError, OutputError, WeightsError, unknown_choice
-from nst_video.frames.images import WRITE_EXTENSIONS
-from nst_video.vgg import WEIGHTS_ENV, weights_source
+from nst_video.media.images import WRITE_EXTENSIONS
 
 
 def chosen_weights(weights: str | Path | None) -> Path | None:

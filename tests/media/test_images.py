@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from nst_video.errors import InputError, OptionError, OutputError
-from nst_video.frames.images import (
+from nst_video.media.images import (
     IMAGE_EXTENSIONS,
     read_image,
     resize_long_side,
