@@ -21,9 +21,11 @@ from nst_video.core.engine import (
 )
 from nst_video.core.vgg import load_state_dict
 from nst_video.errors import NstError, OutputError
-from nst_video.media.images import read_image, resize_long_side, write_image
+from nst_video.media.images import read_image, write_image
 from nst_video.media.paths import check_inputs
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
+from nst_video.video.resize import resize_long_side
+from nst_video.workdir.manifest import Job
 
 ImageLike = str | Path | np.ndarray
 
@@ -41,6 +43,12 @@ def make_engine(
     style_images = [_as_array(s) for s in styles]
     device = pick_device(settings.image.device)
     return Engine(load_state_dict(weights, settings.loss.model), style_images, settings, device)
+
+
+def engine_for(job: Job) -> Engine:
+    """The engine of a render job (its styles, settings and weights): the factory the CLI gives
+    render_video, which also sends it to Ray tasks."""
+    return make_engine(list(job.styles), job.settings, job.weights)
 
 
 def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:

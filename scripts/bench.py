@@ -32,8 +32,9 @@ from nst_video.core.engine import Engine, pick_device, to_tensor
 from nst_video.core.optimize import optimize
 from nst_video.core.vgg import load_state_dict
 from nst_video.media import open_source
-from nst_video.media.images import read_image, resize_long_side
+from nst_video.media.images import read_image
 from nst_video.pipeline.render import FrameLoop
+from nst_video.video.resize import resize_long_side
 from nst_video.workdir.store import WorkDir
 
 

@@ -28,7 +28,8 @@ from nst_video.config import OptimConfig, Settings
 from nst_video.core.engine import Engine, configure_backend, pick_device, to_tensor
 from nst_video.core.vgg import load_state_dict
 from nst_video.media import open_source
-from nst_video.media.images import read_image, resize_long_side
+from nst_video.media.images import read_image
+from nst_video.video.resize import resize_long_side
 
 
 def one_pass(engine: Engine, frame: np.ndarray) -> tuple[float, torch.Tensor]:

@@ -16,14 +16,8 @@ import pytest
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
 from nst_video.errors import OutputError
 from nst_video.media.files import atomic_write_bytes
-from nst_video.workdir.store import (
-    Job,
-    WorkDir,
-    differing,
-    job_from_dict,
-    job_to_dict,
-    result_settings,
-)
+from nst_video.workdir.manifest import Job, differing, job_from_dict, job_to_dict, result_settings
+from nst_video.workdir.store import WorkDir
 
 
 def test_atomic_write_leaves_only_the_file(tmp_path: Path) -> None:
@@ -220,7 +214,7 @@ def test_default_job_round_trips() -> None:
 
 
 def test_result_hash_changes_with_any_result_setting_and_only_then() -> None:
-    from nst_video.workdir.store import result_hash
+    from nst_video.workdir.manifest import result_hash
 
     base = {"settings": {"style_weight": 30.0, "iterations": 100}, "weights": "sha256:ab"}
     same = {"weights": "sha256:ab", "settings": {"iterations": 100, "style_weight": 30.0}}

@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from nst_video.api import engine_for
 from nst_video.cli import app, main
 from nst_video.config import OptimConfig, Settings, VideoConfig
 from nst_video.errors import OptionError
@@ -34,11 +35,13 @@ from nst_video.pipeline.distributed import (
     DriverGone,
     DriverWatch,
     render_segment_task,
-    segment_status,
     write_driver_file,
 )
-from nst_video.pipeline.segments import Segment, SegmentWork, blend_weight
-from nst_video.workdir.store import Job, WorkDir, job_to_dict
+from nst_video.pipeline.segments import SegmentWork
+from nst_video.video.segments import Segment, blend_weight
+from nst_video.workdir.manifest import Job, job_to_dict
+from nst_video.workdir.status import segment_status
+from nst_video.workdir.store import WorkDir
 
 FRAMES = 12
 RENDER_TIMEOUT = 150  # seconds; a healthy 12-frame render takes ~15 s on 2 loaded cores
@@ -476,8 +479,8 @@ def test_segment_task_of_a_dead_driver_renders_nothing(
     driver = {**write_driver_file(WorkDir(work)), "pid": _dead_pid()}
     segment = Segment(0, 0, 3, 0).as_dict()
     with pytest.raises(DriverGone):
-        render_segment_task(_segment_job(clip, tmp_path, weights_file), str(work), segment, 32,
-                            driver)  # fmt: skip
+        job = _segment_job(clip, tmp_path, weights_file)
+        render_segment_task(job, str(work), segment, 32, engine_for, driver)
     assert WorkDir(work).done_frames(range(FRAMES)) == []
 
 
@@ -495,6 +498,6 @@ def test_segment_task_stops_before_saving_once_another_run_took_over(
     monkeypatch.setattr(SegmentWork, "save_frame", save_then_take_over)
     segment = Segment(0, 0, 4, 0).as_dict()
     with pytest.raises(DriverGone):
-        render_segment_task(_segment_job(clip, tmp_path, weights_file), str(work), segment, 32,
-                            driver)  # fmt: skip
+        job = _segment_job(clip, tmp_path, weights_file)
+        render_segment_task(job, str(work), segment, 32, engine_for, driver)
     assert WorkDir(work).done_frames(range(FRAMES)) == [0]

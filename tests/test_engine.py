@@ -83,7 +83,7 @@ def test_style_targets_use_the_scaled_style(
 ) -> None:
     half = make_engine(state_dict, [style_rgb], style_scale=0.5).style_targets(32).grams
     # style_rgb is 40x40: scale 0.5 of a 32 px output resizes it to 16x16.
-    from nst_video.media.images import resize_long_side
+    from nst_video.video.resize import resize_long_side
 
     direct = engine._grams(resize_long_side(style_rgb, 16))
     for name in half:

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 
-from nst_video.media import read_image, resize_long_side, write_image
+from nst_video.media import read_image, write_image
 from nst_video.pipeline.preview import pick_frames
+from nst_video.video.resize import resize_long_side
 
 GAP = 4  # white border between and around the tiles
 

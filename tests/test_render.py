@@ -22,7 +22,8 @@ from nst_video.pipeline.job import render_video
 from nst_video.pipeline.render import FrameLoop, FrameSaver, plan_frame
 from nst_video.progress import Event, FrameDone, FrameStarted
 from nst_video.video import flow
-from nst_video.workdir.store import Job, WorkDir
+from nst_video.workdir.manifest import Job
+from nst_video.workdir.store import WorkDir
 
 VIDEO = VideoConfig()
 

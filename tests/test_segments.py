@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 
 from nst_video.config import VideoConfig
-from nst_video.pipeline.segments import (
-    DEFAULT_WARMUP,
-    Segment,
-    SegmentWork,
-    blend_weight,
-    final_frames,
-)
-from nst_video.pipeline.segments import plan_segments as _plan_segments
+from nst_video.pipeline.segments import SegmentWork, final_frames
+from nst_video.video.segments import DEFAULT_WARMUP, Segment, blend_weight
+from nst_video.video.segments import plan_segments as _plan_segments
 from nst_video.workdir.store import WorkDir
 
 # --- plan_segments -------------------------------------------------------------------------------
@@ -240,7 +235,7 @@ def test_final_frames_missing_warmup_frame_is_an_error(blended_work: WorkDir) ->
 
 
 def test_stored_segments_follow_a_longer_or_shorter_range() -> None:
-    from nst_video.pipeline.job import fit_segments
+    from nst_video.video.segments import fit_segments
 
     stored = [Segment(0, 0, 10, 0), Segment(1, 10, 20, 4)]
     assert fit_segments(stored, range(0, 26)) == [Segment(0, 0, 10, 0), Segment(1, 10, 26, 4)]

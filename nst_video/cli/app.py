@@ -16,9 +16,8 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from nst_video import __version__
-from nst_video.api import BatchItem, make_engine, stylize_batch
+from nst_video.api import BatchItem, engine_for, make_engine, stylize_batch
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
-from nst_video.core.engine import Engine
 from nst_video.errors import (
     InputError,
     Interrupted,
@@ -36,14 +35,22 @@ from nst_video.media.paths import (
     ensure_directory,
 )
 from nst_video.models import MODEL_NAMES
-from nst_video.pipeline.job import Parallel, input_files, open_work_dir
+from nst_video.pipeline.job import (
+    Parallel,
+    default_work_dir,
+    input_files,
+    open_work_dir,
+    render_video,
+)
+from nst_video.pipeline.preview import contact_sheet, pick_frames
 from nst_video.progress import (
     Event,
     ImageFailed,
     ProgressReporter,
     format_duration,
 )
-from nst_video.workdir.store import Job
+from nst_video.workdir.manifest import Job, job_from_dict
+from nst_video.workdir.status import render_status
 
 try:  # typer >= 0.2x ships its own copy of click; earlier versions use click itself
     from typer._click.exceptions import ClickException, UsageError
@@ -502,10 +509,6 @@ def _absolute(path: str | Path) -> str:
     return resolved + os.sep if text.endswith(("/", os.sep)) else resolved
 
 
-def _engine_for(job: Job) -> Engine:
-    return make_engine(list(job.styles), job.settings, job.weights)
-
-
 def _run_render(
     job: Job,
     work_dir: Path | None,
@@ -514,15 +517,13 @@ def _run_render(
     quiet: bool,
     parallel: Parallel,
 ) -> None:
-    from nst_video.pipeline.job import default_work_dir, render_video
-
     work = work_dir or default_work_dir(job.output)
     try:
         with ProgressReporter(quiet, unit="frame", total=0) as reporter:
             result = render_video(
                 job,
                 work,
-                _engine_for,
+                engine_for,
                 overwrite=overwrite,
                 restart=restart,
                 callback=reporter,
@@ -552,8 +553,6 @@ def resume(
     quiet: Quiet = False,
 ) -> None:
     """Continue a render with the settings stored in its work directory."""
-    from nst_video.workdir.store import job_from_dict
-
     job = job_from_dict(open_work_dir(work_dir).read_manifest()["job"])
     _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
 
@@ -564,8 +563,6 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Frames done / total, average seconds per frame and ETA of a render."""
-    from nst_video.workdir.store import render_status
-
     info = render_status(open_work_dir(work_dir))
     if as_json:
         typer.echo(json.dumps(info, sort_keys=True))
@@ -649,8 +646,6 @@ def preview(
     settings = settings_from_options({**options, "style_weight": sweep[0]})
     for value in sweep[1:]:  # each value checked before any frame is rendered
         replace(settings.loss, style_weight=value).validate()
-    from nst_video.pipeline.preview import contact_sheet, pick_frames
-
     check_output_image(output, overwrite)
     if not 1 <= count <= 12:
         raise OptionError(f"--count must be in 1..12, got {count}")

@@ -22,9 +22,9 @@ from nst_video.core import losses
 from nst_video.core.optimize import LossFn, OptimizeResult, optimize
 from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import OptionError
-from nst_video.media.images import resize_long_side, scaled_shape
 from nst_video.models import MODELS
 from nst_video.progress import Callback, ignore
+from nst_video.video.resize import resize_long_side, scaled_shape
 
 
 def available_devices() -> list[str]:

@@ -5,7 +5,6 @@ from nst_video.media.images import (
     IMAGE_EXTENSIONS,
     WRITE_EXTENSIONS,
     read_image,
-    resize_long_side,
     write_image,
 )
 from nst_video.media.sources import (
@@ -40,6 +39,5 @@ __all__ = [
     "parse_fps",
     "probe",
     "read_image",
-    "resize_long_side",
     "write_image",
 ]

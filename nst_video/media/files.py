@@ -8,11 +8,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from nst_video.errors import OutputError
 
@@ -129,3 +130,8 @@ def is_within(path: str | Path, directory: str | Path) -> bool:
     """Whether `path` is `directory` or lies inside it (after resolving symlinks)."""
     resolved, folder = Path(path).resolve(), Path(directory).resolve()
     return resolved == folder or folder in resolved.parents
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """`data` as indented, key-sorted JSON, written with atomic_write_bytes."""
+    atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())

@@ -16,38 +16,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from nst_video.core.engine import usable_cpus
 from nst_video.errors import NstError, OptionError, plural
-from nst_video.media import FrameSource
-from nst_video.media.images import resize_long_side
-from nst_video.pipeline.segments import Segment, SegmentWork
+from nst_video.media import open_source
+from nst_video.media.files import atomic_write_json
+from nst_video.pipeline.render import EngineFactory, FrameLoop
+from nst_video.pipeline.segments import SegmentWork
 from nst_video.progress import Callback, FrameDone, Message, ignore
-from nst_video.video import flow
-from nst_video.workdir.store import Job, WorkDir, atomic_write_json, job_from_dict
+from nst_video.video.segments import Segment
+from nst_video.workdir.manifest import Job, job_from_dict, job_to_dict
+from nst_video.workdir.store import DRIVER_FILE, WorkDir
 
 RAY_MISSING = 'Ray is not installed; install it with: pip install "nst-video[ray]"'
-DRIVER_FILE = "driver.json"  # in WORKDIR/segments/: the run whose tasks may write frames
 WATCH_INTERVAL = 1.0  # seconds between a task's checks that its driver is still there
-CUT_DETECTION_SIDE = 160  # scene cuts are found on small frames: cheap, and accurate enough
 MAX_RETRIES = 3  # a lost worker's task runs again and resumes from the work directory
 
 
 def require_ray() -> Any:
-    try:
+    try:  # optional (nst-video[ray]): imported only when a render asks for workers
         import ray
     except ImportError:
         raise OptionError(RAY_MISSING) from None
     return ray
-
-
-def detect_cuts(source: FrameSource, indices: range, method: str, threshold: float) -> list[int]:
-    """Frames that start a new shot (their flow from the previous frame is mostly inconsistent)."""
-    cuts, prev = [], None
-    for index, raw in zip(indices, source.frames(indices.start, len(indices)), strict=False):
-        frame = resize_long_side(raw, min(CUT_DETECTION_SIDE, max(raw.shape[:2])))
-        if prev is not None and flow.is_scene_cut(flow.frame_flow(prev, frame, method), threshold):
-            cuts.append(index)
-        prev = frame
-    return cuts
 
 
 class DriverGone(NstError):
@@ -66,7 +58,7 @@ class DriverWatch:
     """
 
     def __init__(self, work_path: Path, driver: dict[str, Any]):
-        self.path = work_path / "segments" / DRIVER_FILE
+        self.path = WorkDir(work_path).segments_dir / DRIVER_FILE
         self.driver = driver
         self._checked = -float("inf")
 
@@ -121,7 +113,7 @@ class _WatchedWork(SegmentWork):
 def write_driver_file(work: WorkDir) -> dict[str, Any]:
     """Claim the segments for this run; tasks of an earlier run stop when they see it."""
     driver = {"pid": os.getpid(), "host": socket.gethostname(), "run": uuid.uuid4().hex}
-    folder = work.path / "segments"
+    folder = work.segments_dir
     folder.mkdir(parents=True, exist_ok=True)  # the atomic write creates no directories
     atomic_write_json(folder / DRIVER_FILE, driver)
     return driver
@@ -132,14 +124,12 @@ def render_segment_task(
     work_path: str,
     segment_data: dict[str, int],
     long_side: int,
+    make_engine: EngineFactory,
     driver: dict[str, Any] | None = None,
 ) -> int:
-    """One Ray task: render (or resume) one segment into the shared work directory; stops
-    (DriverGone) once `driver`, the run that started it, is gone."""
-    from nst_video.api import make_engine
-    from nst_video.media import open_source
-    from nst_video.pipeline.render import FrameLoop
-
+    """One Ray task: render (or resume) one segment into the shared work directory with the
+    engine `make_engine` builds; stops (DriverGone) once `driver`, the run that started it, is
+    gone."""
     job = job_from_dict(job_data)
     segment = Segment(**segment_data)
     watch = DriverWatch(Path(work_path), driver) if driver is not None else None
@@ -150,7 +140,7 @@ def render_segment_task(
     atomic_write_json(
         work.warm_dir / "worker.json", {"pid": os.getpid(), "host": socket.gethostname()}
     )
-    engine = make_engine(list(job.styles), job.settings, job.weights)
+    engine = make_engine(job)
     source = open_source(job.input, job.settings.video.fps)
     callback = watch if watch is not None else ignore
     return FrameLoop(engine, source, work, segment.frames, long_side, callback).run()
@@ -162,8 +152,6 @@ def _start_ray(ray: Any, workers: int, address: str | None, cpu_only: bool) -> d
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         gpus = 0 if cpu_only else ray.cluster_resources().get("GPU", 0)
     else:
-        import torch
-
         gpus = 0 if cpu_only else min(workers, torch.cuda.device_count())
         ray.init(
             num_cpus=workers,
@@ -175,8 +163,6 @@ def _start_ray(ray: Any, workers: int, address: str | None, cpu_only: bool) -> d
     if gpus:
         return {"num_gpus": 1}
     # CPU workers split the cores instead of each taking all of them.
-    from nst_video.core.engine import usable_cpus
-
     threads = max(1, usable_cpus() // max(1, workers))
     return {"num_cpus": 1, "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(threads)}}}
 
@@ -189,10 +175,9 @@ def render_segments(
     workers: int,
     address: str | None,
     callback: Callback,
+    make_engine: EngineFactory,
 ) -> None:
     """Run every segment as a Ray task and wait; re-raises the first user error as itself."""
-    from nst_video.workdir.store import job_to_dict
-
     ray = require_ray()
     cpu_only = job.settings.image.device == "cpu"
     resources = _start_ray(ray, workers, address, cpu_only)
@@ -201,7 +186,8 @@ def render_segments(
         data = job_to_dict(job)
         driver = write_driver_file(work)
         pending = [
-            task.remote(data, str(work.path), s.as_dict(), long_side, driver) for s in segments
+            task.remote(data, str(work.path), s.as_dict(), long_side, make_engine, driver)
+            for s in segments
         ]
         callback(
             Message(
@@ -242,22 +228,3 @@ def _report_progress(
     for count in range(reported + 1, done + 1):
         callback(FrameDone(-1, count, total, "segment", 0, 0.0, {}))
     return max(reported, done)
-
-
-def segment_status(work: WorkDir, segments: Sequence[dict[str, int]]) -> list[dict[str, Any]]:
-    """Per-segment progress for `nst-video status`."""
-    rows = []
-    for data in segments:
-        segment = Segment(**data)
-        view = SegmentWork(work.path, segment)
-        owned = range(segment.start, segment.stop)
-        worker = view.warm_dir / "worker.json"
-        rows.append(
-            {
-                **data,
-                "done": len(work.done_frames(owned)),
-                "total": len(owned),
-                "worker": json.loads(worker.read_text()) if worker.is_file() else None,
-            }
-        )
-    return rows

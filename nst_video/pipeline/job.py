@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from nst_video.config import VideoConfig
-from nst_video.core.engine import Engine, check_frame_size, validate_settings
+from nst_video.core.engine import check_frame_size, validate_settings
 from nst_video.core.vgg import weights_source
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.media import FrameSource, open_source, open_writer
@@ -28,7 +27,7 @@ from nst_video.media.files import (
     same_file,
     temporary_name,
 )
-from nst_video.media.images import encode_image, resize_long_side
+from nst_video.media.images import encode_image
 from nst_video.media.paths import (
     check_inputs,
     check_not_inputs,
@@ -41,19 +40,15 @@ from nst_video.media.writers import (
     VIDEO_EXTENSIONS,
     check_encoder,
 )
-from nst_video.pipeline.render import FrameLoop, interruptible
-from nst_video.pipeline.segments import Segment, final_frames
+from nst_video.pipeline.distributed import render_segments, require_ray
+from nst_video.pipeline.render import EngineFactory, FrameLoop, interruptible
+from nst_video.pipeline.segments import final_frames
 from nst_video.progress import Callback, Message, ignore
-from nst_video.workdir.store import (
-    Job,
-    WorkDir,
-    differing,
-    fingerprint,
-    job_to_dict,
-    result_hash,
-)
-
-EngineFactory = Callable[[Job], Engine]
+from nst_video.video.cuts import detect_cuts
+from nst_video.video.resize import resize_long_side
+from nst_video.video.segments import Segment, fit_segments, plan_segments
+from nst_video.workdir.manifest import Job, differing, fingerprint, job_to_dict, result_hash
+from nst_video.workdir.store import WorkDir
 
 
 def default_work_dir(output: str | Path) -> Path:
@@ -401,8 +396,6 @@ def render_video(
     validate_settings(job.settings, len(job.styles), check_device=parallel.address is None)
     check_inputs(job.styles, job.weights)
     if parallel.enabled:
-        from nst_video.pipeline.distributed import require_ray
-
         require_ray()  # before any work: one line that says how to install it
     work = WorkDir(work_dir or default_work_dir(job.output))
     source = check_job(job, work, overwrite, restart)
@@ -423,11 +416,16 @@ def render_video(
         segments = segment_plan(manifest, work, source, indices, video, parallel, callback)
         work.write_manifest({**manifest, "plan": frame_plan(source, indices, long_side, segments)})
         if segments:
-            from nst_video.pipeline.distributed import render_segments
-
             before = len(work.done_frames(indices))
             render_segments(
-                job, work, segments, long_side, parallel.workers, parallel.address, callback
+                job,
+                work,
+                segments,
+                long_side,
+                parallel.workers,
+                parallel.address,
+                callback,
+                make_engine,
             )
             rendered = len(work.done_frames(indices)) - before
         else:
@@ -464,8 +462,6 @@ def segment_plan(
     callback: Callback,
 ) -> list[Any] | None:
     """The stored segment plan when frames were already rendered with it, else a new one."""
-    from nst_video.pipeline.segments import plan_segments
-
     old = (manifest.get("plan") or {}).get("segments")
     started = bool(work.done_frames(indices))
     if started and old:
@@ -481,18 +477,9 @@ def segment_plan(
     work.discard_segments()
     if not parallel.enabled:
         return None
-    from nst_video.pipeline.distributed import detect_cuts
-
-    cuts = detect_cuts(source, indices, video.flow, video.scene_cut_threshold)
+    frames = source.frames(indices.start, len(indices))
+    cuts = detect_cuts(frames, indices, video.flow, video.scene_cut_threshold)
     return plan_segments(indices, parallel.workers, cuts, video.segment_warmup)
-
-
-def fit_segments(segments: list[Segment], indices: range) -> list[Segment]:
-    """A stored segment plan over a longer or shorter range (same first frame): segments past
-    the end are dropped and the last one ends where the range ends, continuing its chain."""
-    kept = [s for s in segments if s.start < indices.stop] or segments[:1]
-    last = kept[-1]
-    return [*kept[:-1], Segment(last.index, last.start, indices.stop, last.warmup)]
 
 
 def write_report(work: WorkDir, indices: range, report: str | None, overwrite: bool) -> None:

@@ -10,8 +10,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from nst_video.core.engine import Engine, check_frame_size
 from nst_video.media import FrameSource
-from nst_video.media.images import resize_long_side
 from nst_video.progress import Callback, FrameDone, FrameStarted
+from nst_video.video.resize import resize_long_side
 
 _GAP = 4
 

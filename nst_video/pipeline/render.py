@@ -7,7 +7,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from queue import Full, Queue
@@ -20,10 +20,15 @@ from nst_video.config import VideoConfig
 from nst_video.core.engine import Engine, Stylized, Temporal
 from nst_video.errors import Interrupted, plural
 from nst_video.media import FrameSource
-from nst_video.media.images import resize_long_side
 from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
 from nst_video.video import flow
+from nst_video.video.resize import resize_long_side
+from nst_video.workdir.manifest import Job
 from nst_video.workdir.store import WorkDir, frame_digest
+
+# Builds the engine of a job: injected by the caller (the CLI passes api.engine_for), and sent
+# to Ray tasks too, so every frame of a render is made by the same kind of engine.
+EngineFactory = Callable[[Job], Engine]
 
 # --- per-frame logic ---------------------------------------------------------------------------
 

@@ -1,10 +1,13 @@
 """The work directory of a render: manifest, finished frames, and what resuming needs.
 
-Layout:  WORKDIR/manifest.json        settings, fingerprints, the command to resume
+Layout (defined here only):
+         WORKDIR/manifest.json        settings, fingerprints, the command to resume
          WORKDIR/lock                 flock()ed by the process rendering now (its pid and host)
          WORKDIR/frames/000123.png    stylized frame 123 of the clip (lossless)
          WORKDIR/frames/000123.json   its statistics and the digest of its input frame (written
                                       before the PNG, which commits it)
+         WORKDIR/segments/driver.json the Ray run whose segment tasks may write frames
+         WORKDIR/segments/004/        segment 4's warm-up frames, and its worker.json
 Every file is written to a temporary name, fsynced and renamed, so a kill at any instant leaves
 either the old version or the new one. Only these names are ever deleted: a work directory
 holds nothing else of value, and one nst-video did not create is refused.
@@ -20,19 +23,15 @@ import os
 import re
 import socket
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from nst_video.config import Settings
 from nst_video.errors import OutputError, ResumeError
 from nst_video.media.files import (
-    atomic_write_bytes,
-    file_digest,
+    atomic_write_json,
     file_signature,
     fsync_directory,
     is_temporary,
@@ -41,61 +40,15 @@ from nst_video.media.images import read_image, write_image
 
 MANIFEST = "manifest.json"
 LOCK = "lock"
+SEGMENTS = "segments"
+DRIVER_FILE = "driver.json"  # in segments/: the run whose tasks may write frames
 # 2: input digests in the frame statistics, owned-output signatures, the frame range left out
 # of the fingerprint. Checked on every read: an older or newer layout is refused, not guessed.
 FORMAT_VERSION = 2
-# Settings that do not change the stylized frames: encoding, speed, and how many frames are
-# rendered (a longer or shorter range reuses every finished frame; --start does change them,
-# since frame k warm-starts from a chain that begins at the first frame).
-_NOT_IN_RESULT = {"crf", "codec", "audio", "device", "precision", "log_every", "frames"}
 _PNG_END = b"IEND\xaeB`\x82"
 # The only names the work directory writes into frames/ and segments/K/ (besides temporaries).
 _OUR_FRAME_FILE = re.compile(r"^\d{6}\.(png|json)$")
 _OUR_SEGMENT_FILES = ("worker.json",)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-
-
-def result_settings(settings: Settings) -> dict[str, Any]:
-    """The settings that change the stylized frames, flattened to `name: value`."""
-    flat: dict[str, Any] = {}
-    for group in asdict(settings).values():
-        for key, value in group.items():
-            if key not in _NOT_IN_RESULT:
-                flat[key] = _jsonable(value)
-    return flat
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Fraction):
-        return f"{value.numerator}/{value.denominator}"
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-@dataclass(frozen=True)
-class Job:
-    """What the user asked for: enough to run the render again from the manifest alone."""
-
-    input: str
-    styles: tuple[str, ...]
-    output: str
-    weights: str | None
-    report: str | None
-    settings: Settings
-
-
-def fingerprint(job: Job, source_info: dict[str, Any], weights_id: str) -> dict[str, Any]:
-    """Everything whose change makes finished frames invalid."""
-    return {
-        "settings": result_settings(job.settings),
-        "input": source_info,
-        "styles": [file_digest(Path(s)) for s in job.styles],
-        "weights": weights_id,
-    }
 
 
 def frame_digest(frame: np.ndarray) -> str:
@@ -107,16 +60,15 @@ def frame_digest(frame: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def result_hash(fingerprint_data: dict[str, Any]) -> str:
-    """Short digest of a fingerprint: equal hashes, interchangeable frames."""
-    text = json.dumps(fingerprint_data, sort_keys=True).encode()
-    return hashlib.sha256(text).hexdigest()[:16]
-
-
 class WorkDir:
     def __init__(self, path: Path):
         self.path = path
         self.frames_dir = path / "frames"
+        self.segments_dir = path / SEGMENTS
+
+    def segment_dir(self, index: int) -> Path:
+        """Where segment `index` keeps its warm-up frames and worker.json."""
+        return self.segments_dir / f"{index:03d}"
 
     # --- manifest ---------------------------------------------------------------------------
 
@@ -341,7 +293,7 @@ class WorkDir:
 
     def discard_segments(self) -> None:
         """Warm-up frames of an abandoned segment plan (they would seed the wrong chains)."""
-        segments = self.path / "segments"
+        segments = self.segments_dir
         if not segments.is_dir():
             return
         for folder in segments.iterdir():
@@ -389,109 +341,3 @@ def _describe(owner: dict[str, Any] | None) -> str:
     if not owner or owner.get("pid") is None:
         return "another nst-video process"
     return f"another nst-video process (pid {owner['pid']} on {owner.get('host', '?')})"
-
-
-def differing(stored: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Names of the entries that differ between two fingerprints, as 'name (old -> new)'."""
-    out: list[str] = []
-    for key in sorted(set(stored) | set(new)):
-        old, cur = stored.get(key), new.get(key)
-        if isinstance(old, dict) and isinstance(cur, dict):
-            out += differing(old, cur, prefix=f"{key}.")
-        elif old != cur:
-            out.append(f"{prefix}{key} ({_short(old)} -> {_short(cur)})")
-    return out
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:16] + "..." + text[-8:]
-
-
-def job_to_dict(job: Job) -> dict[str, Any]:
-    data = asdict(job)
-    data["settings"] = _settings_jsonable(data["settings"])
-    return data
-
-
-def _settings_jsonable(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _settings_jsonable(v) for k, v in data.items()}
-    if isinstance(data, tuple | list):
-        return [_settings_jsonable(v) for v in data]
-    if isinstance(data, Fraction):
-        return f"{data.numerator}/{data.denominator}"
-    return data
-
-
-def job_from_dict(data: dict[str, Any]) -> Job:
-    """Inverse of job_to_dict: the job as stored in a manifest (a damaged one: one line)."""
-    try:
-        return _job_from_dict(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ResumeError(
-            f"the job stored in the manifest is damaged ({type(exc).__name__}: {exc}); "
-            "start the render again with its full command"
-        ) from exc
-
-
-def _job_from_dict(data: dict[str, Any]) -> Job:
-    from nst_video.config import ImageConfig, LossConfig, OptimConfig, VideoConfig
-
-    raw = data["settings"]
-
-    def build(cls: type, values: dict[str, Any]) -> Any:
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        if cls is VideoConfig and fields.get("fps"):
-            fields["fps"] = Fraction(fields["fps"])
-        return cls(**fields)
-
-    settings = Settings(
-        loss=build(LossConfig, raw["loss"]),
-        optim=build(OptimConfig, raw["optim"]),
-        image=build(ImageConfig, raw["image"]),
-        video=build(VideoConfig, raw["video"]),
-    )
-    return Job(
-        data["input"],
-        tuple(data["styles"]),
-        data["output"],
-        data["weights"],
-        data["report"],
-        settings,
-    )
-
-
-def render_status(work: WorkDir) -> dict[str, Any]:
-    """Frames done / total, mean seconds per frame over the finished frames, ETA."""
-    manifest = work.read_manifest()
-    plan = manifest.get("plan")
-    if plan is None:
-        raise ResumeError(f"{work.path} has no frame plan yet; the render never started")
-    indices = range(plan["start"], plan["stop"])
-    done = work.done_frames(indices)
-    seconds = [s["seconds"] for i in done if (s := work.frame_stats(i))]
-    per_frame = sum(seconds) / len(seconds) if seconds else None
-    remaining = len(indices) - len(done)
-    owner = work.owner()
-    return {
-        "work_dir": str(work.path),
-        "running": owner is not None,
-        "owner": owner,
-        "output": manifest["job"].get("output"),
-        "done": len(done),
-        "total": len(indices),
-        "seconds_per_frame": per_frame or 0.0,
-        "eta_seconds": None if per_frame is None else remaining * per_frame,
-        "encode": manifest.get("encode", "pending"),
-        "result_hash": manifest.get("result_hash"),
-        "segments": _segments_status(work, plan.get("segments")),
-    }
-
-
-def _segments_status(work: WorkDir, segments: list[dict[str, int]] | None) -> list[Any] | None:
-    if not segments:
-        return None
-    from nst_video.pipeline.distributed import segment_status
-
-    return segment_status(work, segments)

@@ -12,12 +12,8 @@ import pytest
 from PIL import Image
 
 from nst_video.errors import InputError, OptionError, OutputError
-from nst_video.media.images import (
-    IMAGE_EXTENSIONS,
-    read_image,
-    resize_long_side,
-    write_image,
-)
+from nst_video.media.images import IMAGE_EXTENSIONS, read_image, write_image
+from nst_video.video.resize import resize_long_side
 
 
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
