@@ -7,13 +7,13 @@ from fractions import Fraction
 
 from nst_video.errors import OptionError, plural, unknown_choice
 from nst_video.models import MODEL_NAMES, POOLING, check_layers
-from nst_video.video.flow import FLOW_METHODS
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 INITS = ("content", "noise")  # or a file path
 VIDEO_INITS = ("flow", "content")
+FLOW_METHODS = ("dis", "farneback", "none")  # none: the previous output, unwarped
 # The style image is resized to style_scale x the output's long side: at 4 its VGG pass holds
 # 16x a frame's activations (a 512 px output: 2048 px style, ~1 GB at relu1_1), beyond which
 # memory, not taste, decides; 1e6 asked for petabytes.

@@ -13,8 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_video.core.vgg import WEIGHTS_ENV, WEIGHTS_URL_ENV, random_state_dict
+from nst_video.core.vgg import random_state_dict
 from nst_video.media import write_image
+from nst_video.models import WEIGHTS_ENV, WEIGHTS_URL_ENV
 
 
 @pytest.fixture(scope="session", autouse=True)

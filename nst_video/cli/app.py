@@ -28,13 +28,8 @@ from nst_video.errors import (
 )
 from nst_video.media import open_source, parse_fps
 from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
-from nst_video.media.paths import (
-    check_not_inputs,
-    check_output_image,
-    chosen_weights,
-    ensure_directory,
-)
-from nst_video.models import MODEL_NAMES
+from nst_video.media.paths import check_not_inputs, check_output_image, ensure_directory
+from nst_video.models import MODEL_NAMES, chosen_weights
 from nst_video.pipeline.job import (
     Parallel,
     default_work_dir,

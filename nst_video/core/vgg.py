@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -12,18 +11,17 @@ from torch import Tensor, nn
 from nst_video.errors import WeightsError, unknown_choice
 from nst_video.models import (
     CAFFE_MEAN_BGR,
+    DEFAULT_MODEL,
     IMAGENET_MEAN,
     IMAGENET_STD,
     POOLING,
+    WEIGHTS_ENV,
     ModelSpec,
     check_layers,
     model_spec,
     models_fitting,
+    weights_source,
 )
-
-WEIGHTS_ENV = "NST_VIDEO_WEIGHTS"
-WEIGHTS_URL_ENV = "NST_VIDEO_WEIGHTS_URL"
-DEFAULT_MODEL = "vgg19"
 
 
 def _build_features(cfg: tuple[int | str, ...], depth: int, pooling: str) -> nn.Sequential:
@@ -163,14 +161,6 @@ def _download_weights(url: str, spec: ModelSpec) -> Mapping[str, Tensor]:
             f"cannot get {spec.name} weights from {url} ({reason}); download {spec.file_name} "
             f"elsewhere and pass --weights FILE or set {WEIGHTS_ENV}=FILE"
         ) from exc
-
-
-def weights_source(weights: str | Path | None, model: str = DEFAULT_MODEL) -> Path | str:
-    """Where the weights come from: a local Path (`weights`, else $NST_VIDEO_WEIGHTS) or a URL."""
-    chosen = weights or os.environ.get(WEIGHTS_ENV)
-    if chosen:
-        return Path(chosen).expanduser()
-    return os.environ.get(WEIGHTS_URL_ENV) or model_spec(model).url
 
 
 def load_state_dict(

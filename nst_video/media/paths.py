@@ -7,15 +7,9 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from nst_video.core.vgg import WEIGHTS_ENV, weights_source
 from nst_video.errors import InputError, OutputError, WeightsError, unknown_choice
 from nst_video.media.images import WRITE_EXTENSIONS
-
-
-def chosen_weights(weights: str | Path | None) -> Path | None:
-    """The weights file in use: --weights, else $NST_VIDEO_WEIGHTS; None means the download."""
-    source = weights_source(weights)
-    return source if isinstance(source, Path) else None
+from nst_video.models import WEIGHTS_ENV, chosen_weights
 
 
 def check_inputs(styles: Sequence[object], weights: str | Path | None) -> None:

@@ -14,7 +14,6 @@ import numpy as np
 
 from nst_video.config import VideoConfig
 from nst_video.core.engine import check_frame_size, validate_settings
-from nst_video.core.vgg import weights_source
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.media import FrameSource, open_source, open_writer
 from nst_video.media.files import (
@@ -28,18 +27,14 @@ from nst_video.media.files import (
     temporary_name,
 )
 from nst_video.media.images import encode_image
-from nst_video.media.paths import (
-    check_inputs,
-    check_not_inputs,
-    check_writable_parent,
-    chosen_weights,
-)
+from nst_video.media.paths import check_inputs, check_not_inputs, check_writable_parent
 from nst_video.media.writers import (
     OUTPUT_FRAME,
     OUTPUT_FRAME_NAME,
     VIDEO_EXTENSIONS,
     check_encoder,
 )
+from nst_video.models import chosen_weights, weights_source
 from nst_video.pipeline.distributed import render_segments, require_ray
 from nst_video.pipeline.render import EngineFactory, FrameLoop, interruptible
 from nst_video.pipeline.segments import final_frames

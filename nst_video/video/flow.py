@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from nst_video.config import FLOW_METHODS
 from nst_video.errors import OptionError, unknown_choice
-
-FLOW_METHODS = ("dis", "farneback", "none")
 
 Flow = np.ndarray
 
