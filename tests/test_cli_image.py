@@ -627,11 +627,52 @@ def test_subprocess_version_is_cheap() -> None:
     done = run_main("--version")
     assert done.returncode == 0
     assert done.stdout == "nst-video 0.1.0\n"
-    probe = subprocess.run(
-        [sys.executable, "-c", "import sys, nst_video; print('torch' in sys.modules)"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert probe.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["video", "--help"], []])
+def test_version_and_help_load_no_torch_or_cv2(args: list[str]) -> None:
+    """What the console entry point imports for --version and --help: no torch, no cv2 (the
+    commands' work, in cli/commands.py, loads only when a command runs)."""
+    code = (
+        "import sys\n"
+        "from nst_video.cli import main\n"
+        f"sys.argv = ['nst-video', *{args!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as stop:\n"
+        "    assert stop.code in (0, None, 2), stop.code\n"
+        "names = ('torch', 'cv2', 'nst_video.cli.commands')\n"
+        "heavy = sorted(m for m in names if m in sys.modules)\n"
+        "print('loaded:', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "loaded: []"
+    assert "Usage: nst-video" in done.stdout + done.stderr or args == ["--version"]
+
+
+def test_a_command_does_load_the_heavy_modules() -> None:
+    """The probe above can see torch when it is there: `status` of a missing dir runs."""
+    code = (
+        "import sys\n"
+        "from nst_video.cli import main\n"
+        "sys.argv = ['nst-video', 'status', '/nonexistent/nst-work']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('torch' in sys.modules, 'cv2' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.stderr.strip().splitlines()[-1] == "True True"
+
+
+def test_settings_import_no_torch_or_cv2() -> None:
+    code = "import sys, nst_video.config; print('torch' in sys.modules, 'cv2' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False False", done.stderr
 
 
 # --- usage errors, help, and what a run says (issue 11) ------------------------------------

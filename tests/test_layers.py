@@ -30,6 +30,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 LAZY_IMPORTS: dict[tuple[str, str], str] = {
     ("__init__", "api"): "`import nst_video` stays cheap: stylize_image is loaded on first use",
     ("__init__", "config"): "`import nst_video` stays cheap: Settings is loaded on first use",
+    ("cli", "cli"): "cli/app.py loads the commands (torch, cv2) only when one runs, so --help "
+    "and --version stay light",
 }
 
 

@@ -206,3 +206,23 @@ def test_preview_says_where_it_wrote(
     code, err = run_cli(capsys, *loud, "-o", str(out), "--count", "1")
     assert code == 0, err
     assert err.splitlines()[-1] == f"wrote {out}"
+
+
+def test_preview_takes_every_stylization_option_of_video() -> None:
+    """One option group for how a frame is stylized: what video has and preview lacks is only
+    about time, encoding and parallel work."""
+    from typer.main import get_command
+
+    from nst_video.cli import app
+
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+
+    def options(name: str) -> set[str]:
+        return {opt for param in commands[name].params for opt in param.opts if opt[0] == "-"}
+
+    assert options("video") - options("preview") == {
+        "--first-iterations", "--init", "--flow", "--temporal-weight", "--scene-cut-threshold",
+        "--start", "--frames", "--crf", "--codec", "--no-audio", "--report", "--work-dir",
+        "--restart", "--workers", "--ray-address", "--segment-warmup",
+    }  # fmt: skip
+    assert options("image") - options("preview") == {"--init", "--output-ext"}
