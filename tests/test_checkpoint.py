@@ -16,7 +16,14 @@ import pytest
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
 from nst_video.errors import OutputError
 from nst_video.media.files import atomic_write_bytes
-from nst_video.workdir.manifest import Job, differing, job_from_dict, job_to_dict, result_settings
+from nst_video.workdir.manifest import (
+    Job,
+    differing,
+    job_from_dict,
+    job_to_dict,
+    result_hash,
+    result_settings,
+)
 from nst_video.workdir.store import WorkDir
 
 
@@ -166,15 +173,52 @@ def test_differing_names_each_change() -> None:
     ]
 
 
-def test_result_settings_leave_out_encoding_options() -> None:
+def test_result_settings_leave_out_encoding_and_runtime_options() -> None:
     base = result_settings(Settings())
     encoding_only = Settings(video=replace(VideoConfig(), crf=30, codec="libx265", audio=False))
     assert result_settings(encoding_only) == base
-    assert "crf" not in base and "device" not in base
-    assert result_settings(Settings(loss=LossConfig(style_weight=5.0)))["style_weight"] == 5.0
+    runtime_only = Settings(
+        image=ImageConfig(device="cpu"), optim=OptimConfig(log_every=3), video=VideoConfig(frames=5)
+    )
+    assert result_settings(runtime_only) == base
+    assert "crf" not in base["video"] and "device" not in base["image"]
+    assert "frames" not in base["video"] and "log_every" not in base["optim"]
+    assert (
+        result_settings(Settings(loss=LossConfig(style_weight=5.0)))["loss"]["style_weight"] == 5.0
+    )
     # The network changes every frame, so it is part of the fingerprint.
-    assert base["model"] == "vgg19"
-    assert result_settings(Settings(loss=LossConfig(model="vgg16")))["model"] == "vgg16"
+    assert base["loss"]["model"] == "vgg19"
+    assert result_settings(Settings(loss=LossConfig(model="vgg16")))["loss"]["model"] == "vgg16"
+    # bf16 and the L-BFGS history change the pixels.
+    assert base["image"]["precision"] == "auto" and base["optim"]["history_size"] == 50
+
+
+def test_settings_of_the_same_name_in_two_groups_are_two_settings() -> None:
+    """optim.iterations and video.iterations, image.init and video.init: each is its own
+    setting, so changing one is never hidden by the other."""
+    base = Settings()
+    changed = Settings(optim=OptimConfig(iterations=999), image=ImageConfig(init="noise"))
+    assert result_settings(changed) != result_settings(base)
+    assert result_settings(changed)["optim"]["iterations"] == 999
+    assert result_settings(changed)["video"]["iterations"] == VideoConfig().iterations
+    assert result_settings(changed)["image"]["init"] == "noise"
+    assert result_settings(changed)["video"]["init"] == "flow"
+    fingerprints = [result_hash({"settings": result_settings(s)}) for s in (base, changed)]
+    assert fingerprints[0] != fingerprints[1]
+    assert differing(
+        {"settings": result_settings(base)}, {"settings": result_settings(changed)}
+    ) == ['settings.image.init ("content" -> "noise")', "settings.optim.iterations (300 -> 999)"]
+
+
+def test_every_setting_has_a_known_role() -> None:
+    from nst_video.config import ROLES, setting_fields
+
+    roles = {f"{group}.{name}": role for group, name, _, role in setting_fields(Settings())}
+    assert set(roles.values()) <= set(ROLES)
+    assert {path for path, role in roles.items() if role != "result"} == {
+        "optim.log_every", "image.device", "video.frames", "video.crf", "video.codec",
+        "video.audio",
+    }  # fmt: skip
 
 
 def test_job_round_trips_through_the_manifest() -> None:

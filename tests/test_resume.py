@@ -395,7 +395,7 @@ def test_changed_settings_refused_then_restart(
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        "settings.style_weight (30.0 -> 5.0); run with the old settings to continue, or pass "
+        "settings.loss.style_weight (30.0 -> 5.0); run with the old settings to continue, or pass "
         "--restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
@@ -406,7 +406,7 @@ def test_changed_settings_refused_then_restart(
     redone = frame_bytes(work)
     assert sorted(redone) == sorted(reference.frames)
     assert all(redone[name] != reference.frames[name] for name in redone)
-    assert manifest(work)["fingerprint"]["settings"]["style_weight"] == 5.0
+    assert manifest(work)["fingerprint"]["settings"]["loss"]["style_weight"] == 5.0
     assert_video(output)
 
 
@@ -420,12 +420,35 @@ def test_other_model_is_refused_naming_the_setting(
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        'settings.model ("vgg19" -> "vgg19-caffe"); run with the old settings to continue, or '
-        "pass --restart to discard them\n"
+        'settings.loss.model ("vgg19" -> "vgg19-caffe"); run with the old settings to continue, '
+        "or pass --restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
     assert manifest(work)["job"]["settings"]["loss"]["model"] == "vgg19"
-    assert manifest(work)["fingerprint"]["settings"]["model"] == "vgg19"
+    assert manifest(work)["fingerprint"]["settings"]["loss"]["model"] == "vgg19"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "change"),
+    [
+        ("--precision", "bf16", 'settings.image.precision ("auto" -> "bf16")'),
+        ("--history-size", "7", "settings.optim.history_size (50 -> 7)"),
+    ],
+)
+def test_precision_and_history_size_are_result_settings(
+    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path,
+    option: str, value: str, change: str,
+) -> None:  # fmt: skip
+    """bf16 moves pixels (by ~20/255 on average, see the README) and the L-BFGS history changes
+    every step: neither may mix with frames rendered without it."""
+    work = copy_work(reference, tmp_path / "work")
+    done = run_main(video_args(inputs, tmp_path / "o.mp4", option, value, "--work-dir", str(work)))
+    assert done.code == 1
+    assert done.err == (
+        f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
+        f"{change}; run with the old settings to continue, or pass --restart to discard them\n"
+    )
+    assert frame_bytes(work) == reference.frames
 
 
 def test_status_of_partial_work_dir(
@@ -959,20 +982,25 @@ def test_a_second_process_is_refused_while_a_render_runs(
         (
             '{"format": 1}',
             "{work} was written by an older nst-video (manifest format 1, this "
-            "one reads 2); pass --restart to render it again",
+            "one reads 3); pass --restart to render it again",
+        ),
+        (
+            '{"format": 2, "job": {}, "fingerprint": {}}',
+            "{work} was written by an older nst-video (manifest format 2, this "
+            "one reads 3); pass --restart to render it again",
         ),
         (
             '{"format": 99, "job": {}}',
             "{work} was written by a newer nst-video (manifest "
-            "format 99, this one reads 2); continue it with that version",
+            "format 99, this one reads 3); continue it with that version",
         ),
         ("{not json", "cannot read {manifest}: not JSON"),
         (
-            '{"format": 2}',
+            '{"format": 3}',
             "{manifest} is damaged (no job or fingerprint); choose another --work-dir",
         ),
     ],
-    ids=["list", "format-1", "newer", "garbage", "no-job"],
+    ids=["list", "format-1", "format-2", "newer", "garbage", "no-job"],
 )
 def test_bad_manifest_is_one_line_for_every_command(
     inputs: Inputs, run_main: RunMain, tmp_path: Path, content: str, message: str
@@ -1000,7 +1028,7 @@ def test_old_format_work_dir_renders_again_with_restart(
     done = run_main(video_args(inputs, output, "--work-dir", str(work), "--restart"))
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
-    assert manifest(work)["format"] == 2
+    assert manifest(work)["format"] == 3
 
 
 def test_status_of_an_output_points_to_its_work_dir(
@@ -1071,4 +1099,4 @@ def test_frame_range_is_not_a_result_setting(
     # --start is one: frame k warm-starts from a chain that begins at the first frame.
     done = run_main(video_args(inputs, output, "--start", "2"))
     assert done.code == 1
-    assert "settings.start (0 -> 2)" in done.err
+    assert "settings.video.start (0 -> 2)" in done.err

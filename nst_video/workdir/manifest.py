@@ -10,14 +10,17 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
+from nst_video.config import (
+    RESULT,
+    ImageConfig,
+    LossConfig,
+    OptimConfig,
+    Settings,
+    VideoConfig,
+    setting_fields,
+)
 from nst_video.errors import ResumeError
 from nst_video.media.files import file_digest
-
-# Settings that do not change the stylized frames: encoding, speed, and how many frames are
-# rendered (a longer or shorter range reuses every finished frame; --start does change them,
-# since frame k warm-starts from a chain that begins at the first frame).
-_NOT_IN_RESULT = {"crf", "codec", "audio", "device", "precision", "log_every", "frames"}
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,14 @@ def fingerprint(job: Job, source_info: dict[str, Any], weights_id: str) -> dict[
     }
 
 
-def result_settings(settings: Settings) -> dict[str, Any]:
-    """The settings that change the stylized frames, flattened to `name: value`."""
-    flat: dict[str, Any] = {}
-    for group in asdict(settings).values():
-        for key, value in group.items():
-            if key not in _NOT_IN_RESULT:
-                flat[key] = _jsonable(value)
-    return flat
+def result_settings(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The settings that change the stylized frames (role RESULT), by group: `{group: {name:
+    value}}`, so a changed one is named by its path, e.g. settings.optim.iterations."""
+    out: dict[str, dict[str, Any]] = {}
+    for group, name, value, field_role in setting_fields(settings):
+        if field_role == RESULT:
+            out.setdefault(group, {})[name] = _jsonable(value)
+    return out
 
 
 def _jsonable(value: Any) -> Any:
@@ -72,7 +75,7 @@ def differing(stored: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
     for key in sorted(set(stored) | set(new)):
         old, cur = stored.get(key), new.get(key)
         if isinstance(old, dict) and isinstance(cur, dict):
-            out += differing(old, cur, prefix=f"{key}.")
+            out += differing(old, cur, prefix=f"{prefix}{key}.")
         elif old != cur:
             out.append(f"{prefix}{key} ({_short(old)} -> {_short(cur)})")
     return out

@@ -43,8 +43,10 @@ LOCK = "lock"
 SEGMENTS = "segments"
 DRIVER_FILE = "driver.json"  # in segments/: the run whose tasks may write frames
 # 2: input digests in the frame statistics, owned-output signatures, the frame range left out
-# of the fingerprint. Checked on every read: an older or newer layout is refused, not guessed.
-FORMAT_VERSION = 2
+# of the fingerprint. 3: result settings by group (optim.iterations, video.iterations), with
+# precision and history_size among them. Checked on every read: an older or newer layout is
+# refused, not guessed.
+FORMAT_VERSION = 3
 _PNG_END = b"IEND\xaeB`\x82"
 # The only names the work directory writes into frames/ and segments/K/ (besides temporaries).
 _OUR_FRAME_FILE = re.compile(r"^\d{6}\.(png|json)$")
