@@ -18,9 +18,8 @@ from nst_video.errors import OutputError
 from nst_video.media.files import atomic_write_bytes
 from nst_video.workdir.manifest import (
     Job,
+    Manifest,
     differing,
-    job_from_dict,
-    job_to_dict,
     result_hash,
     result_settings,
 )
@@ -59,10 +58,14 @@ def test_written_files_get_the_umask_mode_like_any_file(tmp_path: Path, write: s
             atomic_write_bytes(tmp_path / "data.bin", b"x")
             path = tmp_path / "data.bin"
         elif write == "manifest":
-            work.write_manifest({"job": {}, "fingerprint": {}})
+            work.write_manifest(
+                Manifest(Job("in.mp4", (), "out.mp4", None, None, Settings()), {}, "")
+            )
             path = work.manifest_path
         else:
-            work.write_manifest({"job": {}, "fingerprint": {}})
+            work.write_manifest(
+                Manifest(Job("in.mp4", (), "out.mp4", None, None, Settings()), {}, "")
+            )
             work.save_frame(0, np.zeros((4, 4, 3), np.uint8), {"frame": 0})
             path = work.stats_path(0) if write == "stats" else work.frame_path(0)
     finally:
@@ -244,9 +247,9 @@ def test_job_round_trips_through_the_manifest() -> None:
         ),
     )
     job = Job("in put.mkv", ("a.png", "b.jpg"), "out/", "w.pth", "r.jsonl", settings)
-    stored = json.loads(json.dumps(job_to_dict(job)))  # exactly what the manifest holds
+    stored = json.loads(json.dumps(job.to_dict()))  # exactly what the manifest holds
     assert stored["settings"]["video"]["fps"] == "24000/1001"
-    again = job_from_dict(stored)
+    again = Job.from_dict(stored)
     assert again == job
     assert isinstance(again.settings.video.fps, Fraction)
     assert isinstance(again.settings.loss.style_layers, tuple)
@@ -254,7 +257,7 @@ def test_job_round_trips_through_the_manifest() -> None:
 
 def test_default_job_round_trips() -> None:
     job = Job("i.mp4", ("s.png",), "o.mp4", None, None, Settings())
-    assert job_from_dict(json.loads(json.dumps(job_to_dict(job)))) == job
+    assert Job.from_dict(json.loads(json.dumps(job.to_dict()))) == job
 
 
 def test_result_hash_changes_with_any_result_setting_and_only_then() -> None:

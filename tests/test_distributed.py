@@ -39,7 +39,7 @@ from nst_video.pipeline.distributed import (
 )
 from nst_video.pipeline.segments import SegmentWork
 from nst_video.video.segments import Segment, blend_weight
-from nst_video.workdir.manifest import Job, job_to_dict
+from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import segment_status
 from nst_video.workdir.store import WorkDir
 
@@ -332,7 +332,7 @@ def test_status_json_has_segments(partial_work: Path) -> None:
 def test_segment_status_before_any_worker_started(tmp_path: Path) -> None:
     work = WorkDir(tmp_path)
     work.frames_dir.mkdir()
-    rows = segment_status(work, [{"index": 0, "start": 0, "stop": 3, "warmup": 0}])
+    rows = segment_status(work, [Segment(0, 0, 3, 0)])
     assert rows == [{"index": 0, "start": 0, "stop": 3, "warmup": 0, "done": 0, "total": 3,
                      "worker": None}]  # fmt: skip
 
@@ -449,7 +449,7 @@ def _segment_job(clip: Clip, tmp_path: Path, weights_file: Path) -> dict:
     )
     job = Job(str(clip.frames), (str(clip.style),), f"{tmp_path}/out/", str(weights_file), None,
               settings)  # fmt: skip
-    return job_to_dict(job)
+    return job.to_dict()
 
 
 def test_driver_watch_signs_of_an_abandoned_render(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from nst_video import cli
 from nst_video.errors import Interrupted
 from nst_video.media import VideoWriter, ffmpeg_exe, open_source
 from nst_video.media.writers import ImageDirWriter
+from nst_video.workdir.manifest import Manifest
 from nst_video.workdir.store import WorkDir
 
 COUNT, WIDTH, HEIGHT = 8, 48, 32
@@ -618,8 +619,8 @@ def test_encode_is_idempotent_and_owns_only_its_output(
     # A crash after the encoded file was renamed into place but before the manifest said so.
     real_write = WorkDir.write_manifest
 
-    def crash_when_done(self: WorkDir, data: dict) -> None:
-        if data.get("encode") == "done":
+    def crash_when_done(self: WorkDir, data: Manifest) -> None:
+        if data.encode == "done":
             raise Interrupted(signal.SIGTERM)
         real_write(self, data)
 

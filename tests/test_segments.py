@@ -196,7 +196,7 @@ def blended_work(tmp_path: Path) -> WorkDir:
     return work
 
 
-SEGMENTS = [{"index": 0, "start": 0, "stop": 4, "warmup": 0}, Segment(1, 4, 6, 2).as_dict()]
+SEGMENTS = [Segment(0, 0, 4, 0), Segment(1, 4, 6, 2)]
 
 
 def test_final_frames_crossfade_over_overlap(blended_work: WorkDir) -> None:

@@ -30,7 +30,7 @@ from nst_video.pipeline.job import (
 )
 from nst_video.pipeline.preview import contact_sheet, pick_frames
 from nst_video.progress import Event, ImageFailed, ProgressReporter, format_duration
-from nst_video.workdir.manifest import Job, job_from_dict
+from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
 
 # --- settings from options, field by field -----------------------------------------------------
@@ -268,7 +268,7 @@ def video(
 def resume(
     work_dir: Path, workers: int, ray_address: str | None, overwrite: bool, quiet: bool
 ) -> None:
-    job = job_from_dict(open_work_dir(work_dir).read_manifest()["job"])
+    job = open_work_dir(work_dir).manifest().job
     _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
 
 

@@ -124,9 +124,14 @@ def probe(path: str | Path, *, count_frames: bool = True) -> ProbeInfo:
     return _parse_probe(path, _ffmpeg_stderr(path, counting, must_succeed=True), True)
 
 
+def rate_text(fps: Fraction) -> str:
+    """'24000/1001': a frame rate exactly, as ffmpeg and the manifest take it."""
+    return f"{fps.numerator}/{fps.denominator}"
+
+
 def cfr_filter(fps: Fraction) -> str:
     """Filter that yields exactly one frame per 1/fps interval (repeats held frames)."""
-    return f"fps={fps.numerator}/{fps.denominator}"
+    return f"fps={rate_text(fps)}"
 
 
 def _ffmpeg_stderr(path: str | Path, args: list[str], must_succeed: bool = False) -> str:

@@ -16,7 +16,7 @@ from typing import IO, Any, Protocol, runtime_checkable
 import numpy as np
 
 from nst_video.errors import FFmpegError, InputError, OptionError, OutputError
-from nst_video.media.ffmpeg import ffmpeg_exe, file_url, probe, relevant_error_line
+from nst_video.media.ffmpeg import ffmpeg_exe, file_url, probe, rate_text, relevant_error_line
 from nst_video.media.files import fsync_directory, temporary_name
 from nst_video.media.images import write_image
 
@@ -145,7 +145,7 @@ class VideoWriter(_ContextMixin):
 
     def _command(self, codec: str, crf: int, pix_fmt: str, audio: list[str]) -> list[str]:
         width, height = self.size[0] + self.pad[0], self.size[1] + self.pad[1]
-        rate = f"{self.fps.numerator}/{self.fps.denominator}"
+        rate = rate_text(self.fps)
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
         cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", rate]
         cmd += ["-i", "pipe:0", *audio, "-map", "0:v:0"]

@@ -26,7 +26,7 @@ from nst_video.pipeline.render import EngineFactory, FrameLoop
 from nst_video.pipeline.segments import SegmentWork
 from nst_video.progress import Callback, FrameDone, Message, ignore
 from nst_video.video.segments import Segment
-from nst_video.workdir.manifest import Job, job_from_dict, job_to_dict
+from nst_video.workdir.manifest import Job
 from nst_video.workdir.store import DRIVER_FILE, WorkDir
 
 RAY_MISSING = 'Ray is not installed; install it with: pip install "nst-video[ray]"'
@@ -130,7 +130,7 @@ def render_segment_task(
     """One Ray task: render (or resume) one segment into the shared work directory with the
     engine `make_engine` builds; stops (DriverGone) once `driver`, the run that started it, is
     gone."""
-    job = job_from_dict(job_data)
+    job = Job.from_dict(job_data)
     segment = Segment(**segment_data)
     watch = DriverWatch(Path(work_path), driver) if driver is not None else None
     if watch is not None:
@@ -183,7 +183,7 @@ def render_segments(
     resources = _start_ray(ray, workers, address, cpu_only)
     try:
         task = ray.remote(max_retries=MAX_RETRIES)(render_segment_task).options(**resources)
-        data = job_to_dict(job)
+        data = job.to_dict()
         driver = write_driver_file(work)
         pending = [
             task.remote(data, str(work.path), s.as_dict(), long_side, make_engine, driver)

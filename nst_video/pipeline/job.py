@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from nst_video.config import VideoConfig
 from nst_video.core.engine import check_frame_size, validate_settings
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.media import FrameSource, open_source, open_writer
+from nst_video.media.ffmpeg import rate_text
 from nst_video.media.files import (
     atomic_write_bytes,
     bytes_signature,
@@ -40,9 +38,9 @@ from nst_video.pipeline.render import EngineFactory, FrameLoop, interruptible
 from nst_video.pipeline.segments import final_frames
 from nst_video.progress import Callback, Message, ignore
 from nst_video.video.cuts import detect_cuts
-from nst_video.video.resize import resize_long_side
+from nst_video.video.resize import scaled_shape
 from nst_video.video.segments import Segment, fit_segments, plan_segments
-from nst_video.workdir.manifest import Job, differing, fingerprint, job_to_dict, result_hash
+from nst_video.workdir.manifest import Job, Manifest, Plan, differing, fingerprint, result_hash
 from nst_video.workdir.store import WorkDir
 
 
@@ -85,7 +83,7 @@ def source_info(source: FrameSource) -> dict[str, Any]:
     return {
         "path": str(Path(source.path).resolve()) if "%" not in source.path else source.path,
         "size": list(source.size),
-        "fps": f"{source.fps.numerator}/{source.fps.denominator}",
+        "fps": rate_text(source.fps),
     }
 
 
@@ -141,13 +139,17 @@ def _inside(work: WorkDir, what: str, path: str | Path) -> OutputError:
     )
 
 
-def load_manifest(work: WorkDir, restart: bool) -> dict[str, Any]:
-    """The work directory's manifest, or {} for a new one; --restart also accepts an older
+def load_manifest(work: WorkDir, restart: bool) -> Manifest | None:
+    """The work directory's manifest, or None for a new one; --restart also accepts an older
     manifest layout (the directory is ours, its frames are discarded anyway)."""
-    return work.read_manifest(allow_old=restart) if work.exists() else {}
+    return work.read_manifest(allow_old=restart) if work.exists() else None
 
 
-def check_output(output: str, overwrite: bool, manifest: dict[str, Any]) -> None:
+def _ours(manifest: Manifest | None, path: str | Path) -> bool:
+    return manifest is not None and manifest.owns(path)
+
+
+def check_output(output: str, overwrite: bool, manifest: Manifest | None) -> None:
     """Refuse early (before hours of work) to overwrite an output this render did not make."""
     if not output_is_directory(output):
         if Path(output).suffix.lower() not in VIDEO_EXTENSIONS:
@@ -161,17 +163,17 @@ def check_output(output: str, overwrite: bool, manifest: dict[str, Any]) -> None
     target = Path(output)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target} is a file; a directory output needs a directory")
-    foreign = [p for p in numbered_frames(target) if not WorkDir.owns(manifest, p)]
+    foreign = [p for p in numbered_frames(target) if not _ours(manifest, p)]
     if foreign and not overwrite:
         raise _foreign_frames(target, foreign)
 
 
-def check_replaceable(path: Path, overwrite: bool, manifest: dict[str, Any]) -> None:
+def check_replaceable(path: Path, overwrite: bool, manifest: Manifest | None) -> None:
     """A file may be replaced when it is byte for byte one we wrote there, or with
     --overwrite; anything else at the path stays."""
     if path.is_dir():
         raise OutputError(f"{path} is a directory; give a file name")
-    if path.exists() and not overwrite and not WorkDir.owns(manifest, path):
+    if path.exists() and not overwrite and not _ours(manifest, path):
         raise OutputError(f"{path} exists; pass --overwrite to replace it")
 
 
@@ -191,12 +193,12 @@ def _foreign_frames(directory: Path, foreign: list[Path]) -> OutputError:
 
 def prepare_work_dir(
     job: Job, work: WorkDir, source: FrameSource, restart: bool, callback: Callback
-) -> dict[str, Any]:
+) -> Manifest:
     """Create or validate the work directory; refuse to mix frames of different settings."""
     new = fingerprint(job, source_info(source), weights_id(job.weights, job.settings.loss.model))
     manifest = load_manifest(work, restart)
     if work.exists():
-        changes = differing(manifest.get("fingerprint", {}), new)
+        changes = differing(manifest.fingerprint if manifest else {}, new)
         if changes and not restart:
             done = len(work.done_frames(range(_last_frame(work) + 1)))
             raise ResumeError(
@@ -207,9 +209,11 @@ def prepare_work_dir(
         if restart:
             callback(Message(f"--restart: discarded {plural(work.discard_frames(), 'frame')}"))
     work.remove_temporaries()
-    manifest.update(
-        fingerprint=new, result_hash=result_hash(new), job=job_to_dict(job), encode="pending"
-    )
+    if manifest is None:
+        manifest = Manifest(job, new, result_hash(new))
+    else:  # the plan, and what it wrote, stay: the outputs are still ours
+        manifest.job, manifest.fingerprint = job, new
+        manifest.result_hash, manifest.encode = result_hash(new), "pending"
     work.write_manifest(manifest)
     return manifest
 
@@ -225,88 +229,86 @@ def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
     What it writes is claimed in the manifest (size and digest) before it is renamed into
     place, so a later run recognises its own output by content, never by path alone.
     """
-    manifest = work.read_manifest()
-    job, plan = manifest["job"], manifest["plan"]
-    indices = range(plan["start"], plan["stop"])
+    manifest = work.manifest()
+    plan = manifest.require_plan(work.path)
+    indices = plan.indices
     missing = [i for i in indices if not work.has_frame(i)]
     if missing:
         raise ResumeError(
             f"{plural(len(missing), 'frame')} not rendered yet (first: {missing[0]}); "
             f"run: nst-video resume {work.path}"
         )
-    callback(Message(f"encoding {plural(len(indices), 'frame')} to {job['output']}"))
-    if output_is_directory(job["output"]):
-        _encode_directory(work, manifest, indices, overwrite)
+    output = manifest.job.output
+    callback(Message(f"encoding {plural(len(indices), 'frame')} to {output}"))
+    if output_is_directory(output):
+        _encode_directory(work, manifest, plan, overwrite)
     else:
-        _encode_file(work, manifest, indices, overwrite)
-    work.write_manifest({**manifest, "encode": "done"})
-    return job["output"]
+        _encode_file(work, manifest, plan, overwrite)
+    manifest.encode = "done"
+    work.write_manifest(manifest)
+    return output
 
 
-def _encode_file(work: WorkDir, manifest: dict[str, Any], indices: range, overwrite: bool) -> None:
-    job, plan = manifest["job"], manifest["plan"]
-    output = Path(job["output"])
+def _encode_file(work: WorkDir, manifest: Manifest, plan: Plan, overwrite: bool) -> None:
+    output = Path(manifest.job.output)
     key = os.path.abspath(output)
-    stale = manifest.get("partial")  # a killed encode's temporary file: ours, by its name
+    stale = manifest.partial  # a killed encode's temporary file: ours, by its name
     if stale and Path(stale).parent == output.parent and is_temporary(Path(stale).name):
         Path(stale).unlink(missing_ok=True)
     partial = temporary_name(output, "partial")
-    ours = WorkDir.owns(manifest, output)
-    owned = dict(manifest.get("owned") or {})
-    manifest.update(encode="started", partial=str(partial))
+    ours = manifest.owns(output)
+    owned = dict(manifest.owned)
+    manifest.encode, manifest.partial = "started", str(partial)
     work.write_manifest(manifest)
 
     def claim(finished: Path) -> None:
         # Until the rename, an older file of ours may still be the one at the path: both count.
-        manifest["owned"] = {**owned, key: [*owned.get(key, []), file_signature(finished)]}
+        signature = file_signature(finished)
+        assert signature is not None  # the writer just finished it
+        manifest.owned = {**owned, key: [*owned.get(key, []), signature]}
         work.write_manifest(manifest)
 
-    video = job["settings"]["video"]
     writer = open_writer(
         output,
-        tuple(plan["size"]),
-        Fraction(plan["fps"]),
+        plan.size,
+        plan.fps,
         overwrite=overwrite or ours,
         partial=partial,
         before_commit=claim,
-        **_writer_options(job, plan, video),
+        **_writer_options(manifest.job, plan),
     )
     with writer:
-        for frame in final_frames(work, indices, plan.get("segments")):
+        for frame in final_frames(work, plan.indices, plan.segments):
             writer.write(frame)
-    manifest["owned"] = {**owned, key: manifest["owned"][key][-1:]}
-    manifest["partial"] = None
+    manifest.owned = {**owned, key: manifest.owned[key][-1:]}
+    manifest.partial = None
 
 
-def _encode_directory(
-    work: WorkDir, manifest: dict[str, Any], indices: range, overwrite: bool
-) -> None:
+def _encode_directory(work: WorkDir, manifest: Manifest, plan: Plan, overwrite: bool) -> None:
     """Numbered frames into the directory: ours (or, with --overwrite, any numbered frame) are
     replaced, stale numbered frames of a longer render removed, nothing else touched."""
-    job, plan = manifest["job"], manifest["plan"]
-    directory = Path(job["output"])
-    segments = plan.get("segments")
+    directory = Path(manifest.job.output)
+    indices = plan.indices
     new = {}
-    for index, frame in zip(indices, final_frames(work, indices, segments), strict=True):
+    for index, frame in zip(indices, final_frames(work, indices, plan.segments), strict=True):
         name = OUTPUT_FRAME_NAME.format(index)
         new[os.path.abspath(directory / name)] = bytes_signature(encode_image(frame, name))
     existing = numbered_frames(directory)
     foreign = [
         p
         for p in existing
-        if not WorkDir.owns(manifest, p) and file_signature(p) != new.get(os.path.abspath(p))
+        if not manifest.owns(p) and file_signature(p) != new.get(os.path.abspath(p))
     ]
     if foreign and not overwrite:
         raise _foreign_frames(directory, foreign)
-    owned = dict(manifest.get("owned") or {})
+    owned = dict(manifest.owned)
     claimed = {key: [*owned.get(key, []), sig] for key, sig in new.items()}
-    manifest.update(encode="started", owned={**owned, **claimed})
+    manifest.encode, manifest.owned = "started", {**owned, **claimed}
     work.write_manifest(manifest)
-    with open_writer(
-        job["output"], tuple(plan["size"]), Fraction(plan["fps"]), overwrite=True,
-        start_index=plan["start"],
-    ) as writer:  # fmt: skip
-        for frame in final_frames(work, indices, segments):
+    # The output as given: its trailing '/' says "directory" even before it exists.
+    output = manifest.job.output
+    with open_writer(output, plan.size, plan.fps, overwrite=True, start_index=plan.start) as writer:
+        for frame in final_frames(work, indices, plan.segments):
             writer.write(frame)
     # Frames of an older, longer render would make a mixed sequence: only ours (or, with
     # --overwrite, numbered frames the user let us replace) are here to remove.
@@ -314,23 +316,19 @@ def _encode_directory(
     for path in removed:
         Path(path).unlink(missing_ok=True)
     kept = {k: v for k, v in owned.items() if k not in removed}
-    manifest["owned"] = {**kept, **{key: [sig] for key, sig in new.items()}}
+    manifest.owned = {**kept, **{key: [sig] for key, sig in new.items()}}
 
 
-def _writer_options(
-    job: dict[str, Any], plan: dict[str, Any], video: dict[str, Any]
-) -> dict[str, Any]:
-    if output_is_directory(job["output"]):
-        return {"start_index": plan["start"]}
-    options: dict[str, Any] = {"crf": video["crf"]}
-    if video["codec"]:
-        options["codec"] = video["codec"]
-    if video["audio"] and plan["has_audio"]:
-        fps = Fraction(plan["fps"])
+def _writer_options(job: Job, plan: Plan) -> dict[str, Any]:
+    video = job.settings.video
+    options: dict[str, Any] = {"crf": video.crf}
+    if video.codec:
+        options["codec"] = video.codec
+    if video.audio and plan.has_audio:
         options.update(
-            audio_from=job["input"],
-            audio_start=float(plan["start"] / fps),
-            audio_duration=float((plan["stop"] - plan["start"]) / fps),
+            audio_from=job.input,
+            audio_start=float(plan.start / plan.fps),
+            audio_duration=float((plan.stop - plan.start) / plan.fps),
         )
     return options
 
@@ -409,7 +407,8 @@ def render_video(
     with interruptible(), work.lock():
         manifest = prepare_work_dir(job, work, source, restart, callback)
         segments = segment_plan(manifest, work, source, indices, video, parallel, callback)
-        work.write_manifest({**manifest, "plan": frame_plan(source, indices, long_side, segments)})
+        manifest.plan = frame_plan(source, indices, long_side, segments)
+        work.write_manifest(manifest)
         if segments:
             before = len(work.done_frames(indices))
             render_segments(
@@ -432,35 +431,27 @@ def render_video(
 
 
 def frame_plan(
-    source: FrameSource, indices: range, long_side: int, segments: list[Any] | None
-) -> dict[str, Any]:
-    h, w = resize_long_side(
-        np.zeros((source.size[1], source.size[0], 3), np.uint8), long_side
-    ).shape[:2]
-    return {
-        "start": indices.start,
-        "stop": indices.stop,
-        "size": [w, h],
-        "fps": f"{source.fps.numerator}/{source.fps.denominator}",
-        "has_audio": source.has_audio,
-        "segments": [s.as_dict() for s in segments] if segments else None,
-    }
+    source: FrameSource, indices: range, long_side: int, segments: list[Segment] | None
+) -> Plan:
+    h, w = scaled_shape(source.size[1], source.size[0], long_side)
+    segments_kept = tuple(segments) if segments else None
+    return Plan(indices.start, indices.stop, (w, h), source.fps, source.has_audio, segments_kept)
 
 
 def segment_plan(
-    manifest: dict[str, Any],
+    manifest: Manifest,
     work: WorkDir,
     source: FrameSource,
     indices: range,
     video: VideoConfig,
     parallel: Parallel,
     callback: Callback,
-) -> list[Any] | None:
+) -> list[Segment] | None:
     """The stored segment plan when frames were already rendered with it, else a new one."""
-    old = (manifest.get("plan") or {}).get("segments")
+    old = manifest.plan.segments if manifest.plan else None
     started = bool(work.done_frames(indices))
     if started and old:
-        return fit_segments([Segment(**data) for data in old], indices)
+        return fit_segments(list(old), indices)
     if started and parallel.enabled:
         callback(
             Message(
@@ -486,12 +477,14 @@ def write_report(work: WorkDir, indices: range, report: str | None, overwrite: b
     if not report:
         return
     path = Path(report)
-    manifest = work.read_manifest()
+    manifest = work.manifest()
     check_replaceable(path, overwrite, manifest)
     lines = [json.dumps(work.frame_stats(i), sort_keys=True) for i in indices]
     data = ("\n".join(lines) + "\n").encode()
-    key, owned = os.path.abspath(path), dict(manifest.get("owned") or {})
+    key, owned = os.path.abspath(path), dict(manifest.owned)
     signature = bytes_signature(data)
-    work.write_manifest({**manifest, "owned": {**owned, key: [*owned.get(key, []), signature]}})
+    manifest.owned = {**owned, key: [*owned.get(key, []), signature]}
+    work.write_manifest(manifest)
     atomic_write_bytes(path, data)
-    work.write_manifest({**manifest, "owned": {**owned, key: [signature]}})
+    manifest.owned = {**owned, key: [signature]}
+    work.write_manifest(manifest)

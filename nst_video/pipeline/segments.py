@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -43,12 +42,11 @@ class SegmentWork(WorkDir):
 
 
 def final_frames(
-    work: WorkDir, indices: range, segments: Sequence[dict[str, Any]] | None
+    work: WorkDir, indices: range, segments: Sequence[Segment] | None
 ) -> Iterator[np.ndarray]:
     """The frames to encode: the rendered ones, crossfaded over each segment's overlap."""
     overlaps = {}
-    for data in segments or ():
-        segment = Segment(**data)
+    for segment in segments or ():
         for index in segment.overlap:
             overlaps[index] = segment
     for index, frame in zip(indices, work.iter_frames(indices), strict=True):

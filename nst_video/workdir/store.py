@@ -32,21 +32,16 @@ from PIL import Image
 from nst_video.errors import OutputError, ResumeError
 from nst_video.media.files import (
     atomic_write_json,
-    file_signature,
     fsync_directory,
     is_temporary,
 )
 from nst_video.media.images import read_image, write_image
+from nst_video.workdir.manifest import Manifest, parse_manifest
 
 MANIFEST = "manifest.json"
 LOCK = "lock"
 SEGMENTS = "segments"
 DRIVER_FILE = "driver.json"  # in segments/: the run whose tasks may write frames
-# 2: input digests in the frame statistics, owned-output signatures, the frame range left out
-# of the fingerprint. 3: result settings by group (optim.iterations, video.iterations), with
-# precision and history_size among them. Checked on every read: an older or newer layout is
-# refused, not guessed.
-FORMAT_VERSION = 3
 _PNG_END = b"IEND\xaeB`\x82"
 # The only names the work directory writes into frames/ and segments/K/ (besides temporaries).
 _OUR_FRAME_FILE = re.compile(r"^\d{6}\.(png|json)$")
@@ -81,12 +76,9 @@ class WorkDir:
     def exists(self) -> bool:
         return self.manifest_path.is_file()
 
-    def read_manifest(self, allow_old: bool = False) -> dict[str, Any]:
-        """The manifest, checked: a damaged, older or newer one is one clear error.
-
-        `allow_old`: an older layout reads as an empty manifest (for --restart, which keeps
-        nothing of it but the knowledge that the directory is ours).
-        """
+    def read_manifest(self, allow_old: bool = False) -> Manifest | None:
+        """The manifest, checked (see parse_manifest); None only for an older one with
+        `allow_old`."""
         try:
             data = json.loads(self.manifest_path.read_text())
         except FileNotFoundError:
@@ -96,36 +88,19 @@ class WorkDir:
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not JSON"
             raise ResumeError(f"cannot read {self.manifest_path}: {reason}") from exc
-        version = data.get("format") if isinstance(data, dict) else None
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise ResumeError(
-                f"{self.manifest_path} is damaged (no manifest format version); "
-                "choose another --work-dir"
-            )
-        if version > FORMAT_VERSION:
-            raise ResumeError(
-                f"{self.path} was written by a newer nst-video (manifest format {version}, "
-                f"this one reads {FORMAT_VERSION}); continue it with that version"
-            )
-        if version < FORMAT_VERSION:
-            if allow_old:
-                return {}
-            raise ResumeError(
-                f"{self.path} was written by an older nst-video (manifest format {version}, "
-                f"this one reads {FORMAT_VERSION}); pass --restart to render it again"
-            )
-        if not isinstance(data.get("job"), dict) or not isinstance(data.get("fingerprint"), dict):
-            raise ResumeError(
-                f"{self.manifest_path} is damaged (no job or fingerprint); "
-                "choose another --work-dir"
-            )
-        return data
+        return parse_manifest(data, self.path, self.manifest_path, allow_old)
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
+    def manifest(self) -> Manifest:
+        """The manifest of a directory that has one of this format (else one clear error)."""
+        manifest = self.read_manifest()
+        assert manifest is not None  # only allow_old reads as None
+        return manifest
+
+    def write_manifest(self, manifest: Manifest) -> None:
         # The manifest before anything else: a directory holding only our lock or nothing at
         # all is new, one holding more is ours only with a manifest (see check_ours).
         self.create()
-        atomic_write_json(self.manifest_path, {**manifest, "format": FORMAT_VERSION})
+        atomic_write_json(self.manifest_path, manifest.to_dict())
         self._mkdir(self.frames_dir)
 
     def create(self) -> None:
@@ -200,15 +175,6 @@ class WorkDir:
             return None
         finally:
             os.close(fd)
-
-    # --- outputs we wrote ---------------------------------------------------------------------
-
-    @staticmethod
-    def owns(manifest: dict[str, Any], path: str | Path) -> bool:
-        """Whether the file at `path` is byte for byte one this work directory wrote there
-        (size and digest recorded in the manifest): only such a file is replaced freely."""
-        known = (manifest.get("owned") or {}).get(os.path.abspath(path), [])
-        return bool(known) and file_signature(Path(path)) in known
 
     # --- frames -----------------------------------------------------------------------------
 
