@@ -86,10 +86,10 @@ def render_clip(engine: Engine, source, indices: range, long_side: int) -> dict[
         work.frames_dir.mkdir(parents=True)
         sync(engine.device)
         start = time.perf_counter()
-        FrameLoop(engine, source, work, indices, long_side).run()
+        FrameLoop(engine, source, work.frames, indices, long_side).run()
         sync(engine.device)
         wall = time.perf_counter() - start
-        stats = [work.frame_stats(i) for i in indices]
+        stats = [work.frames.read_stats(i) for i in indices]
     busy = sum(s["seconds"] for s in stats)
     return {
         "wall": wall,
@@ -114,7 +114,7 @@ def device_busy(engine: Engine, source, indices: range, long_side: int) -> float
         sync(engine.device)
         with profile(activities=[activity]) as prof:
             start = time.perf_counter()
-            FrameLoop(engine, source, work, indices, long_side).run()
+            FrameLoop(engine, source, work.frames, indices, long_side).run()
             sync(engine.device)
             wall = time.perf_counter() - start
     kind = DeviceType.CUDA if cuda else DeviceType.CPU

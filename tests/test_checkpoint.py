@@ -66,8 +66,8 @@ def test_written_files_get_the_umask_mode_like_any_file(tmp_path: Path, write: s
             work.write_manifest(
                 Manifest(Job("in.mp4", (), "out.mp4", None, None, Settings()), {}, "")
             )
-            work.save_frame(0, np.zeros((4, 4, 3), np.uint8), {"frame": 0})
-            path = work.stats_path(0) if write == "stats" else work.frame_path(0)
+            work.frames.save_frame(0, np.zeros((4, 4, 3), np.uint8), {"frame": 0})
+            path = work.frames.stats_path(0) if write == "stats" else work.frames.frame_path(0)
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
@@ -117,38 +117,38 @@ def work(tmp_path: Path) -> WorkDir:
     work.frames_dir.mkdir(parents=True)
     image = np.arange(12 * 16 * 3, dtype=np.uint8).reshape(12, 16, 3)
     for index in range(3):
-        work.save_frame(index, image + index, {"frame": index, "seconds": 0.5})
+        work.frames.save_frame(index, image + index, {"frame": index, "seconds": 0.5})
     return work
 
 
 def test_saved_frames_are_finished_and_load_back(work: WorkDir) -> None:
-    assert work.done_frames(range(5)) == [0, 1, 2]
-    frame = work.load_frame(1)
+    assert work.frames.done_frames(range(5)) == [0, 1, 2]
+    frame = work.frames.load_frame(1)
     assert frame is not None
     assert np.array_equal(frame, np.arange(12 * 16 * 3, dtype=np.uint8).reshape(12, 16, 3) + 1)
-    assert work.frame_stats(2) == {"frame": 2, "seconds": 0.5}
+    assert work.frames.read_stats(2) == {"frame": 2, "seconds": 0.5}
 
 
 def test_truncated_png_is_not_a_frame(work: WorkDir) -> None:
-    path = work.frame_path(1)
+    path = work.frames.frame_path(1)
     path.write_bytes(path.read_bytes()[:-1])
-    assert not work.has_frame(1)
-    assert work.load_frame(1) is None
-    assert work.done_frames(range(3)) == [0, 2]
+    assert not work.frames.has_frame(1)
+    assert work.frames.load_frame(1) is None
+    assert work.frames.done_frames(range(3)) == [0, 2]
     path.write_bytes(b"")
-    assert not work.has_frame(1)
+    assert not work.frames.has_frame(1)
 
 
 def test_damaged_png_with_intact_end_is_dropped(work: WorkDir) -> None:
-    path = work.frame_path(2)
+    path = work.frames.frame_path(2)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert work.has_frame(2)  # looks complete...
-    assert not work.frame_intact(2)  # ...but its CRC says otherwise
-    assert work.load_frame(2) is None
-    assert work.drop_damaged(range(3)) == [2]
-    assert work.done_frames(range(3)) == [0, 1]
+    assert work.frames.has_frame(2)  # looks complete...
+    assert not work.frames.frame_intact(2)  # ...but its CRC says otherwise
+    assert work.frames.load_frame(2) is None
+    assert work.frames.drop_damaged(range(3)) == [2]
+    assert work.frames.done_frames(range(3)) == [0, 1]
 
 
 def test_remove_temporaries_and_discard(work: WorkDir) -> None:

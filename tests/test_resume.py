@@ -34,7 +34,7 @@ from nst_video.errors import Interrupted
 from nst_video.media import VideoWriter, ffmpeg_exe, open_source
 from nst_video.media.writers import ImageDirWriter
 from nst_video.workdir.manifest import Manifest
-from nst_video.workdir.store import WorkDir
+from nst_video.workdir.store import FrameStore, WorkDir
 
 COUNT, WIDTH, HEIGHT = 8, 48, 32
 TIMEOUT = 120.0  # seconds for any one subprocess render; a hang fails instead of blocking
@@ -659,19 +659,19 @@ def test_image_sequence_to_directory_resumes(
     args = video_args(inputs, f"{out_dir}/", source=inputs.sequence)
     work = tmp_path / "out.nst-work"
 
-    real_save = WorkDir.save_frame
+    real_save = FrameStore.save_frame
 
-    def interrupt_after_3(self: WorkDir, index: int, image: np.ndarray, stats: dict) -> None:
+    def interrupt_after_3(self: FrameStore, index: int, image: np.ndarray, stats: dict) -> None:
         real_save(self, index, image, stats)
         if index == 2:
             raise Interrupted(signal.SIGINT)
 
-    monkeypatch.setattr(WorkDir, "save_frame", interrupt_after_3)
+    monkeypatch.setattr(FrameStore, "save_frame", interrupt_after_3)
     done = run_main(args)
     assert done.code == 130
     assert f"nst-video resume {work}" in done.err
     assert frames_done(work) == 3
-    monkeypatch.setattr(WorkDir, "save_frame", real_save)
+    monkeypatch.setattr(FrameStore, "save_frame", real_save)
 
     # Then stopped again halfway through writing the output frames.
     real_write = ImageDirWriter.write

@@ -23,11 +23,10 @@ from nst_video.errors import NstError, OptionError, plural
 from nst_video.media import open_source
 from nst_video.media.files import atomic_write_json
 from nst_video.pipeline.render import EngineFactory, FrameLoop
-from nst_video.pipeline.segments import SegmentWork
 from nst_video.progress import Callback, FrameDone, Message, ignore
 from nst_video.video.segments import Segment
 from nst_video.workdir.manifest import Job
-from nst_video.workdir.store import DRIVER_FILE, WorkDir
+from nst_video.workdir.store import DRIVER_FILE, WORKER_FILE, WorkDir
 
 RAY_MISSING = 'Ray is not installed; install it with: pip install "nst-video[ray]"'
 WATCH_INTERVAL = 1.0  # seconds between a task's checks that its driver is still there
@@ -97,19 +96,6 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class _WatchedWork(SegmentWork):
-    """A segment's view of the work directory that checks its driver before every save."""
-
-    def __init__(self, path: Path, segment: Segment, watch: DriverWatch | None):
-        super().__init__(path, segment)
-        self.watch = watch
-
-    def save_frame(self, index: int, image: Any, stats: dict[str, Any]) -> None:
-        if self.watch is not None:
-            self.watch.check(force=True)
-        super().save_frame(index, image, stats)
-
-
 def write_driver_file(work: WorkDir) -> dict[str, Any]:
     """Claim the segments for this run; tasks of an earlier run stop when they see it."""
     driver = {"pid": os.getpid(), "host": socket.gethostname(), "run": uuid.uuid4().hex}
@@ -135,15 +121,17 @@ def render_segment_task(
     watch = DriverWatch(Path(work_path), driver) if driver is not None else None
     if watch is not None:
         watch.check(force=True)  # a retry after the driver died must not start at all
-    work = _WatchedWork(Path(work_path), segment, watch)
-    work.remove_temporaries()  # a killed earlier attempt's half-written warm-up frames
-    atomic_write_json(
-        work.warm_dir / "worker.json", {"pid": os.getpid(), "host": socket.gethostname()}
-    )
+    work = WorkDir(Path(work_path))
+    # The driver is checked before every save, not only every second.
+    check = (lambda: watch.check(force=True)) if watch is not None else None
+    store = work.segment_frames(segment, before_save=check)
+    store.remove_temporaries()  # a killed earlier attempt's half-written warm-up frames
+    worker = {"pid": os.getpid(), "host": socket.gethostname()}
+    atomic_write_json(work.segment_dir(segment.index) / WORKER_FILE, worker)
     engine = make_engine(job)
     source = open_source(job.input, job.settings.video.fps)
     callback = watch if watch is not None else ignore
-    return FrameLoop(engine, source, work, segment.frames, long_side, callback).run()
+    return FrameLoop(engine, source, store, segment.frames, long_side, callback).run()
 
 
 def _start_ray(ray: Any, workers: int, address: str | None, cpu_only: bool) -> dict[str, Any]:
@@ -224,7 +212,7 @@ def _get(ray: Any, ref: Any, work: WorkDir) -> Any:
 def _report_progress(
     work: WorkDir, segments: Sequence[Segment], total: int, reported: int, callback: Callback
 ) -> int:
-    done = sum(len(work.done_frames(range(s.start, s.stop))) for s in segments)
+    done = sum(len(work.frames.done_frames(range(s.start, s.stop))) for s in segments)
     for count in range(reported + 1, done + 1):
         callback(FrameDone(-1, count, total, "segment", 0, 0.0, {}))
     return max(reported, done)

@@ -200,7 +200,7 @@ def prepare_work_dir(
     if work.exists():
         changes = differing(manifest.fingerprint if manifest else {}, new)
         if changes and not restart:
-            done = len(work.done_frames(range(_last_frame(work) + 1)))
+            done = len(work.frames.done_frames(range(_last_frame(work) + 1)))
             raise ResumeError(
                 f"{work.path} holds {plural(done, 'frame')} rendered with other settings: "
                 f"{'; '.join(changes)}; run with the old settings to continue, or pass "
@@ -232,7 +232,7 @@ def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
     manifest = work.manifest()
     plan = manifest.require_plan(work.path)
     indices = plan.indices
-    missing = [i for i in indices if not work.has_frame(i)]
+    missing = [i for i in indices if not work.frames.has_frame(i)]
     if missing:
         raise ResumeError(
             f"{plural(len(missing), 'frame')} not rendered yet (first: {missing[0]}); "
@@ -410,7 +410,7 @@ def render_video(
         manifest.plan = frame_plan(source, indices, long_side, segments)
         work.write_manifest(manifest)
         if segments:
-            before = len(work.done_frames(indices))
+            before = len(work.frames.done_frames(indices))
             render_segments(
                 job,
                 work,
@@ -421,9 +421,9 @@ def render_video(
                 callback,
                 make_engine,
             )
-            rendered = len(work.done_frames(indices)) - before
+            rendered = len(work.frames.done_frames(indices)) - before
         else:
-            loop = FrameLoop(make_engine(job), source, work, indices, long_side, callback)
+            loop = FrameLoop(make_engine(job), source, work.frames, indices, long_side, callback)
             rendered = loop.run()
         write_report(work, indices, job.report, overwrite)
         output = encode(work, overwrite, callback)
@@ -449,7 +449,7 @@ def segment_plan(
 ) -> list[Segment] | None:
     """The stored segment plan when frames were already rendered with it, else a new one."""
     old = manifest.plan.segments if manifest.plan else None
-    started = bool(work.done_frames(indices))
+    started = bool(work.frames.done_frames(indices))
     if started and old:
         return fit_segments(list(old), indices)
     if started and parallel.enabled:
@@ -479,7 +479,7 @@ def write_report(work: WorkDir, indices: range, report: str | None, overwrite: b
     path = Path(report)
     manifest = work.manifest()
     check_replaceable(path, overwrite, manifest)
-    lines = [json.dumps(work.frame_stats(i), sort_keys=True) for i in indices]
+    lines = [json.dumps(work.frames.read_stats(i), sort_keys=True) for i in indices]
     data = ("\n".join(lines) + "\n").encode()
     key, owned = os.path.abspath(path), dict(manifest.owned)
     signature = bytes_signature(data)

@@ -24,7 +24,7 @@ from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignor
 from nst_video.video import flow
 from nst_video.video.resize import resize_long_side
 from nst_video.workdir.manifest import Job
-from nst_video.workdir.store import WorkDir, frame_digest
+from nst_video.workdir.store import FrameStore, frame_digest
 
 # Builds the engine of a job: injected by the caller (the CLI passes api.engine_for), and sent
 # to Ray tasks too, so every frame of a render is made by the same kind of engine.
@@ -70,7 +70,8 @@ def plan_frame(
     )
 
 
-def frame_stats(index: int, plan: FramePlan, done: Stylized, seconds: float) -> dict[str, Any]:
+def build_stats(index: int, plan: FramePlan, done: Stylized, seconds: float) -> dict[str, Any]:
+    """What the work directory keeps about a finished frame (FrameStore.read_stats)."""
     result = done.result
     return {
         "frame": index,
@@ -88,41 +89,41 @@ def frame_stats(index: int, plan: FramePlan, done: Stylized, seconds: float) -> 
 
 
 class FrameLoop:
-    """Renders the frames of `indices` that the work directory lacks, in order."""
+    """Renders the frames of `indices` that the frame store lacks, in order."""
 
     def __init__(
         self,
         engine: Engine,
         source: FrameSource,
-        work: WorkDir,
+        store: FrameStore,
         indices: range,
         long_side: int,
         callback: Callback = ignore,
     ):
-        self.engine, self.source, self.work = engine, source, work
+        self.engine, self.source, self.store = engine, source, store
         self.indices, self.long_side, self.callback = indices, long_side, callback
         self.video = engine.settings.video
 
     def run(self) -> int:
         """Returns the number of frames rendered now."""
-        damaged = self.work.drop_damaged(self.indices)
+        damaged = self.store.drop_damaged(self.indices)
         if damaged:
             self.callback(Message(f"rendering damaged frames again: {damaged}"))
         stale = self.stale_frames()
         if stale:
-            self.work.drop_frames(stale)
+            self.store.drop_frames(stale)
             self.callback(
                 Message(
                     f"input changed since frames were rendered: rendering {_ranges(stale)} again"
                 )
             )
-        first = next((i for i in self.indices if not self.work.has_frame(i)), None)
+        first = next((i for i in self.indices if not self.store.has_frame(i)), None)
         if first is None:
             return 0
         # A finished frame that no longer decodes cannot seed its successor: back up to it.
-        while first > self.indices.start and self.work.load_frame(first - 1) is None:
+        while first > self.indices.start and self.store.load_frame(first - 1) is None:
             first -= 1
-        done = len(self.work.done_frames(self.indices))
+        done = len(self.store.done_frames(self.indices))
         if done:
             total = plural(len(self.indices), "frame")
             self.callback(Message(f"resuming: {done} of {total} already done"))
@@ -130,12 +131,12 @@ class FrameLoop:
         prev_in: np.ndarray | None = None
         prev_out: np.ndarray | None = None
         rendered = 0
-        with FrameSaver(self.work) as saver:
+        with FrameSaver(self.store) as saver:
             for index, content, (digest, ff) in prefetch(self._inputs(read_from)):
                 out = self._finished(index)
                 if out is None:
                     if prev_out is _SKIPPED:
-                        prev_out = self.work.load_frame(index - 1)
+                        prev_out = self.store.load_frame(index - 1)
                     out = self._render(
                         index, content, digest, prev_in, prev_out, done + rendered, saver, ff
                     )
@@ -152,7 +153,7 @@ class FrameLoop:
         from its content alone, so the chain of dependants ends before the first cut (or
         independently rendered frame) at least two frames after the changed one.
         """
-        done = set(self.work.done_frames(self.indices))
+        done = set(self.store.done_frames(self.indices))
         if not done:
             return []
         stale: list[int] = []
@@ -163,7 +164,7 @@ class FrameLoop:
             for index, raw in zip(range(start, stop), frames, strict=False):
                 if index not in done:
                     continue
-                stats = self.work.frame_stats(index) or {}
+                stats = self.store.read_stats(index) or {}
                 independent = stats.get("init") in ("content", "cut")
                 if changed_at is not None and independent and index >= changed_at + 2:
                     changed_at = None
@@ -193,7 +194,7 @@ class FrameLoop:
         prev: np.ndarray | None = None
         for index, digest, content in self._contents(read_from):
             ff = None
-            wanted = self.video.init == "flow" and not self.work.has_frame(index)
+            wanted = self.video.init == "flow" and not self.store.has_frame(index)
             if prev is not None and wanted:
                 ff = flow.frame_flow(prev, content, self.video.flow)
             yield index, content, (digest, ff)
@@ -201,12 +202,12 @@ class FrameLoop:
 
     def _finished(self, index: int) -> np.ndarray | None:
         """A finished frame, decoded only when the next frame needs it as its warm start."""
-        if not self.work.has_frame(index):
+        if not self.store.has_frame(index):
             return None
-        next_needed = index + 1 < self.indices.stop and not self.work.has_frame(index + 1)
+        next_needed = index + 1 < self.indices.stop and not self.store.has_frame(index + 1)
         if not next_needed:
             return _SKIPPED
-        return self.work.load_frame(index)  # None if corrupt: rendered again
+        return self.store.load_frame(index)  # None if corrupt: rendered again
 
     def _render(
         self,
@@ -225,7 +226,7 @@ class FrameLoop:
         start = time.perf_counter()
         result = self.engine.stylize(content, plan.init, plan.budget, plan.temporal, self.callback)
         seconds = time.perf_counter() - start
-        stats = {**frame_stats(index, plan, result, seconds), "input": digest}
+        stats = {**build_stats(index, plan, result, seconds), "input": digest}
         saver.submit(index, result.image, stats)
         self.callback(
             FrameDone(
@@ -270,8 +271,8 @@ class FrameSaver:
     calling thread by the next `submit`, or on leaving the `with` block.
     """
 
-    def __init__(self, work: WorkDir):
-        self.work = work
+    def __init__(self, store: FrameStore):
+        self.store = store
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nst-save")
         self._pending: Future[None] | None = None
 
@@ -280,7 +281,7 @@ class FrameSaver:
         error = self._finish()
         if error is not None:
             raise error
-        self._pending = self._pool.submit(self.work.save_frame, index, image, stats)
+        self._pending = self._pool.submit(self.store.save_frame, index, image, stats)
 
     def _finish(self) -> BaseException | None:
         """Waits for the pending save and returns its error, if any."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nst_video.video.segments import Segment
-from nst_video.workdir.store import WorkDir
+from nst_video.workdir.store import WORKER_FILE, WorkDir
 
 
 def render_status(work: WorkDir) -> dict[str, Any]:
@@ -15,8 +15,8 @@ def render_status(work: WorkDir) -> dict[str, Any]:
     manifest = work.manifest()
     plan = manifest.require_plan(work.path)
     indices = plan.indices
-    done = work.done_frames(indices)
-    seconds = [s["seconds"] for i in done if (s := work.frame_stats(i))]
+    done = work.frames.done_frames(indices)
+    seconds = [s["seconds"] for i in done if (s := work.frames.read_stats(i))]
     per_frame = sum(seconds) / len(seconds) if seconds else None
     remaining = len(indices) - len(done)
     owner = work.owner()
@@ -40,11 +40,11 @@ def segment_status(work: WorkDir, segments: Sequence[Segment]) -> list[dict[str,
     rows = []
     for segment in segments:
         owned = range(segment.start, segment.stop)
-        worker = work.segment_dir(segment.index) / "worker.json"
+        worker = work.segment_dir(segment.index) / WORKER_FILE
         rows.append(
             {
                 **segment.as_dict(),
-                "done": len(work.done_frames(owned)),
+                "done": len(work.frames.done_frames(owned)),
                 "total": len(owned),
                 "worker": json.loads(worker.read_text()) if worker.is_file() else None,
             }

@@ -22,7 +22,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +36,18 @@ from nst_video.media.files import (
     is_temporary,
 )
 from nst_video.media.images import read_image, write_image
+from nst_video.video.segments import Segment
 from nst_video.workdir.manifest import Manifest, parse_manifest
 
 MANIFEST = "manifest.json"
 LOCK = "lock"
 SEGMENTS = "segments"
 DRIVER_FILE = "driver.json"  # in segments/: the run whose tasks may write frames
+WORKER_FILE = "worker.json"  # in segments/K/: the process rendering segment K
 _PNG_END = b"IEND\xaeB`\x82"
 # The only names the work directory writes into frames/ and segments/K/ (besides temporaries).
 _OUR_FRAME_FILE = re.compile(r"^\d{6}\.(png|json)$")
-_OUR_SEGMENT_FILES = ("worker.json",)
+_OUR_SEGMENT_FILES = (WORKER_FILE,)
 
 
 def frame_digest(frame: np.ndarray) -> str:
@@ -62,6 +64,16 @@ class WorkDir:
         self.path = path
         self.frames_dir = path / "frames"
         self.segments_dir = path / SEGMENTS
+        self.frames = FrameStore(self.frames_dir)
+
+    def segment_frames(
+        self, segment: Segment, before_save: Callable[[], None] | None = None
+    ) -> FrameStore:
+        """The frames as segment `segment` sees them: its warm-up frames in its own folder."""
+        warmup = self.segment_dir(segment.index)
+        for folder in (warmup, self.frames_dir):
+            _mkdir(folder)
+        return FrameStore(self.frames_dir, warmup, segment.start, before_save)
 
     def segment_dir(self, index: int) -> Path:
         """Where segment `index` keeps its warm-up frames and worker.json."""
@@ -176,16 +188,66 @@ class WorkDir:
         finally:
             os.close(fd)
 
-    # --- frames -----------------------------------------------------------------------------
+    def remove_temporaries(self) -> None:
+        """Temp files a kill left behind between write and rename."""
+        _remove(self.path, is_temporary)
+        self.frames.remove_temporaries()
+
+    def discard_frames(self) -> int:
+        """Delete every frame this work directory rendered, and nothing else: only our
+        numbered names and temporaries, in frames/ and each segments/K/."""
+        count = len([p for p in self.frames_dir.glob("*.png") if _OUR_FRAME_FILE.match(p.name)])
+        _remove(self.frames_dir, _ours_in_frames)
+        self.discard_segments()
+        return count
+
+    def discard_segments(self) -> None:
+        """Warm-up frames of an abandoned segment plan (they would seed the wrong chains)."""
+        segments = self.segments_dir
+        if not segments.is_dir():
+            return
+        for folder in segments.iterdir():
+            if folder.is_dir() and re.fullmatch(r"\d{3}", folder.name):
+                _remove(folder, lambda n: _ours_in_frames(n) or n in _OUR_SEGMENT_FILES)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty: anything else someone put there stays
+        with contextlib.suppress(OSError):
+            segments.rmdir()
+
+
+class FrameStore:
+    """Finished frames by index: NNNNNN.png (lossless) and NNNNNN.json, its statistics and the
+    digest of its input frame (written first; the PNG's rename commits the frame).
+
+    All in `main` (WORKDIR/frames), except, for a parallel segment, its warm-up frames (those
+    before `warmup_stop`), which live in its own `warmup` folder (WORKDIR/segments/K). One
+    store type serves the frame loop, a segment, the encoder and status alike. `before_save`
+    runs before every save (a Ray task checks there that its driver is still alive).
+    """
+
+    def __init__(
+        self,
+        main: Path,
+        warmup: Path | None = None,
+        warmup_stop: int = 0,
+        before_save: Callable[[], None] | None = None,
+    ):
+        self.main, self.warmup, self.warmup_stop = main, warmup, warmup_stop
+        self.before_save = before_save
+
+    def folder(self, index: int) -> Path:
+        return self.warmup if self.warmup is not None and index < self.warmup_stop else self.main
 
     def frame_path(self, index: int) -> Path:
-        return self.frames_dir / f"{index:06d}.png"
+        return self.folder(index) / f"{index:06d}.png"
 
     def stats_path(self, index: int) -> Path:
-        return self.frames_dir / f"{index:06d}.json"
+        return self.folder(index) / f"{index:06d}.json"
 
     def save_frame(self, index: int, image: np.ndarray, stats: dict[str, Any]) -> None:
-        self._mkdir(self.frame_path(index).parent)
+        if self.before_save is not None:
+            self.before_save()
+        _mkdir(self.frame_path(index).parent)
         atomic_write_json(self.stats_path(index), stats)
         write_image(self.frame_path(index), image)  # the PNG's rename commits the frame
 
@@ -230,7 +292,8 @@ class WorkDir:
                 self.frame_path(index).unlink()
         return damaged
 
-    def frame_stats(self, index: int) -> dict[str, Any] | None:
+    def read_stats(self, index: int) -> dict[str, Any] | None:
+        """The statistics saved with a finished frame (see pipeline/render.build_stats)."""
         try:
             return json.loads(self.stats_path(index).read_text())
         except (OSError, ValueError):
@@ -239,11 +302,6 @@ class WorkDir:
     def done_frames(self, indices: range) -> list[int]:
         return [i for i in indices if self.has_frame(i)]
 
-    def remove_temporaries(self) -> None:
-        """Temp files a kill left behind between write and rename."""
-        for directory in (self.path, self.frames_dir):
-            _remove(directory, lambda name: is_temporary(name))
-
     def drop_frames(self, indices: range | list[int]) -> None:
         """Delete these finished frames (PNG and statistics), so they are rendered again."""
         for index in indices:
@@ -251,26 +309,10 @@ class WorkDir:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
 
-    def discard_frames(self) -> int:
-        """Delete every frame this work directory rendered, and nothing else: only our
-        numbered names and temporaries, in frames/ and each segments/K/."""
-        count = len([p for p in self.frames_dir.glob("*.png") if _OUR_FRAME_FILE.match(p.name)])
-        _remove(self.frames_dir, _ours_in_frames)
-        self.discard_segments()
-        return count
-
-    def discard_segments(self) -> None:
-        """Warm-up frames of an abandoned segment plan (they would seed the wrong chains)."""
-        segments = self.segments_dir
-        if not segments.is_dir():
-            return
-        for folder in segments.iterdir():
-            if folder.is_dir() and re.fullmatch(r"\d{3}", folder.name):
-                _remove(folder, lambda n: _ours_in_frames(n) or n in _OUR_SEGMENT_FILES)
-                with contextlib.suppress(OSError):
-                    folder.rmdir()  # only when empty: anything else someone put there stays
-        with contextlib.suppress(OSError):
-            segments.rmdir()
+    def remove_temporaries(self) -> None:
+        """Temporaries a kill left in the folder only this store writes: a segment's own
+        folder, since other segments may be writing into frames/ now."""
+        _remove(self.warmup if self.warmup is not None else self.main, is_temporary)
 
     def iter_frames(self, indices: range) -> Iterator[np.ndarray]:
         for index in indices:
@@ -281,6 +323,15 @@ class WorkDir:
                     "run the render again to redo it"
                 )
             yield frame
+
+
+def _mkdir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create {path}: {exc.strerror or exc}; pass --work-dir DIR"
+        ) from exc
 
 
 def _ours_in_frames(name: str) -> bool:
