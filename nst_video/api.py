@@ -20,7 +20,8 @@ from nst_video.core.engine import (
     validate_settings,
 )
 from nst_video.core.vgg import load_state_dict
-from nst_video.errors import NstError, OutputError
+from nst_video.errors import NstError
+from nst_video.media.files import refuse_existing
 from nst_video.media.images import read_image, write_image
 from nst_video.media.paths import check_inputs
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
@@ -110,8 +111,7 @@ def stylize_batch(
     for item in items:
         start = time.perf_counter()
         try:
-            if item.output.exists() and not overwrite:
-                raise OutputError(f"{item.output} exists; pass --overwrite to replace it")
+            refuse_existing(item.output, overwrite)
             done = stylize_array(engine, read_image(item.content), callback)
             write_image(item.output, done.image)
         except NstError as exc:

@@ -87,8 +87,19 @@ def fsync_directory(directory: Path) -> None:
 
 def write_error(path: Path, exc: OSError) -> OutputError:
     if exc.errno == errno.ENOSPC:
-        return OutputError(f"disk full while writing {path}; free space and run the command again")
+        return disk_full(path)
     return OutputError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def disk_full(path: str | Path) -> OutputError:
+    """The one disk-full message (an OSError's ENOSPC here, ffmpeg's stderr in writers)."""
+    return OutputError(f"disk full while writing {path}; free space and run the command again")
+
+
+def refuse_existing(path: str | Path, overwrite: bool) -> None:
+    """The one "exists; pass --overwrite" refusal, for any output the user named."""
+    if Path(path).exists() and not overwrite:
+        raise OutputError(f"{path} exists; pass --overwrite to replace it")
 
 
 def file_digest(path: Path) -> str:

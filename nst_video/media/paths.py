@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nst_video.errors import InputError, OutputError, WeightsError, unknown_choice
+from nst_video.media.files import refuse_existing
 from nst_video.media.images import WRITE_EXTENSIONS
 from nst_video.models import WEIGHTS_ENV, chosen_weights
 
@@ -62,8 +63,7 @@ def check_output_image(path: Path, overwrite: bool) -> None:
     if path.suffix.lower() not in WRITE_EXTENSIONS:
         raise unknown_choice("output image extension", path.suffix or "(none)", WRITE_EXTENSIONS)
     check_writable_parent(path)
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} exists; pass --overwrite to replace it")
+    refuse_existing(path, overwrite)
 
 
 def check_not_inputs(

@@ -17,7 +17,7 @@ import numpy as np
 
 from nst_video.errors import FFmpegError, InputError, OptionError, OutputError
 from nst_video.media.ffmpeg import ffmpeg_exe, file_url, probe, rate_text, relevant_error_line
-from nst_video.media.files import fsync_directory, temporary_name
+from nst_video.media.files import disk_full, fsync_directory, refuse_existing, temporary_name
 from nst_video.media.images import write_image
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm")
@@ -74,9 +74,20 @@ class _ContextMixin:
             self.abort()
 
 
-def _refuse_existing(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} exists; pass --overwrite to replace it")
+def check_video_output(output: str | Path) -> None:
+    """The one check of what an output path may be: a video extension, or a directory."""
+    text = os.fspath(output)
+    if not is_directory_output(text) and Path(text).suffix.lower() not in VIDEO_EXTENSIONS:
+        raise OptionError(
+            f"unsupported output {text!r}; use one of {', '.join(VIDEO_EXTENSIONS)}, "
+            "or end it with '/' for numbered PNG frames"
+        )
+
+
+def is_directory_output(output: str | Path) -> bool:
+    """A trailing '/' (or an existing directory) means numbered PNG frames."""
+    text = os.fspath(output)
+    return text.endswith(("/", "\\", os.sep)) or Path(text).is_dir()
 
 
 def _padding(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
@@ -121,10 +132,8 @@ class VideoWriter(_ContextMixin):
     ) -> None:
         self.path = Path(path)
         self.suffix = self.path.suffix.lower()
-        if self.suffix not in VIDEO_EXTENSIONS:
-            listed = " ".join(VIDEO_EXTENSIONS)
-            raise OptionError(f"cannot write video {self.path.name!r}; use one of: {listed}")
-        _refuse_existing(self.path, overwrite)
+        check_video_output(self.path)
+        refuse_existing(self.path, overwrite)
         _check_output_dir(self.path)
         self.size = (int(size[0]), int(size[1]))
         self.fps = Fraction(fps)
@@ -220,7 +229,7 @@ class VideoWriter(_ContextMixin):
         self._stderr.seek(0)
         line = relevant_error_line(self._stderr.read().decode("utf-8", errors="replace"))
         if "No space left" in line:
-            return OutputError(f"disk full while writing {self.path}; free space and run again")
+            return disk_full(self.path)
         return FFmpegError(f"ffmpeg could not write {self.path}: {line}")
 
 
@@ -292,7 +301,7 @@ class ImageDirWriter(_ContextMixin):
 
     def write(self, rgb: np.ndarray) -> None:
         target = self.directory / self.pattern.format(self.index)
-        _refuse_existing(target, self.overwrite)
+        refuse_existing(target, self.overwrite)
         write_image(target, rgb)
         self.index += 1
 
@@ -311,14 +320,9 @@ def open_writer(
     Video-only keyword arguments (codec, audio...) are ignored for image directories.
     """
     text = os.fspath(output)
-    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+    if is_directory_output(text):
         return ImageDirWriter(text, **{k: v for k, v in kwargs.items() if k in _DIR_KWARGS})
-    if Path(text).suffix.lower() not in VIDEO_EXTENSIONS:
-        listed = " ".join(VIDEO_EXTENSIONS)
-        raise OptionError(
-            f"unsupported output {text!r}; use one of {listed}, "
-            "or end it with '/' for numbered PNG frames"
-        )
+    check_video_output(text)
     return VideoWriter(text, size, fps, **kwargs)
 
 

@@ -21,6 +21,7 @@ from nst_video.media.files import (
     file_signature,
     is_temporary,
     is_within,
+    refuse_existing,
     same_file,
     temporary_name,
 )
@@ -29,8 +30,9 @@ from nst_video.media.paths import check_inputs, check_not_inputs, check_writable
 from nst_video.media.writers import (
     OUTPUT_FRAME,
     OUTPUT_FRAME_NAME,
-    VIDEO_EXTENSIONS,
     check_encoder,
+    check_video_output,
+    is_directory_output,
 )
 from nst_video.models import chosen_weights, weights_source
 from nst_video.pipeline.distributed import render_segments, require_ray
@@ -48,10 +50,6 @@ def default_work_dir(output: str | Path) -> Path:
     """OUTPUT.nst-work beside the output (for `out/` frames: `out.nst-work`)."""
     path = Path(str(output).rstrip("/\\") or ".")
     return path.with_name(path.name + ".nst-work")
-
-
-def output_is_directory(output: str) -> bool:
-    return output.endswith(("/", "\\")) or Path(output).is_dir()
 
 
 def render_range(source: FrameSource, video: VideoConfig) -> range:
@@ -121,7 +119,7 @@ def check_paths(job: Job, work: WorkDir, source: FrameSource) -> None:
     inputs = [*frames, *map(Path, job.styles), *([weights] if weights else [])]
     check_not_inputs({"output": job.output}, inputs)
     check_not_inputs({"--report": job.report}, inputs)
-    if output_is_directory(job.output):
+    if is_directory_output(job.output):
         # Not the folder the input frames are in either: our frames would join them.
         check_not_inputs({"output directory": job.output}, sorted({f.parent for f in frames}))
     elif job.report is not None and same_file(job.report, job.output):
@@ -151,12 +149,8 @@ def _ours(manifest: Manifest | None, path: str | Path) -> bool:
 
 def check_output(output: str, overwrite: bool, manifest: Manifest | None) -> None:
     """Refuse early (before hours of work) to overwrite an output this render did not make."""
-    if not output_is_directory(output):
-        if Path(output).suffix.lower() not in VIDEO_EXTENSIONS:
-            raise OptionError(
-                f"unsupported output {output!r}; use one of {', '.join(VIDEO_EXTENSIONS)}, "
-                "or end the path with '/' for a directory of PNG frames"
-            )
+    check_video_output(output)
+    if not is_directory_output(output):
         check_writable_parent(Path(output))
         check_replaceable(Path(output), overwrite, manifest)
         return
@@ -173,8 +167,7 @@ def check_replaceable(path: Path, overwrite: bool, manifest: Manifest | None) ->
     --overwrite; anything else at the path stays."""
     if path.is_dir():
         raise OutputError(f"{path} is a directory; give a file name")
-    if path.exists() and not overwrite and not _ours(manifest, path):
-        raise OutputError(f"{path} exists; pass --overwrite to replace it")
+    refuse_existing(path, overwrite or _ours(manifest, path))
 
 
 def numbered_frames(directory: Path) -> list[Path]:
@@ -240,7 +233,7 @@ def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
         )
     output = manifest.job.output
     callback(Message(f"encoding {plural(len(indices), 'frame')} to {output}"))
-    if output_is_directory(output):
+    if is_directory_output(output):
         _encode_directory(work, manifest, plan, overwrite)
     else:
         _encode_file(work, manifest, plan, overwrite)
@@ -366,7 +359,7 @@ def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameS
     if job.report:
         check_writable_parent(Path(job.report))
         check_replaceable(Path(job.report), overwrite, stored)
-    if not output_is_directory(job.output):
+    if not is_directory_output(job.output):
         check_encoder(job.output, job.settings.video.codec, job.settings.video.crf)
     return source
 

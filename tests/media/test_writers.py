@@ -152,7 +152,7 @@ def test_unknown_codec_is_one_line_ffmpeg_error(
 
 
 def test_bad_extension_and_directory(tmp_path: Path) -> None:
-    with pytest.raises(OptionError, match=r"use one of: \.mp4 \.mov \.mkv \.webm"):
+    with pytest.raises(OptionError, match=r"x\.avi.; use one of \.mp4, \.mov, \.mkv, \.webm, or"):
         VideoWriter(tmp_path / "x.avi", (32, 32), NTSC_FILM)
     with pytest.raises(OutputError, match="does not exist"):
         VideoWriter(tmp_path / "missing" / "x.mp4", (32, 32), NTSC_FILM)
