@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from nst_video.config import Settings
+from nst_video.core.device import configure_backend, pick_device
 from nst_video.core.engine import (
     Engine,
     Stylized,
     check_frame_size,
     noise_like,
-    pick_device,
     resized,
     validate_settings,
 )
@@ -43,6 +43,7 @@ def make_engine(
     check_inputs(styles, weights)
     style_images = [_as_array(s) for s in styles]
     device = pick_device(settings.image.device)
+    configure_backend(device, settings.image.precision)  # process-wide: the app's choice
     return Engine(load_state_dict(weights, settings.loss.model), style_images, settings, device)
 
 

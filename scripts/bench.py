@@ -27,8 +27,9 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from nst_video.config import Settings
-from nst_video.core import lbfgs
-from nst_video.core.engine import Engine, pick_device, to_tensor
+from nst_video.core import device as core_device
+from nst_video.core.device import configure_backend, pick_device
+from nst_video.core.engine import Engine, to_tensor
 from nst_video.core.optimize import optimize
 from nst_video.core.vgg import load_state_dict
 from nst_video.media import open_source
@@ -136,13 +137,13 @@ def host_reads(engine: Engine, frame: np.ndarray, evaluations: int) -> dict[str,
     content = to_tensor(frame, engine.device)
     loss_fn = engine.loss_for(frame)
     ours = _Reads()
-    real_read = lbfgs.read
-    lbfgs.read = lambda *v: ours.copied() or real_read(*v)  # type: ignore[assignment]
+    real_read = core_device.to_host
+    core_device.to_host = lambda *v: ours.copied() or real_read(*v)  # type: ignore[assignment]
     try:
         with ours:
             result = optimize(loss_fn, content, evaluations, replace(Settings().optim, tolerance=0))
     finally:
-        lbfgs.read = real_read
+        core_device.to_host = real_read
     x = content.clone().requires_grad_(True)
     history = engine.settings.optim.history_size
     reference = torch.optim.LBFGS([x], max_iter=evaluations, max_eval=evaluations,
@@ -241,6 +242,7 @@ def main() -> None:
         image=replace(base.image, device=args.device, precision=args.precision, size=args.size),
     )
     device = pick_device(args.device)
+    configure_backend(device, args.precision)  # what make_engine does for a render
 
     def make(**image: Any) -> Engine:
         return Engine(state, [style], replace(base, image=replace(base.image, **image)), device)

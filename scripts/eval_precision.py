@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from nst_video.config import OptimConfig, Settings
-from nst_video.core.engine import Engine, configure_backend, pick_device, to_tensor
+from nst_video.core.device import configure_backend, pick_device
+from nst_video.core.engine import Engine, to_tensor
 from nst_video.core.vgg import load_state_dict
 from nst_video.media import open_source
 from nst_video.media.images import read_image

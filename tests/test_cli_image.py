@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 from nst_video.api import stylize_image
 from nst_video.cli import app
 from nst_video.config import LossConfig, OptimConfig, Settings
-from nst_video.core.engine import available_devices
+from nst_video.core.device import available_devices
 from nst_video.errors import InputError, NstError, OptionError, OutputError, WeightsError
 from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS
 from nst_video.models import MODELS

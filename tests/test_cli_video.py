@@ -326,7 +326,7 @@ def test_unavailable_device_is_refused_before_any_work(
     sequence: Path,
     video_args: Callable[..., list[str]],
 ) -> None:
-    from nst_video.core.engine import available_devices
+    from nst_video.core.device import available_devices
 
     if "cuda" in available_devices():
         pytest.skip("this machine has CUDA")

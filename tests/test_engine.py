@@ -12,7 +12,8 @@ from torch import Tensor
 
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings
 from nst_video.core import losses
-from nst_video.core.engine import Engine, Temporal, noise_like, pick_device, to_tensor, to_uint8
+from nst_video.core.device import pick_device
+from nst_video.core.engine import Engine, Temporal, noise_like, to_tensor, to_uint8
 
 CPU = torch.device("cpu")
 # Shallow layers keep every forward pass cheap; the engine logic does not depend on depth.

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from nst_video.config import Settings
-from nst_video.core.engine import Engine, usable_cpus
+from nst_video.core.device import usable_cpus
+from nst_video.core.engine import Engine
 from nst_video.errors import OptionError
 from nst_video.pipeline.render import prefetch
 

@@ -7,10 +7,8 @@ no file I/O and never prints.
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,32 +17,13 @@ from torch import Tensor
 
 from nst_video.config import Settings
 from nst_video.core import losses
+from nst_video.core.device import pick_device
 from nst_video.core.optimize import LossFn, OptimizeResult, optimize
 from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import OptionError
 from nst_video.models import MODELS
 from nst_video.progress import Callback, ignore
 from nst_video.video.resize import resize_long_side, scaled_shape
-
-
-def available_devices() -> list[str]:
-    """The devices this torch build can use on this machine, in `auto`'s order of preference."""
-    found = ["cuda"] if torch.cuda.is_available() else []
-    found += ["mps"] if torch.backends.mps.is_available() else []
-    return [*found, "cpu"]
-
-
-def pick_device(name: str) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; a device this machine lacks is refused."""
-    available = available_devices()
-    if name == "auto":
-        return torch.device(available[0])
-    if name not in available:
-        raise OptionError(
-            f"device {name!r} is not available with this torch build on this machine; "
-            f"available: {', '.join(available)}"
-        )
-    return torch.device(name)
 
 
 def validate_settings(settings: Settings, n_styles: int, check_device: bool = True) -> None:
@@ -179,7 +158,6 @@ class Engine:
         )
         self._targets: dict[int, losses.StyleTargets] = {}
         self.bf16 = settings.image.precision == "bf16"
-        configure_backend(device, settings.image.precision)
         if device.type == "cuda":
             self.vgg = self.vgg.to(memory_format=torch.channels_last)
         self.style_passes = 0  # VGG passes spent on style images, for tests and reports
@@ -340,33 +318,6 @@ class Engine:
             return total, terms
 
         return loss_fn
-
-
-def configure_backend(device: torch.device, precision: str) -> None:
-    """Process-wide speed settings: cuDNN autotuning and TF32 on CUDA, all cores on the CPU."""
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # frame sizes repeat for the whole render
-        tf32 = precision in {"auto", "tf32"}
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        torch.backends.cudnn.allow_tf32 = tf32
-    elif device.type == "cpu":
-        # Denormal floats in VGG gradients can slow CPU passes several-fold; flushing them to
-        # zero changes nothing visible.
-        torch.set_flush_denormal(True)
-        if "OMP_NUM_THREADS" not in os.environ:
-            torch.set_num_threads(usable_cpus())
-
-
-def usable_cpus() -> int:
-    """Cores this process may use: its affinity, capped by a cgroup CPU quota (containers)."""
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            count = min(count or 1, max(1, int(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass  # no cgroup v2 limit visible
-    return max(1, count or 1)
 
 
 def resized(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

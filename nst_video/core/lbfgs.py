@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from nst_video.core import device
+
 # Wolfe constants of Nocedal & Wright (Algorithm 3.5): sufficient decrease and curvature.
 C1, C2 = 1e-4, 0.9
 MAX_SEARCH = 25  # evaluations per line search
@@ -26,11 +28,6 @@ Evaluate = Callable[[], Tensor]  # loss at the current x, with x.grad filled in
 # Told each evaluated loss as soon as it is on the host, and whether it is a line-search trial
 # (a step the search may still reject) rather than the starting point.
 Observe = Callable[[float, bool], None]
-
-
-def read(*values: Tensor) -> list[float]:
-    """Bring scalars to the host in one copy: the only place the optimizer waits for the device."""
-    return torch.stack([v.detach().reshape(()).float() for v in values]).tolist()
 
 
 @dataclass(frozen=True)
@@ -110,11 +107,13 @@ def minimize(evaluate: Evaluate, x: Tensor, history_size: int, observe: Observe)
     history = History(history_size)
     f_dev = evaluate()
     g = _grad(x)
-    f = read(f_dev)[0]
+    f = device.to_host(f_dev)[0]
     observe(f, False)
     d = -g
     while True:
-        slope, d_max, x_max, g_l1 = read(g.dot(d), d.abs().max(), flat.abs().max(), g.abs().sum())
+        slope, d_max, x_max, g_l1 = device.to_host(
+            g.dot(d), d.abs().max(), flat.abs().max(), g.abs().sum()
+        )
         if not slope < 0.0 and len(history):
             # Rounding made H g useless (not a descent direction): start again from the gradient.
             history.reset()
@@ -171,7 +170,7 @@ class _Line:
         self.last_t = t
         f = self.evaluate()
         g = _grad(self.x)
-        value, slope = read(f, g.dot(self.d))
+        value, slope = device.to_host(f, g.dot(self.d))
         self.observe(value, True)
         return _Point(t, value, slope, g)
 

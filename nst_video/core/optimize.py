@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from nst_video.config import OptimConfig
-from nst_video.core import lbfgs
+from nst_video.core import device, lbfgs
 from nst_video.errors import DivergenceError
 from nst_video.progress import Callback, Iteration, ignore
 
@@ -82,7 +82,7 @@ class _Tracker:
 
     def settle(self) -> None:
         if self._pending:
-            values = lbfgs.read(*self._pending)
+            values = device.to_host(*self._pending)
             self._pending.clear()
             self._read(values)
 
@@ -135,7 +135,9 @@ def optimize(
         pass
     tracker.settle()
     names = list(tracker.best_terms)
-    terms = dict(zip(names, lbfgs.read(*tracker.best_terms.values()), strict=True)) if names else {}
+    terms = (
+        dict(zip(names, device.to_host(*tracker.best_terms.values()), strict=True)) if names else {}
+    )
     return OptimizeResult(
         image=tracker.best_image.clamp_(0.0, 1.0),
         evaluations=tracker.evaluations,

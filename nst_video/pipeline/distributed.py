@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from nst_video.core.engine import usable_cpus
+from nst_video.core.device import usable_cpus
 from nst_video.errors import NstError, OptionError, plural
 from nst_video.media import open_source
 from nst_video.media.files import atomic_write_json
