@@ -16,7 +16,6 @@ from nst_video.core.engine import (
     Stylized,
     check_frame_size,
     noise_like,
-    resized,
     validate_settings,
 )
 from nst_video.core.vgg import load_state_dict
@@ -25,7 +24,7 @@ from nst_video.media.files import refuse_existing
 from nst_video.media.images import read_image, write_image
 from nst_video.media.paths import check_inputs
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
-from nst_video.video.resize import resize_long_side
+from nst_video.video.resize import resize_long_side, resize_to
 from nst_video.workdir.manifest import Job
 
 ImageLike = str | Path | np.ndarray
@@ -59,7 +58,7 @@ def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:
         return content
     if init == "noise":
         return noise_like(content, seed)
-    return resized(read_image(init), content.shape)
+    return resize_to(read_image(init), content.shape)
 
 
 def stylize_array(engine: Engine, content: np.ndarray, callback: Callback = ignore) -> Stylized:

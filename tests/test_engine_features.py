@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
@@ -105,3 +106,32 @@ def test_prefetch_stops_its_thread_and_closes_the_source_when_abandoned():
     stream.close()
     assert closed.wait(5)
     assert not any(t.name == "nst-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_prefetch_closes_the_source_even_after_giving_up_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The producer is busy on a slow item (a long optical flow) when the consumer stops and
+    stops waiting: the source is still closed, by the producer, once that item is done."""
+    from nst_video.pipeline import render
+
+    monkeypatch.setattr(render, "JOIN_TIMEOUT", 0.01)
+    closed = threading.Event()
+    busy = threading.Event()
+
+    def items() -> Iterator[int]:
+        try:
+            yield 0
+            busy.set()
+            time.sleep(0.3)  # the consumer gives up waiting during this
+            yield 1
+        finally:
+            closed.set()
+
+    source = items()  # still referenced, as a FrameLoop holds its source: no GC closes it
+    stream = prefetch(source, depth=1)
+    assert next(stream) == 0
+    assert busy.wait(5)
+    stream.close()
+    assert not closed.is_set()  # still busy: the wait ended first
+    assert closed.wait(5)

@@ -10,7 +10,6 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -23,7 +22,7 @@ from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import OptionError
 from nst_video.models import MODELS
 from nst_video.progress import Callback, ignore
-from nst_video.video.resize import resize_long_side, scaled_shape
+from nst_video.video.resize import resize_long_side, resize_to, scaled_shape
 
 
 def validate_settings(settings: Settings, n_styles: int, check_device: bool = True) -> None:
@@ -213,10 +212,10 @@ class Engine:
         spent = 0
         for long_side in level_long_sides(max(content.shape[:2]), levels)[:-1]:
             small = resize_long_side(content, long_side)
-            start = resized(init, small.shape[:2])
+            start = resize_to(init, small.shape[:2])
             coarse = self._stylize_once(small, start, budget, None, callback)
             spent += coarse.result.evaluations
-            init = resized(coarse.image, content.shape[:2])
+            init = resize_to(coarse.image, content.shape[:2])
         if levels > 1:
             budget = max(1, round(budget * self.settings.image.fine_share))
         done = self._stylize_once(content, init, budget, temporal, callback)
@@ -318,17 +317,6 @@ class Engine:
             return total, terms
 
         return loss_fn
-
-
-def resized(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """`image` resized to height x width `shape` (float or uint8 kept)."""
-    h, w = shape[:2]
-    if image.shape[:2] == (h, w):
-        return image
-    shrinking = h * w < image.shape[0] * image.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    resized = cv2.resize(image, (w, h), interpolation=interpolation)
-    return np.clip(resized, 0, 255 if image.dtype == np.uint8 else 1.0).astype(image.dtype)
 
 
 def noise_like(content: np.ndarray, seed: int) -> np.ndarray:

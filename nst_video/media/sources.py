@@ -14,7 +14,7 @@ from typing import IO, Protocol, runtime_checkable
 
 import numpy as np
 
-from nst_video.errors import FFmpegError, InputError, OptionError, plural
+from nst_video.errors import FFmpegError, InputError, OptionError
 from nst_video.media.ffmpeg import (
     cfr_filter,
     exact_rate,
@@ -48,8 +48,6 @@ class FrameSource(Protocol):
 
     def __iter__(self) -> Iterator[np.ndarray]: ...
 
-    def read(self, index: int) -> np.ndarray: ...
-
 
 def parse_fps(text: str) -> Fraction:
     """Exact frame rate from '24', '23.976', '29.97' or '24000/1001' (NTSC decimals snap)."""
@@ -75,13 +73,6 @@ def _check_range(start: int, count: int | None) -> None:
 
 def _stop(start: int, count: int | None, total: int) -> int:
     return total if count is None else min(total, start + count)
-
-
-def _check_index(index: int, total: int) -> None:
-    if not 0 <= index < total:
-        raise OptionError(
-            f"frame index {index} is out of range; the clip has {plural(total, 'frame')}"
-        )
 
 
 class VideoSource:
@@ -115,12 +106,6 @@ class VideoSource:
         if start >= stop:
             return iter(())
         return self._decode(start, stop - start)
-
-    def read(self, index: int) -> np.ndarray:
-        _check_index(index, self.frame_count)
-        for frame in self.frames(index, 1):
-            return frame
-        raise InputError(f"frame {index} of {self.path} could not be decoded")
 
     def _command(self, start: int, count: int) -> list[str]:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
@@ -217,10 +202,9 @@ class ImageSequenceSource:
     def frames(self, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
         _check_range(start, count)
         stop = _stop(start, count, self.frame_count)
-        return (self.read(index) for index in range(start, stop))
+        return (self._read(index) for index in range(start, stop))
 
-    def read(self, index: int) -> np.ndarray:
-        _check_index(index, self.frame_count)
+    def _read(self, index: int) -> np.ndarray:
         frame = read_image(self.files[index])
         self._check_size(self.files[index], (frame.shape[1], frame.shape[0]))
         return frame

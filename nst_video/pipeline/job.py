@@ -399,8 +399,8 @@ def render_video(
         callback(Message(f"warning: {warning}"))
     with interruptible(), work.lock():
         manifest = prepare_work_dir(job, work, source, restart, callback)
-        segments = segment_plan(manifest, work, source, indices, video, parallel, callback)
-        manifest.plan = frame_plan(source, indices, long_side, segments)
+        segments = choose_segments(manifest, work, source, indices, video, parallel, callback)
+        manifest.plan = render_plan(source, indices, long_side, segments)
         work.write_manifest(manifest)
         if segments:
             before = len(work.frames.done_frames(indices))
@@ -423,7 +423,7 @@ def render_video(
     return RenderResult(work.path, output, rendered, len(indices))
 
 
-def frame_plan(
+def render_plan(
     source: FrameSource, indices: range, long_side: int, segments: list[Segment] | None
 ) -> Plan:
     h, w = scaled_shape(source.size[1], source.size[0], long_side)
@@ -431,7 +431,7 @@ def frame_plan(
     return Plan(indices.start, indices.stop, (w, h), source.fps, source.has_audio, segments_kept)
 
 
-def segment_plan(
+def choose_segments(
     manifest: Manifest,
     work: WorkDir,
     source: FrameSource,

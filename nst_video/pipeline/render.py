@@ -242,7 +242,7 @@ class FrameLoop:
         return result.image
 
 
-def _close(frames: Iterator[np.ndarray]) -> None:
+def _close(frames: Iterator[Any]) -> None:
     close = getattr(frames, "close", None)
     if close is not None:
         close()  # ends a decoder subprocess when we stop early
@@ -315,6 +315,9 @@ class FrameSaver:
 # --- background work ----------------------------------------------------------------------------
 
 _END = object()
+# How long an early stop waits for the producer to finish the item it is working on; closing
+# the items (and so the decoder) is the producer's own job, done however long that takes.
+JOIN_TIMEOUT = 5.0
 
 
 def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
@@ -328,10 +331,13 @@ def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
             for item in items:
                 if not _put(queue, item, stop):
                     return
+            _put(queue, _END, stop)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             _put(queue, exc, stop)
-            return
-        _put(queue, _END, stop)
+        finally:
+            # In this thread, never while `items` runs elsewhere: a generator cannot be closed
+            # from another thread while it executes, which left the decoder running.
+            _close(items)
 
     thread = threading.Thread(target=produce, name="nst-prefetch", daemon=True)
     thread.start()
@@ -342,10 +348,7 @@ def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
             yield item
     finally:
         stop.set()
-        thread.join(timeout=5)
-        close = getattr(items, "close", None)
-        if close is not None and not thread.is_alive():
-            close()  # ends the decoder subprocess when we stop early
+        thread.join(timeout=JOIN_TIMEOUT)
 
 
 def _put(queue: Queue[Any], item: Any, stop: threading.Event) -> bool:

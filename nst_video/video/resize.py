@@ -20,12 +20,19 @@ def resize_long_side(rgb: np.ndarray, long_side: int | None) -> np.ndarray:
         return rgb
     if long_side < 1:
         raise OptionError(f"image size must be at least 1 pixel, got {long_side}")
-    height, width = rgb.shape[:2]
-    new_h, new_w = scaled_shape(height, width, long_side)
-    if (new_w, new_h) == (width, height):
-        return rgb
-    scale = long_side / max(height, width)
-    # INTER_AREA avoids aliasing when shrinking; cubic is sharper when enlarging and cv2
-    # saturates uint8 results, so the overshoot is clipped.
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
+    return resize_to(rgb, scaled_shape(*rgb.shape[:2], long_side))
+
+
+def resize_to(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`image` (uint8, or float in [0, 1]) resized to height x width `shape`, dtype kept.
+
+    INTER_AREA avoids aliasing when shrinking; cubic is sharper when enlarging, and its
+    overshoot is clipped to the value range (cv2 saturates uint8 already).
+    """
+    h, w = shape[:2]
+    if image.shape[:2] == (h, w):
+        return image
+    shrinking = h * w < image.shape[0] * image.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    out = cv2.resize(image, (w, h), interpolation=interpolation)
+    return np.clip(out, 0, 255 if image.dtype == np.uint8 else 1.0).astype(image.dtype)

@@ -96,12 +96,11 @@ def test_count_zero_is_empty(clip: tuple) -> None:
     assert list(clip[0].frames(2, 0)) == []
 
 
-def test_read_single_frames(clip: tuple) -> None:
+def test_single_frames(clip: tuple) -> None:
     source, expected, _ = clip
     for index in (0, 5, COUNT - 1):
-        np.testing.assert_array_equal(source.read(index), expected[index])
-    with pytest.raises(OptionError, match="out of range"):
-        source.read(COUNT)
+        (frame,) = source.frames(index, 1)
+        np.testing.assert_array_equal(frame, expected[index])
 
 
 def test_negative_start_or_count_is_an_option_error(clip: tuple) -> None:
@@ -152,7 +151,7 @@ def test_rotation_metadata_gives_upright_frames(
     assert probe(rotated).rotation == 90
     source = open_source(rotated)
     assert source.size == (HEIGHT, WIDTH)
-    frame = source.read(2)
+    (frame,) = source.frames(2, 1)
     assert frame.shape == (WIDTH, HEIGHT, 3)
     # 90 degrees counter-clockwise: the original top-right corner ends up top-left.
     np.testing.assert_array_equal(frame, np.rot90(frames_data[2]))
