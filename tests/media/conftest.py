@@ -5,15 +5,14 @@ Helpers are handed out as fixtures because another conftest.py may exist at test
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+from media_helpers import run_ffmpeg
 
-from nst_video.media.ffmpeg import ffmpeg_exe
 from nst_video.media.writers import VideoWriter
 
 NTSC_FILM = Fraction(24000, 1001)
@@ -39,11 +38,6 @@ def encode(path: Path, frames: list, fps: Fraction = NTSC_FILM, **kwargs: object
         for frame in frames:
             writer.write(frame)
     return path
-
-
-def run_ffmpeg(*args: str) -> None:
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
-    subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, capture_output=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media_helpers import write_frames
 
 from nst_video.errors import FFmpegError, InputError, OptionError
 from nst_video.media import sources
@@ -27,12 +28,6 @@ NTSC_FILM = Fraction(24000, 1001)
 WIDTH, HEIGHT, COUNT = 48, 32, 8  # the session clip built in conftest.py
 
 
-def _write_sequence(directory: Path, frames: list, name: str = "frame_{:03d}.png") -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for index, frame in enumerate(frames):
-        write_image(directory / name.format(index), frame)
-
-
 @pytest.fixture(scope="module", params=["video", "directory", "glob", "printf"])
 def clip(
     request: pytest.FixtureRequest,
@@ -44,7 +39,7 @@ def clip(
     if request.param == "video":
         return open_source(lossless_video), frames_data, NTSC_FILM
     directory = tmp_path_factory.mktemp("seq") / "my frames"
-    _write_sequence(directory, frames_data)
+    write_frames(directory, frames_data, "frame_{:03d}.png")
     spec = {
         "directory": str(directory),
         "glob": str(directory / "*.png"),
