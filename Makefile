@@ -16,4 +16,5 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check nst_video tests scripts
+	$(BIN)/python -m pytest -q tests/test_layers.py
 	$(BIN)/ruff format --check nst_video tests scripts

@@ -10,20 +10,22 @@ from pathlib import Path
 import numpy as np
 
 from nst_video.config import Settings
-from nst_video.engine import (
+from nst_video.core.device import configure_backend, pick_device
+from nst_video.core.engine import (
     Engine,
     Stylized,
     check_frame_size,
     noise_like,
-    pick_device,
-    resized,
     validate_settings,
 )
-from nst_video.errors import NstError, OutputError
-from nst_video.frames.images import read_image, resize_long_side, write_image
-from nst_video.paths import check_inputs
+from nst_video.core.vgg import load_state_dict
+from nst_video.errors import NstError
+from nst_video.media.files import refuse_existing
+from nst_video.media.images import read_image, write_image
+from nst_video.media.paths import check_inputs
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
-from nst_video.vgg import load_state_dict
+from nst_video.video.resize import resize_long_side, resize_to
+from nst_video.workdir.manifest import Job
 
 ImageLike = str | Path | np.ndarray
 
@@ -40,7 +42,14 @@ def make_engine(
     check_inputs(styles, weights)
     style_images = [_as_array(s) for s in styles]
     device = pick_device(settings.image.device)
+    configure_backend(device, settings.image.precision)  # process-wide: the app's choice
     return Engine(load_state_dict(weights, settings.loss.model), style_images, settings, device)
+
+
+def engine_for(job: Job) -> Engine:
+    """The engine of a render job (its styles, settings and weights): the factory the CLI gives
+    render_video, which also sends it to Ray tasks."""
+    return make_engine(list(job.styles), job.settings, job.weights)
 
 
 def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:
@@ -49,7 +58,7 @@ def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:
         return content
     if init == "noise":
         return noise_like(content, seed)
-    return resized(read_image(init), content.shape)
+    return resize_to(read_image(init), content.shape)
 
 
 def stylize_array(engine: Engine, content: np.ndarray, callback: Callback = ignore) -> Stylized:
@@ -102,8 +111,7 @@ def stylize_batch(
     for item in items:
         start = time.perf_counter()
         try:
-            if item.output.exists() and not overwrite:
-                raise OutputError(f"{item.output} exists; pass --overwrite to replace it")
+            refuse_existing(item.output, overwrite)
             done = stylize_array(engine, read_image(item.content), callback)
             write_image(item.output, done.image)
         except NstError as exc:

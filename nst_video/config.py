@@ -1,12 +1,20 @@
-"""Every default lives here once; the CLI and the Python API read them from these dataclasses."""
+"""Every default lives here once; the CLI and the Python API read them from these dataclasses.
+
+Each field has a role (`role(field)`): RESULT fields change the stylized frames and are in a
+work directory's fingerprint, so a resume with another value is refused; ENCODING fields only
+change how finished frames are encoded; RUNTIME fields change where and how fast, or how many
+frames, not any frame's pixels. A field is RESULT unless its metadata says otherwise: a new
+field is checked on resume until someone decides it may change freely.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import Field, dataclass, field, fields
 from fractions import Fraction
+from typing import Any
 
 from nst_video.errors import OptionError, plural, unknown_choice
-from nst_video.flow import FLOW_METHODS
 from nst_video.models import MODEL_NAMES, POOLING, check_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -14,6 +22,19 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 INITS = ("content", "noise")  # or a file path
 VIDEO_INITS = ("flow", "content")
+FLOW_METHODS = ("dis", "farneback", "none")  # none: the previous output, unwarped
+RESULT, ENCODING, RUNTIME = "result", "encoding", "runtime"
+ROLES = (RESULT, ENCODING, RUNTIME)
+
+
+def _encoding(default: Any) -> Any:
+    return field(default=default, metadata={"role": ENCODING})
+
+
+def _runtime(default: Any) -> Any:
+    return field(default=default, metadata={"role": RUNTIME})
+
+
 # The style image is resized to style_scale x the output's long side: at 4 its VGG pass holds
 # 16x a frame's activations (a 512 px output: 2048 px style, ~1 GB at relu1_1), beyond which
 # memory, not taste, decides; 1e6 asked for petabytes.
@@ -88,7 +109,7 @@ class OptimConfig:
     tolerance: float = 1e-3
     window: int = 20
     adam_lr: float = 0.02
-    log_every: int = 10
+    log_every: int = _runtime(10)  # how often progress events are sent
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -111,7 +132,7 @@ class ImageConfig:
     preserve_colors: bool = False
     init: str = "content"  # content | noise | path to an image
     seed: int = 0
-    device: str = "auto"
+    device: str = _runtime("auto")  # the same pixels on any device, up to float rounding
     # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere; bf16 autocasts the VGG passes.
     precision: str = "auto"
     # Coarse-to-fine levels (1 = off): each coarser level halves the size and gets the full
@@ -160,10 +181,12 @@ class VideoConfig:
     scene_cut_threshold: float = 0.2
     fps: Fraction | None = None  # None: the container's rate, or 24 for image sequences
     start: int = 0
-    frames: int | None = None
-    crf: int = 18
-    codec: str | None = None  # None: libx264 (libvpx-vp9 for .webm)
-    audio: bool = True
+    # How many frames: a longer or shorter range reuses every finished frame (--start does
+    # change them, since frame k warm-starts from a chain that begins at the first frame).
+    frames: int | None = _runtime(None)
+    crf: int = _encoding(18)
+    codec: str | None = _encoding(None)  # None: libx264 (libvpx-vp9 for .webm)
+    audio: bool = _encoding(True)
     # Frames a parallel segment renders before its start and crossfades with the previous
     # segment: measured seam error fell from 3.4x to 1.9x the in-segment error going 4 -> 8.
     segment_warmup: int = 12
@@ -198,6 +221,20 @@ class Settings:
     optim: OptimConfig = field(default_factory=OptimConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
+
+
+def role(f: Field[Any]) -> str:
+    """RESULT, ENCODING or RUNTIME: what changing this field changes (see the module doc)."""
+    return f.metadata.get("role", RESULT)
+
+
+def setting_fields(settings: Settings) -> Iterator[tuple[str, str, Any, str]]:
+    """(group, name, value, role) of every setting, in declaration order; a setting's path is
+    `group.name` (optim.iterations and video.iterations are two settings)."""
+    for group in fields(settings):
+        config = getattr(settings, group.name)
+        for f in fields(config):
+            yield group.name, f.name, getattr(config, f.name), role(f)
 
 
 def _non_negative(name: str, value: float) -> None:

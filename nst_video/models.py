@@ -5,7 +5,9 @@ Torch-free on purpose: settings validate model and layer names without importing
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from nst_video.errors import unknown_choice
 
@@ -22,6 +24,10 @@ _TORCHVISION = "https://download.pytorch.org/models/"
 # The PyTorch conversion of the original Caffe models used by neural-style-pt and jcjohnson's
 # tools. Their 8 hex digits follow torchvision's naming (sha256 prefix, checked by torch.hub).
 _CAFFE = "https://web.eecs.umich.edu/~justincj/models/"
+
+WEIGHTS_ENV = "NST_VIDEO_WEIGHTS"
+WEIGHTS_URL_ENV = "NST_VIDEO_WEIGHTS_URL"
+DEFAULT_MODEL = "vgg19"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB in [0, 1], torchvision's normalization
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -95,3 +101,17 @@ def check_layers(layers: tuple[str, ...], model: str) -> None:
 def models_fitting(conv_count: int) -> tuple[str, ...]:
     """The model names whose architecture has `conv_count` convolutions."""
     return tuple(name for name, spec in MODELS.items() if spec.conv_count == conv_count)
+
+
+def weights_source(weights: str | Path | None, model: str = DEFAULT_MODEL) -> Path | str:
+    """Where the weights come from: a local Path (`weights`, else $NST_VIDEO_WEIGHTS) or a URL."""
+    chosen = weights or os.environ.get(WEIGHTS_ENV)
+    if chosen:
+        return Path(chosen).expanduser()
+    return os.environ.get(WEIGHTS_URL_ENV) or model_spec(model).url
+
+
+def chosen_weights(weights: str | Path | None) -> Path | None:
+    """The weights file in use: --weights, else $NST_VIDEO_WEIGHTS; None means the download."""
+    source = weights_source(weights)
+    return source if isinstance(source, Path) else None

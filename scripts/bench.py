@@ -26,15 +26,17 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nst_video import lbfgs
-from nst_video.checkpoint import WorkDir
 from nst_video.config import Settings
-from nst_video.engine import Engine, pick_device, to_tensor
-from nst_video.frames import open_source
-from nst_video.frames.images import read_image, resize_long_side
-from nst_video.optimize import optimize
-from nst_video.render import FrameLoop
-from nst_video.vgg import load_state_dict
+from nst_video.core import device as core_device
+from nst_video.core.device import configure_backend, pick_device
+from nst_video.core.engine import Engine, to_tensor
+from nst_video.core.optimize import optimize
+from nst_video.core.vgg import load_state_dict
+from nst_video.media import open_source
+from nst_video.media.images import read_image
+from nst_video.pipeline.render import FrameLoop
+from nst_video.video.resize import resize_long_side
+from nst_video.workdir.store import WorkDir
 
 
 def sync(device: torch.device) -> None:
@@ -85,10 +87,10 @@ def render_clip(engine: Engine, source, indices: range, long_side: int) -> dict[
         work.frames_dir.mkdir(parents=True)
         sync(engine.device)
         start = time.perf_counter()
-        FrameLoop(engine, source, work, indices, long_side).run()
+        FrameLoop(engine, source, work.frames, indices, long_side).run()
         sync(engine.device)
         wall = time.perf_counter() - start
-        stats = [work.frame_stats(i) for i in indices]
+        stats = [work.frames.read_stats(i) for i in indices]
     busy = sum(s["seconds"] for s in stats)
     return {
         "wall": wall,
@@ -113,7 +115,7 @@ def device_busy(engine: Engine, source, indices: range, long_side: int) -> float
         sync(engine.device)
         with profile(activities=[activity]) as prof:
             start = time.perf_counter()
-            FrameLoop(engine, source, work, indices, long_side).run()
+            FrameLoop(engine, source, work.frames, indices, long_side).run()
             sync(engine.device)
             wall = time.perf_counter() - start
     kind = DeviceType.CUDA if cuda else DeviceType.CPU
@@ -135,13 +137,13 @@ def host_reads(engine: Engine, frame: np.ndarray, evaluations: int) -> dict[str,
     content = to_tensor(frame, engine.device)
     loss_fn = engine.loss_for(frame)
     ours = _Reads()
-    real_read = lbfgs.read
-    lbfgs.read = lambda *v: ours.copied() or real_read(*v)  # type: ignore[assignment]
+    real_read = core_device.to_host
+    core_device.to_host = lambda *v: ours.copied() or real_read(*v)  # type: ignore[assignment]
     try:
         with ours:
             result = optimize(loss_fn, content, evaluations, replace(Settings().optim, tolerance=0))
     finally:
-        lbfgs.read = real_read
+        core_device.to_host = real_read
     x = content.clone().requires_grad_(True)
     history = engine.settings.optim.history_size
     reference = torch.optim.LBFGS([x], max_iter=evaluations, max_eval=evaluations,
@@ -240,6 +242,7 @@ def main() -> None:
         image=replace(base.image, device=args.device, precision=args.precision, size=args.size),
     )
     device = pick_device(args.device)
+    configure_backend(device, args.precision)  # what make_engine does for a render
 
     def make(**image: Any) -> Engine:
         return Engine(state, [style], replace(base, image=replace(base.image, **image)), device)

@@ -21,8 +21,9 @@ def child(size: str, weights: str | None, device: str, evaluations: int, history
     import torch
 
     from nst_video.config import Settings
-    from nst_video.engine import Engine, pick_device
-    from nst_video.vgg import load_state_dict
+    from nst_video.core.device import configure_backend, pick_device
+    from nst_video.core.engine import Engine
+    from nst_video.core.vgg import load_state_dict
 
     w, h = (int(v) for v in size.split("x"))
     base = Settings()
@@ -33,6 +34,7 @@ def child(size: str, weights: str | None, device: str, evaluations: int, history
         video=base.video,
     )
     dev = pick_device(device)
+    configure_backend(dev, settings.image.precision)  # what make_engine does for a render
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     style = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)

@@ -25,10 +25,12 @@ import numpy as np
 import torch
 
 from nst_video.config import OptimConfig, Settings
-from nst_video.engine import Engine, configure_backend, pick_device, to_tensor
-from nst_video.frames import open_source
-from nst_video.frames.images import read_image, resize_long_side
-from nst_video.vgg import load_state_dict
+from nst_video.core.device import configure_backend, pick_device
+from nst_video.core.engine import Engine, to_tensor
+from nst_video.core.vgg import load_state_dict
+from nst_video.media import open_source
+from nst_video.media.images import read_image
+from nst_video.video.resize import resize_long_side
 
 
 def one_pass(engine: Engine, frame: np.ndarray) -> tuple[float, torch.Tensor]:

@@ -29,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from nst_video import flow, segments
 from nst_video.cli import app
 from nst_video.config import VideoConfig
-from nst_video.frames import open_source, read_image, resize_long_side
+from nst_video.media import open_source, read_image
+from nst_video.video import flow, segments
+from nst_video.video.resize import resize_long_side
 
 GOAL = 1.5
 

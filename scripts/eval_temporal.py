@@ -33,11 +33,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from nst_video import flow
 from nst_video.api import make_engine
 from nst_video.config import ImageConfig, Settings
-from nst_video.engine import to_tensor
-from nst_video.frames import open_source, read_image, resize_long_side, write_image
+from nst_video.core.engine import to_tensor
+from nst_video.media import open_source, read_image, write_image
+from nst_video.video import flow
+from nst_video.video.resize import resize_long_side
 
 MODES: dict[str, list[str]] = {
     "nst default (dis + temporal)": [],

@@ -9,7 +9,7 @@ import pytest
 from nst_video import cli
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+def run_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     """Runs `nst-video ARGS` through cli.main(); returns (exit code, stderr)."""
     argv = sys.argv
     sys.argv = ["nst-video", *args]

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from media_helpers import run_ffmpeg, write_frames
 from PIL import Image
 
-from nst_video.frames import write_image
-from nst_video.vgg import WEIGHTS_ENV, WEIGHTS_URL_ENV, random_state_dict
+from nst_video.core.vgg import random_state_dict
+from nst_video.models import WEIGHTS_ENV, WEIGHTS_URL_ENV
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -132,33 +133,16 @@ def make_moving_frames() -> Callable[..., list]:
     return moving_texture
 
 
-def _write_sequence(directory: Path, frames: list[np.ndarray]) -> Path:
-    """`frames` as f000.png, f001.png, ... in `directory` (created)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for index, frame in enumerate(frames):
-        write_image(directory / f"f{index:03d}.png", frame)
-    return directory
-
-
 @pytest.fixture(scope="session")
-def write_sequence() -> Callable[[Path, list[np.ndarray]], Path]:
-    return _write_sequence
-
-
-def _run_ffmpeg(*args: str) -> None:
-    import subprocess
-
-    from nst_video.frames.ffmpeg import ffmpeg_exe
-
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
-    subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, capture_output=True)
+def write_sequence() -> Callable[..., Path]:
+    return write_frames
 
 
 @pytest.fixture(scope="session")
 def video_with_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 frames of 48x32 test pattern at 12 fps (1 s) with a 1 s sine audio track."""
     path = tmp_path_factory.mktemp("clips") / "with audio.mp4"
-    _run_ffmpeg(
+    run_ffmpeg(
         "-f", "lavfi", "-i", "testsrc=size=48x32:rate=12",
         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
         "-t", "1", "-frames:v", "12", "-c:v", "libx264", "-pix_fmt", "yuv444p",

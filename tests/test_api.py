@@ -147,3 +147,29 @@ def test_model_argument_picks_the_network(
         "weights do not fit --model vgg16: this file holds a VGG19; pass --model vgg19 or "
         "--model vgg19-caffe"
     )
+
+
+def test_the_app_sets_the_backend_not_the_engine(
+    weights_file: Path, make_image: Callable[..., np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Process-wide torch settings are the caller's choice: make_engine applies them once,
+    building an Engine touches none."""
+    import torch
+
+    from nst_video import api
+    from nst_video.core.device import pick_device
+    from nst_video.core.engine import Engine
+    from nst_video.core.vgg import load_state_dict
+
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(api, "configure_backend", lambda d, p: calls.append((d.type, p)))
+    settings = Settings(image=replace(Settings().image, device="cpu", precision="fp32"))
+    make_engine([make_image(32, 32, 1)], settings, weights_file)
+    assert calls == [("cpu", "fp32")]
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("the engine changed process-wide torch state")
+
+    monkeypatch.setattr(torch, "set_num_threads", refuse)
+    monkeypatch.setattr(torch, "set_flush_denormal", refuse)
+    Engine(load_state_dict(weights_file), [make_image(32, 32, 1)], settings, pick_device("cpu"))

@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nst_video.checkpoint import (
-    Job,
-    WorkDir,
-    differing,
-    job_from_dict,
-    job_to_dict,
-    result_settings,
-)
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
 from nst_video.errors import OutputError
-from nst_video.files import atomic_write_bytes
+from nst_video.media.files import atomic_write_bytes
+from nst_video.workdir.manifest import (
+    Job,
+    Manifest,
+    differing,
+    result_hash,
+    result_settings,
+)
+from nst_video.workdir.store import WorkDir
 
 
 def test_atomic_write_leaves_only_the_file(tmp_path: Path) -> None:
@@ -58,12 +58,16 @@ def test_written_files_get_the_umask_mode_like_any_file(tmp_path: Path, write: s
             atomic_write_bytes(tmp_path / "data.bin", b"x")
             path = tmp_path / "data.bin"
         elif write == "manifest":
-            work.write_manifest({"job": {}, "fingerprint": {}})
+            work.write_manifest(
+                Manifest(Job("in.mp4", (), "out.mp4", None, None, Settings()), {}, "")
+            )
             path = work.manifest_path
         else:
-            work.write_manifest({"job": {}, "fingerprint": {}})
-            work.save_frame(0, np.zeros((4, 4, 3), np.uint8), {"frame": 0})
-            path = work.stats_path(0) if write == "stats" else work.frame_path(0)
+            work.write_manifest(
+                Manifest(Job("in.mp4", (), "out.mp4", None, None, Settings()), {}, "")
+            )
+            work.frames.save_frame(0, np.zeros((4, 4, 3), np.uint8), {"frame": 0})
+            path = work.frames.stats_path(0) if write == "stats" else work.frames.frame_path(0)
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
@@ -113,38 +117,38 @@ def work(tmp_path: Path) -> WorkDir:
     work.frames_dir.mkdir(parents=True)
     image = np.arange(12 * 16 * 3, dtype=np.uint8).reshape(12, 16, 3)
     for index in range(3):
-        work.save_frame(index, image + index, {"frame": index, "seconds": 0.5})
+        work.frames.save_frame(index, image + index, {"frame": index, "seconds": 0.5})
     return work
 
 
 def test_saved_frames_are_finished_and_load_back(work: WorkDir) -> None:
-    assert work.done_frames(range(5)) == [0, 1, 2]
-    frame = work.load_frame(1)
+    assert work.frames.done_frames(range(5)) == [0, 1, 2]
+    frame = work.frames.load_frame(1)
     assert frame is not None
     assert np.array_equal(frame, np.arange(12 * 16 * 3, dtype=np.uint8).reshape(12, 16, 3) + 1)
-    assert work.frame_stats(2) == {"frame": 2, "seconds": 0.5}
+    assert work.frames.read_stats(2) == {"frame": 2, "seconds": 0.5}
 
 
 def test_truncated_png_is_not_a_frame(work: WorkDir) -> None:
-    path = work.frame_path(1)
+    path = work.frames.frame_path(1)
     path.write_bytes(path.read_bytes()[:-1])
-    assert not work.has_frame(1)
-    assert work.load_frame(1) is None
-    assert work.done_frames(range(3)) == [0, 2]
+    assert not work.frames.has_frame(1)
+    assert work.frames.load_frame(1) is None
+    assert work.frames.done_frames(range(3)) == [0, 2]
     path.write_bytes(b"")
-    assert not work.has_frame(1)
+    assert not work.frames.has_frame(1)
 
 
 def test_damaged_png_with_intact_end_is_dropped(work: WorkDir) -> None:
-    path = work.frame_path(2)
+    path = work.frames.frame_path(2)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert work.has_frame(2)  # looks complete...
-    assert not work.frame_intact(2)  # ...but its CRC says otherwise
-    assert work.load_frame(2) is None
-    assert work.drop_damaged(range(3)) == [2]
-    assert work.done_frames(range(3)) == [0, 1]
+    assert work.frames.has_frame(2)  # looks complete...
+    assert not work.frames.frame_intact(2)  # ...but its CRC says otherwise
+    assert work.frames.load_frame(2) is None
+    assert work.frames.drop_damaged(range(3)) == [2]
+    assert work.frames.done_frames(range(3)) == [0, 1]
 
 
 def test_remove_temporaries_and_discard(work: WorkDir) -> None:
@@ -172,15 +176,52 @@ def test_differing_names_each_change() -> None:
     ]
 
 
-def test_result_settings_leave_out_encoding_options() -> None:
+def test_result_settings_leave_out_encoding_and_runtime_options() -> None:
     base = result_settings(Settings())
     encoding_only = Settings(video=replace(VideoConfig(), crf=30, codec="libx265", audio=False))
     assert result_settings(encoding_only) == base
-    assert "crf" not in base and "device" not in base
-    assert result_settings(Settings(loss=LossConfig(style_weight=5.0)))["style_weight"] == 5.0
+    runtime_only = Settings(
+        image=ImageConfig(device="cpu"), optim=OptimConfig(log_every=3), video=VideoConfig(frames=5)
+    )
+    assert result_settings(runtime_only) == base
+    assert "crf" not in base["video"] and "device" not in base["image"]
+    assert "frames" not in base["video"] and "log_every" not in base["optim"]
+    assert (
+        result_settings(Settings(loss=LossConfig(style_weight=5.0)))["loss"]["style_weight"] == 5.0
+    )
     # The network changes every frame, so it is part of the fingerprint.
-    assert base["model"] == "vgg19"
-    assert result_settings(Settings(loss=LossConfig(model="vgg16")))["model"] == "vgg16"
+    assert base["loss"]["model"] == "vgg19"
+    assert result_settings(Settings(loss=LossConfig(model="vgg16")))["loss"]["model"] == "vgg16"
+    # bf16 and the L-BFGS history change the pixels.
+    assert base["image"]["precision"] == "auto" and base["optim"]["history_size"] == 50
+
+
+def test_settings_of_the_same_name_in_two_groups_are_two_settings() -> None:
+    """optim.iterations and video.iterations, image.init and video.init: each is its own
+    setting, so changing one is never hidden by the other."""
+    base = Settings()
+    changed = Settings(optim=OptimConfig(iterations=999), image=ImageConfig(init="noise"))
+    assert result_settings(changed) != result_settings(base)
+    assert result_settings(changed)["optim"]["iterations"] == 999
+    assert result_settings(changed)["video"]["iterations"] == VideoConfig().iterations
+    assert result_settings(changed)["image"]["init"] == "noise"
+    assert result_settings(changed)["video"]["init"] == "flow"
+    fingerprints = [result_hash({"settings": result_settings(s)}) for s in (base, changed)]
+    assert fingerprints[0] != fingerprints[1]
+    assert differing(
+        {"settings": result_settings(base)}, {"settings": result_settings(changed)}
+    ) == ['settings.image.init ("content" -> "noise")', "settings.optim.iterations (300 -> 999)"]
+
+
+def test_every_setting_has_a_known_role() -> None:
+    from nst_video.config import ROLES, setting_fields
+
+    roles = {f"{group}.{name}": role for group, name, _, role in setting_fields(Settings())}
+    assert set(roles.values()) <= set(ROLES)
+    assert {path for path, role in roles.items() if role != "result"} == {
+        "optim.log_every", "image.device", "video.frames", "video.crf", "video.codec",
+        "video.audio",
+    }  # fmt: skip
 
 
 def test_job_round_trips_through_the_manifest() -> None:
@@ -206,9 +247,9 @@ def test_job_round_trips_through_the_manifest() -> None:
         ),
     )
     job = Job("in put.mkv", ("a.png", "b.jpg"), "out/", "w.pth", "r.jsonl", settings)
-    stored = json.loads(json.dumps(job_to_dict(job)))  # exactly what the manifest holds
+    stored = json.loads(json.dumps(job.to_dict()))  # exactly what the manifest holds
     assert stored["settings"]["video"]["fps"] == "24000/1001"
-    again = job_from_dict(stored)
+    again = Job.from_dict(stored)
     assert again == job
     assert isinstance(again.settings.video.fps, Fraction)
     assert isinstance(again.settings.loss.style_layers, tuple)
@@ -216,11 +257,11 @@ def test_job_round_trips_through_the_manifest() -> None:
 
 def test_default_job_round_trips() -> None:
     job = Job("i.mp4", ("s.png",), "o.mp4", None, None, Settings())
-    assert job_from_dict(json.loads(json.dumps(job_to_dict(job)))) == job
+    assert Job.from_dict(json.loads(json.dumps(job.to_dict()))) == job
 
 
 def test_result_hash_changes_with_any_result_setting_and_only_then() -> None:
-    from nst_video.checkpoint import result_hash
+    from nst_video.workdir.manifest import result_hash
 
     base = {"settings": {"style_weight": 30.0, "iterations": 100}, "weights": "sha256:ab"}
     same = {"weights": "sha256:ab", "settings": {"iterations": 100, "style_weight": 30.0}}

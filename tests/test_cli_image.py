@@ -10,16 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import run_in_process
 from PIL import Image
 from typer.testing import CliRunner, Result
 
 from nst_video.api import stylize_image
 from nst_video.cli import app
 from nst_video.config import LossConfig, OptimConfig, Settings
-from nst_video.engine import available_devices
+from nst_video.core.device import available_devices
 from nst_video.errors import InputError, NstError, OptionError, OutputError, WeightsError
-from nst_video.frames.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS
+from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS
 from nst_video.models import MODELS
 
 # Shallow layers and 3 evaluations keep each run a fraction of a second.
@@ -423,7 +423,7 @@ def test_too_small_for_the_network_is_one_line_with_the_minimum(
 ) -> None:
     output = tmp_path / "o.png"
     args = ["image", content, "-s", style, "-o", output, "--weights", weights_file, "-q"]
-    code, err = run_cli(capsys, *map(str, args), "--iterations", "1", *extra)
+    code, err = run_in_process(capsys, *map(str, args), "--iterations", "1", *extra)
     assert code == 1
     assert err.splitlines() == [
         f"nst-video: error: the image ({shown} px) is too small: {minimum} or shallower layers"
@@ -562,7 +562,7 @@ def test_no_arguments_shows_help() -> None:
 # --- real subprocesses: main()'s exit codes and stderr -------------------------------------
 
 
-def run_main(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_subprocess(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     full_env.pop("NST_VIDEO_DEBUG", None)
     if env and "NST_VIDEO_DEBUG" in env:
@@ -578,7 +578,9 @@ def run_main(*args: object, env: dict[str, str] | None = None) -> subprocess.Com
 
 def test_subprocess_success(weights_file: Path, content: Path, style: Path, tmp_path: Path) -> None:
     output = tmp_path / "out.png"
-    done = run_main("image", content, "-s", style, "-o", output, "--weights", weights_file, *FAST)
+    done = run_subprocess(
+        "image", content, "-s", style, "-o", output, "--weights", weights_file, *FAST
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     with Image.open(output) as written:
@@ -587,7 +589,7 @@ def test_subprocess_success(weights_file: Path, content: Path, style: Path, tmp_
 
 def test_subprocess_error_is_one_line(style: Path, tmp_path: Path, weights_file: Path) -> None:
     missing = tmp_path / "missing.png"
-    done = run_main("image", missing, "-s", style, "-o", tmp_path / "o.png",
+    done = run_subprocess("image", missing, "-s", style, "-o", tmp_path / "o.png",
                     "--weights", weights_file, "-q")  # fmt: skip
     assert done.returncode == 1
     assert done.stderr == f"nst-video: error: content image not found: {missing}\n"
@@ -596,7 +598,7 @@ def test_subprocess_error_is_one_line(style: Path, tmp_path: Path, weights_file:
 
 def test_subprocess_debug_reraises(style: Path, tmp_path: Path, weights_file: Path) -> None:
     missing = tmp_path / "missing.png"
-    done = run_main("image", missing, "-s", style, "-o", tmp_path / "o.png",
+    done = run_subprocess("image", missing, "-s", style, "-o", tmp_path / "o.png",
                     "--weights", weights_file, "-q", env={"NST_VIDEO_DEBUG": "1"})  # fmt: skip
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr
@@ -624,14 +626,55 @@ def test_subprocess_without_weights(content: Path, style: Path, tmp_path: Path) 
 
 
 def test_subprocess_version_is_cheap() -> None:
-    done = run_main("--version")
+    done = run_subprocess("--version")
     assert done.returncode == 0
     assert done.stdout == "nst-video 0.1.0\n"
-    probe = subprocess.run(
-        [sys.executable, "-c", "import sys, nst_video; print('torch' in sys.modules)"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert probe.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["video", "--help"], []])
+def test_version_and_help_load_no_torch_or_cv2(args: list[str]) -> None:
+    """What the console entry point imports for --version and --help: no torch, no cv2 (the
+    commands' work, in cli/commands.py, loads only when a command runs)."""
+    code = (
+        "import sys\n"
+        "from nst_video.cli import main\n"
+        f"sys.argv = ['nst-video', *{args!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as stop:\n"
+        "    assert stop.code in (0, None, 2), stop.code\n"
+        "names = ('torch', 'cv2', 'nst_video.cli.commands')\n"
+        "heavy = sorted(m for m in names if m in sys.modules)\n"
+        "print('loaded:', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "loaded: []"
+    assert "Usage: nst-video" in done.stdout + done.stderr or args == ["--version"]
+
+
+def test_a_command_does_load_the_heavy_modules() -> None:
+    """The probe above can see torch when it is there: `status` of a missing dir runs."""
+    code = (
+        "import sys\n"
+        "from nst_video.cli import main\n"
+        "sys.argv = ['nst-video', 'status', '/nonexistent/nst-work']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('torch' in sys.modules, 'cv2' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.stderr.strip().splitlines()[-1] == "True True"
+
+
+def test_settings_import_no_torch_or_cv2() -> None:
+    code = "import sys, nst_video.config; print('torch' in sys.modules, 'cv2' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False False", done.stderr
 
 
 # --- usage errors, help, and what a run says (issue 11) ------------------------------------
@@ -650,7 +693,7 @@ def test_subprocess_version_is_cheap() -> None:
     ],
 )  # fmt: skip
 def test_usage_errors_are_one_plain_line_and_exit_2(args: list[str], line: str) -> None:
-    done = run_main(*args)
+    done = run_subprocess(*args)
     assert (done.returncode, done.stderr, done.stdout) == (2, f"nst-video: error: {line}\n", "")
 
 
@@ -673,14 +716,14 @@ def test_image_says_where_it_wrote_unless_quiet(
     output = tmp_path / "o.png"
     loud = [a for a in FAST if a != "--quiet"]
     base = ["image", str(content), "-s", str(style), "--weights", str(weights_file), *loud]
-    code, err = run_cli(capsys, *base, "-o", str(output))
+    code, err = run_in_process(capsys, *base, "-o", str(output))
     assert code == 0, err
     assert err.splitlines()[-1] == f"wrote {output}"
     b = image_file("b.png", seed=4)
-    code, err = run_cli(capsys, *base, str(b), "-o", str(tmp_path / "many"))
+    code, err = run_in_process(capsys, *base, str(b), "-o", str(tmp_path / "many"))
     assert code == 0, err
     assert err.splitlines()[-1] == f"wrote 2 images to {tmp_path / 'many'}"
-    code, err = run_cli(capsys, *base, "-o", str(tmp_path / "q.png"), "--quiet")
+    code, err = run_in_process(capsys, *base, "-o", str(tmp_path / "q.png"), "--quiet")
     assert (code, err) == (0, "")
 
 
@@ -691,5 +734,5 @@ def test_a_single_failed_image_is_reported_once(
     bad.write_bytes(b"text")
     loud = [a for a in FAST if a != "--quiet"]
     args = ["image", str(bad), "-s", str(style), "-o", str(tmp_path / "o.png")]
-    code, err = run_cli(capsys, *args, "--weights", str(weights_file), *loud)
+    code, err = run_in_process(capsys, *args, "--weights", str(weights_file), *loud)
     assert (code, err.splitlines()) == (1, [f"nst-video: error: {bad} {UNREADABLE}"])

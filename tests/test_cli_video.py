@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import run_in_process
 
-from nst_video.frames import probe, read_image, write_image
+from nst_video.media import probe, read_image, write_image
 
 # One loss evaluation per frame: these tests check plumbing, not pictures.
 FAST = ["--first-iterations", "2", "--iterations", "1", "--quiet", "--device", "cpu"]
@@ -53,7 +53,7 @@ def test_mp4_output_has_all_frames_the_input_rate_and_its_audio(
     video_args: Callable[..., list[str]],
 ) -> None:
     out = tmp_path / "out.mp4"
-    code, err = run_cli(capsys, *video_args(video_with_audio, out))
+    code, err = run_in_process(capsys, *video_args(video_with_audio, out))
     assert code == 0, err
     info = probe(out)
     assert info.frame_count == 12
@@ -69,7 +69,9 @@ def test_no_audio_drops_the_track(
     video_args: Callable[..., list[str]],
 ) -> None:
     out = tmp_path / "silent.mp4"
-    code, err = run_cli(capsys, *video_args(video_with_audio, out, "--frames", "3", "--no-audio"))
+    code, err = run_in_process(
+        capsys, *video_args(video_with_audio, out, "--frames", "3", "--no-audio")
+    )
     assert code == 0, err
     info = probe(out)
     assert info.frame_count == 3
@@ -84,7 +86,7 @@ def test_start_and_frames_render_that_range_and_cut_the_audio_to_it(
 ) -> None:
     out, report = tmp_path / "part.mp4", tmp_path / "part.jsonl"
     extra = ("--start", "3", "--frames", "4", "--report", str(report))
-    code, err = run_cli(capsys, *video_args(video_with_audio, out, *extra))
+    code, err = run_in_process(capsys, *video_args(video_with_audio, out, *extra))
     assert code == 0, err
     info = probe(out)
     assert info.frame_count == 4
@@ -102,7 +104,7 @@ def test_directory_output_gets_numbered_pngs(
     video_args: Callable[..., list[str]],
 ) -> None:
     out = tmp_path / "out"
-    code, err = run_cli(capsys, *video_args(sequence, f"{out}/", "--start", "2"))
+    code, err = run_in_process(capsys, *video_args(sequence, f"{out}/", "--start", "2"))
     assert code == 0, err
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"frame_{i:06d}.png" for i in range(2, FRAMES)]
@@ -123,7 +125,7 @@ def test_image_sequence_inputs_take_fps(
         "printf": str(sequence / "img_%03d.png"),
     }[kind]
     out = tmp_path / "seq.mp4"
-    code, err = run_cli(capsys, *video_args(spec, out, "--fps", "10"))
+    code, err = run_in_process(capsys, *video_args(spec, out, "--fps", "10"))
     assert code == 0, err
     info = probe(out)
     assert info.frame_count == FRAMES
@@ -137,7 +139,7 @@ def test_report_has_one_object_per_frame(
     video_args: Callable[..., list[str]],
 ) -> None:
     report = tmp_path / "report.jsonl"
-    code, err = run_cli(
+    code, err = run_in_process(
         capsys, *video_args(sequence, f"{tmp_path}/out/", "--frames", "3", "--report", str(report))
     )
     assert code == 0, err
@@ -185,7 +187,7 @@ def test_bad_inputs_exit_1_with_one_error_line(
         extra = ["--flow", "lucas"]
     else:
         extra = ["--start", "99"]
-    code, err = run_cli(capsys, *video_args(source, out, *extra))
+    code, err = run_in_process(capsys, *video_args(source, out, *extra))
     assert code == 1
     lines = err.splitlines()
     assert len(lines) == 1, err
@@ -232,8 +234,8 @@ def test_bad_style_or_weights_path_is_one_line_before_any_work(
         monkeypatch.setenv("NST_VIDEO_WEIGHTS", "/nonexistent")
         weights, expected = [], "weights file not found: /nonexistent (from NST_VIDEO_WEIGHTS)"
     style_args = [arg for s in styles for arg in ("--style", s)]
-    code, err = run_cli(capsys, "video", str(sequence), *style_args, "-o", str(out), *weights,
-                        *FAST)  # fmt: skip
+    args = ["video", str(sequence), *style_args, "-o", str(out), *weights, *FAST]
+    code, err = run_in_process(capsys, *args)
     assert (code, err.splitlines()) == (1, [f"nst-video: error: {expected}"])
     assert not (tmp_path / "out.mp4.nst-work").exists()
 
@@ -246,10 +248,10 @@ def test_resume_with_its_style_moved_away_is_one_line(
     video_args: Callable[..., list[str]],
 ) -> None:
     out = tmp_path / "out.mp4"
-    code, err = run_cli(capsys, *video_args(sequence, out, "--frames", "2"))
+    code, err = run_in_process(capsys, *video_args(sequence, out, "--frames", "2"))
     assert code == 0, err
     style.rename(tmp_path / "elsewhere.png")
-    code, err = run_cli(capsys, "resume", str(tmp_path / "out.mp4.nst-work"), "--quiet")
+    code, err = run_in_process(capsys, "resume", str(tmp_path / "out.mp4.nst-work"), "--quiet")
     assert (code, err.splitlines()) == (1, [f"nst-video: error: style image not found: {style}"])
 
 
@@ -263,7 +265,7 @@ def test_frames_too_small_for_the_network_are_refused_with_the_minimum(
     narrow.mkdir()
     for index in range(3):
         write_image(narrow / f"{index}.png", make_image(20, 400, index))
-    code, err = run_cli(capsys, *video_args(narrow, tmp_path / "out.mp4", "--size", "64"))
+    code, err = run_in_process(capsys, *video_args(narrow, tmp_path / "out.mp4", "--size", "64"))
     assert code == 1
     # 400x20 at --size 64 is 64x3; 310 gives 310x16 (15.5 rounds to 16).
     assert err.splitlines() == [
@@ -282,7 +284,7 @@ def test_without_a_terminal_every_finished_frame_is_one_line(
 ) -> None:
     out = tmp_path / "out"
     args = [arg for arg in video_args(sequence, f"{out}/", "--frames", "3") if arg != "--quiet"]
-    code, err = run_cli(capsys, *args)  # capsys's stderr is not a TTY, like nohup's
+    code, err = run_in_process(capsys, *args)  # capsys's stderr is not a TTY, like nohup's
     assert code == 0, err
     lines = err.splitlines()
     frames = [line for line in lines if line.startswith("frame ")]
@@ -315,7 +317,7 @@ def test_option_values_are_checked_before_the_work_directory_exists(
     extra: list[str],
     message: str,
 ) -> None:
-    code, err = run_cli(capsys, *video_args(sequence, tmp_path / "out.mp4", *extra))
+    code, err = run_in_process(capsys, *video_args(sequence, tmp_path / "out.mp4", *extra))
     assert (code, err.splitlines()) == (1, [f"nst-video: error: {message}"])
     assert not (tmp_path / "out.mp4.nst-work").exists()
 
@@ -326,11 +328,13 @@ def test_unavailable_device_is_refused_before_any_work(
     sequence: Path,
     video_args: Callable[..., list[str]],
 ) -> None:
-    from nst_video.engine import available_devices
+    from nst_video.core.device import available_devices
 
     if "cuda" in available_devices():
         pytest.skip("this machine has CUDA")
-    code, err = run_cli(capsys, *video_args(sequence, tmp_path / "out.mp4", "--device", "cuda"))
+    code, err = run_in_process(
+        capsys, *video_args(sequence, tmp_path / "out.mp4", "--device", "cuda")
+    )
     assert (code, err.splitlines()) == (1, [
         "nst-video: error: device 'cuda' is not available with this torch build on this "
         f"machine; available: {', '.join(available_devices())}"
@@ -356,7 +360,7 @@ def test_bad_codec_is_found_before_rendering(
     fragment: str,
 ) -> None:
     out = tmp_path / output
-    code, err = run_cli(capsys, *video_args(sequence, out, "--codec", codec))
+    code, err = run_in_process(capsys, *video_args(sequence, out, "--codec", codec))
     assert code == 1
     lines = err.splitlines()
     assert len(lines) == 1 and fragment in lines[0], err
@@ -375,7 +379,7 @@ def test_frame_of_another_size_is_found_before_rendering(
 ) -> None:
     odd = sequence / "img_004.png"
     write_image(odd, np.zeros((30, 48, 3), np.uint8))
-    code, err = run_cli(capsys, *video_args(sequence, tmp_path / "out.mp4"))
+    code, err = run_in_process(capsys, *video_args(sequence, tmp_path / "out.mp4"))
     assert code == 1
     assert err.splitlines() == [
         f"nst-video: error: {odd} is 48x30 but {sequence / 'img_000.png'} is 48x32; all frames "
@@ -395,7 +399,7 @@ def test_printf_gap_renders_every_file_with_one_warning(
     (sequence / "img_002.png").unlink()
     spec = str(sequence / "img_%03d.png")
     args = [a for a in video_args(spec, tmp_path / "out.mp4") if a != "--quiet"]
-    code, err = run_cli(capsys, *args)
+    code, err = run_in_process(capsys, *args)
     assert code == 0, err
     assert probe(tmp_path / "out.mp4").frame_count == FRAMES - 1
     warning = f"warning: {spec}: numbering skips 2; rendering the 5 files found in numeric order"

@@ -25,20 +25,22 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from nst_video.checkpoint import Job, WorkDir, job_to_dict
+from nst_video.api import engine_for
 from nst_video.cli import app, main
 from nst_video.config import OptimConfig, Settings, VideoConfig
-from nst_video.distributed import (
+from nst_video.errors import OptionError
+from nst_video.media.images import read_image
+from nst_video.pipeline.distributed import (
     RAY_MISSING,
     DriverGone,
     DriverWatch,
     render_segment_task,
-    segment_status,
     write_driver_file,
 )
-from nst_video.errors import OptionError
-from nst_video.frames.images import read_image
-from nst_video.segments import Segment, SegmentWork, blend_weight
+from nst_video.video.segments import Segment, blend_weight
+from nst_video.workdir.manifest import Job
+from nst_video.workdir.status import segment_status
+from nst_video.workdir.store import FrameStore, WorkDir
 
 FRAMES = 12
 RENDER_TIMEOUT = 150  # seconds; a healthy 12-frame render takes ~15 s on 2 loaded cores
@@ -212,7 +214,7 @@ def test_two_workers_render_every_frame_like_one(one_worker: Render, two_workers
         p.name for p in one_worker.out.glob("*.png")
     )
     assert len(list(two_workers.out.glob("*.png"))) == FRAMES
-    assert WorkDir(two_workers.work).done_frames(range(FRAMES)) == list(range(FRAMES))
+    assert WorkDir(two_workers.work).frames.done_frames(range(FRAMES)) == list(range(FRAMES))
     assert plan_of(one_worker.work)["segments"] is None
     assert plan_of(two_workers.work)["segments"] == EXPECTED_SEGMENTS
     assert "wrote" not in two_workers.process.stderr  # --quiet
@@ -241,11 +243,11 @@ def test_first_segment_matches_the_single_worker_render(
 def test_seam_frames_are_the_crossfade_of_both_segments(two_workers: Render) -> None:
     work = WorkDir(two_workers.work)
     segment = Segment(**EXPECTED_SEGMENTS[1])
-    warm = SegmentWork(two_workers.work, segment)
+    warm = work.segment_frames(segment)
     out = output_frames(two_workers.out)
     differs = 0
     for index in range(FRAMES):
-        stored = work.load_frame(index)
+        stored = work.frames.load_frame(index)
         assert stored is not None
         if index not in segment.overlap:
             np.testing.assert_array_equal(out[index], stored, err_msg=f"frame {index}")
@@ -329,7 +331,7 @@ def test_status_json_has_segments(partial_work: Path) -> None:
 def test_segment_status_before_any_worker_started(tmp_path: Path) -> None:
     work = WorkDir(tmp_path)
     work.frames_dir.mkdir()
-    rows = segment_status(work, [{"index": 0, "start": 0, "stop": 3, "warmup": 0}])
+    rows = segment_status(work, [Segment(0, 0, 3, 0)])
     assert rows == [{"index": 0, "start": 0, "stop": 3, "warmup": 0, "done": 0, "total": 3,
                      "worker": None}]  # fmt: skip
 
@@ -351,7 +353,7 @@ def test_killed_worker_is_retried(
         # Kill segment 1's worker once it has rendered some of its frames but not all of them.
         while killed is None and proc.poll() is None and time.monotonic() < deadline:
             done = len(list(warm_dir.glob("*.png"))) + len(
-                WorkDir(work).done_frames(range(6, FRAMES))
+                WorkDir(work).frames.done_frames(range(6, FRAMES))
             )
             info = warm_dir / "worker.json"
             if 0 < done < 10 and info.is_file():
@@ -363,7 +365,7 @@ def test_killed_worker_is_retried(
     assert killed is not None, f"never saw segment 1 mid-way; stderr:\n{result.stderr}"
     assert result.returncode == 0, result.stderr
     assert len(list(out.glob("*.png"))) == FRAMES
-    assert WorkDir(work).done_frames(range(FRAMES)) == list(range(FRAMES))
+    assert WorkDir(work).frames.done_frames(range(FRAMES)) == list(range(FRAMES))
     assert len(list(warm_dir.glob("*.png"))) == 4
     # The retry ran in a new worker process, which resumed the segment from the work directory.
     assert json.loads((warm_dir / "worker.json").read_text())["pid"] != killed
@@ -446,7 +448,7 @@ def _segment_job(clip: Clip, tmp_path: Path, weights_file: Path) -> dict:
     )
     job = Job(str(clip.frames), (str(clip.style),), f"{tmp_path}/out/", str(weights_file), None,
               settings)  # fmt: skip
-    return job_to_dict(job)
+    return job.to_dict()
 
 
 def test_driver_watch_signs_of_an_abandoned_render(tmp_path: Path) -> None:
@@ -476,9 +478,9 @@ def test_segment_task_of_a_dead_driver_renders_nothing(
     driver = {**write_driver_file(WorkDir(work)), "pid": _dead_pid()}
     segment = Segment(0, 0, 3, 0).as_dict()
     with pytest.raises(DriverGone):
-        render_segment_task(_segment_job(clip, tmp_path, weights_file), str(work), segment, 32,
-                            driver)  # fmt: skip
-    assert WorkDir(work).done_frames(range(FRAMES)) == []
+        job = _segment_job(clip, tmp_path, weights_file)
+        render_segment_task(job, str(work), segment, 32, engine_for, driver)
+    assert WorkDir(work).frames.done_frames(range(FRAMES)) == []
 
 
 def test_segment_task_stops_before_saving_once_another_run_took_over(
@@ -486,15 +488,15 @@ def test_segment_task_stops_before_saving_once_another_run_took_over(
 ) -> None:
     work = tmp_path / "out.nst-work"
     driver = write_driver_file(WorkDir(work))
-    original = SegmentWork.save_frame
+    original = FrameStore.save_frame
 
-    def save_then_take_over(self: SegmentWork, index: int, image: np.ndarray, stats: dict) -> None:
+    def save_then_take_over(self: FrameStore, index: int, image: np.ndarray, stats: dict) -> None:
         original(self, index, image, stats)
         write_driver_file(WorkDir(work))  # a new run (say --restart) starts after frame 0
 
-    monkeypatch.setattr(SegmentWork, "save_frame", save_then_take_over)
+    monkeypatch.setattr(FrameStore, "save_frame", save_then_take_over)
     segment = Segment(0, 0, 4, 0).as_dict()
     with pytest.raises(DriverGone):
-        render_segment_task(_segment_job(clip, tmp_path, weights_file), str(work), segment, 32,
-                            driver)  # fmt: skip
-    assert WorkDir(work).done_frames(range(FRAMES)) == [0]
+        job = _segment_job(clip, tmp_path, weights_file)
+        render_segment_task(job, str(work), segment, 32, engine_for, driver)
+    assert WorkDir(work).frames.done_frames(range(FRAMES)) == [0]

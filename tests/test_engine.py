@@ -10,9 +10,10 @@ import pytest
 import torch
 from torch import Tensor
 
-from nst_video import losses
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings
-from nst_video.engine import Engine, Temporal, noise_like, pick_device, to_tensor, to_uint8
+from nst_video.core import losses
+from nst_video.core.device import pick_device
+from nst_video.core.engine import Engine, Temporal, noise_like, to_tensor, to_uint8
 
 CPU = torch.device("cpu")
 # Shallow layers keep every forward pass cheap; the engine logic does not depend on depth.
@@ -83,7 +84,7 @@ def test_style_targets_use_the_scaled_style(
 ) -> None:
     half = make_engine(state_dict, [style_rgb], style_scale=0.5).style_targets(32).grams
     # style_rgb is 40x40: scale 0.5 of a 32 px output resizes it to 16x16.
-    from nst_video.frames.images import resize_long_side
+    from nst_video.video.resize import resize_long_side
 
     direct = engine._grams(resize_long_side(style_rgb, 16))
     for name in half:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
@@ -11,9 +12,10 @@ import pytest
 import torch
 
 from nst_video.config import Settings
-from nst_video.engine import Engine, usable_cpus
+from nst_video.core.device import usable_cpus
+from nst_video.core.engine import Engine
 from nst_video.errors import OptionError
-from nst_video.render import prefetch
+from nst_video.pipeline.render import prefetch
 
 
 def _engine(state_dict: Mapping[str, torch.Tensor], **image: object) -> Engine:
@@ -39,7 +41,7 @@ def test_multiscale_runs_coarse_levels_then_a_share_of_the_budget(state_dict, co
 
 
 def test_multiscale_is_skipped_for_frames_with_a_temporal_target(state_dict, content):
-    from nst_video.engine import Temporal
+    from nst_video.core.engine import Temporal
 
     engine = _engine(state_dict, scales=2)
     temporal = Temporal(content, np.ones(content.shape[:2], np.float32))
@@ -104,3 +106,32 @@ def test_prefetch_stops_its_thread_and_closes_the_source_when_abandoned():
     stream.close()
     assert closed.wait(5)
     assert not any(t.name == "nst-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_prefetch_closes_the_source_even_after_giving_up_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The producer is busy on a slow item (a long optical flow) when the consumer stops and
+    stops waiting: the source is still closed, by the producer, once that item is done."""
+    from nst_video.pipeline import render
+
+    monkeypatch.setattr(render, "JOIN_TIMEOUT", 0.01)
+    closed = threading.Event()
+    busy = threading.Event()
+
+    def items() -> Iterator[int]:
+        try:
+            yield 0
+            busy.set()
+            time.sleep(0.3)  # the consumer gives up waiting during this
+            yield 1
+        finally:
+            closed.set()
+
+    source = items()  # still referenced, as a FrameLoop holds its source: no GC closes it
+    stream = prefetch(source, depth=1)
+    assert next(stream) == 0
+    assert busy.wait(5)
+    stream.close()
+    assert not closed.is_set()  # still busy: the wait ended first
+    assert closed.wait(5)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nst_video.errors import OptionError
-from nst_video.flow import (
+from nst_video.video.flow import (
     FrameFlow,
     compute_flow,
     consistency_mask,

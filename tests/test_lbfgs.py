@@ -11,9 +11,9 @@ import torch
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nst_video import lbfgs
 from nst_video.config import OptimConfig
-from nst_video.optimize import optimize
+from nst_video.core import device, lbfgs
+from nst_video.core.optimize import optimize
 
 
 def two_loop(pairs: list[tuple[Tensor, Tensor]], g: Tensor) -> Tensor:
@@ -209,8 +209,8 @@ def wavy(target: Tensor) -> Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]]
 
 def test_lbfgs_reads_about_once_per_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[int] = []
-    real_read = lbfgs.read
-    monkeypatch.setattr(lbfgs, "read", lambda *v: reads.append(len(v)) or real_read(*v))
+    real_read = device.to_host
+    monkeypatch.setattr(device, "to_host", lambda *v: reads.append(len(v)) or real_read(*v))
     target = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(3))
     with ScalarReads() as scalars:
         result = optimize(wavy(target), torch.zeros(1, 3, 8, 8), 40, OptimConfig(tolerance=0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nst_video import losses
+from nst_video.core import losses
 
 
 def test_gram_hand_computed() -> None:

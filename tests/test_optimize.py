@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch import Tensor
 
-from nst_video import lbfgs, losses
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings
-from nst_video.engine import Engine, to_tensor
+from nst_video.core import device, losses
+from nst_video.core.engine import Engine, to_tensor
+from nst_video.core.optimize import optimize
+from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import DivergenceError, OptionError
-from nst_video.optimize import optimize
 from nst_video.progress import Event, Iteration
-from nst_video.vgg import VGGFeatures
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 CONTENT_LAYER = "relu2_1"
@@ -249,8 +249,8 @@ def test_high_style_weight_never_diverges(
 
 def test_adam_reads_the_device_only_every_log_every(monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[int] = []
-    real_read = lbfgs.read
-    monkeypatch.setattr(lbfgs, "read", lambda *v: reads.append(len(v)) or real_read(*v))
+    real_read = device.to_host
+    monkeypatch.setattr(device, "to_host", lambda *v: reads.append(len(v)) or real_read(*v))
     config = OptimConfig(optimizer="adam", tolerance=0.0, log_every=5)
     result = optimize(quadratic(torch.ones(1, 3, 2, 2)), torch.zeros(1, 3, 2, 2), 12, config)
     # Two full batches, the rest once the budget ends, then the best iterate's terms.

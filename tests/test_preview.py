@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import run_in_process
 
-from nst_video.frames import read_image, resize_long_side, write_image
-from nst_video.preview import pick_frames
+from nst_video.media import read_image, write_image
+from nst_video.pipeline.preview import pick_frames
+from nst_video.video.resize import resize_long_side
 
 GAP = 4  # white border between and around the tiles
 
@@ -65,7 +66,7 @@ def test_contact_sheet_has_inputs_above_results(
     preview_args: list[str],
 ) -> None:
     out = tmp_path / "sheet.png"
-    code, err = run_cli(capsys, *preview_args, "-o", str(out))
+    code, err = run_in_process(capsys, *preview_args, "-o", str(out))
     assert code == 0, err
     sheet = read_image(out)
     margin, (top, bottom) = tiles(sheet, 3, TILE_H, TILE_W)
@@ -82,7 +83,9 @@ def test_style_weight_sweep_gives_one_labelled_row_per_value(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
 ) -> None:
     sweep, single = tmp_path / "sweep.png", tmp_path / "single.png"
-    code, err = run_cli(capsys, *preview_args, "-o", str(sweep), "--style-weight", "0.3,1,300")
+    code, err = run_in_process(
+        capsys, *preview_args, "-o", str(sweep), "--style-weight", "0.3,1,300"
+    )
     assert code == 0, err
     sheet = read_image(sweep)
     margin, rows = tiles(sheet, 3, TILE_H, TILE_W)
@@ -95,7 +98,7 @@ def test_style_weight_sweep_gives_one_labelled_row_per_value(
         assert all(not np.array_equal(a, b) for a, b in zip(weaker, stronger, strict=True))
 
     # A sweep row is exactly what a preview with that one weight renders.
-    code, err = run_cli(capsys, *preview_args, "-o", str(single), "--style-weight", "300")
+    code, err = run_in_process(capsys, *preview_args, "-o", str(single), "--style-weight", "300")
     assert code == 0, err
     alone = tiles(read_image(single), 3, TILE_H, TILE_W)[1]
     assert len(alone) == 2
@@ -120,7 +123,7 @@ def test_bad_sweep_value_is_one_line(
     message: str,
 ) -> None:
     out = tmp_path / "sheet.png"
-    code, err = run_cli(capsys, *preview_args, "-o", str(out), "--style-weight", value)
+    code, err = run_in_process(capsys, *preview_args, "-o", str(out), "--style-weight", value)
     assert (code, err.splitlines()) == (1, [f"nst-video: error: {message}"])
     assert not out.exists()
 
@@ -130,12 +133,12 @@ def test_existing_sheet_is_kept_without_overwrite(
 ) -> None:
     out = tmp_path / "sheet.png"
     out.write_bytes(b"not an image")
-    code, err = run_cli(capsys, *preview_args, "-o", str(out))
+    code, err = run_in_process(capsys, *preview_args, "-o", str(out))
     assert code == 1
     assert err.splitlines() == [f"nst-video: error: {out} exists; pass --overwrite to replace it"]
     assert out.read_bytes() == b"not an image"
 
-    code, err = run_cli(capsys, *preview_args, "-o", str(out), "--overwrite")
+    code, err = run_in_process(capsys, *preview_args, "-o", str(out), "--overwrite")
     assert code == 0, err
     assert read_image(out).shape[2] == 3
 
@@ -146,7 +149,7 @@ def test_sheet_over_an_input_is_refused_even_with_overwrite(
 ) -> None:
     victim = Path(preview_args[3]) if target == "style" else Path(preview_args[1]) / "f002.png"
     before = victim.read_bytes()
-    code, err = run_cli(capsys, *preview_args, "-o", str(victim), "--overwrite")
+    code, err = run_in_process(capsys, *preview_args, "-o", str(victim), "--overwrite")
     assert code == 1
     assert err.splitlines() == [
         f"nst-video: error: -o {victim} is also an input ({victim}); nst-video never writes "
@@ -158,8 +161,8 @@ def test_sheet_over_an_input_is_refused_even_with_overwrite(
 def test_picked_frames_decode_once_and_match_single_reads(
     make_moving_frames: Callable[..., list], tmp_path: Path
 ) -> None:
-    from nst_video.frames import open_source
-    from nst_video.preview import picked_frames
+    from nst_video.media import open_source
+    from nst_video.pipeline.preview import picked_frames
 
     for i, frame in enumerate(make_moving_frames(9, 40, 24)):
         write_image(tmp_path / f"{i:03d}.png", frame)
@@ -188,7 +191,7 @@ def test_preview_of_a_narrow_clip_is_one_line_with_the_minimum(
     narrow = write_sequence(tmp_path / "narrow", [make_image(20, 400, i) for i in range(3)])
     args = [str(narrow) if arg.endswith("seq") else arg for arg in preview_args]
     out = tmp_path / "sheet.png"
-    code, err = run_cli(capsys, *args, "-o", str(out))
+    code, err = run_in_process(capsys, *args, "-o", str(out))
     assert code == 1
     assert err.splitlines() == [
         "nst-video: error: the frames (32x2 px) are too small: relu5_1 follows 4 poolings, so "
@@ -202,6 +205,26 @@ def test_preview_says_where_it_wrote(
 ) -> None:
     out = tmp_path / "sheet.png"
     loud = [arg for arg in preview_args if arg != "--quiet"]
-    code, err = run_cli(capsys, *loud, "-o", str(out), "--count", "1")
+    code, err = run_in_process(capsys, *loud, "-o", str(out), "--count", "1")
     assert code == 0, err
     assert err.splitlines()[-1] == f"wrote {out}"
+
+
+def test_preview_takes_every_stylization_option_of_video() -> None:
+    """One option group for how a frame is stylized: what video has and preview lacks is only
+    about time, encoding and parallel work."""
+    from typer.main import get_command
+
+    from nst_video.cli import app
+
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+
+    def options(name: str) -> set[str]:
+        return {opt for param in commands[name].params for opt in param.opts if opt[0] == "-"}
+
+    assert options("video") - options("preview") == {
+        "--first-iterations", "--init", "--flow", "--temporal-weight", "--scene-cut-threshold",
+        "--start", "--frames", "--crf", "--codec", "--no-audio", "--report", "--work-dir",
+        "--restart", "--workers", "--ray-address", "--segment-warmup",
+    }  # fmt: skip
+    assert options("image") - options("preview") == {"--init", "--output-ext"}

@@ -13,16 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nst_video import flow
 from nst_video.api import make_engine
-from nst_video.checkpoint import Job, WorkDir
 from nst_video.config import ImageConfig, Settings, VideoConfig
-from nst_video.engine import Engine
+from nst_video.core.engine import Engine
 from nst_video.errors import Interrupted, OutputError
-from nst_video.frames import open_source, read_image, write_image
-from nst_video.job import render_video
+from nst_video.media import open_source, read_image, write_image
+from nst_video.pipeline.job import render_video
+from nst_video.pipeline.render import FrameLoop, FrameSaver, plan_frame
 from nst_video.progress import Event, FrameDone, FrameStarted
-from nst_video.render import FrameLoop, FrameSaver, plan_frame
+from nst_video.video import flow
+from nst_video.workdir.manifest import Job
+from nst_video.workdir.store import FrameStore, WorkDir
 
 VIDEO = VideoConfig()
 
@@ -130,7 +131,7 @@ def _render(
     files = sorted(out.glob("*.png"))
     assert result.rendered == result.total == len(files)
     work = WorkDir(result.work_dir)
-    kinds = [work.frame_stats(i)["init"] for i in range(result.total)]
+    kinds = [work.frames.read_stats(i)["init"] for i in range(result.total)]
     return [read_image(p) for p in files], kinds
 
 
@@ -189,7 +190,9 @@ def _run_loop(
     engine: Engine, clip: Path, work_dir: Path, callback: Callable[[Event], None] = lambda _: None
 ) -> int:
     source = open_source(str(clip))
-    return FrameLoop(engine, source, WorkDir(work_dir), range(SAVED_FRAMES), 32, callback).run()
+    return FrameLoop(
+        engine, source, WorkDir(work_dir).frames, range(SAVED_FRAMES), 32, callback
+    ).run()
 
 
 def _pngs(work_dir: Path) -> dict[str, bytes]:
@@ -199,16 +202,16 @@ def _pngs(work_dir: Path) -> dict[str, bytes]:
 def _slow_saves(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[tuple[str, float]]:
     """Every save sleeps first, so it is still running when the next frame starts; returns a
     log of ("start" | "end", time) entries."""
-    real_save = WorkDir.save_frame
+    real_save = FrameStore.save_frame
     log: list[tuple[str, float]] = []
 
-    def slow(self: WorkDir, index: int, image: np.ndarray, stats: dict) -> None:
+    def slow(self: FrameStore, index: int, image: np.ndarray, stats: dict) -> None:
         log.append(("start", time.monotonic()))
         time.sleep(seconds)
         real_save(self, index, image, stats)
         log.append(("end", time.monotonic()))
 
-    monkeypatch.setattr(WorkDir, "save_frame", slow)
+    monkeypatch.setattr(FrameStore, "save_frame", slow)
     return log
 
 
@@ -217,25 +220,25 @@ def test_frames_are_saved_off_the_main_thread_with_the_same_bytes(
 ) -> None:
     # The reference: each frame saved on the main thread as it finishes, as before.
     with monkeypatch.context() as patch:
-        patch.setattr(FrameSaver, "submit", lambda self, *args: self.work.save_frame(*args))
+        patch.setattr(FrameSaver, "submit", lambda self, *args: self.store.save_frame(*args))
         assert _run_loop(small_engine, clip_dir, tmp_path / "inline") == SAVED_FRAMES
     reference = _pngs(tmp_path / "inline")
     assert len(reference) == SAVED_FRAMES
 
-    real_save, real_load = WorkDir.save_frame, WorkDir.load_frame
+    real_save, real_load = FrameStore.save_frame, FrameStore.load_frame
     threads: list[threading.Thread] = []
     loads: list[int] = []
 
-    def save(self: WorkDir, index: int, image: np.ndarray, stats: dict) -> None:
+    def save(self: FrameStore, index: int, image: np.ndarray, stats: dict) -> None:
         threads.append(threading.current_thread())
         real_save(self, index, image, stats)
 
-    def load(self: WorkDir, index: int) -> np.ndarray | None:
+    def load(self: FrameStore, index: int) -> np.ndarray | None:
         loads.append(index)
         return real_load(self, index)
 
-    monkeypatch.setattr(WorkDir, "save_frame", save)
-    monkeypatch.setattr(WorkDir, "load_frame", load)
+    monkeypatch.setattr(FrameStore, "save_frame", save)
+    monkeypatch.setattr(FrameStore, "load_frame", load)
     work_dir = tmp_path / "background"
     assert _run_loop(small_engine, clip_dir, work_dir) == SAVED_FRAMES
     assert len(threads) == SAVED_FRAMES
@@ -243,7 +246,7 @@ def test_frames_are_saved_off_the_main_thread_with_the_same_bytes(
     assert len(set(threads)) == 1  # one saver thread for the whole loop
     assert not loads  # warm starts come from memory, never from a frame still being written
     assert _pngs(work_dir) == reference
-    stats = [WorkDir(work_dir).frame_stats(i) for i in range(SAVED_FRAMES)]
+    stats = [WorkDir(work_dir).frames.read_stats(i) for i in range(SAVED_FRAMES)]
     assert [s["frame"] for s in stats if s] == list(range(SAVED_FRAMES))
 
 
@@ -278,10 +281,10 @@ def test_failed_save_surfaces_from_run_with_its_message(
 def test_interrupt_during_next_frame_keeps_the_frame_being_saved(
     small_engine: Engine, clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_save = WorkDir.save_frame
+    real_save = FrameStore.save_frame
     interrupted = threading.Event()
 
-    def save(self: WorkDir, index: int, image: np.ndarray, stats: dict) -> None:
+    def save(self: FrameStore, index: int, image: np.ndarray, stats: dict) -> None:
         if index == 1:
             # Still writing frame 1 when frame 2 is interrupted, and for a while after.
             assert interrupted.wait(timeout=30)
@@ -293,7 +296,7 @@ def test_interrupt_during_next_frame_keeps_the_frame_being_saved(
             interrupted.set()
             raise Interrupted(signal.SIGINT)
 
-    monkeypatch.setattr(WorkDir, "save_frame", save)
+    monkeypatch.setattr(FrameStore, "save_frame", save)
     with pytest.raises(Interrupted):
         _run_loop(small_engine, clip_dir, tmp_path / "work", interrupt_at_frame_2)
     assert sorted(_pngs(tmp_path / "work")) == ["000000.png", "000001.png"]
@@ -309,7 +312,7 @@ def test_at_most_one_save_in_flight(
     def check(event: Event) -> None:
         if isinstance(event, FrameDone):
             # Only the frame just handed over may be unsaved: its predecessors are on disk.
-            unsaved = [i for i in range(event.index + 1) if not work.has_frame(i)]
+            unsaved = [i for i in range(event.index + 1) if not work.frames.has_frame(i)]
             unsaved_at_done.append(unsaved)
 
     assert _run_loop(small_engine, clip_dir, work.path, check) == SAVED_FRAMES
@@ -323,9 +326,9 @@ def test_at_most_one_save_in_flight(
 def test_a_failing_save_does_not_mask_what_stopped_the_loop(
     small_engine: Engine, clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_save = WorkDir.save_frame
+    real_save = FrameStore.save_frame
 
-    def fail_frame_1(self: WorkDir, index: int, image: np.ndarray, stats: dict) -> None:
+    def fail_frame_1(self: FrameStore, index: int, image: np.ndarray, stats: dict) -> None:
         if index == 1:
             time.sleep(0.2)  # still failing when the interrupt arrives
             raise OutputError("cannot write frame 1")
@@ -335,7 +338,7 @@ def test_a_failing_save_does_not_mask_what_stopped_the_loop(
         if isinstance(event, FrameStarted) and event.index == 2:
             raise Interrupted(signal.SIGTERM)
 
-    monkeypatch.setattr(WorkDir, "save_frame", fail_frame_1)
+    monkeypatch.setattr(FrameStore, "save_frame", fail_frame_1)
     with pytest.raises(Interrupted):
         _run_loop(small_engine, clip_dir, tmp_path / "work", interrupt_at_frame_2)
     assert sorted(_pngs(tmp_path / "work")) == ["000000.png"]
@@ -370,7 +373,7 @@ class _Frames:
 def test_changed_inputs_invalidate_their_frames_and_dependants(
     tmp_path: Path, inits: str, changed: list[int], stale: list[int]
 ) -> None:
-    from nst_video.checkpoint import frame_digest
+    from nst_video.workdir.store import frame_digest
 
     kinds = inits.split()
     inputs = [np.full((4, 6, 3), i, np.uint8) for i in range(len(kinds))]
@@ -378,7 +381,7 @@ def test_changed_inputs_invalidate_their_frames_and_dependants(
     for index, kind in enumerate(kinds):
         recorded = inputs[index] + (0 if index not in changed else 100)
         stats = {"init": kind, "input": frame_digest(recorded)}
-        work.save_frame(index, inputs[index], stats)
+        work.frames.save_frame(index, inputs[index], stats)
     loop = FrameLoop.__new__(FrameLoop)  # only the work dir, source and range are needed
-    loop.work, loop.source, loop.indices = work, _Frames(inputs), range(len(kinds))
+    loop.store, loop.source, loop.indices = work.frames, _Frames(inputs), range(len(kinds))
     assert loop.stale_frames() == stale

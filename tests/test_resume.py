@@ -30,10 +30,11 @@ import torch
 from PIL import Image
 
 from nst_video import cli
-from nst_video.checkpoint import WorkDir
 from nst_video.errors import Interrupted
-from nst_video.frames import VideoWriter, ffmpeg_exe, open_source
-from nst_video.frames.writers import ImageDirWriter
+from nst_video.media import VideoWriter, ffmpeg_exe, open_source
+from nst_video.media.writers import ImageDirWriter
+from nst_video.workdir.manifest import Manifest
+from nst_video.workdir.store import FrameStore, WorkDir
 
 COUNT, WIDTH, HEIGHT = 8, 48, 32
 TIMEOUT = 120.0  # seconds for any one subprocess render; a hang fails instead of blocking
@@ -113,7 +114,7 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**env, "OMP_NUM_THREADS": "1", **extra}
 
 
-def run_cli(args: list, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run_subprocess(args: list, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "nst_video", *args],
         cwd=cwd,
@@ -128,7 +129,7 @@ def run_cli(args: list, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
 @pytest.fixture(scope="module")
 def reference(inputs: Inputs) -> Reference:
     output = inputs.root / "ref.mp4"
-    done = run_cli(video_args(inputs, output), inputs.root)
+    done = run_subprocess(video_args(inputs, output), inputs.root)
     assert done.returncode == 0, done.stderr
     work = inputs.root / "ref.mp4.nst-work"
     return Reference(work, output, frame_bytes(work))
@@ -244,13 +245,13 @@ def test_sigkill_after_k_frames_then_continue(
     assert killed_at <= partial < COUNT
     assert not output.exists()
 
-    status = run_cli(["status", str(work), "--json"], tmp_path)
+    status = run_subprocess(["status", str(work), "--json"], tmp_path)
     assert status.returncode == 0, status.stderr
     info = json.loads(status.stdout)
     assert (info["done"], info["total"], info["encode"]) == (partial, COUNT, "pending")
 
     args = video_args(inputs, output) if how == "same command" else ["resume", str(work)]
-    done = run_cli([*args, "--quiet"] if how == "resume" else args, tmp_path)
+    done = run_subprocess([*args, "--quiet"] if how == "resume" else args, tmp_path)
     assert done.returncode == 0, done.stderr
     assert_same_frames(work, reference)
     assert_video(output)
@@ -271,7 +272,7 @@ def test_sigkill_at_an_arbitrary_moment_then_resume(
     wait_until(proc, lambda: frames_done(work) >= 1)
     time.sleep(delay)
     kill(proc)
-    done = run_cli(["resume", str(work), "--quiet"], tmp_path)
+    done = run_subprocess(["resume", str(work), "--quiet"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert_same_frames(work, reference)
     assert_video(output)
@@ -314,7 +315,7 @@ def test_sigkill_during_encode_then_continue(
     assert partial.read_text() == "partial\n"
     assert partial.parent == tmp_path and partial.name.startswith(".out.mp4.")
 
-    done = run_cli(video_args(inputs, output), tmp_path)
+    done = run_subprocess(video_args(inputs, output), tmp_path)
     assert done.returncode == 0, done.stderr
     assert_same_frames(work, reference)
     assert_video(output)
@@ -358,7 +359,7 @@ class Outcome:
 
 
 @pytest.fixture
-def run_main(
+def run_in_process(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[Callable[[list], Outcome]]:
     """Call the console entry point in-process, as `nst-video ARGS` would run."""
@@ -382,54 +383,79 @@ def run_main(
     torch.set_num_threads(threads)
 
 
-RunMain = Callable[[list], Outcome]
+RunInProcess = Callable[[list], Outcome]
 
 
 def test_changed_settings_refused_then_restart(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     work = copy_work(reference, tmp_path / "work")
     output = tmp_path / "out.mp4"
     changed = video_args(inputs, output, "--style-weight", "5", "--work-dir", str(work))
-    done = run_main(changed)
+    done = run_in_process(changed)
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        "settings.style_weight (3.0 -> 5.0); run with the old settings to continue, or pass "
+        "settings.loss.style_weight (3.0 -> 5.0); run with the old settings to continue, or pass "
         "--restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
     assert not output.exists()
 
-    done = run_main([*changed, "--restart"])
+    done = run_in_process([*changed, "--restart"])
     assert done.code == 0, done.err
     redone = frame_bytes(work)
     assert sorted(redone) == sorted(reference.frames)
     assert all(redone[name] != reference.frames[name] for name in redone)
-    assert manifest(work)["fingerprint"]["settings"]["style_weight"] == 5.0
+    assert manifest(work)["fingerprint"]["settings"]["loss"]["style_weight"] == 5.0
     assert_video(output)
 
 
 def test_other_model_is_refused_naming_the_setting(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     work = copy_work(reference, tmp_path / "work")
     output = tmp_path / "out.mp4"
     other = video_args(inputs, output, "--model", "vgg19-caffe", "--work-dir", str(work))
-    done = run_main(other)
+    done = run_in_process(other)
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        'settings.model ("vgg19" -> "vgg19-caffe"); run with the old settings to continue, or '
-        "pass --restart to discard them\n"
+        'settings.loss.model ("vgg19" -> "vgg19-caffe"); run with the old settings to continue, '
+        "or pass --restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
     assert manifest(work)["job"]["settings"]["loss"]["model"] == "vgg19"
-    assert manifest(work)["fingerprint"]["settings"]["model"] == "vgg19"
+    assert manifest(work)["fingerprint"]["settings"]["loss"]["model"] == "vgg19"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "change"),
+    [
+        ("--precision", "bf16", 'settings.image.precision ("auto" -> "bf16")'),
+        ("--history-size", "7", "settings.optim.history_size (50 -> 7)"),
+    ],
+)
+def test_precision_and_history_size_are_result_settings(
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path,
+    option: str, value: str, change: str,
+) -> None:  # fmt: skip
+    """bf16 moves pixels (by ~20/255 on average, see the README) and the L-BFGS history changes
+    every step: neither may mix with frames rendered without it."""
+    work = copy_work(reference, tmp_path / "work")
+    done = run_in_process(
+        video_args(inputs, tmp_path / "o.mp4", option, value, "--work-dir", str(work))
+    )
+    assert done.code == 1
+    assert done.err == (
+        f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
+        f"{change}; run with the old settings to continue, or pass --restart to discard them\n"
+    )
+    assert frame_bytes(work) == reference.frames
 
 
 def test_status_of_partial_work_dir(
-    reference: Reference, run_main: RunMain, tmp_path: Path
+    reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     work = copy_work(reference, tmp_path / "work")
     for index in (5, 6, 7):
@@ -444,7 +470,7 @@ def test_status_of_partial_work_dir(
     mean = sum(seconds) / 4
     assert mean > 0
 
-    done = run_main(["status", work, "--json"])
+    done = run_in_process(["status", work, "--json"])
     assert done.code == 0, done.err
     info = json.loads(done.out)
     assert info["done"] == 4
@@ -456,7 +482,7 @@ def test_status_of_partial_work_dir(
     assert info["work_dir"] == str(work)
     assert (info["running"], info["owner"]) == (False, None)
 
-    done = run_main(["status", work])
+    done = run_in_process(["status", work])
     assert done.code == 0, done.err
     eta = round(4 * mean)
     assert done.out == (
@@ -464,7 +490,7 @@ def test_status_of_partial_work_dir(
         f"output: {reference.output} (pending); not running\n"
     )
 
-    done = run_main(["status", tmp_path / "nowhere"])
+    done = run_in_process(["status", tmp_path / "nowhere"])
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {tmp_path / 'nowhere'} is not a render work directory "
@@ -505,7 +531,7 @@ def flip_near_end(path: Path) -> None:
 def test_damaged_frame_is_rendered_again(
     inputs: Inputs,
     reference: Reference,
-    run_main: RunMain,
+    run_in_process: RunInProcess,
     tmp_path: Path,
     index: int,
     damage: Callable[[Path], None],
@@ -514,7 +540,7 @@ def test_damaged_frame_is_rendered_again(
     (work / "frames" / f"{index:06d}.json").unlink()
     damage(work / "frames" / f"{index:06d}.png")
     output = tmp_path / "out.mp4"
-    done = run_main(video_args(inputs, output, "--work-dir", str(work)))
+    done = run_in_process(video_args(inputs, output, "--work-dir", str(work)))
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
     assert (work / "frames" / f"{index:06d}.json").is_file()  # proof it was rendered again
@@ -524,7 +550,7 @@ def test_damaged_frame_is_rendered_again(
 def test_disk_full_keeps_frames_and_continues(
     inputs: Inputs,
     reference: Reference,
-    run_main: RunMain,
+    run_in_process: RunInProcess,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -538,7 +564,7 @@ def test_disk_full_keeps_frames_and_continues(
     monkeypatch.setattr(os, "replace", full_at_frame_3)
     output = tmp_path / "out.mp4"
     work = tmp_path / "out.mp4.nst-work"
-    done = run_main(video_args(inputs, output))
+    done = run_in_process(video_args(inputs, output))
     assert done.code == 1
     assert done.err.count("\n") == 1
     assert done.err.startswith("nst-video: error: disk full while writing ")
@@ -550,17 +576,19 @@ def test_disk_full_keeps_frames_and_continues(
     assert not output.exists()
 
     monkeypatch.setattr(os, "replace", real_replace)
-    done = run_main(video_args(inputs, output))
+    done = run_in_process(video_args(inputs, output))
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
     assert_video(output)
 
 
-def test_unwritable_work_dir_is_one_line(inputs: Inputs, run_main: RunMain, tmp_path: Path) -> None:
+def test_unwritable_work_dir_is_one_line(
+    inputs: Inputs, run_in_process: RunInProcess, tmp_path: Path
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     work = blocker / "work"
-    done = run_main(video_args(inputs, tmp_path / "out.mp4", "--work-dir", str(work)))
+    done = run_in_process(video_args(inputs, tmp_path / "out.mp4", "--work-dir", str(work)))
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: cannot create work directory {work}: Not a directory; "
@@ -570,11 +598,11 @@ def test_unwritable_work_dir_is_one_line(inputs: Inputs, run_main: RunMain, tmp_
 
 
 def test_existing_output_is_never_overwritten(
-    inputs: Inputs, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     output = tmp_path / "taken.mp4"
     output.write_bytes(b"someone else's video")
-    done = run_main(video_args(inputs, output))
+    done = run_in_process(video_args(inputs, output))
     assert done.code == 1
     assert done.err == f"nst-video: error: {output} exists; pass --overwrite to replace it\n"
     assert output.read_bytes() == b"someone else's video"
@@ -584,7 +612,7 @@ def test_existing_output_is_never_overwritten(
 def test_encode_is_idempotent_and_owns_only_its_output(
     inputs: Inputs,
     reference: Reference,
-    run_main: RunMain,
+    run_in_process: RunInProcess,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -595,13 +623,13 @@ def test_encode_is_idempotent_and_owns_only_its_output(
     # A crash after the encoded file was renamed into place but before the manifest said so.
     real_write = WorkDir.write_manifest
 
-    def crash_when_done(self: WorkDir, data: dict) -> None:
-        if data.get("encode") == "done":
+    def crash_when_done(self: WorkDir, data: Manifest) -> None:
+        if data.encode == "done":
             raise Interrupted(signal.SIGTERM)
         real_write(self, data)
 
     monkeypatch.setattr(WorkDir, "write_manifest", crash_when_done)
-    done = run_main(args)
+    done = run_in_process(args)
     assert done.code == 143
     assert f"nst-video resume {work}" in done.err
     assert output.is_file()
@@ -609,7 +637,7 @@ def test_encode_is_idempotent_and_owns_only_its_output(
     monkeypatch.setattr(WorkDir, "write_manifest", real_write)
 
     for _ in range(2):  # after the crash, then again after a clean finish: no --overwrite needed
-        done = run_main(args)
+        done = run_in_process(args)
         assert done.code == 0, done.err
         assert manifest(work)["encode"] == "done"
         assert_video(output)
@@ -618,7 +646,7 @@ def test_encode_is_idempotent_and_owns_only_its_output(
     # The same work dir pointed at a file it did not write must not take it for its own.
     other = tmp_path / "other.mp4"
     other.write_bytes(b"not ours")
-    done = run_main(video_args(inputs, other, "--work-dir", str(work)))
+    done = run_in_process(video_args(inputs, other, "--work-dir", str(work)))
     assert done.code == 1
     assert done.err == f"nst-video: error: {other} exists; pass --overwrite to replace it\n"
     assert other.read_bytes() == b"not ours"
@@ -627,7 +655,7 @@ def test_encode_is_idempotent_and_owns_only_its_output(
 def test_image_sequence_to_directory_resumes(
     inputs: Inputs,
     reference: Reference,
-    run_main: RunMain,
+    run_in_process: RunInProcess,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -635,19 +663,19 @@ def test_image_sequence_to_directory_resumes(
     args = video_args(inputs, f"{out_dir}/", source=inputs.sequence)
     work = tmp_path / "out.nst-work"
 
-    real_save = WorkDir.save_frame
+    real_save = FrameStore.save_frame
 
-    def interrupt_after_3(self: WorkDir, index: int, image: np.ndarray, stats: dict) -> None:
+    def interrupt_after_3(self: FrameStore, index: int, image: np.ndarray, stats: dict) -> None:
         real_save(self, index, image, stats)
         if index == 2:
             raise Interrupted(signal.SIGINT)
 
-    monkeypatch.setattr(WorkDir, "save_frame", interrupt_after_3)
-    done = run_main(args)
+    monkeypatch.setattr(FrameStore, "save_frame", interrupt_after_3)
+    done = run_in_process(args)
     assert done.code == 130
     assert f"nst-video resume {work}" in done.err
     assert frames_done(work) == 3
-    monkeypatch.setattr(WorkDir, "save_frame", real_save)
+    monkeypatch.setattr(FrameStore, "save_frame", real_save)
 
     # Then stopped again halfway through writing the output frames.
     real_write = ImageDirWriter.write
@@ -658,13 +686,13 @@ def test_image_sequence_to_directory_resumes(
         real_write(self, rgb)
 
     monkeypatch.setattr(ImageDirWriter, "write", interrupt_at_output_4)
-    done = run_main(["resume", work, "--quiet"])
+    done = run_in_process(["resume", work, "--quiet"])
     assert done.code == 143
     assert len(list(out_dir.iterdir())) == 4
     monkeypatch.setattr(ImageDirWriter, "write", real_write)
 
     for command in (["resume", work, "--quiet"], args):
-        done = run_main(command)
+        done = run_in_process(command)
         assert done.code == 0, done.err
     assert_same_frames(work, reference)
     written = {p.name: p.read_bytes() for p in sorted(out_dir.iterdir())}
@@ -676,35 +704,35 @@ def test_image_sequence_to_directory_resumes(
 
 
 def test_report_follows_the_output_rules(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     work = copy_work(reference, tmp_path / "work")
     output = tmp_path / "out.mp4"
     report = tmp_path / "frames.jsonl"
     report.write_text("someone's notes\n")
     args = video_args(inputs, output, "--work-dir", str(work), "--report", str(report))
-    done = run_main(args)
+    done = run_in_process(args)
     assert done.code == 1
     assert done.err == f"nst-video: error: {report} exists; pass --overwrite to replace it\n"
     assert report.read_text() == "someone's notes\n"
     assert not output.exists()
 
-    done = run_main([*args, "--overwrite"])
+    done = run_in_process([*args, "--overwrite"])
     assert done.code == 0, done.err
     rows = [json.loads(line) for line in report.read_text().splitlines()]
     assert [row["frame"] for row in rows] == list(range(COUNT))
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
-    done = run_main(args)  # our own report, byte for byte: replaced without --overwrite
+    done = run_in_process(args)  # our own report, byte for byte: replaced without --overwrite
     assert done.code == 0, done.err
     report.write_text("edited by hand\n")
-    done = run_main(args)
+    done = run_in_process(args)
     assert done.code == 1
     assert report.read_text() == "edited by hand\n"
 
 
 @pytest.mark.parametrize("target", ["input", "style", "weights", "output", "manifest"])
 def test_report_is_never_an_input_or_the_output_even_with_overwrite(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path, target: str
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path, target: str
 ) -> None:
     work = copy_work(reference, tmp_path / "work")
     clip = tmp_path / "clip.mkv"
@@ -727,7 +755,7 @@ def test_report_is_never_an_input_or_the_output_even_with_overwrite(
     args[1] = str(clip)
     args[args.index(str(inputs.style))] = str(style)
     args[args.index(str(inputs.weights))] = str(weights)
-    done = run_main([*args, "--overwrite", "--restart"])
+    done = run_in_process([*args, "--overwrite", "--restart"])
     assert done.code == 1
     assert done.err.count("\n") == 1 and done.err.startswith("nst-video: error: --report ")
     expected = {"manifest": "inside the work directory", "output": "is the output"}
@@ -738,7 +766,7 @@ def test_report_is_never_an_input_or_the_output_even_with_overwrite(
 
 @pytest.mark.parametrize("how", ["same path", "symlink", "hard link", "style"])
 def test_output_equal_to_an_input_is_refused_even_with_overwrite(
-    inputs: Inputs, run_main: RunMain, tmp_path: Path, how: str
+    inputs: Inputs, run_in_process: RunInProcess, tmp_path: Path, how: str
 ) -> None:
     clip = tmp_path / "clip.mkv"
     shutil.copy(inputs.clip, clip)
@@ -755,7 +783,7 @@ def test_output_equal_to_an_input_is_refused_even_with_overwrite(
         style.write_bytes(b"style bytes")
         args[args.index(str(inputs.style))] = str(style)
         args[args.index(str(clip), 2)] = str(style)
-    done = run_main(args)
+    done = run_in_process(args)
     assert done.code == 1
     assert done.err.count("\n") == 1 and "is also an input" in done.err, done.err
     assert clip.read_bytes() == original
@@ -763,11 +791,11 @@ def test_output_equal_to_an_input_is_refused_even_with_overwrite(
 
 
 def test_output_directory_of_the_input_frames_is_refused(
-    inputs: Inputs, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     frames = shutil.copytree(inputs.sequence, tmp_path / "frames")
     names = sorted(p.name for p in frames.iterdir())
-    done = run_main(video_args(inputs, f"{frames}/", "--overwrite", source=frames))
+    done = run_in_process(video_args(inputs, f"{frames}/", "--overwrite", source=frames))
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: output directory {frames}/ is also an input ({frames}); nst-video "
@@ -777,7 +805,7 @@ def test_output_directory_of_the_input_frames_is_refused(
 
 
 def test_foreign_work_dir_is_refused_and_restart_keeps_the_source_images(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     # The reported loss: the input folder was <work-dir>/frames.
     work = tmp_path / "shoot"
@@ -785,7 +813,9 @@ def test_foreign_work_dir_is_refused_and_restart_keeps_the_source_images(
     listing = {p.name: p.read_bytes() for p in sources.iterdir()}
     output = tmp_path / "out.mp4"
     for extra in ([], ["--restart"], ["--restart", "--overwrite"]):
-        done = run_main(video_args(inputs, output, "--work-dir", str(work), *extra, source=sources))
+        done = run_in_process(
+            video_args(inputs, output, "--work-dir", str(work), *extra, source=sources)
+        )
         assert done.code == 1
         assert done.err == (
             f"nst-video: error: {work} is not empty and was not made by nst-video (no "
@@ -798,7 +828,7 @@ def test_foreign_work_dir_is_refused_and_restart_keeps_the_source_images(
     ours = copy_work(reference, tmp_path / "ours")
     shutil.copytree(inputs.sequence, ours / "frames", dirs_exist_ok=True)
     args = video_args(inputs, output, "--work-dir", str(ours), "--restart", source=ours / "frames")
-    done = run_main(args)
+    done = run_in_process(args)
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: input {ours / 'frames'} is inside the work directory {ours}; "
@@ -808,7 +838,7 @@ def test_foreign_work_dir_is_refused_and_restart_keeps_the_source_images(
 
 
 def test_restart_deletes_only_what_nst_video_wrote(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     work = copy_work(reference, tmp_path / "work")
     keep = {
@@ -823,7 +853,7 @@ def test_restart_deletes_only_what_nst_video_wrote(
     (work / "segments" / "000").mkdir()
     (work / "segments" / "000" / "000003.png").write_bytes(b"an old warm-up frame")
     output = tmp_path / "out.mp4"
-    done = run_main(video_args(inputs, output, "--work-dir", str(work), "--frames", "2",
+    done = run_in_process(video_args(inputs, output, "--work-dir", str(work), "--frames", "2",
                                "--style-weight", "5", "--restart"))  # fmt: skip
     assert done.code == 0, done.err
     assert all(path.read_bytes() == data for path, data in keep.items())
@@ -832,7 +862,7 @@ def test_restart_deletes_only_what_nst_video_wrote(
 
 
 def test_directory_output_replaces_only_numbered_frames_and_leaves_no_stale_ones(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     work = copy_work(reference, tmp_path / "work")
     out = tmp_path / "out"
@@ -840,43 +870,43 @@ def test_directory_output_replaces_only_numbered_frames_and_leaves_no_stale_ones
     (out / "notes.txt").write_text("keep me")
     (out / "frame_000099.png").write_bytes(b"someone else's frame")
     args = video_args(inputs, f"{out}/", "--work-dir", str(work))
-    done = run_main(args)
+    done = run_in_process(args)
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {out} holds 1 numbered frames this render did not write (first: "
         "frame_000099.png); pass --overwrite to replace them (other files there are never "
         "touched)\n"
     )
-    done = run_main([*args, "--overwrite"])
+    done = run_in_process([*args, "--overwrite"])
     assert done.code == 0, done.err
     expected = [f"frame_{i:06d}.png" for i in range(COUNT)]
     assert sorted(p.name for p in out.iterdir()) == [*expected, "notes.txt"]
 
     # A shorter render of ours removes its own frames past the new end: no mixed sequence.
-    done = run_main([*args, "--frames", "5"])
+    done = run_in_process([*args, "--frames", "5"])
     assert done.code == 0, done.err
     assert sorted(p.name for p in out.iterdir()) == [*expected[:5], "notes.txt"]
     assert (out / "notes.txt").read_text() == "keep me"
     # A frame edited by hand is no longer ours.
     (out / "frame_000002.png").write_bytes(b"retouched")
-    done = run_main([*args, "--frames", "5"])
+    done = run_in_process([*args, "--frames", "5"])
     assert done.code == 1
     assert "(first: frame_000002.png)" in done.err
     assert (out / "frame_000002.png").read_bytes() == b"retouched"
 
 
 def test_output_is_ours_by_content_not_by_path(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     work = copy_work(reference, tmp_path / "work")
     output = tmp_path / "out.mp4"
     args = video_args(inputs, output, "--work-dir", str(work))
-    assert run_main(args).code == 0
+    assert run_in_process(args).code == 0
     ours = output.read_bytes()
     assert manifest(work)["owned"][str(output)] == [f"{len(ours)}:{_blake(ours)}"]
-    assert run_main(args).code == 0  # ours: replaced freely
+    assert run_in_process(args).code == 0  # ours: replaced freely
     output.write_bytes(b"a different file the user put here")
-    done = run_main(args)
+    done = run_in_process(args)
     assert done.code == 1
     assert done.err == f"nst-video: error: {output} exists; pass --overwrite to replace it\n"
     assert output.read_bytes() == b"a different file the user put here"
@@ -899,7 +929,7 @@ def _hold_lock(work: Path, owner: dict) -> int:
 
 
 def test_busy_work_dir_fails_at_once_naming_the_other_process(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     work = copy_work(reference, tmp_path / "work")
     output = tmp_path / "out.mp4"
@@ -910,7 +940,7 @@ def test_busy_work_dir_fails_at_once_naming_the_other_process(
             video_args(inputs, output, "--work-dir", str(work), "--restart", "--style-weight", "5"),
             ["resume", work],
         ):
-            done = run_main(args)
+            done = run_in_process(args)
             assert done.code == 1
             assert done.err == (
                 f"nst-video: error: {work} is in use by another nst-video process (pid 4242 on "
@@ -918,9 +948,9 @@ def test_busy_work_dir_fails_at_once_naming_the_other_process(
             )
         assert frame_bytes(work) == reference.frames
         assert not output.exists()
-        done = run_main(["status", work])
+        done = run_in_process(["status", work])
         assert done.code == 0 and done.out.endswith("; running (pid 4242 on render-box)\n")
-        assert json.loads(run_main(["status", work, "--json"]).out)["owner"] == {
+        assert json.loads(run_in_process(["status", work, "--json"]).out)["owner"] == {
             "pid": 4242,
             "host": "render-box",
         }
@@ -928,8 +958,8 @@ def test_busy_work_dir_fails_at_once_naming_the_other_process(
         os.close(fd)
     # A dead owner leaves its pid in the file but holds no lock: nothing blocks.
     assert json.loads((work / "lock").read_text())["pid"] == 4242
-    assert run_main(["status", work]).out.endswith("; not running\n")
-    done = run_main(video_args(inputs, output, "--work-dir", str(work)))
+    assert run_in_process(["status", work]).out.endswith("; not running\n")
+    done = run_in_process(video_args(inputs, output, "--work-dir", str(work)))
     assert done.code == 0, done.err
     assert_video(output)
 
@@ -942,8 +972,8 @@ def test_a_second_process_is_refused_while_a_render_runs(
     # Long later frames (no early stop), so it is still running while the others start.
     proc = spawn(video_args(inputs, output, "--iterations", "5000", "--tolerance", "0"))
     assert wait_until(proc, lambda: frames_done(work) >= 1), stderr_of(proc)
-    second = run_cli(["resume", str(work)], tmp_path)
-    status = run_cli(["status", str(work)], tmp_path)
+    second = run_subprocess(["resume", str(work)], tmp_path)
+    status = run_subprocess(["status", str(work)], tmp_path)
     kill(proc)
     assert second.returncode == 1
     assert second.stderr.startswith(f"nst-video: error: {work} is in use by another nst-video ")
@@ -959,23 +989,28 @@ def test_a_second_process_is_refused_while_a_render_runs(
         (
             '{"format": 1}',
             "{work} was written by an older nst-video (manifest format 1, this "
-            "one reads 2); pass --restart to render it again",
+            "one reads 3); pass --restart to render it again",
+        ),
+        (
+            '{"format": 2, "job": {}, "fingerprint": {}}',
+            "{work} was written by an older nst-video (manifest format 2, this "
+            "one reads 3); pass --restart to render it again",
         ),
         (
             '{"format": 99, "job": {}}',
             "{work} was written by a newer nst-video (manifest "
-            "format 99, this one reads 2); continue it with that version",
+            "format 99, this one reads 3); continue it with that version",
         ),
         ("{not json", "cannot read {manifest}: not JSON"),
         (
-            '{"format": 2}',
+            '{"format": 3}',
             "{manifest} is damaged (no job or fingerprint); choose another --work-dir",
         ),
     ],
-    ids=["list", "format-1", "newer", "garbage", "no-job"],
+    ids=["list", "format-1", "format-2", "newer", "garbage", "no-job"],
 )
 def test_bad_manifest_is_one_line_for_every_command(
-    inputs: Inputs, run_main: RunMain, tmp_path: Path, content: str, message: str
+    inputs: Inputs, run_in_process: RunInProcess, tmp_path: Path, content: str, message: str
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -987,26 +1022,26 @@ def test_bad_manifest_is_one_line_for_every_command(
         "video": video_args(inputs, tmp_path / "out.mp4", "--work-dir", str(work)),
     }
     for args in commands.values():
-        done = run_main(args)
+        done = run_in_process(args)
         assert (done.code, done.err) == (1, f"nst-video: error: {expected}\n")
 
 
 def test_old_format_work_dir_renders_again_with_restart(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     work = copy_work(reference, tmp_path / "work")
     (work / "manifest.json").write_text(json.dumps({**manifest(work), "format": 1}))
     output = tmp_path / "out.mp4"
-    done = run_main(video_args(inputs, output, "--work-dir", str(work), "--restart"))
+    done = run_in_process(video_args(inputs, output, "--work-dir", str(work), "--restart"))
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
-    assert manifest(work)["format"] == 2
+    assert manifest(work)["format"] == 3
 
 
 def test_status_of_an_output_points_to_its_work_dir(
-    reference: Reference, run_main: RunMain
+    reference: Reference, run_in_process: RunInProcess
 ) -> None:
-    done = run_main(["status", reference.output])
+    done = run_in_process(["status", reference.output])
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {reference.output} is not a render work directory (no "
@@ -1015,19 +1050,19 @@ def test_status_of_an_output_points_to_its_work_dir(
 
 
 def test_changed_input_frame_is_rendered_again_with_its_successors(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     sequence = shutil.copytree(inputs.sequence, tmp_path / "seq")
     output = tmp_path / "out.mp4"
     work = tmp_path / "out.mp4.nst-work"
     args = video_args(inputs, output, source=sequence)
-    assert run_main(args).code == 0
+    assert run_in_process(args).code == 0
     assert_same_frames(work, reference)
     stamps = {i: (work / "frames" / f"{i:06d}.json").stat().st_mtime_ns for i in range(COUNT)}
 
     changed = np.ascontiguousarray(np.asarray(Image.open(sequence / "f005.png"))[:, ::-1])
     Image.fromarray(changed).save(sequence / "f005.png")
-    done = run_main(args)
+    done = run_in_process(args)
     assert done.code == 0, done.err
     after = frame_bytes(work)
     for i in range(5):  # untouched: the very same files
@@ -1037,23 +1072,23 @@ def test_changed_input_frame_is_rendered_again_with_its_successors(
 
     # Exactly what a fresh render of the changed sequence gives.
     fresh = tmp_path / "fresh.mp4"
-    assert run_main(video_args(inputs, fresh, source=sequence)).code == 0
+    assert run_in_process(video_args(inputs, fresh, source=sequence)).code == 0
     assert frame_bytes(tmp_path / "fresh.mp4.nst-work") == after
 
 
 def test_frame_range_is_not_a_result_setting(
-    inputs: Inputs, reference: Reference, run_main: RunMain, tmp_path: Path
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
     output = tmp_path / "out.mp4"
     work = tmp_path / "out.mp4.nst-work"
-    done = run_main(video_args(inputs, output, "--frames", "5"))
+    done = run_in_process(video_args(inputs, output, "--frames", "5"))
     assert done.code == 0, done.err
     assert_video(output, 5)
     stamps = {i: (work / "frames" / f"{i:06d}.json").stat().st_mtime_ns for i in range(5)}
 
     # Longer: the 5 finished frames are reused, the rest continue their chain, and the result is
     # the uninterrupted 8-frame render.
-    done = run_main(video_args(inputs, output, "--frames", "8"))
+    done = run_in_process(video_args(inputs, output, "--frames", "8"))
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
     assert all(
@@ -1062,13 +1097,13 @@ def test_frame_range_is_not_a_result_setting(
     assert_video(output, COUNT)
     # More frames than the clip has, then none given, then fewer: nothing is rendered again.
     for extra, count in ((["--frames", "1000"], COUNT), ([], COUNT), (["--frames", "3"], 3)):
-        done = run_main([a for a in video_args(inputs, output, *extra) if a != "--quiet"])
+        done = run_in_process([a for a in video_args(inputs, output, *extra) if a != "--quiet"])
         assert done.code == 0, done.err
         assert f"({count} frames, 0 rendered now)" in done.err
         assert_video(output, count)
     assert_same_frames(work, reference)
 
     # --start is one: frame k warm-starts from a chain that begins at the first frame.
-    done = run_main(video_args(inputs, output, "--start", "2"))
+    done = run_in_process(video_args(inputs, output, "--start", "2"))
     assert done.code == 1
-    assert "settings.start (0 -> 2)" in done.err
+    assert "settings.video.start (0 -> 2)" in done.err

@@ -1,4 +1,4 @@
-"""Segment planning and seam blending (nst_video.segments); no Ray needed."""
+"""Segment planning and seam blending (nst_video.pipeline.segments); no Ray needed."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nst_video.checkpoint import WorkDir
 from nst_video.config import VideoConfig
-from nst_video.segments import (
-    DEFAULT_WARMUP,
-    Segment,
-    SegmentWork,
-    blend_weight,
-    final_frames,
-)
-from nst_video.segments import plan_segments as _plan_segments
+from nst_video.pipeline.segments import final_frames
+from nst_video.video.segments import DEFAULT_WARMUP, Segment, blend_weight
+from nst_video.video.segments import plan_segments as _plan_segments
+from nst_video.workdir.store import WorkDir
 
 # --- plan_segments -------------------------------------------------------------------------------
 
@@ -153,7 +148,7 @@ def test_blend_weight_reaches_one_at_segment_start() -> None:
     assert blend_weight(Segment(1, 10, 20, 2), 8) == pytest.approx(1 / 3)
 
 
-# --- SegmentWork and final_frames ---------------------------------------------------------------
+# --- a segment's frame store, and final_frames -------------------------------------------------
 
 
 def solid(value: int, shape: tuple[int, int] = (6, 8)) -> np.ndarray:
@@ -162,22 +157,22 @@ def solid(value: int, shape: tuple[int, int] = (6, 8)) -> np.ndarray:
 
 def test_segment_work_keeps_warmup_frames_apart(tmp_path: Path) -> None:
     segment = Segment(1, 4, 8, 2)
-    view = SegmentWork(tmp_path, segment)
+    view = WorkDir(tmp_path).segment_frames(segment)
     assert view.frame_path(2) == tmp_path / "segments" / "001" / "000002.png"
     assert view.stats_path(3) == tmp_path / "segments" / "001" / "000003.json"
     assert view.frame_path(4) == tmp_path / "frames" / "000004.png"
     view.save_frame(3, solid(9), {"frame": 3})
     assert view.has_frame(3)
-    assert not WorkDir(tmp_path).has_frame(3)  # the previous segment's frame 3 is not done
+    assert not WorkDir(tmp_path).frames.has_frame(3)  # the previous segment's frame 3 is not done
 
 
-def test_segment_work_removes_only_its_own_temporaries(tmp_path: Path) -> None:
+def test_a_segment_store_removes_only_its_own_temporaries(tmp_path: Path) -> None:
     # A killed attempt leaves half-written warm-up frames; another segment may be writing into
     # frames/ at this very moment, so its temporaries must survive.
-    view = SegmentWork(tmp_path, Segment(1, 4, 8, 2))
-    own = view.warm_dir / ".000002.png.1a2b.tmp.png"
-    other = view.frames_dir / ".000005.png.3c4d.tmp.png"
-    kept = view.warm_dir / "000003.png"
+    view = WorkDir(tmp_path).segment_frames(Segment(1, 4, 8, 2))
+    own = view.warmup / ".000002.png.1a2b.tmp.png"
+    other = view.main / ".000005.png.3c4d.tmp.png"
+    kept = view.warmup / "000003.png"
     for path in (own, other, kept):
         path.write_bytes(b"x")
     view.remove_temporaries()
@@ -192,8 +187,8 @@ def blended_work(tmp_path: Path) -> WorkDir:
     work = WorkDir(tmp_path)
     work.frames_dir.mkdir(parents=True)
     for index in range(6):
-        work.save_frame(index, solid(10 * index + 30), {"frame": index})
-    warm = SegmentWork(tmp_path, Segment(1, 4, 6, 2))
+        work.frames.save_frame(index, solid(10 * index + 30), {"frame": index})
+    warm = WorkDir(tmp_path).segment_frames(Segment(1, 4, 6, 2))
     warm.save_frame(2, solid(200), {"frame": 2})
     third = solid(200)
     third[..., 0] = 100
@@ -201,7 +196,7 @@ def blended_work(tmp_path: Path) -> WorkDir:
     return work
 
 
-SEGMENTS = [{"index": 0, "start": 0, "stop": 4, "warmup": 0}, Segment(1, 4, 6, 2).as_dict()]
+SEGMENTS = [Segment(0, 0, 4, 0), Segment(1, 4, 6, 2)]
 
 
 def test_final_frames_crossfade_over_overlap(blended_work: WorkDir) -> None:
@@ -234,13 +229,13 @@ def test_final_frames_of_a_subrange(blended_work: WorkDir) -> None:
 def test_final_frames_missing_warmup_frame_is_an_error(blended_work: WorkDir) -> None:
     from nst_video.errors import ResumeError
 
-    SegmentWork(blended_work.path, Segment(1, 4, 6, 2)).frame_path(3).unlink()
+    WorkDir(blended_work.path).segment_frames(Segment(1, 4, 6, 2)).frame_path(3).unlink()
     with pytest.raises(ResumeError, match="frame 3 in .*segments/001 is missing or corrupt"):
         list(final_frames(blended_work, range(0, 6), SEGMENTS))
 
 
 def test_stored_segments_follow_a_longer_or_shorter_range() -> None:
-    from nst_video.job import fit_segments
+    from nst_video.video.segments import fit_segments
 
     stored = [Segment(0, 0, 10, 0), Segment(1, 10, 20, 4)]
     assert fit_segments(stored, range(0, 26)) == [Segment(0, 0, 10, 0), Segment(1, 10, 26, 4)]

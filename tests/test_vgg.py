@@ -12,16 +12,9 @@ import torch
 from torch import nn
 
 from nst_video.config import LossConfig
+from nst_video.core.vgg import VGGFeatures, load_state_dict, random_state_dict
 from nst_video.errors import OptionError, WeightsError
-from nst_video.models import MODEL_NAMES, MODELS
-from nst_video.vgg import (
-    WEIGHTS_ENV,
-    WEIGHTS_URL_ENV,
-    VGGFeatures,
-    load_state_dict,
-    random_state_dict,
-    weights_source,
-)
+from nst_video.models import MODEL_NAMES, MODELS, WEIGHTS_ENV, WEIGHTS_URL_ENV, weights_source
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 

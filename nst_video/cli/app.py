@@ -1,0 +1,319 @@
+"""The typer app: commands, their options, and the error boundary (one line, exit 1 or 2).
+
+Torch-free and cv2-free at import, so `nst-video --help` and `--version` stay fast: a command's
+work lives in commands.py, loaded only when the command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from nst_video import __version__
+from nst_video.cli.options import (
+    Iterations,
+    Overwrite,
+    Quiet,
+    RayAddress,
+    Size,
+    Styles,
+    StyleWeight,
+    StyleWeightSweep,
+    StylizeOptions,
+    Workers,
+    stylize_options,
+)
+from nst_video.config import ImageConfig, LossConfig, OptimConfig, VideoConfig
+from nst_video.errors import NstError
+
+try:  # typer >= 0.2x ships its own copy of click; earlier versions use click itself
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException, UsageError
+
+DEBUG_ENV = "NST_VIDEO_DEBUG"
+
+
+class _TidyHelp:
+    """typer's help shows `<bool>` beside every flag and `<list[Path]>` beside repeatable paths:
+    flags show nothing, lists show their element type (`<path>`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:  # type: ignore[attr-defined]
+            _tidy_metavar(param)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            _tidy_metavar(option)
+        return option
+
+
+class _Command(_TidyHelp, TyperCommand):
+    pass
+
+
+class _Group(_TidyHelp, TyperGroup):
+    pass
+
+
+def _tidy_metavar(param: Any) -> None:
+    if getattr(param, "is_flag", False):
+        param.metavar = ""
+        return
+    shown = getattr(param, "display_type_rich", None)  # typer's rich help (0.2x) only
+    if shown is None or getattr(param, "_tidy", False):
+        return
+
+    def display(ctx: Any) -> str | None:
+        text = shown(ctx=ctx)
+        match = re.fullmatch(r"<list\[(\w+)\]>(\.\.\.)?", text or "")
+        if match is None:
+            return text
+        return f"<{match.group(1).lower()}>"  # an argument's name already ends in '...'
+
+    param.display_type_rich = display
+    param._tidy = True
+
+
+app = typer.Typer(
+    name="nst-video",
+    cls=_Group,
+    help="Paint video clips and images with optimization-based neural style transfer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nst-video {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Paint video clips and images with optimization-based neural style transfer."""
+
+
+_L, _O, _I, _V = LossConfig(), OptimConfig(), ImageConfig(), VideoConfig()
+
+
+def _commands() -> ModuleType:
+    # The one deferred import: the commands' work needs torch and cv2, which --help and
+    # --version must not load.
+    from nst_video.cli import commands
+
+    return commands
+
+
+@app.command(cls=_Command)
+@stylize_options
+def image(
+    content: Annotated[
+        list[Path],
+        typer.Argument(help="Content image(s), or a directory of images.", show_default=False),
+    ],
+    style: Styles,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help=(
+                "Output image (format from its extension: png, jpg, webp, tif); a directory when "
+                "several inputs or a directory are given."
+            ),
+        ),
+    ],
+    size: Size = _I.size or 512,
+    iterations: Iterations = _O.iterations,
+    init: Annotated[str, typer.Option(help="content, noise, or an image file.")] = _I.init,
+    style_weight: StyleWeight = _L.style_weight,
+    output_ext: Annotated[str, typer.Option(help="Extension of batch outputs.")] = "png",
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    stylize: StylizeOptions = StylizeOptions(),
+) -> None:
+    """Stylize one image, several images, or a directory of images."""
+    if _commands().image(**locals()):
+        raise typer.Exit(1)
+
+
+@app.command(cls=_Command)
+@stylize_options
+def video(
+    input: Annotated[
+        str,
+        typer.Argument(
+            help=(
+                "Video file, directory of images, glob ('frames/*.png') or printf pattern "
+                "(frame_%05d.png)."
+            ),
+            show_default=False,
+        ),
+    ],
+    style: Styles,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help=(
+                "Output video (.mp4 .mov .mkv .webm), or a directory of PNG frames (trailing '/')."
+            ),
+        ),
+    ],
+    size: Annotated[
+        int | None,
+        typer.Option(help="Output long side in pixels; default: the input's, at most 512."),
+    ] = None,
+    first_iterations: Annotated[
+        int, typer.Option(help="Loss evaluations for the first frame and scene cuts.")
+    ] = _V.first_iterations,
+    iterations: Annotated[
+        int, typer.Option(help="Loss evaluations for each later frame.")
+    ] = _V.iterations,
+    init: Annotated[
+        str,
+        typer.Option(
+            help="flow: warm start from the previous output; content: independent frames."
+        ),
+    ] = _V.init,
+    flow: Annotated[
+        str, typer.Option(help="Optical flow: dis, farneback, or none (unwarped previous frame).")
+    ] = _V.flow,
+    temporal_weight: Annotated[
+        float, typer.Option(help="Weight of the temporal consistency term.")
+    ] = _L.temporal_weight,
+    scene_cut_threshold: Annotated[
+        float,
+        typer.Option(
+            help="A frame is a cut when fewer than this fraction of pixels are consistent."
+        ),
+    ] = _V.scene_cut_threshold,
+    fps: Annotated[
+        str | None,
+        typer.Option(help="Frame rate of image sequences (default 24); overrides a container's."),
+    ] = None,
+    start: Annotated[int, typer.Option(help="First frame to render.")] = _V.start,
+    frames: Annotated[int | None, typer.Option(help="Number of frames to render.")] = None,
+    crf: Annotated[int, typer.Option(help="Encoder quality (lower is better).")] = _V.crf,
+    codec: Annotated[
+        str | None, typer.Option(help="Video codec; default libx264 (libvpx-vp9 for .webm).")
+    ] = None,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio track.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write per-frame statistics (JSONL).")] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(help="Work directory for frames and resume state; default OUTPUT.nst-work."),
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Discard frames rendered with other settings.")
+    ] = False,
+    workers: Workers = 1,
+    ray_address: RayAddress = None,
+    segment_warmup: Annotated[
+        int, typer.Option(help="Frames each parallel segment renders early and crossfades.")
+    ] = _V.segment_warmup,
+    style_weight: StyleWeight = _L.style_weight,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    stylize: StylizeOptions = StylizeOptions(),
+) -> None:
+    """Stylize a video clip or image sequence, frame by frame, without flicker. Resumable."""
+    _commands().video(**locals())
+
+
+@app.command(cls=_Command)
+def resume(
+    work_dir: Annotated[Path, typer.Argument(help="Work directory of an earlier render.")],
+    workers: Workers = 1,
+    ray_address: RayAddress = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Continue a render with the settings stored in its work directory."""
+    _commands().resume(**locals())
+
+
+@app.command(cls=_Command)
+def status(
+    work_dir: Annotated[Path, typer.Argument(help="Work directory of a render.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Frames done / total, average seconds per frame and ETA of a render."""
+    _commands().status(**locals())
+
+
+@app.command(cls=_Command)
+@stylize_options
+def preview(
+    input: Annotated[str, typer.Argument(help="Video file or image sequence.")],
+    style: Styles,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Contact sheet image (PNG).")],
+    count: Annotated[int, typer.Option(help="Frames spread over the clip.")] = 4,
+    size: Annotated[int, typer.Option(help="Long side of each preview frame.")] = 256,
+    iterations: Annotated[int, typer.Option(help="Loss evaluations per frame.")] = 100,
+    style_weight: StyleWeightSweep = f"{_L.style_weight:g}",
+    fps: Annotated[str | None, typer.Option(help="Frame rate of image sequences.")] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    stylize: StylizeOptions = StylizeOptions(),
+) -> None:
+    """A contact sheet of a few stylized frames (inputs above, results below) to pick weights.
+
+    Several --style-weight values give one labelled row of results per value.
+    """
+    _commands().preview(**locals())
+
+
+def main() -> None:
+    """Console entry point: NstError becomes one line on stderr and exit code 1, a usage error
+    (click's) one line and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # `nst-video` alone: the help, as click does
+        else:
+            print(f"nst-video: error: {_usage_line(exc)}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        print(f"nst-video: error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # EOF on a prompt
+        sys.exit(1)
+    except NstError as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"nst-video: error: {message}", file=sys.stderr)
+        sys.exit(1)
+    # Outside standalone mode click returns typer.Exit's code (130 after a stray Ctrl-C).
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(exc: UsageError) -> str:
+    """Click's message on one line, with the command whose --help explains it."""
+    message = " ".join(exc.format_message().split())
+    command = "nst-video"  # also under `python -m nst_video`, whose program name is that
+    if exc.ctx is not None:
+        command += exc.ctx.command_path[len(exc.ctx.find_root().command_path) :]
+    return f"{message.rstrip('.')}; see {command} --help"

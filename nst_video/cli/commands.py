@@ -1,0 +1,390 @@
+"""What each command does, once typer has parsed its options: torch, cv2 and the pipeline are
+imported here, and app.py loads this module only when a command runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+
+from nst_video.api import BatchItem, engine_for, make_engine, stylize_batch
+from nst_video.cli.options import StylizeOptions
+from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
+from nst_video.errors import InputError, Interrupted, NstError, OptionError, plural, unknown_choice
+from nst_video.media import open_source, parse_fps
+from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
+from nst_video.media.paths import check_not_inputs, check_output_image, ensure_directory
+from nst_video.models import chosen_weights
+from nst_video.pipeline.job import (
+    Parallel,
+    default_work_dir,
+    input_files,
+    open_work_dir,
+    render_video,
+)
+from nst_video.pipeline.preview import contact_sheet, pick_frames
+from nst_video.progress import Event, ImageFailed, ProgressReporter, format_duration
+from nst_video.workdir.manifest import Job
+from nst_video.workdir.status import render_status
+
+# --- settings from options, field by field -----------------------------------------------------
+
+
+def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise OptionError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def loss_config(
+    stylize: StylizeOptions,
+    style_weight: float,
+    temporal_weight: float = LossConfig.temporal_weight,
+) -> LossConfig:
+    return LossConfig(
+        model=stylize.model,
+        content_layers=parse_names(stylize.content_layers),
+        style_layers=parse_names(stylize.style_layers),
+        style_layer_weights=parse_floats(stylize.style_layer_weights, "--style-layer-weights"),
+        content_weight=stylize.content_weight,
+        style_weight=style_weight,
+        tv_weight=stylize.tv_weight,
+        temporal_weight=temporal_weight,
+    )
+
+
+def optim_config(stylize: StylizeOptions, iterations: int) -> OptimConfig:
+    return OptimConfig(
+        optimizer=stylize.optimizer,
+        iterations=iterations,
+        history_size=stylize.history_size,
+        tolerance=stylize.tolerance,
+    )
+
+
+def image_config(
+    stylize: StylizeOptions, size: int | None, init: str = ImageConfig.init
+) -> ImageConfig:
+    return ImageConfig(
+        size=size,
+        style_scale=stylize.style_scale,
+        style_blend=parse_floats(stylize.style_blend, "--style-blend"),
+        pooling=stylize.pooling,
+        preserve_colors=stylize.preserve_colors,
+        init=init,
+        seed=stylize.seed,
+        device=stylize.device,
+        precision=stylize.precision,
+        scales=stylize.scales,
+    )
+
+
+def parse_rate(text: str | None) -> object:
+    return parse_fps(text) if text else None
+
+
+# --- image -------------------------------------------------------------------------------------
+
+
+def image(
+    content: list[Path],
+    style: list[Path],
+    output: Path,
+    size: int,
+    iterations: int,
+    style_weight: float,
+    init: str,
+    output_ext: str,
+    overwrite: bool,
+    quiet: bool,
+    stylize: StylizeOptions,
+) -> int:
+    """Returns the number of failed inputs."""
+    settings = Settings(
+        loss=loss_config(stylize, style_weight),
+        optim=optim_config(stylize, iterations),
+        image=image_config(stylize, size, init),
+    )
+    return _run_image(
+        content, style, output, settings, stylize.weights, output_ext, overwrite, quiet
+    )
+
+
+def _weights(weights: Path | None) -> list[Path]:
+    found = chosen_weights(weights)
+    return [found] if found else []
+
+
+def _image_items(contents: list[Path], output: Path, ext: str) -> list[BatchItem]:
+    """One input file -> output file; several files or a directory -> files in output dir."""
+    if len(contents) == 1 and not contents[0].is_dir() and not output.is_dir():
+        return [BatchItem(contents[0], output)]
+    files: list[Path] = []
+    for path in contents:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        else:
+            files.append(path)
+    if not files:
+        raise InputError(f"no images found in {', '.join(map(str, contents))}")
+    if output.exists() and not output.is_dir():
+        raise OptionError(f"{output} is a file; with several inputs -o must name a directory")
+    if not output.exists() and output.suffix.lower() in IMAGE_EXTENSIONS:
+        raise OptionError(
+            f"-o {output} names an image file, but there are {len(files)} inputs; "
+            "give a directory (created if missing)"
+        )
+    suffix = "." + ext.lstrip(".").lower()
+    if suffix not in WRITE_EXTENSIONS:
+        raise unknown_choice("output extension", ext, WRITE_EXTENSIONS)
+    return [BatchItem(p, output / (p.stem + suffix)) for p in files]
+
+
+def _run_image(
+    contents: list[Path],
+    styles: list[Path],
+    output: Path,
+    settings: Settings,
+    weights: Path | None,
+    ext: str,
+    overwrite: bool,
+    quiet: bool,
+) -> int:
+    """Returns the number of failed inputs."""
+    items = _image_items(contents, output, ext)
+    init = Path(settings.image.init)
+    inputs = [*(item.content for item in items), *styles, *([init] if init.is_file() else [])]
+    check_not_inputs([("output", item.output) for item in items], [*inputs, *_weights(weights)])
+    single = len(items) == 1 and items[0].output == output
+    if single:
+        if not contents[0].exists():
+            raise InputError(f"content image not found: {contents[0]}")
+        check_output_image(output, overwrite)
+    engine = make_engine(styles, settings, weights)
+    if not single:
+        ensure_directory(output)
+    with ProgressReporter(quiet, unit="image", total=len(items)) as reporter:
+        # One image's failure is the error line itself, not also a "skipped" line before it.
+        callback = _without_failures(reporter) if single else reporter
+        failures = stylize_batch(engine, items, overwrite, callback)
+    if single and failures:
+        raise NstError(failures[0].reason)
+    written = len(items) - len(failures)
+    if failures:
+        print(
+            f"nst-video: {len(failures)} of {plural(len(items), 'image')} failed", file=sys.stderr
+        )
+    if not quiet and written:
+        where = output if single else f"{plural(written, 'image')} to {output}"
+        print(f"wrote {where}", file=sys.stderr)
+    return len(failures)
+
+
+def _without_failures(reporter: ProgressReporter) -> Callable[[Event], None]:
+    def forward(event: Event) -> None:
+        if not isinstance(event, ImageFailed):
+            reporter(event)
+
+    return forward
+
+
+# --- video, resume, status ---------------------------------------------------------------------
+
+
+def video(
+    input: str,
+    style: list[Path],
+    output: str,
+    size: int | None,
+    first_iterations: int,
+    iterations: int,
+    init: str,
+    flow: str,
+    temporal_weight: float,
+    scene_cut_threshold: float,
+    fps: str | None,
+    start: int,
+    frames: int | None,
+    crf: int,
+    codec: str | None,
+    no_audio: bool,
+    report: Path | None,
+    work_dir: Path | None,
+    restart: bool,
+    workers: int,
+    ray_address: str | None,
+    segment_warmup: int,
+    style_weight: float,
+    overwrite: bool,
+    quiet: bool,
+    stylize: StylizeOptions,
+) -> None:
+    # The optimizer's budget is the first frame's; later frames get the video's --iterations.
+    settings = Settings(
+        loss=loss_config(stylize, style_weight, temporal_weight),
+        optim=optim_config(stylize, first_iterations),
+        image=image_config(stylize, size),
+        video=VideoConfig(
+            first_iterations=first_iterations,
+            iterations=iterations,
+            flow=flow,
+            init=init,
+            scene_cut_threshold=scene_cut_threshold,
+            fps=parse_rate(fps),
+            start=start,
+            frames=frames,
+            crf=crf,
+            codec=codec,
+            audio=not no_audio,
+            segment_warmup=segment_warmup,
+        ),
+    )
+    weights = stylize.weights
+    # Absolute paths, so `nst-video resume` works from any directory.
+    job = Job(
+        _absolute(input),
+        tuple(_absolute(s) for s in style),
+        _absolute(output),
+        _absolute(weights) if weights else None,
+        _absolute(report) if report else None,
+        settings,
+    )
+    _run_render(job, work_dir, overwrite, restart, quiet, Parallel(workers, ray_address))
+
+
+def resume(
+    work_dir: Path, workers: int, ray_address: str | None, overwrite: bool, quiet: bool
+) -> None:
+    job = open_work_dir(work_dir).manifest().job
+    _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
+
+
+def status(work_dir: Path, as_json: bool) -> None:
+    info = render_status(open_work_dir(work_dir))
+    if as_json:
+        typer.echo(json.dumps(info, sort_keys=True))
+        return
+    eta = info["eta_seconds"]
+    typer.echo(
+        f"{info['done']}/{plural(info['total'], 'frame')} done"
+        f" ({info['seconds_per_frame']:.2f} s/frame, ETA {format_duration(eta)}); "
+        f"output: {info['output']} ({info['encode']}); {_liveness(info['owner'])}"
+    )
+    for seg in info["segments"] or ():
+        worker = seg["worker"] or {}
+        typer.echo(
+            f"  segment {seg['index']}: frames {seg['start']}-{seg['stop'] - 1}, "
+            f"{seg['done']}/{seg['total']} done, warm-up {seg['warmup']}"
+            + (f", worker pid {worker['pid']} on {worker['host']}" if worker else "")
+        )
+
+
+def _liveness(owner: dict | None) -> str:
+    if owner is None:
+        return "not running"
+    return f"running (pid {owner.get('pid')} on {owner.get('host')})"
+
+
+def _absolute(path: str | Path) -> str:
+    """Absolute path, keeping a trailing separator (it means 'directory output')."""
+    text = str(path)
+    resolved = os.path.abspath(text)
+    return resolved + os.sep if text.endswith(("/", os.sep)) else resolved
+
+
+def _run_render(
+    job: Job,
+    work_dir: Path | None,
+    overwrite: bool,
+    restart: bool,
+    quiet: bool,
+    parallel: Parallel,
+) -> None:
+    work = work_dir or default_work_dir(job.output)
+    try:
+        with ProgressReporter(quiet, unit="frame", total=0) as reporter:
+            result = render_video(
+                job,
+                work,
+                engine_for,
+                overwrite=overwrite,
+                restart=restart,
+                callback=reporter,
+                parallel=parallel,
+            )
+    except Interrupted as stop:
+        print(
+            f"nst-video: interrupted; finished frames are saved. Continue with:\n"
+            f"  nst-video resume {shlex.quote(str(work))}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(stop.exit_code) from None
+    if not quiet:
+        print(
+            f"wrote {result.output} ({plural(result.total, 'frame')}, "
+            f"{result.rendered} rendered now)",
+            file=sys.stderr,
+        )
+
+
+# --- preview -----------------------------------------------------------------------------------
+
+_MAX_SWEEP = 8
+
+
+def parse_sweep(text: str, what: str) -> tuple[float, ...]:
+    """One or more comma-separated numbers: the values of a preview sweep."""
+    values = parse_floats(text, what) or ()
+    if not 1 <= len(values) <= _MAX_SWEEP:
+        raise OptionError(f"{what} takes 1 to {_MAX_SWEEP} comma-separated values, got {text!r}")
+    return values
+
+
+def preview(
+    input: str,
+    style: list[Path],
+    output: Path,
+    count: int,
+    size: int,
+    iterations: int,
+    style_weight: str,
+    fps: str | None,
+    overwrite: bool,
+    quiet: bool,
+    stylize: StylizeOptions,
+) -> None:
+    sweep = parse_sweep(style_weight, "--style-weight")
+    settings = Settings(
+        loss=loss_config(stylize, sweep[0]),
+        optim=optim_config(stylize, iterations),
+        image=image_config(stylize, size),
+        video=VideoConfig(fps=parse_rate(fps)),
+    )
+    for value in sweep[1:]:  # each value checked before any frame is rendered
+        replace(settings.loss, style_weight=value).validate()
+    weights = stylize.weights
+    check_output_image(output, overwrite)
+    if not 1 <= count <= 12:
+        raise OptionError(f"--count must be in 1..12, got {count}")
+    source = open_source(input, settings.video.fps)
+    check_not_inputs({"-o": output}, [*input_files(source), *style, *_weights(weights)])
+    engine = make_engine(style, settings, weights)
+    indices = pick_frames(source.frame_count, count)
+    with ProgressReporter(quiet, unit="frame", total=len(indices) * len(sweep)) as reporter:
+        sheet = contact_sheet(engine, source, indices, reporter, sweep)
+    write_image(output, sheet)
+    if not quiet:
+        print(f"wrote {output}", file=sys.stderr)

@@ -1,0 +1,151 @@
+"""The command line's option types, and the option group shared by every command that stylizes.
+
+Torch-free and cv2-free (config, models and typer only), like app.py: `--help` builds from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nst_video.config import ImageConfig, LossConfig, OptimConfig
+from nst_video.models import MODEL_NAMES
+
+_L, _O, _I = LossConfig(), OptimConfig(), ImageConfig()
+
+Styles = Annotated[list[Path], typer.Option("--style", "-s", help="Style image; repeat to blend.")]
+StyleBlend = Annotated[str | None, typer.Option(help="Blend weights, one per --style: 0.7,0.3.")]
+StyleScale = Annotated[float, typer.Option(help="Style image long side relative to the output.")]
+Size = Annotated[int, typer.Option(help="Output long side in pixels (aspect kept).")]
+Iterations = Annotated[int, typer.Option(help="Loss evaluations per image.")]
+Optimizer = Annotated[str, typer.Option(help="lbfgs or adam.")]
+History = Annotated[int, typer.Option(help="L-BFGS history size (memory vs. convergence).")]
+Tolerance = Annotated[
+    float,
+    typer.Option(
+        help="Early stop when the loss improves by less than this (relative) over 20 evaluations."
+    ),
+]
+Seed = Annotated[int, typer.Option(help="Seed for --init noise.")]
+ContentWeight = Annotated[float, typer.Option(help="Weight of the content term.")]
+StyleWeight = Annotated[float, typer.Option(help="Weight of the style term.")]
+TvWeight = Annotated[float, typer.Option(help="Weight of the total-variation term.")]
+ContentLayers = Annotated[
+    str, typer.Option(help="Comma-separated layers of --model for content (relu4_2, conv3_1...).")
+]
+StyleLayers = Annotated[str, typer.Option(help="Comma-separated layers of --model for style.")]
+LayerWeights = Annotated[
+    str | None, typer.Option(help="Comma-separated weights, one per style layer (default equal).")
+]
+Pooling = Annotated[str, typer.Option(help="avg (Gatys) or max (torchvision).")]
+PreserveColors = Annotated[
+    bool,
+    typer.Option("--preserve-colors", help="Keep the content's colors; transfer luminance only."),
+]
+Model = Annotated[
+    str,
+    typer.Option(
+        help=f"Network: {', '.join(MODEL_NAMES)} (torchvision's ImageNet VGGs; -caffe: the "
+        "original Caffe models)."
+    ),
+]
+Weights = Annotated[
+    Path | None,
+    typer.Option(
+        help="Local weights file for --model (e.g. torchvision's vgg19-dcbb9e9d.pth); default: "
+        "$NST_VIDEO_WEIGHTS, else the model's download."
+    ),
+]
+Device = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps.")]
+Precision = Annotated[
+    str,
+    typer.Option(help="auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes)."),
+]
+Scales = Annotated[
+    int, typer.Option(help="Coarse-to-fine levels for images and first/cut frames (1 = off).")
+]
+Workers = Annotated[
+    int,
+    typer.Option(help="Segments rendered in parallel with Ray: N local GPUs, or N CPU workers."),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        help="Address of an existing Ray cluster (the work dir must be on a shared filesystem)."
+    ),
+]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+StyleWeightSweep = Annotated[
+    str,
+    typer.Option(
+        "--style-weight",
+        help="Weight of the style term; comma-separated values give one row each (0.3,1,3).",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class StylizeOptions:
+    """How a frame is stylized: the options `image`, `video` and `preview` share, declared once
+    (stylize_options adds them to a command), so a preview renders as the video would."""
+
+    style_blend: StyleBlend = None
+    style_scale: StyleScale = _I.style_scale
+    optimizer: Optimizer = _O.optimizer
+    history_size: History = _O.history_size
+    tolerance: Tolerance = _O.tolerance
+    seed: Seed = _I.seed
+    content_weight: ContentWeight = _L.content_weight
+    tv_weight: TvWeight = _L.tv_weight
+    content_layers: ContentLayers = ",".join(_L.content_layers)
+    style_layers: StyleLayers = ",".join(_L.style_layers)
+    style_layer_weights: LayerWeights = None
+    pooling: Pooling = _I.pooling
+    preserve_colors: PreserveColors = _I.preserve_colors
+    model: Model = _L.model
+    weights: Weights = None
+    device: Device = _I.device
+    precision: Precision = _I.precision
+    scales: Scales = _I.scales
+
+
+def _group_parameters() -> list[inspect.Parameter]:
+    hints = inspect.get_annotations(StylizeOptions, eval_str=True)
+    return [
+        inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name]
+        )  # fmt: skip
+        for f in fields(StylizeOptions)
+    ]
+
+
+def stylize_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a typer command the StylizeOptions options; it receives them as `stylize=`.
+
+    typer reads a command's parameters from its signature, so the wrapper's signature is the
+    command's own parameters (without `stylize`) followed by the group's.
+    """
+    own = inspect.signature(command, eval_str=True)
+    group = _group_parameters()
+    names = [p.name for p in group]
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> Any:
+        stylize = StylizeOptions(**{name: values.pop(name) for name in names})
+        return command(**values, stylize=stylize)
+
+    params = [p for p in own.parameters.values() if p.name != "stylize"]
+    wrapper.__signature__ = own.replace(parameters=[*params, *group])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        p.name: p.annotation for p in wrapper.__signature__.parameters.values()
+    }  # type: ignore[attr-defined]
+    return wrapper

@@ -1,0 +1,65 @@
+"""Devices: which exist, the one picked, the process-wide backend settings (set by the app that
+builds an engine, not by the engine), the cores a process may use, and the one host read."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from nst_video.errors import OptionError
+
+
+def available_devices() -> list[str]:
+    """The devices this torch build can use on this machine, in `auto`'s order of preference."""
+    found = ["cuda"] if torch.cuda.is_available() else []
+    found += ["mps"] if torch.backends.mps.is_available() else []
+    return [*found, "cpu"]
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; a device this machine lacks is refused."""
+    available = available_devices()
+    if name == "auto":
+        return torch.device(available[0])
+    if name not in available:
+        raise OptionError(
+            f"device {name!r} is not available with this torch build on this machine; "
+            f"available: {', '.join(available)}"
+        )
+    return torch.device(name)
+
+
+def configure_backend(device: torch.device, precision: str) -> None:
+    """Process-wide speed settings: cuDNN autotuning and TF32 on CUDA, all cores on the CPU."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # frame sizes repeat for the whole render
+        tf32 = precision in {"auto", "tf32"}
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    elif device.type == "cpu":
+        # Denormal floats in VGG gradients can slow CPU passes several-fold; flushing them to
+        # zero changes nothing visible.
+        torch.set_flush_denormal(True)
+        if "OMP_NUM_THREADS" not in os.environ:
+            torch.set_num_threads(usable_cpus())
+
+
+def usable_cpus() -> int:
+    """Cores this process may use: its affinity, capped by a cgroup CPU quota (containers)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count or 1, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 limit visible
+    return max(1, count or 1)
+
+
+def to_host(*values: Tensor) -> list[float]:
+    """Bring scalars to the host in one copy: the only place the optimizer waits for the device
+    (tests and benchmarks count calls here)."""
+    return torch.stack([v.detach().reshape(()).float() for v in values]).tolist()

@@ -1,0 +1,326 @@
+"""The Gatys engine: a frozen VGG, cached style targets, and one call that stylizes an image.
+
+Works on numpy uint8 RGB at its boundary so the frame loop and the CLI never touch tensors; does
+no file I/O and never prints.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from nst_video.config import Settings
+from nst_video.core import losses
+from nst_video.core.device import pick_device
+from nst_video.core.optimize import LossFn, OptimizeResult, optimize
+from nst_video.core.vgg import VGGFeatures
+from nst_video.errors import OptionError
+from nst_video.models import MODELS
+from nst_video.progress import Callback, ignore
+from nst_video.video.resize import resize_long_side, resize_to, scaled_shape
+
+
+def validate_settings(settings: Settings, n_styles: int, check_device: bool = True) -> None:
+    """Every option check that needs no file, in one call, before any work starts."""
+    settings.loss.validate()
+    settings.optim.validate()
+    settings.image.validate(n_styles)
+    if check_device:
+        pick_device(settings.image.device)
+
+
+# --- smallest frames the network takes ---------------------------------------------------------
+
+# The TV term compares neighbours along both axes, so a side needs 2 pixels.
+MIN_SIDE = 2
+# VGG19's layer names are a superset of VGG16's, with the poolings at the same places.
+LAYER_NAMES = MODELS["vgg19"].layer_names
+# OpenCV's DIS flow refuses frames under 12 px and crashed (segfault) on 14x40 and 15x200;
+# 16 px worked at every shape tried. Farneback needs 2 px.
+FLOW_MIN_SIDE = 16
+
+
+def poolings_before(layers: Sequence[str]) -> int:
+    """Poolings between the input and the deepest of `layers`; each halves the size, rounding
+    down, and fails on a side of 1 px, so the short side must be at least 2**poolings."""
+    deepest = max(LAYER_NAMES.index(name) for name in layers)
+    return sum(name.startswith("pool") for name in LAYER_NAMES[:deepest])
+
+
+def level_long_sides(long_side: int, scales: int) -> list[int]:
+    """Long side of each coarse-to-fine level, coarsest first (each coarser level halves)."""
+    return [max(1, round(long_side / 2**level)) for level in range(scales - 1, -1, -1)]
+
+
+def check_frame_size(
+    shape: tuple[int, int],
+    long_side: int | None,
+    layers: Sequence[str],
+    scales: int = 1,
+    what: str = "the image",
+    flow: bool = False,
+) -> None:
+    """Refuse (one line, with the --size that works) frames of `shape` (height, width) that
+    are too small at `long_side` for the layers in use, at the coarsest --scales level, or for
+    optical flow."""
+    poolings = poolings_before(layers)
+    need = max(MIN_SIDE, 2**poolings)
+    if _fits(shape, long_side or max(shape), scales, need, flow):
+        return
+    h, w = scaled_shape(*shape, long_side or max(shape))
+    deepest = max(layers, key=LAYER_NAMES.index)
+    reason = f"{deepest} follows {poolings} poolings, so the short side must be at least {need} px"
+    if scales > 1:
+        reason += f" at the coarsest of {scales} --scales levels (1/{2 ** (scales - 1)} size)"
+    if flow and min(h, w) < FLOW_MIN_SIDE:
+        reason += f", and optical flow needs {FLOW_MIN_SIDE} px"
+    minimum = _smallest_long_side(shape, scales, need, flow)
+    verb = "are" if what.endswith("s") else "is"
+    raise OptionError(
+        f"{what} ({w}x{h} px) {verb} too small: {reason}; use --size {minimum} or more"
+        + (", fewer --scales" if scales > 1 else "")
+        + " or shallower layers"
+    )
+
+
+def _fits(shape: tuple[int, int], long_side: int, scales: int, need: int, flow: bool) -> bool:
+    coarsest = scaled_shape(*shape, level_long_sides(long_side, scales)[0])
+    full = scaled_shape(*shape, long_side)
+    return min(coarsest) >= need and (not flow or min(full) >= FLOW_MIN_SIDE)
+
+
+def _smallest_long_side(shape: tuple[int, int], scales: int, need: int, flow: bool) -> int:
+    aspect = max(shape) / min(shape)
+    # A lower bound: a side rounds up from (need - 0.5) at each level, never from below need - 1.
+    lower = (need - 1) * 2 ** (scales - 1) * aspect
+    if flow:
+        lower = max(lower, (FLOW_MIN_SIDE - 1) * aspect)
+    long_side = max(1, int(lower))
+    while not _fits(shape, long_side, scales, need, flow):
+        long_side += 1
+    return long_side
+
+
+def to_tensor(rgb: np.ndarray, device: torch.device) -> Tensor:
+    """HxWx3 uint8 (or float in [0, 1]) to a (1, 3, H, W) float32 tensor in [0, 1]."""
+    array = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None].to(device)
+
+
+def to_uint8(image: Tensor) -> np.ndarray:
+    array = image.detach()[0].clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
+    return np.rint(array * 255.0).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Temporal:
+    """Ruder et al.'s temporal target for one frame: previous output warped, and its weights."""
+
+    warped: np.ndarray  # HxWx3 uint8 or float32 in [0, 1]
+    mask: np.ndarray  # HxW float32 in [0, 1]
+
+
+@dataclass(frozen=True)
+class Stylized:
+    image: np.ndarray  # HxWx3 uint8
+    result: OptimizeResult
+
+
+class Engine:
+    """Holds the VGG and the style targets of one render; stylizes any number of images."""
+
+    def __init__(
+        self,
+        state_dict: Mapping[str, Tensor],
+        styles: Sequence[np.ndarray],
+        settings: Settings,
+        device: torch.device,
+    ):
+        self.settings = settings
+        self.device = device
+        loss = settings.loss
+        self.vgg = VGGFeatures(
+            state_dict,
+            loss.content_layers + loss.style_layers,
+            settings.image.pooling,
+            loss.model,
+        ).to(device)
+        self.styles = list(styles)
+        self.blend = list(settings.image.style_blend or [1.0] * len(self.styles))
+        self.layer_weights = losses.normalized_layer_weights(
+            loss.style_layers, loss.style_layer_weights
+        )
+        self._targets: dict[int, losses.StyleTargets] = {}
+        self.bf16 = settings.image.precision == "bf16"
+        if device.type == "cuda":
+            self.vgg = self.vgg.to(memory_format=torch.channels_last)
+        self.style_passes = 0  # VGG passes spent on style images, for tests and reports
+
+    def style_targets(self, long_side: int) -> losses.StyleTargets:
+        """Gram targets for outputs whose long side is `long_side`, computed once and cached."""
+        if long_side not in self._targets:
+            scale = self.settings.image.style_scale
+            side = max(1, round(long_side * scale))
+            for number, style in enumerate(self.styles, 1):
+                self._check_style_size(number, style.shape[:2], side)
+            per_style = [self._grams(resize_long_side(s, side)) for s in self.styles]
+            grams = losses.blend_grams(per_style, self.blend)
+            self._targets[long_side] = losses.StyleTargets(grams, self.layer_weights)
+        return self._targets[long_side]
+
+    def _check_style_size(self, number: int, shape: tuple[int, int], long_side: int) -> None:
+        layers = self.settings.loss.style_layers
+        poolings = poolings_before(layers)
+        need = max(MIN_SIDE, 2**poolings)
+        h, w = scaled_shape(*shape, long_side)
+        if min(h, w) < need:
+            deepest = max(layers, key=LAYER_NAMES.index)
+            raise OptionError(
+                f"style image {number} ({w}x{h} px at --style-scale "
+                f"{self.settings.image.style_scale:g}) is too small: {deepest} follows "
+                f"{poolings} poolings, so its short side must be at least {need} px; raise "
+                "--style-scale or --size"
+            )
+
+    @torch.no_grad()
+    def _grams(self, style: np.ndarray) -> dict[str, Tensor]:
+        self.style_passes += 1
+        features = self.features(to_tensor(style, self.device))
+        return {name: losses.gram(features[name]) for name in self.settings.loss.style_layers}
+
+    def stylize(
+        self,
+        content: np.ndarray,
+        init: np.ndarray,
+        budget: int,
+        temporal: Temporal | None = None,
+        callback: Callback = ignore,
+    ) -> Stylized:
+        """Optimize from `init` (HxWx3) towards `content`'s features and the style targets.
+
+        With `scales > 1` and no temporal target, coarser levels run first and seed the next.
+        """
+        levels = self.settings.image.scales if temporal is None else 1
+        # Before any work: a pooling error deep in the VGG pass would be a traceback.
+        loss = self.settings.loss
+        check_frame_size(content.shape[:2], None, loss.content_layers + loss.style_layers, levels)
+        spent = 0
+        for long_side in level_long_sides(max(content.shape[:2]), levels)[:-1]:
+            small = resize_long_side(content, long_side)
+            start = resize_to(init, small.shape[:2])
+            coarse = self._stylize_once(small, start, budget, None, callback)
+            spent += coarse.result.evaluations
+            init = resize_to(coarse.image, content.shape[:2])
+        if levels > 1:
+            budget = max(1, round(budget * self.settings.image.fine_share))
+        done = self._stylize_once(content, init, budget, temporal, callback)
+        if spent:
+            result = replace(done.result, evaluations=done.result.evaluations + spent)
+            done = Stylized(done.image, result)
+        return done
+
+    def with_style_weight(self, weight: float) -> Engine:
+        """This engine with another style weight, sharing the VGG and the cached style targets
+        (they do not depend on the weight), so a sweep pays for them once."""
+        other = copy.copy(self)
+        loss = replace(self.settings.loss, style_weight=weight)
+        other.settings = replace(self.settings, loss=loss)
+        return other
+
+    def _stylize_once(
+        self,
+        content: np.ndarray,
+        init: np.ndarray,
+        budget: int,
+        temporal: Temporal | None,
+        callback: Callback,
+    ) -> Stylized:
+        loss_fn = self.loss_for(content, temporal)
+        result = optimize(
+            loss_fn, to_tensor(init, self.device), budget, self.settings.optim, callback
+        )
+        image = result.image
+        if self.settings.image.preserve_colors:
+            image = losses.keep_colors(image, to_tensor(content, self.device))
+        return Stylized(to_uint8(image), result)
+
+    def loss_for(self, content: np.ndarray, temporal: Temporal | None = None) -> LossFn:
+        """The loss `stylize` minimizes for `content`, over (1, 3, H, W) pixels in [0, 1]."""
+        targets = self.style_targets(max(content.shape[:2]))
+        with torch.no_grad():
+            features = self.features(to_tensor(content, self.device))
+        content_targets = {n: features[n] for n in self.settings.loss.content_layers}
+        return self._loss_fn(content_targets, targets, temporal)
+
+    @torch.no_grad()
+    def measure(self, content: np.ndarray, image: np.ndarray) -> dict[str, float]:
+        """Unweighted content, style and TV terms of `image` against `content` (for reports)."""
+        targets = self.style_targets(max(content.shape[:2]))
+        reference = self.features(to_tensor(content, self.device))
+        x = to_tensor(image, self.device)
+        features = self.features(x)
+        layers = self.settings.loss.content_layers
+        content_term = sum(losses.content_loss(features[n], reference[n]) for n in layers)
+        return {
+            "content": float(content_term) / len(layers),
+            "style": float(targets.loss(features)),
+            "tv": float(losses.tv_loss(x)),
+        }
+
+    def features(self, image: Tensor) -> dict[str, Tensor]:
+        """VGG activations in fp32; the pass itself may run in bf16 or channels-last on CUDA."""
+        if self.device.type == "cuda":
+            image = image.contiguous(memory_format=torch.channels_last)
+        if not self.bf16:
+            return self.vgg(image)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            features = self.vgg(image)
+        # Gram matrices and relative errors stay fp32: they sum many small products.
+        return {name: value.float() for name, value in features.items()}
+
+    def _loss_fn(
+        self,
+        content_targets: dict[str, Tensor],
+        targets: losses.StyleTargets,
+        temporal: Temporal | None,
+    ) -> LossFn:
+        weights = self.settings.loss
+        warped = mask = None
+        if temporal is not None:
+            warped = to_tensor(temporal.warped, self.device)
+            mask = torch.from_numpy(temporal.mask.astype(np.float32))[None, None].to(self.device)
+
+        def loss_fn(x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+            features = self.features(x)
+            terms = {
+                "content": sum(
+                    losses.content_loss(features[n], t) for n, t in content_targets.items()
+                )
+                / len(content_targets),
+                "style": targets.loss(features),
+                "tv": losses.tv_loss(x),
+            }
+            total = (
+                weights.content_weight * terms["content"]
+                + weights.style_weight * terms["style"]
+                + weights.tv_weight * terms["tv"]
+                + weights.range_weight * losses.range_loss(x)
+            )
+            if warped is not None:
+                terms["temporal"] = losses.temporal_loss(x, warped, mask)
+                total = total + weights.temporal_weight * terms["temporal"]
+            return total, terms
+
+        return loss_fn
+
+
+def noise_like(content: np.ndarray, seed: int) -> np.ndarray:
+    """Uniform noise image, reproducible across devices (drawn on the CPU)."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.rand(content.shape, generator=generator)
+    return noise.numpy().astype(np.float32)

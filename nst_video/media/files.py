@@ -1,0 +1,148 @@
+"""File primitives every layer above uses: the one atomic write, and content signatures.
+
+Depends on errors only, so media I/O (frames/) and the work directory share the same helper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from nst_video.errors import OutputError
+
+
+def temporary_name(path: Path, tag: str = "tmp") -> Path:
+    """A unique hidden name beside `path` (pid + random token: two writers never collide).
+
+    The leading '.' hides it from image-sequence inputs; the real extension stays at the end so
+    tools that guess formats by extension (PIL, ffmpeg) still do.
+    """
+    unique = f"{os.getpid()}-{secrets.token_hex(4)}"
+    return path.with_name(f".{path.name}.{unique}.{tag}{path.suffix}")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether `name` is one of temporary_name's (matched on its shape, for cleanup)."""
+    return name.startswith(".") and (".tmp" in name or ".partial" in name)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Yield a handle to a temporary file that replaces `path` when the block ends cleanly.
+
+    The data and then the directory entry are fsynced, so after a crash at any instant `path`
+    holds the old content or the new one, never a mix. The file is created like any other
+    (mode 0666 minus the umask). A failure or an interrupt removes the temporary file.
+    """
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:  # e.g. a parent that is a file: one line, not a traceback
+        raise write_error(path, exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        fsync_directory(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise write_error(path, exc) from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically and durably (see atomic_file)."""
+    with atomic_file(path) as handle:
+        handle.write(data)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or deletion in `directory` durable (a no-op where directories can't be
+    opened, e.g. on Windows)."""
+    try:
+        fd = os.open(directory if str(directory) else ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_error(path: Path, exc: OSError) -> OutputError:
+    if exc.errno == errno.ENOSPC:
+        return disk_full(path)
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def disk_full(path: str | Path) -> OutputError:
+    """The one disk-full message (an OSError's ENOSPC here, ffmpeg's stderr in writers)."""
+    return OutputError(f"disk full while writing {path}; free space and run the command again")
+
+
+def refuse_existing(path: str | Path, overwrite: bool) -> None:
+    """The one "exists; pass --overwrite" refusal, for any output the user named."""
+    if Path(path).exists() and not overwrite:
+        raise OutputError(f"{path} exists; pass --overwrite to replace it")
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def bytes_signature(data: bytes) -> str:
+    """Size and digest of some content: what a file of ours must still hold to be ours."""
+    return f"{len(data)}:{hashlib.blake2b(data, digest_size=16).hexdigest()}"
+
+
+def file_signature(path: Path) -> str | None:
+    """bytes_signature of the file at `path`, or None when there is no readable file."""
+    digest = hashlib.blake2b(digest_size=16)
+    size = 0
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+    except OSError:
+        return None
+    return f"{size}:{digest.hexdigest()}"
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same file (symlinks and hard links included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet): compare where they would be
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def is_within(path: str | Path, directory: str | Path) -> bool:
+    """Whether `path` is `directory` or lies inside it (after resolving symlinks)."""
+    resolved, folder = Path(path).resolve(), Path(directory).resolve()
+    return resolved == folder or folder in resolved.parents
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """`data` as indented, key-sorted JSON, written with atomic_write_bytes."""
+    atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())

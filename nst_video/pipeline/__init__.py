@@ -1,0 +1,1 @@
+"""Rendering a clip: the frame loop, segments, the render job, the Ray driver, previews."""

@@ -1,0 +1,483 @@
+"""One render job, from the command to the encoded output: validate, prepare the work
+directory, render the frames (here or on Ray), write the report, encode."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nst_video.config import VideoConfig
+from nst_video.core.engine import check_frame_size, validate_settings
+from nst_video.errors import OptionError, OutputError, ResumeError, plural
+from nst_video.media import FrameSource, open_source, open_writer
+from nst_video.media.ffmpeg import rate_text
+from nst_video.media.files import (
+    atomic_write_bytes,
+    bytes_signature,
+    file_digest,
+    file_signature,
+    is_temporary,
+    is_within,
+    refuse_existing,
+    same_file,
+    temporary_name,
+)
+from nst_video.media.images import encode_image
+from nst_video.media.paths import check_inputs, check_not_inputs, check_writable_parent
+from nst_video.media.writers import (
+    OUTPUT_FRAME,
+    OUTPUT_FRAME_NAME,
+    check_encoder,
+    check_video_output,
+    is_directory_output,
+)
+from nst_video.models import chosen_weights, weights_source
+from nst_video.pipeline.distributed import render_segments, require_ray
+from nst_video.pipeline.render import EngineFactory, FrameLoop, interruptible
+from nst_video.pipeline.segments import final_frames
+from nst_video.progress import Callback, Message, ignore
+from nst_video.video.cuts import detect_cuts
+from nst_video.video.resize import scaled_shape
+from nst_video.video.segments import Segment, fit_segments, plan_segments
+from nst_video.workdir.manifest import Job, Manifest, Plan, differing, fingerprint, result_hash
+from nst_video.workdir.store import WorkDir
+
+
+def default_work_dir(output: str | Path) -> Path:
+    """OUTPUT.nst-work beside the output (for `out/` frames: `out.nst-work`)."""
+    path = Path(str(output).rstrip("/\\") or ".")
+    return path.with_name(path.name + ".nst-work")
+
+
+def render_range(source: FrameSource, video: VideoConfig) -> range:
+    stop = source.frame_count
+    if video.frames is not None:
+        stop = min(stop, video.start + video.frames)
+    if video.start >= source.frame_count:
+        raise ResumeError(
+            f"--start {video.start} is past the clip's last frame ({source.frame_count - 1})"
+        )
+    return range(video.start, stop)
+
+
+def output_long_side(source: FrameSource, size: int | None) -> int:
+    """--size, or the source's long side capped at 512 so a default render stays tractable."""
+    return size if size is not None else min(max(source.size), 512)
+
+
+def weights_id(weights: str | None, model: str) -> str:
+    source = weights_source(weights, model)
+    if isinstance(source, Path):
+        return "sha256:" + file_digest(source)
+    return source
+
+
+def source_info(source: FrameSource) -> dict[str, Any]:
+    """What identifies the input in the fingerprint. Not its frame count: every finished frame
+    records a digest of its input frame, so a sequence that grew still reuses its frames."""
+    return {
+        "path": str(Path(source.path).resolve()) if "%" not in source.path else source.path,
+        "size": list(source.size),
+        "fps": rate_text(source.fps),
+    }
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    work_dir: Path
+    output: str
+    rendered: int
+    total: int
+
+
+def open_work_dir(path: Path) -> WorkDir:
+    """The work directory at `path`; given an output path instead, say where its work is."""
+    work = WorkDir(path)
+    guess = default_work_dir(path)
+    if not work.exists() and WorkDir(guess).exists():
+        raise ResumeError(
+            f"{path} is not a render work directory (no manifest.json); "
+            f"its work directory is {guess}"
+        )
+    return work
+
+
+def input_files(source: FrameSource) -> list[Path]:
+    """The files a source reads: the video file, or every image of a sequence."""
+    files = getattr(source, "files", None)
+    return list(files) if files is not None else [Path(source.path)]
+
+
+def check_paths(job: Job, work: WorkDir, source: FrameSource) -> None:
+    """No output or report may be an input (video, frames, styles, weights) or each other, and
+    none may lie inside the work directory: refused always, even with --overwrite."""
+    frames = input_files(source)
+    weights = chosen_weights(job.weights)
+    inputs = [*frames, *map(Path, job.styles), *([weights] if weights else [])]
+    check_not_inputs({"output": job.output}, inputs)
+    check_not_inputs({"--report": job.report}, inputs)
+    if is_directory_output(job.output):
+        # Not the folder the input frames are in either: our frames would join them.
+        check_not_inputs({"output directory": job.output}, sorted({f.parent for f in frames}))
+    elif job.report is not None and same_file(job.report, job.output):
+        raise OutputError(f"--report {job.report} is the output; choose another path")
+    inside = [("input", f) for f in sorted({f.parent for f in frames})]
+    inside += [("output", job.output), ("--report", job.report)]
+    for what, path in inside:
+        if path is not None and is_within(path, work.path):
+            raise _inside(work, what, path)
+
+
+def _inside(work: WorkDir, what: str, path: str | Path) -> OutputError:
+    return OutputError(
+        f"{what} {path} is inside the work directory {work.path}; choose another --work-dir"
+    )
+
+
+def load_manifest(work: WorkDir, restart: bool) -> Manifest | None:
+    """The work directory's manifest, or None for a new one; --restart also accepts an older
+    manifest layout (the directory is ours, its frames are discarded anyway)."""
+    return work.read_manifest(allow_old=restart) if work.exists() else None
+
+
+def _ours(manifest: Manifest | None, path: str | Path) -> bool:
+    return manifest is not None and manifest.owns(path)
+
+
+def check_output(output: str, overwrite: bool, manifest: Manifest | None) -> None:
+    """Refuse early (before hours of work) to overwrite an output this render did not make."""
+    check_video_output(output)
+    if not is_directory_output(output):
+        check_writable_parent(Path(output))
+        check_replaceable(Path(output), overwrite, manifest)
+        return
+    target = Path(output)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target} is a file; a directory output needs a directory")
+    foreign = [p for p in numbered_frames(target) if not _ours(manifest, p)]
+    if foreign and not overwrite:
+        raise _foreign_frames(target, foreign)
+
+
+def check_replaceable(path: Path, overwrite: bool, manifest: Manifest | None) -> None:
+    """A file may be replaced when it is byte for byte one we wrote there, or with
+    --overwrite; anything else at the path stays."""
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory; give a file name")
+    refuse_existing(path, overwrite or _ours(manifest, path))
+
+
+def numbered_frames(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if OUTPUT_FRAME.match(p.name))
+
+
+def _foreign_frames(directory: Path, foreign: list[Path]) -> OutputError:
+    return OutputError(
+        f"{directory} holds {len(foreign)} numbered frames this render did not write "
+        f"(first: {foreign[0].name}); pass --overwrite to replace them (other files there "
+        "are never touched)"
+    )
+
+
+def prepare_work_dir(
+    job: Job, work: WorkDir, source: FrameSource, restart: bool, callback: Callback
+) -> Manifest:
+    """Create or validate the work directory; refuse to mix frames of different settings."""
+    new = fingerprint(job, source_info(source), weights_id(job.weights, job.settings.loss.model))
+    manifest = load_manifest(work, restart)
+    if work.exists():
+        changes = differing(manifest.fingerprint if manifest else {}, new)
+        if changes and not restart:
+            done = len(work.frames.done_frames(range(_last_frame(work) + 1)))
+            raise ResumeError(
+                f"{work.path} holds {plural(done, 'frame')} rendered with other settings: "
+                f"{'; '.join(changes)}; run with the old settings to continue, or pass "
+                "--restart to discard them"
+            )
+        if restart:
+            callback(Message(f"--restart: discarded {plural(work.discard_frames(), 'frame')}"))
+    work.remove_temporaries()
+    if manifest is None:
+        manifest = Manifest(job, new, result_hash(new))
+    else:  # the plan, and what it wrote, stay: the outputs are still ours
+        manifest.job, manifest.fingerprint = job, new
+        manifest.result_hash, manifest.encode = result_hash(new), "pending"
+    work.write_manifest(manifest)
+    return manifest
+
+
+def _last_frame(work: WorkDir) -> int:
+    names = [p.stem for p in work.frames_dir.glob("*.png") if p.stem.isdigit()]
+    return max(map(int, names), default=-1)
+
+
+def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
+    """Write the output from the finished frames. Idempotent: safe to re-run after a crash.
+
+    What it writes is claimed in the manifest (size and digest) before it is renamed into
+    place, so a later run recognises its own output by content, never by path alone.
+    """
+    manifest = work.manifest()
+    plan = manifest.require_plan(work.path)
+    indices = plan.indices
+    missing = [i for i in indices if not work.frames.has_frame(i)]
+    if missing:
+        raise ResumeError(
+            f"{plural(len(missing), 'frame')} not rendered yet (first: {missing[0]}); "
+            f"run: nst-video resume {work.path}"
+        )
+    output = manifest.job.output
+    callback(Message(f"encoding {plural(len(indices), 'frame')} to {output}"))
+    if is_directory_output(output):
+        _encode_directory(work, manifest, plan, overwrite)
+    else:
+        _encode_file(work, manifest, plan, overwrite)
+    manifest.encode = "done"
+    work.write_manifest(manifest)
+    return output
+
+
+def _encode_file(work: WorkDir, manifest: Manifest, plan: Plan, overwrite: bool) -> None:
+    output = Path(manifest.job.output)
+    key = os.path.abspath(output)
+    stale = manifest.partial  # a killed encode's temporary file: ours, by its name
+    if stale and Path(stale).parent == output.parent and is_temporary(Path(stale).name):
+        Path(stale).unlink(missing_ok=True)
+    partial = temporary_name(output, "partial")
+    ours = manifest.owns(output)
+    owned = dict(manifest.owned)
+    manifest.encode, manifest.partial = "started", str(partial)
+    work.write_manifest(manifest)
+
+    def claim(finished: Path) -> None:
+        # Until the rename, an older file of ours may still be the one at the path: both count.
+        signature = file_signature(finished)
+        assert signature is not None  # the writer just finished it
+        manifest.owned = {**owned, key: [*owned.get(key, []), signature]}
+        work.write_manifest(manifest)
+
+    writer = open_writer(
+        output,
+        plan.size,
+        plan.fps,
+        overwrite=overwrite or ours,
+        partial=partial,
+        before_commit=claim,
+        **_writer_options(manifest.job, plan),
+    )
+    with writer:
+        for frame in final_frames(work, plan.indices, plan.segments):
+            writer.write(frame)
+    manifest.owned = {**owned, key: manifest.owned[key][-1:]}
+    manifest.partial = None
+
+
+def _encode_directory(work: WorkDir, manifest: Manifest, plan: Plan, overwrite: bool) -> None:
+    """Numbered frames into the directory: ours (or, with --overwrite, any numbered frame) are
+    replaced, stale numbered frames of a longer render removed, nothing else touched."""
+    directory = Path(manifest.job.output)
+    indices = plan.indices
+    new = {}
+    for index, frame in zip(indices, final_frames(work, indices, plan.segments), strict=True):
+        name = OUTPUT_FRAME_NAME.format(index)
+        new[os.path.abspath(directory / name)] = bytes_signature(encode_image(frame, name))
+    existing = numbered_frames(directory)
+    foreign = [
+        p
+        for p in existing
+        if not manifest.owns(p) and file_signature(p) != new.get(os.path.abspath(p))
+    ]
+    if foreign and not overwrite:
+        raise _foreign_frames(directory, foreign)
+    owned = dict(manifest.owned)
+    claimed = {key: [*owned.get(key, []), sig] for key, sig in new.items()}
+    manifest.encode, manifest.owned = "started", {**owned, **claimed}
+    work.write_manifest(manifest)
+    # The output as given: its trailing '/' says "directory" even before it exists.
+    output = manifest.job.output
+    with open_writer(output, plan.size, plan.fps, overwrite=True, start_index=plan.start) as writer:
+        for frame in final_frames(work, indices, plan.segments):
+            writer.write(frame)
+    # Frames of an older, longer render would make a mixed sequence: only ours (or, with
+    # --overwrite, numbered frames the user let us replace) are here to remove.
+    removed = {os.path.abspath(p) for p in existing if os.path.abspath(p) not in new}
+    for path in removed:
+        Path(path).unlink(missing_ok=True)
+    kept = {k: v for k, v in owned.items() if k not in removed}
+    manifest.owned = {**kept, **{key: [sig] for key, sig in new.items()}}
+
+
+def _writer_options(job: Job, plan: Plan) -> dict[str, Any]:
+    video = job.settings.video
+    options: dict[str, Any] = {"crf": video.crf}
+    if video.codec:
+        options["codec"] = video.codec
+    if video.audio and plan.has_audio:
+        options.update(
+            audio_from=job.input,
+            audio_start=float(plan.start / plan.fps),
+            audio_duration=float((plan.stop - plan.start) / plan.fps),
+        )
+    return options
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """How many segments render at once, and where (None: a local Ray instance)."""
+
+    workers: int = 1
+    address: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.workers > 1 or self.address is not None
+
+    def validate(self) -> None:
+        if self.workers < 1:
+            raise OptionError(f"--workers must be >= 1, got {self.workers}")
+        if self.address is not None and self.workers < 2:
+            raise OptionError(
+                "--ray-address needs --workers N (N >= 2): the number of segments "
+                "to render in parallel"
+            )
+
+
+def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameSource:
+    """Every refusal that costs no work, before anything is written; returns the source."""
+    work.check_ours()
+    if is_within(job.input, work.path):  # before listing it: it may hold our frames too
+        raise _inside(work, "input", job.input)
+    stored = load_manifest(work, restart)
+    check_output(job.output, overwrite, stored)
+    source = open_source(job.input, job.settings.video.fps)
+    check_paths(job, work, source)
+    if job.report:
+        check_writable_parent(Path(job.report))
+        check_replaceable(Path(job.report), overwrite, stored)
+    if not is_directory_output(job.output):
+        check_encoder(job.output, job.settings.video.codec, job.settings.video.crf)
+    return source
+
+
+def render_video(
+    job: Job,
+    work_dir: Path | None,
+    make_engine: EngineFactory,
+    *,
+    overwrite: bool = False,
+    restart: bool = False,
+    callback: Callback = ignore,
+    parallel: Parallel = Parallel(),
+) -> RenderResult:
+    """Render (or continue) the whole job, then encode. Raises Interrupted on SIGINT/SIGTERM."""
+    video = job.settings.video
+    video.validate()
+    parallel.validate()
+    # Workers on a cluster may have GPUs the driver lacks: there they check the device.
+    validate_settings(job.settings, len(job.styles), check_device=parallel.address is None)
+    check_inputs(job.styles, job.weights)
+    if parallel.enabled:
+        require_ray()  # before any work: one line that says how to install it
+    work = WorkDir(work_dir or default_work_dir(job.output))
+    source = check_job(job, work, overwrite, restart)
+    indices = render_range(source, video)
+    long_side = output_long_side(source, job.settings.image.size)
+    uses_flow = video.init == "flow" and video.flow != "none"
+    loss = job.settings.loss
+    layers = loss.content_layers + loss.style_layers
+    height_width = (source.size[1], source.size[0])
+    check_frame_size(
+        height_width, long_side, layers, job.settings.image.scales, "the frames", uses_flow
+    )
+    warning = getattr(source, "warning", None)
+    if warning:
+        callback(Message(f"warning: {warning}"))
+    with interruptible(), work.lock():
+        manifest = prepare_work_dir(job, work, source, restart, callback)
+        segments = choose_segments(manifest, work, source, indices, video, parallel, callback)
+        manifest.plan = render_plan(source, indices, long_side, segments)
+        work.write_manifest(manifest)
+        if segments:
+            before = len(work.frames.done_frames(indices))
+            render_segments(
+                job,
+                work,
+                segments,
+                long_side,
+                parallel.workers,
+                parallel.address,
+                callback,
+                make_engine,
+            )
+            rendered = len(work.frames.done_frames(indices)) - before
+        else:
+            loop = FrameLoop(make_engine(job), source, work.frames, indices, long_side, callback)
+            rendered = loop.run()
+        write_report(work, indices, job.report, overwrite)
+        output = encode(work, overwrite, callback)
+    return RenderResult(work.path, output, rendered, len(indices))
+
+
+def render_plan(
+    source: FrameSource, indices: range, long_side: int, segments: list[Segment] | None
+) -> Plan:
+    h, w = scaled_shape(source.size[1], source.size[0], long_side)
+    segments_kept = tuple(segments) if segments else None
+    return Plan(indices.start, indices.stop, (w, h), source.fps, source.has_audio, segments_kept)
+
+
+def choose_segments(
+    manifest: Manifest,
+    work: WorkDir,
+    source: FrameSource,
+    indices: range,
+    video: VideoConfig,
+    parallel: Parallel,
+    callback: Callback,
+) -> list[Segment] | None:
+    """The stored segment plan when frames were already rendered with it, else a new one."""
+    old = manifest.plan.segments if manifest.plan else None
+    started = bool(work.frames.done_frames(indices))
+    if started and old:
+        return fit_segments(list(old), indices)
+    if started and parallel.enabled:
+        callback(
+            Message(
+                "this render began on one worker and continues that way; pass "
+                "--restart to split it into segments"
+            )
+        )
+        return None
+    work.discard_segments()
+    if not parallel.enabled:
+        return None
+    frames = source.frames(indices.start, len(indices))
+    cuts = detect_cuts(frames, indices, video.flow, video.scene_cut_threshold)
+    return plan_segments(indices, parallel.workers, cuts, video.segment_warmup)
+
+
+def write_report(work: WorkDir, indices: range, report: str | None, overwrite: bool) -> None:
+    """One JSON object per frame, gathered from the per-frame statistics in the work dir.
+
+    Follows the output's rules: an existing file needs --overwrite unless it is a report we
+    wrote (claimed in the manifest by size and digest before it is renamed into place).
+    """
+    if not report:
+        return
+    path = Path(report)
+    manifest = work.manifest()
+    check_replaceable(path, overwrite, manifest)
+    lines = [json.dumps(work.frames.read_stats(i), sort_keys=True) for i in indices]
+    data = ("\n".join(lines) + "\n").encode()
+    key, owned = os.path.abspath(path), dict(manifest.owned)
+    signature = bytes_signature(data)
+    manifest.owned = {**owned, key: [*owned.get(key, []), signature]}
+    work.write_manifest(manifest)
+    atomic_write_bytes(path, data)
+    manifest.owned = {**owned, key: [signature]}
+    work.write_manifest(manifest)

@@ -1,0 +1,1 @@
+"""Video math on arrays: optical flow, warping, consistency masks, scene cuts."""

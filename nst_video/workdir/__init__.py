@@ -1,0 +1,1 @@
+"""The work directory of a render: manifest, finished frames, lock, status."""

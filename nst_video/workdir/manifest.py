@@ -1,0 +1,266 @@
+"""The manifest of a work directory, as typed data: the Job (what the user asked for), the
+fingerprint (what its frames depend on), the Plan (which frames, at what size, in which
+segments), and the outputs it wrote. Each has to_dict / from_dict; the format version is checked
+on every read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from nst_video.config import (
+    RESULT,
+    ImageConfig,
+    LossConfig,
+    OptimConfig,
+    Settings,
+    VideoConfig,
+    setting_fields,
+)
+from nst_video.errors import ResumeError
+from nst_video.media.ffmpeg import rate_text
+from nst_video.media.files import file_digest, file_signature
+from nst_video.video.segments import Segment
+
+# 2: input digests in the frame statistics, owned-output signatures, the frame range left out
+# of the fingerprint. 3: result settings by group (optim.iterations, video.iterations), with
+# precision and history_size among them. Checked on every read: an older or newer layout is
+# refused, not guessed.
+FORMAT_VERSION = 3
+ENCODE_STATES = ("pending", "started", "done")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the user asked for: enough to run the render again from the manifest alone."""
+
+    input: str
+    styles: tuple[str, ...]
+    output: str
+    weights: str | None
+    report: str | None
+    settings: Settings
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        """The job as stored in a manifest (a damaged one: one line)."""
+        try:
+            return _job_from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ResumeError(
+                f"the job stored in the manifest is damaged ({type(exc).__name__}: {exc}); "
+                "start the render again with its full command"
+            ) from exc
+
+
+def _job_from_dict(data: dict[str, Any]) -> Job:
+    raw = data["settings"]
+
+    def build(cls: type, values: dict[str, Any]) -> Any:
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        if cls is VideoConfig and fields.get("fps"):
+            fields["fps"] = Fraction(fields["fps"])
+        return cls(**fields)
+
+    settings = Settings(
+        loss=build(LossConfig, raw["loss"]),
+        optim=build(OptimConfig, raw["optim"]),
+        image=build(ImageConfig, raw["image"]),
+        video=build(VideoConfig, raw["video"]),
+    )
+    return Job(
+        data["input"],
+        tuple(data["styles"]),
+        data["output"],
+        data["weights"],
+        data["report"],
+        settings,
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which frames a render covers ([start, stop) of the input), the output frames' size and
+    rate, and its segments (None: one worker renders them in order)."""
+
+    start: int
+    stop: int
+    size: tuple[int, int]  # (width, height) of the output frames
+    fps: Fraction
+    has_audio: bool
+    segments: tuple[Segment, ...] | None = None
+
+    @property
+    def indices(self) -> range:
+        return range(self.start, self.stop)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "stop": self.stop,
+            "size": list(self.size),
+            "fps": rate_text(self.fps),
+            "has_audio": self.has_audio,
+            "segments": [s.as_dict() for s in self.segments] if self.segments else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        segments = data.get("segments")
+        return cls(
+            int(data["start"]),
+            int(data["stop"]),
+            (int(data["size"][0]), int(data["size"][1])),
+            Fraction(data["fps"]),
+            bool(data["has_audio"]),
+            tuple(Segment(**s) for s in segments) if segments else None,
+        )
+
+
+@dataclass
+class Manifest:
+    """WORKDIR/manifest.json. Mutable: a render updates it as it goes (plan, encode, owned)."""
+
+    job: Job
+    fingerprint: dict[str, Any]
+    result_hash: str
+    encode: str = "pending"  # one of ENCODE_STATES
+    plan: Plan | None = None
+    # Absolute path -> signatures (size:digest) of the files this work directory wrote there.
+    owned: dict[str, list[str]] = field(default_factory=dict)
+    partial: str | None = None  # the temporary file of an encode in progress
+
+    def require_plan(self, directory: Path) -> Plan:
+        if self.plan is None:
+            raise ResumeError(f"{directory} has no frame plan yet; the render never started")
+        return self.plan
+
+    def owns(self, path: str | Path) -> bool:
+        """Whether the file at `path` is byte for byte one this work directory wrote there:
+        only such a file is replaced freely."""
+        known = self.owned.get(os.path.abspath(path), [])
+        return bool(known) and file_signature(Path(path)) in known
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "job": self.job.to_dict(),
+            "fingerprint": self.fingerprint,
+            "result_hash": self.result_hash,
+            "encode": self.encode,
+            "plan": self.plan.to_dict() if self.plan else None,
+            "owned": self.owned,
+            "partial": self.partial,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        """A manifest of this FORMAT_VERSION (parse_manifest checks that first)."""
+        plan = data.get("plan")
+        try:
+            encode = data.get("encode", "pending")
+            if encode not in ENCODE_STATES:
+                raise ValueError(f"encode {encode!r}")
+            return cls(
+                Job.from_dict(data["job"]),
+                dict(data["fingerprint"]),
+                str(data.get("result_hash", "")),
+                encode,
+                Plan.from_dict(plan) if plan else None,
+                {str(k): list(v) for k, v in (data.get("owned") or {}).items()},
+                data.get("partial"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResumeError(
+                f"the manifest is damaged ({type(exc).__name__}: {exc}); "
+                "start the render again with its full command"
+            ) from exc
+
+
+def parse_manifest(data: Any, directory: Path, file: Path, allow_old: bool) -> Manifest | None:
+    """The manifest in `data` (read from `file` in work directory `directory`), checked: a
+    damaged, older or newer one is one clear error. `allow_old`: an older format reads as None
+    (for --restart, which keeps nothing of it but the knowledge that the directory is ours)."""
+    version = data.get("format") if isinstance(data, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ResumeError(
+            f"{file} is damaged (no manifest format version); choose another --work-dir"
+        )
+    if version > FORMAT_VERSION:
+        raise ResumeError(
+            f"{directory} was written by a newer nst-video (manifest format {version}, "
+            f"this one reads {FORMAT_VERSION}); continue it with that version"
+        )
+    if version < FORMAT_VERSION:
+        if allow_old:
+            return None
+        raise ResumeError(
+            f"{directory} was written by an older nst-video (manifest format {version}, "
+            f"this one reads {FORMAT_VERSION}); pass --restart to render it again"
+        )
+    if not isinstance(data.get("job"), dict) or not isinstance(data.get("fingerprint"), dict):
+        raise ResumeError(f"{file} is damaged (no job or fingerprint); choose another --work-dir")
+    return Manifest.from_dict(data)
+
+
+def fingerprint(job: Job, source_info: dict[str, Any], weights_id: str) -> dict[str, Any]:
+    """Everything whose change makes finished frames invalid."""
+    return {
+        "settings": result_settings(job.settings),
+        "input": source_info,
+        "styles": [file_digest(Path(s)) for s in job.styles],
+        "weights": weights_id,
+    }
+
+
+def result_settings(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The settings that change the stylized frames (role RESULT), by group: `{group: {name:
+    value}}`, so a changed one is named by its path, e.g. settings.optim.iterations."""
+    out: dict[str, dict[str, Any]] = {}
+    for group, name, value, field_role in setting_fields(settings):
+        if field_role == RESULT:
+            out.setdefault(group, {})[name] = _jsonable(value)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    """Settings values as JSON: tuples become lists, a frame rate 'n/d'."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Fraction):
+        return rate_text(value)
+    return value
+
+
+def result_hash(fingerprint_data: dict[str, Any]) -> str:
+    """Short digest of a fingerprint: equal hashes, interchangeable frames."""
+    text = json.dumps(fingerprint_data, sort_keys=True).encode()
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
+def differing(stored: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Names of the entries that differ between two fingerprints, as 'name (old -> new)'."""
+    out: list[str] = []
+    for key in sorted(set(stored) | set(new)):
+        old, cur = stored.get(key), new.get(key)
+        if isinstance(old, dict) and isinstance(cur, dict):
+            out += differing(old, cur, prefix=f"{prefix}{key}.")
+        elif old != cur:
+            out.append(f"{prefix}{key} ({_short(old)} -> {_short(cur)})")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:16] + "..." + text[-8:]

@@ -1,0 +1,362 @@
+"""The work directory of a render: manifest, finished frames, and what resuming needs.
+
+Layout (defined here only):
+         WORKDIR/manifest.json        settings, fingerprints, the command to resume
+         WORKDIR/lock                 flock()ed by the process rendering now (its pid and host)
+         WORKDIR/frames/000123.png    stylized frame 123 of the clip (lossless)
+         WORKDIR/frames/000123.json   its statistics and the digest of its input frame (written
+                                      before the PNG, which commits it)
+         WORKDIR/segments/driver.json the Ray run whose segment tasks may write frames
+         WORKDIR/segments/004/        segment 4's warm-up frames, and its worker.json
+Every file is written to a temporary name, fsynced and renamed, so a kill at any instant leaves
+either the old version or the new one. Only these names are ever deleted: a work directory
+holds nothing else of value, and one nst-video did not create is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from nst_video.errors import OutputError, ResumeError
+from nst_video.media.files import (
+    atomic_write_json,
+    fsync_directory,
+    is_temporary,
+)
+from nst_video.media.images import read_image, write_image
+from nst_video.video.segments import Segment
+from nst_video.workdir.manifest import Manifest, parse_manifest
+
+MANIFEST = "manifest.json"
+LOCK = "lock"
+SEGMENTS = "segments"
+DRIVER_FILE = "driver.json"  # in segments/: the run whose tasks may write frames
+WORKER_FILE = "worker.json"  # in segments/K/: the process rendering segment K
+_PNG_END = b"IEND\xaeB`\x82"
+# The only names the work directory writes into frames/ and segments/K/ (besides temporaries).
+_OUR_FRAME_FILE = re.compile(r"^\d{6}\.(png|json)$")
+_OUR_SEGMENT_FILES = (WORKER_FILE,)
+
+
+def frame_digest(frame: np.ndarray) -> str:
+    """Cheap digest of a decoded input frame (its pixels and shape): a finished frame whose
+    input no longer has this digest was made from something else."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(frame.shape).encode())
+    digest.update(np.ascontiguousarray(frame).data)
+    return digest.hexdigest()
+
+
+class WorkDir:
+    def __init__(self, path: Path):
+        self.path = path
+        self.frames_dir = path / "frames"
+        self.segments_dir = path / SEGMENTS
+        self.frames = FrameStore(self.frames_dir)
+
+    def segment_frames(
+        self, segment: Segment, before_save: Callable[[], None] | None = None
+    ) -> FrameStore:
+        """The frames as segment `segment` sees them: its warm-up frames in its own folder."""
+        warmup = self.segment_dir(segment.index)
+        for folder in (warmup, self.frames_dir):
+            _mkdir(folder)
+        return FrameStore(self.frames_dir, warmup, segment.start, before_save)
+
+    def segment_dir(self, index: int) -> Path:
+        """Where segment `index` keeps its warm-up frames and worker.json."""
+        return self.segments_dir / f"{index:03d}"
+
+    # --- manifest ---------------------------------------------------------------------------
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def read_manifest(self, allow_old: bool = False) -> Manifest | None:
+        """The manifest, checked (see parse_manifest); None only for an older one with
+        `allow_old`."""
+        try:
+            data = json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            raise ResumeError(
+                f"{self.path} is not a render work directory (no {MANIFEST})"
+            ) from None
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not JSON"
+            raise ResumeError(f"cannot read {self.manifest_path}: {reason}") from exc
+        return parse_manifest(data, self.path, self.manifest_path, allow_old)
+
+    def manifest(self) -> Manifest:
+        """The manifest of a directory that has one of this format (else one clear error)."""
+        manifest = self.read_manifest()
+        assert manifest is not None  # only allow_old reads as None
+        return manifest
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        # The manifest before anything else: a directory holding only our lock or nothing at
+        # all is new, one holding more is ours only with a manifest (see check_ours).
+        self.create()
+        atomic_write_json(self.manifest_path, manifest.to_dict())
+        self._mkdir(self.frames_dir)
+
+    def create(self) -> None:
+        self._mkdir(self.path)
+
+    def _mkdir(self, path: Path) -> None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create work directory {self.path}: "
+                f"{exc.strerror or exc}; pass --work-dir DIR"
+            ) from exc
+
+    def check_ours(self) -> None:
+        """Refuse a directory that nst-video did not create: its files are not ours to
+        replace or delete. Nothing is written before this check."""
+        if not self.path.exists() or self.exists():
+            return
+        if not self.path.is_dir():
+            raise OutputError(f"work directory {self.path} is a file; pass --work-dir DIR")
+        names = [p.name for p in self.path.iterdir()]
+        foreign = [n for n in names if n != LOCK and not is_temporary(n)]
+        if foreign:
+            raise OutputError(
+                f"{self.path} is not empty and was not made by nst-video (no {MANIFEST}); "
+                "nothing in it was changed: choose another --work-dir"
+            )
+
+    # --- one process at a time ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive flock on WORKDIR/lock, or fail at once naming its holder.
+
+        The kernel drops the lock when its process dies, however it dies, so a crashed render
+        never blocks the next one; the pid and host in the file are only for the message.
+        """
+        self.create()
+        try:
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create {self.path / LOCK}: {exc.strerror or exc}; pass --work-dir DIR"
+            ) from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ResumeError(
+                    f"{self.path} is in use by {_describe(_read_owner(fd))}; wait for it to "
+                    "finish or stop it (nst-video status shows it)"
+                ) from None
+            os.ftruncate(fd, 0)
+            owner = {"pid": os.getpid(), "host": socket.gethostname()}
+            os.pwrite(fd, (json.dumps(owner) + "\n").encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def owner(self) -> dict[str, Any] | None:
+        """The pid and host of the process holding the lock now, or None if none does."""
+        try:
+            fd = os.open(self.path / LOCK, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read_owner(fd) or {"pid": None, "host": None}
+            return None
+        finally:
+            os.close(fd)
+
+    def remove_temporaries(self) -> None:
+        """Temp files a kill left behind between write and rename."""
+        _remove(self.path, is_temporary)
+        self.frames.remove_temporaries()
+
+    def discard_frames(self) -> int:
+        """Delete every frame this work directory rendered, and nothing else: only our
+        numbered names and temporaries, in frames/ and each segments/K/."""
+        count = len([p for p in self.frames_dir.glob("*.png") if _OUR_FRAME_FILE.match(p.name)])
+        _remove(self.frames_dir, _ours_in_frames)
+        self.discard_segments()
+        return count
+
+    def discard_segments(self) -> None:
+        """Warm-up frames of an abandoned segment plan (they would seed the wrong chains)."""
+        segments = self.segments_dir
+        if not segments.is_dir():
+            return
+        for folder in segments.iterdir():
+            if folder.is_dir() and re.fullmatch(r"\d{3}", folder.name):
+                _remove(folder, lambda n: _ours_in_frames(n) or n in _OUR_SEGMENT_FILES)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty: anything else someone put there stays
+        with contextlib.suppress(OSError):
+            segments.rmdir()
+
+
+class FrameStore:
+    """Finished frames by index: NNNNNN.png (lossless) and NNNNNN.json, its statistics and the
+    digest of its input frame (written first; the PNG's rename commits the frame).
+
+    All in `main` (WORKDIR/frames), except, for a parallel segment, its warm-up frames (those
+    before `warmup_stop`), which live in its own `warmup` folder (WORKDIR/segments/K). One
+    store type serves the frame loop, a segment, the encoder and status alike. `before_save`
+    runs before every save (a Ray task checks there that its driver is still alive).
+    """
+
+    def __init__(
+        self,
+        main: Path,
+        warmup: Path | None = None,
+        warmup_stop: int = 0,
+        before_save: Callable[[], None] | None = None,
+    ):
+        self.main, self.warmup, self.warmup_stop = main, warmup, warmup_stop
+        self.before_save = before_save
+
+    def folder(self, index: int) -> Path:
+        return self.warmup if self.warmup is not None and index < self.warmup_stop else self.main
+
+    def frame_path(self, index: int) -> Path:
+        return self.folder(index) / f"{index:06d}.png"
+
+    def stats_path(self, index: int) -> Path:
+        return self.folder(index) / f"{index:06d}.json"
+
+    def save_frame(self, index: int, image: np.ndarray, stats: dict[str, Any]) -> None:
+        if self.before_save is not None:
+            self.before_save()
+        _mkdir(self.frame_path(index).parent)
+        atomic_write_json(self.stats_path(index), stats)
+        write_image(self.frame_path(index), image)  # the PNG's rename commits the frame
+
+    def has_frame(self, index: int) -> bool:
+        """A frame counts when its PNG is complete (ends with the IEND chunk)."""
+        path = self.frame_path(index)
+        try:
+            size = path.stat().st_size
+            if size < len(_PNG_END):
+                return False
+            with open(path, "rb") as handle:
+                handle.seek(size - len(_PNG_END))
+                return handle.read() == _PNG_END
+        except OSError:
+            return False
+
+    def load_frame(self, index: int) -> np.ndarray | None:
+        """The frame, or None when it is missing or damaged (it is rendered again)."""
+        if not self.frame_intact(index):
+            return None
+        try:
+            return read_image(self.frame_path(index))
+        except Exception:  # a corrupt PNG: treat as missing
+            return None
+
+    def frame_intact(self, index: int) -> bool:
+        """Complete and every chunk CRC matches: damaged IDAT bytes can still decode, wrongly."""
+        if not self.has_frame(index):
+            return False
+        try:
+            with Image.open(self.frame_path(index)) as image:
+                image.verify()
+        except Exception:
+            return False
+        return True
+
+    def drop_damaged(self, indices: range) -> list[int]:
+        """Delete finished frames whose PNG is damaged, so the frame loop renders them again."""
+        damaged = [i for i in self.done_frames(indices) if not self.frame_intact(i)]
+        for index in damaged:
+            with contextlib.suppress(OSError):
+                self.frame_path(index).unlink()
+        return damaged
+
+    def read_stats(self, index: int) -> dict[str, Any] | None:
+        """The statistics saved with a finished frame (see pipeline/render.build_stats)."""
+        try:
+            return json.loads(self.stats_path(index).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def done_frames(self, indices: range) -> list[int]:
+        return [i for i in indices if self.has_frame(i)]
+
+    def drop_frames(self, indices: range | list[int]) -> None:
+        """Delete these finished frames (PNG and statistics), so they are rendered again."""
+        for index in indices:
+            for path in (self.frame_path(index), self.stats_path(index)):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def remove_temporaries(self) -> None:
+        """Temporaries a kill left in the folder only this store writes: a segment's own
+        folder, since other segments may be writing into frames/ now."""
+        _remove(self.warmup if self.warmup is not None else self.main, is_temporary)
+
+    def iter_frames(self, indices: range) -> Iterator[np.ndarray]:
+        for index in indices:
+            frame = self.load_frame(index)
+            if frame is None:
+                raise ResumeError(
+                    f"frame {index} in {self.frame_path(index).parent} is missing or corrupt; "
+                    "run the render again to redo it"
+                )
+            yield frame
+
+
+def _mkdir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create {path}: {exc.strerror or exc}; pass --work-dir DIR"
+        ) from exc
+
+
+def _ours_in_frames(name: str) -> bool:
+    return bool(_OUR_FRAME_FILE.match(name)) or is_temporary(name)
+
+
+def _remove(directory: Path, ours: Any) -> None:
+    if not directory.is_dir():
+        return
+    for path in directory.iterdir():
+        if ours(path.name) and path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
+    fsync_directory(directory)
+
+
+def _read_owner(fd: int) -> dict[str, Any] | None:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"null")
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _describe(owner: dict[str, Any] | None) -> str:
+    if not owner or owner.get("pid") is None:
+        return "another nst-video process"
+    return f"another nst-video process (pid {owner['pid']} on {owner.get('host', '?')})"
