@@ -74,7 +74,7 @@ class OptimConfig:
     iterations: int = 300
     history_size: int = 50
     # Early stop: the best loss improved by less than `tolerance` (relative) over `window` evals.
-    # Measured: a first frame never stops before 300; warm-started later frames stop after 21-28.
+    # Measured: first frames never stop before 300; near-static warm-started frames after 21-28.
     tolerance: float = 1e-3
     window: int = 20
     adam_lr: float = 0.02
@@ -137,8 +137,8 @@ class ImageConfig:
 @dataclass(frozen=True)
 class VideoConfig:
     first_iterations: int = 300  # frame 0 and scene cuts start from the content (see OptimConfig)
-    # Later frames start from the flow-warped previous output; on tree.avi (trained VGG16, 192 px)
-    # they converged after 21-28 evaluations, so 100 is a cap for fast motion, rarely reached.
+    # Later frames start from the flow-warped previous output (trained VGG16): near-static
+    # tree.avi frames converged after 21-28 evaluations, the panning sample clip used all 100.
     iterations: int = 100
     flow: str = "dis"
     init: str = "flow"  # flow: warm start from the previous output; content: independent frames
