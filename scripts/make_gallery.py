@@ -78,7 +78,7 @@ def still_row(
         loss = replace(settings.loss, style_weight=weight)
         engine = make_engine([style], replace(settings, loss=loss), weights)
         image = stylize_array(engine, content).image
-        tiles.append(labelled(image, f"style weight {weight:g}"))
+        tiles.append(labelled(image, f"style weight {round(weight, 2):g}"))
     return hstack(tiles)
 
 
