@@ -28,13 +28,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from nst_video.api import make_engine, stylize_array
-from nst_video.checkpoint import Job
+from nst_video.api import engine_for, make_engine, stylize_array
 from nst_video.config import LossConfig, Settings
-from nst_video.frames import open_source
-from nst_video.frames.images import read_image, resize_long_side
-from nst_video.job import render_video
-from nst_video.preview import pick_frames
+from nst_video.media import open_source
+from nst_video.media.images import read_image
+from nst_video.pipeline.job import render_video
+from nst_video.pipeline.preview import pick_frames
+from nst_video.video.resize import resize_long_side
+from nst_video.workdir.manifest import Job
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 GAP = 4
@@ -98,10 +99,6 @@ def render_clip(
     out = work / "frames"
     out.mkdir()
     job = Job(str(clip), (str(style),), f"{out}/", str(weights), None, settings)
-
-    def engine_for(job: Job):  # noqa: ANN202 - the factory render_video expects
-        return make_engine(list(job.styles), job.settings, job.weights)
-
     render_video(job, work / "work", engine_for)
     return [read_image(p) for p in sorted(out.glob("*.png"))]
 
@@ -149,7 +146,7 @@ def main() -> None:
 
     factors = [float(f) for f in args.factors.split(",")]
     index = pick_frames(source.frame_count, 1)[0]
-    content = resize_long_side(source.read(index), args.size)
+    content = resize_long_side(next(source.frames(index, 1)), args.size)
     stills = replace(base, image=replace(base.image, size=args.size))
     rows = [
         still_row(content, style, stills, args.weights, factors)
