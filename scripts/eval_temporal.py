@@ -188,7 +188,7 @@ def run_lite(in_dir: Path, args: argparse.Namespace, out: Path) -> MethodResult 
     out_dir.mkdir(parents=True)
     cmd = [
         str(args.lite_bin), "stylize", str(in_dir), "--style-image", str(args.style),
-        "-o", str(out_dir), "--device", "cpu",
+        "-o", str(out_dir), "--max-size", str(args.size), "--device", "cpu",
     ]  # fmt: skip
     print(f"[{LITE}] {' '.join(cmd)}", file=sys.stderr, flush=True)
     start = time.perf_counter()
