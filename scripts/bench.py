@@ -231,6 +231,12 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=50)
     parser.add_argument("--skip-tutorial", action="store_true")
     parser.add_argument(
+        "--skip-profile", action="store_true", help="no profiled second clip render"
+    )
+    parser.add_argument(
+        "--skip-multiscale", action="store_true", help="no single vs 2-scale comparison"
+    )
+    parser.add_argument(
         "--floor-only",
         action="store_true",
         help="measure only the VGG floor and the per-evaluation time (no clip, no multiscale)",
@@ -263,7 +269,7 @@ def main() -> None:
         return
     clip = render_clip(engine, source, indices, args.size)
     memory = peak_memory(device)  # before the profiler, whose event records take memory
-    busy = device_busy(engine, source, indices, args.size)
+    busy = None if args.skip_profile else device_busy(engine, source, indices, args.size)
     reads = host_reads(engine, frame, args.evaluations)
     result: dict[str, Any] = {
         "network": network_label(args),
@@ -280,8 +286,9 @@ def main() -> None:
         "device_busy": busy,
         "host_reads": reads,
         "fps": 1 / clip["s_per_frame"],
-        "multiscale": multiscale(make, frame, 300),
     }
+    if not args.skip_multiscale:
+        result["multiscale"] = multiscale(make, frame, 300)
     if not args.skip_tutorial:
         tut = tutorial_way(engine, frames)
         result["tutorial"] = tut
@@ -290,6 +297,10 @@ def main() -> None:
     print_table(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def print_table(r: dict[str, Any]) -> None:
@@ -303,7 +314,7 @@ def print_table(r: dict[str, Any]) -> None:
         ("seconds per frame", f"{clip['s_per_frame']:.2f} s ({r['fps']:.2f} fps)"),
         ("evaluations first / later", f"{clip['evals_first']} / {clip['evals_later']}"),
         ("optimizer busy fraction", f"{clip['optimizer_busy']:.3f}"),
-        ("device busy fraction (profiler)", f"{r['device_busy']:.3f}"),
+        ("device busy fraction (profiler)", _fraction(r["device_busy"])),
         (
             "host reads per evaluation",
             f"{r['host_reads']['ours_per_eval']:.2f} "
@@ -311,8 +322,10 @@ def print_table(r: dict[str, Any]) -> None:
         ),
         ("peak host / GPU memory", f"{r['host_peak_mib']:.0f} MiB / {r['gpu_peak_mib']} MiB"),
     ]
-    ms = r["multiscale"]
+    ms = r.get("multiscale", {})
     for key, label in (("scales1", "single scale, 300 evals"), ("scales2", "2 scales, 300+90")):
+        if key not in ms:
+            continue
         m = ms[key]
         rows.append(
             (label, f"{m['seconds']:.1f} s, style {m['style']:.4f}, content {m['content']:.3f}")
