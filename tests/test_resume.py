@@ -386,7 +386,7 @@ def test_changed_settings_refused_then_restart(
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        "settings.style_weight (30.0 -> 5.0); run with the old settings to continue, or pass "
+        "settings.style_weight (3.0 -> 5.0); run with the old settings to continue, or pass "
         "--restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
