@@ -69,9 +69,12 @@ class LossConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     optimizer: str = "lbfgs"
-    iterations: int = 300  # loss evaluations
+    # Loss evaluations. Trained VGG16, 256 px: the best loss still falls 0.5-0.65% per 20
+    # evaluations at 300 and sits 4% below its value at 200; past 300 returns are small.
+    iterations: int = 300
     history_size: int = 50
     # Early stop: the best loss improved by less than `tolerance` (relative) over `window` evals.
+    # Measured: a first frame never stops before 300; warm-started later frames stop after 21-28.
     tolerance: float = 1e-3
     window: int = 20
     adam_lr: float = 0.02
@@ -133,8 +136,10 @@ class ImageConfig:
 
 @dataclass(frozen=True)
 class VideoConfig:
-    first_iterations: int = 300  # frame 0 and scene cuts start from the content
-    iterations: int = 100  # later frames start from the flow-warped previous output
+    first_iterations: int = 300  # frame 0 and scene cuts start from the content (see OptimConfig)
+    # Later frames start from the flow-warped previous output; on tree.avi (trained VGG16, 192 px)
+    # they converged after 21-28 evaluations, so 100 is a cap for fast motion, rarely reached.
+    iterations: int = 100
     flow: str = "dis"
     init: str = "flow"  # flow: warm start from the previous output; content: independent frames
     # A frame is a cut when fewer than this fraction of its pixels are reliably tracked. Measured
