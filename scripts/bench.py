@@ -2,7 +2,7 @@
 multi-scale, and the seed tutorial's way (independent frames, 300 L-BFGS evaluations).
 
     .venv/bin/python scripts/bench.py --input samples/clip.mp4 --style samples/style.png \\
-        --weights W.pth --size 256 --frames 6 --device auto
+        --model vgg16-caffe --weights W.pth --size 256 --frames 6 --device auto
 
 Prints a Markdown table and writes JSON (--json). Medians over --repeats, all in one run.
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from benchlib import add_network_options, network_label, with_network
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -222,7 +223,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default="samples/clip.mp4")
     parser.add_argument("--style", default="samples/style.png")
-    parser.add_argument("--weights", default=None)
+    add_network_options(parser)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--start", type=int, default=0)
@@ -231,12 +232,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--evaluations", type=int, default=50)
     parser.add_argument("--skip-tutorial", action="store_true")
+    parser.add_argument(
+        "--skip-profile", action="store_true", help="no profiled second clip render"
+    )
+    parser.add_argument(
+        "--skip-multiscale", action="store_true", help="no single vs 2-scale comparison"
+    )
+    parser.add_argument(
+        "--floor-only",
+        action="store_true",
+        help="measure only the VGG floor and the per-evaluation time (no clip, no multiscale)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    state = load_state_dict(args.weights)
+    state = load_state_dict(args.weights, args.model)
     style = read_image(args.style)
-    base = Settings()
+    base = with_network(Settings(), args)
     base = replace(
         base,
         image=replace(base.image, device=args.device, precision=args.precision, size=args.size),
@@ -254,11 +266,16 @@ def main() -> None:
     frame = frames[0]
     engine.style_targets(max(frame.shape[:2]))
     floor, per_eval, ratio = floor_and_evaluation(engine, frame, args.evaluations, args.repeats)
+    if args.floor_only:
+        print(f"| {network_label(args)} | {frame.shape[1]}x{frame.shape[0]} | "
+              f"{floor * 1000:.1f} ms | {per_eval * 1000:.1f} ms | {ratio:.2f}x |")  # fmt: skip
+        return
     clip = render_clip(engine, source, indices, args.size)
     memory = peak_memory(device)  # before the profiler, whose event records take memory
-    busy = device_busy(engine, source, indices, args.size)
+    busy = None if args.skip_profile else device_busy(engine, source, indices, args.size)
     reads = host_reads(engine, frame, args.evaluations)
     result: dict[str, Any] = {
+        "network": network_label(args),
         "machine": f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, "
         + (torch.cuda.get_device_name() if device.type == "cuda" else "CPU"),
@@ -272,8 +289,9 @@ def main() -> None:
         "device_busy": busy,
         "host_reads": reads,
         "fps": 1 / clip["s_per_frame"],
-        "multiscale": multiscale(make, frame, 300),
     }
+    if not args.skip_multiscale:
+        result["multiscale"] = multiscale(make, frame, 300)
     if not args.skip_tutorial:
         tut = tutorial_way(engine, frames)
         result["tutorial"] = tut
@@ -284,9 +302,14 @@ def main() -> None:
         args.json.write_text(json.dumps(result, indent=1))
 
 
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def print_table(r: dict[str, Any]) -> None:
     clip = r["clip"]
     rows = [
+        ("network", r["network"]),
         ("machine", r["machine"]),
         ("frame size (w x h)", "x".join(map(str, r["size"]))),
         ("VGG fwd+bwd floor", f"{r['vgg_floor_s'] * 1000:.1f} ms"),
@@ -294,7 +317,7 @@ def print_table(r: dict[str, Any]) -> None:
         ("seconds per frame", f"{clip['s_per_frame']:.2f} s ({r['fps']:.2f} fps)"),
         ("evaluations first / later", f"{clip['evals_first']} / {clip['evals_later']}"),
         ("optimizer busy fraction", f"{clip['optimizer_busy']:.3f}"),
-        ("device busy fraction (profiler)", f"{r['device_busy']:.3f}"),
+        ("device busy fraction (profiler)", _fraction(r["device_busy"])),
         (
             "host reads per evaluation",
             f"{r['host_reads']['ours_per_eval']:.2f} "
@@ -302,8 +325,10 @@ def print_table(r: dict[str, Any]) -> None:
         ),
         ("peak host / GPU memory", f"{r['host_peak_mib']:.0f} MiB / {r['gpu_peak_mib']} MiB"),
     ]
-    ms = r["multiscale"]
+    ms = r.get("multiscale", {})
     for key, label in (("scales1", "single scale, 300 evals"), ("scales2", "2 scales, 300+90")):
+        if key not in ms:
+            continue
         m = ms[key]
         rows.append(
             (label, f"{m['seconds']:.1f} s, style {m['style']:.4f}, content {m['content']:.3f}")

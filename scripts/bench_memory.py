@@ -2,7 +2,8 @@
 
 Each size runs in a fresh child process so the peaks do not mix:
 
-    .venv/bin/python scripts/bench_memory.py --weights W.pth --sizes 256x144,512x288,1920x1080
+    .venv/bin/python scripts/bench_memory.py --model vgg16-caffe --weights W.pth \
+        --sizes 256x144,512x288,1920x1080
 
 Reports peak GPU memory (torch.cuda.max_memory_allocated) on CUDA, else the child's peak RSS.
 """
@@ -14,31 +15,35 @@ import json
 import resource
 import subprocess
 import sys
+from dataclasses import replace
+
+from benchlib import add_network_options, network_label
 
 
-def child(size: str, weights: str | None, device: str, evaluations: int, history: int) -> None:
+def child(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
+    from benchlib import with_network
 
     from nst_video.config import Settings
     from nst_video.core.device import configure_backend, pick_device
     from nst_video.core.engine import Engine
     from nst_video.core.vgg import load_state_dict
 
-    w, h = (int(v) for v in size.split("x"))
-    base = Settings()
-    settings = base.__class__(
-        loss=base.loss,
-        optim=base.optim.__class__(history_size=history, tolerance=0.0),
-        image=base.image.__class__(device=device),
-        video=base.video,
+    w, h = (int(v) for v in args.child.split("x"))
+    base = with_network(Settings(), args)
+    settings = replace(
+        base,
+        optim=replace(base.optim, history_size=args.history_size, tolerance=0.0),
+        image=replace(base.image, device=args.device),
     )
+    device, weights, evaluations, size = args.device, args.weights, args.evaluations, args.child
     dev = pick_device(device)
     configure_backend(dev, settings.image.precision)  # what make_engine does for a render
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     style = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
-    engine = Engine(load_state_dict(weights), [style], settings, dev)
+    engine = Engine(load_state_dict(weights, args.model), [style], settings, dev)
     engine.stylize(frame, frame, evaluations)
     gpu = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None
     print(json.dumps({"size": size, "gpu_peak_mib": gpu}))
@@ -47,15 +52,16 @@ def child(size: str, weights: str | None, device: str, evaluations: int, history
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256x144,512x288,1280x720,1920x1080")
-    parser.add_argument("--weights", default=None)
+    add_network_options(parser)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--evaluations", type=int, default=8)
     parser.add_argument("--history-size", type=int, default=50)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.weights, args.device, args.evaluations, args.history_size)
+        child(args)
         return
+    print(network_label(args))
     print("| frame size | history | peak GPU memory | peak host RSS |\n|---|---|---|---|")
     for size in args.sizes.split(","):
         command = [
@@ -69,6 +75,8 @@ def main() -> None:
             str(args.evaluations),
             "--history-size",
             str(args.history_size),
+            "--model",
+            args.model,
         ]
         if args.weights:
             command += ["--weights", args.weights]

@@ -9,7 +9,8 @@ For each precision (fp32, bf16, and tf32 on CUDA) it reports, on the same frame:
   1e-4 (optimization paths drift apart by themselves, whatever the precision).
 
     .venv/bin/python scripts/eval_precision.py --input ../shared/data/tree.avi \\
-        --style ../shared/data/starry_night.jpg --weights W.pth --size 256 --device auto
+        --style ../shared/data/starry_night.jpg --model vgg16-caffe --weights W.pth \\
+        --size 256 --device auto
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from benchlib import add_network_options, network_label, with_network
 
 from nst_video.config import OptimConfig, Settings
 from nst_video.core.device import configure_backend, pick_device
@@ -61,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default="samples/clip.mp4")
     parser.add_argument("--style", default="samples/style.png")
-    parser.add_argument("--weights", default=None)
+    add_network_options(parser)
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--evaluations", type=int, default=100)
@@ -70,10 +72,10 @@ def main() -> None:
     args = parser.parse_args()
 
     device = pick_device(args.device)
-    state = load_state_dict(args.weights)
+    state = load_state_dict(args.weights, args.model)
     style = read_image(args.style)
     frame = resize_long_side(next(iter(open_source(args.input).frames(args.start, 1))), args.size)
-    base = Settings()
+    base = with_network(Settings(), args)
     base = replace(base, optim=OptimConfig(tolerance=0.0))
 
     def engine(precision: str) -> Engine:
@@ -109,6 +111,7 @@ def main() -> None:
         **pixel_difference(drift["image"], ref_run["image"]),
         "s_per_eval": drift["s_per_eval"],
     }
+    print(network_label(args))
     print_table(rows, device, frame.shape, args.evaluations)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

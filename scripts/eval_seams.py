@@ -1,8 +1,9 @@
 """Benchmark: do segment seams of a parallel render (`--workers N`) show as temporal jumps?
 
-Renders a clip with `nst-video video --workers N` (PNG directory output, so frames are lossless),
-then scores every consecutive output pair (i-1, i) with the temporal warping error (Lai et al.
-2018; flow of the INPUT frames, consistent pixels only, colors in [0, 1]) and compares:
+Renders a clip as `nst-video video --workers N` does (in this process, through the job API, so
+any --model works; PNG frames, lossless), then scores every consecutive output pair (i-1, i)
+with the temporal warping error (Lai et al. 2018; flow of the INPUT frames, consistent pixels
+only, colors in [0, 1]) and compares:
 
 * seam pairs: (b-1, b) for every segment boundary b, and the pairs inside each crossfade
   (overlap) window, i.e. every pair whose later frame is in a segment's overlap;
@@ -13,7 +14,8 @@ one-worker render are scored too, which tells seam cost apart from harder conten
 Pairs across a scene cut (flow mostly inconsistent) are left out of both groups.
 
     python scripts/eval_seams.py --input samples/clip.mp4 --style samples/style.png \
-        --weights vgg19.pth --workers 3 --size 96 --first-iterations 40 --iterations 12
+        --model vgg16-caffe --weights vgg16.pth --workers 3 --size 96 \
+        --first-iterations 40 --iterations 12
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchlib import add_network_options, network_label, render, with_network
 
-from nst_video.cli import app
-from nst_video.config import VideoConfig
+from nst_video.config import Settings, VideoConfig
 from nst_video.media import open_source, read_image
 from nst_video.video import flow, segments
 from nst_video.video.resize import resize_long_side
@@ -42,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", default="samples/clip.mp4")
     parser.add_argument("--style", default="samples/style.png")
-    parser.add_argument("--weights", help="VGG19 weights file (default: $NST_VIDEO_WEIGHTS)")
+    add_network_options(parser)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--frames", type=int, help="frames to render (default: all)")
@@ -60,27 +63,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def render(args: argparse.Namespace, workers: int, name: str) -> tuple[list[np.ndarray], dict]:
-    """Render through the CLI in this process; returns the frames and the stored plan."""
+def render_frames(
+    args: argparse.Namespace, workers: int, name: str
+) -> tuple[list[np.ndarray], dict]:
+    """Render like `nst-video video --workers N`, in this process; returns frames and plan."""
     frames_dir, work = args.out / name, args.out / f"{name}.nst-work"
     shutil.rmtree(frames_dir, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
-    cli = [
-        "video", args.input, "--style", args.style, "--output", f"{frames_dir}/",
-        "--size", str(args.size), "--first-iterations", str(args.first_iterations),
-        "--iterations", str(args.iterations), "--work-dir", str(work), "--device", "cpu",
-        "--quiet", "--workers", str(workers),
-    ]  # fmt: skip
-    if args.weights:
-        cli += ["--weights", args.weights]
-    if args.frames:
-        cli += ["--frames", str(args.frames)]
+    settings = with_network(Settings(), args)
+    video = replace(
+        settings.video,
+        first_iterations=args.first_iterations,
+        iterations=args.iterations,
+        frames=args.frames,
+    )
     if args.warmup is not None:
-        cli += ["--segment-warmup", str(args.warmup)]
-    print(f"[{name}] nst-video {' '.join(cli)}", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    app(cli, standalone_mode=False)
-    seconds = time.perf_counter() - start
+        video = replace(video, segment_warmup=args.warmup)
+    image = replace(settings.image, size=args.size, device="cpu")
+    settings = replace(settings, image=image, video=video)
+    print(f"[{name}] {network_label(args)}, {workers} workers, {video}", file=sys.stderr,
+          flush=True)  # fmt: skip
+    seconds = render(args.input, args.style, frames_dir, work, settings, args.weights,
+                     workers=workers)  # fmt: skip
     plan = json.loads((work / "manifest.json").read_text())["plan"]
     plan["seconds"] = round(seconds, 1)
     return [read_image(p) for p in sorted(frames_dir.glob("*.png"))], plan
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     began = time.perf_counter()
-    outputs, plan = render(args, args.workers, f"workers{args.workers}")
+    outputs, plan = render_frames(args, args.workers, f"workers{args.workers}")
     inputs = input_frames(args, plan["start"], len(outputs))
     flows = {
         i: flow.frame_flow(inputs[i - 1 - plan["start"]], inputs[i - plan["start"]], "dis")
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     per_pair = {f"{args.workers} workers": errors_of(outputs)}
     timings = {f"{args.workers} workers": plan["seconds"]}
     if args.baseline:
-        single, single_plan = render(args, 1, "workers1")
+        single, single_plan = render_frames(args, 1, "workers1")
         per_pair["1 worker (same pairs)"] = errors_of(single)
         timings["1 worker (same pairs)"] = single_plan["seconds"]
     results = {name: group_means(errs, boundary, overlap) for name, errs in per_pair.items()}

@@ -74,6 +74,33 @@ def test_warp_interpolates_between_neighbors(offset: float) -> None:
     np.testing.assert_allclose(out[:, -1], ramp[:, -1])
 
 
+def _back_and_forth(image: np.ndarray, interpolation: str, steps: int) -> np.ndarray:
+    """`steps` warps by +0.25 px, -0.25 px, ... in x: each pair should give the image back."""
+    out = image
+    for step in range(steps):
+        flow = np.zeros((*image.shape[:2], 2), np.float32)
+        flow[..., 0] = 0.25 if step % 2 == 0 else -0.25
+        out = warp(out, flow, interpolation)
+    return out
+
+
+def test_bilinear_warps_blur_a_texture_and_lanczos_keeps_it() -> None:
+    # A 4 px period wave: one bilinear warp by 1/4 px multiplies its amplitude by
+    # |0.75 + 0.25 i| = sqrt(0.625), so 20 warps leave 0.625**10 (under 1%) of it.
+    wave = np.tile(np.sin(np.pi / 2 * np.arange(32, dtype=np.float32)), (8, 1))
+    inner = (slice(None), slice(8, -8))  # away from the replicated edges
+    linear = _back_and_forth(wave, "linear", 20)[inner]
+    lanczos = _back_and_forth(wave, "lanczos", 20)[inner]
+    assert np.abs(linear).max() == pytest.approx(0.625**10, rel=0.05)
+    assert 0.9 < np.abs(lanczos).max() < 1.2
+    np.testing.assert_allclose(lanczos, wave[inner], atol=0.15)
+
+
+def test_unknown_warp_interpolation_lists_the_valid_ones() -> None:
+    with pytest.raises(OptionError, match="'nearest'.*linear, cubic, lanczos"):
+        warp(np.zeros((4, 4), np.float32), np.zeros((4, 4, 2), np.float32), "nearest")
+
+
 def test_warp_moves_content_by_flow() -> None:
     image = np.zeros((10, 10), np.float32)
     image[4, 6] = 1.0

@@ -16,7 +16,7 @@ import pytest
 from nst_video.api import make_engine
 from nst_video.config import ImageConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
-from nst_video.errors import Interrupted, OutputError
+from nst_video.errors import Interrupted, OptionError, OutputError
 from nst_video.media import open_source, read_image, write_image
 from nst_video.pipeline.job import render_video
 from nst_video.pipeline.render import FrameLoop, FrameSaver, plan_frame
@@ -60,6 +60,18 @@ def test_later_frame_starts_from_warped_previous_output(
     assert np.abs(unmoved).mean() > 10.0
     kept = plan.temporal.mask > 0.5
     assert np.array_equal(plan.temporal.warped[kept], plan.init[kept])
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "lanczos"])
+def test_previous_output_is_resampled_with_the_configured_kernel(
+    moving: list[np.ndarray], make_image: Callable[..., np.ndarray], interpolation: str
+) -> None:
+    prev_out = make_image(48, 64, 5)
+    video = VideoConfig(warp_interpolation=interpolation)
+    plan = plan_frame(moving[1], moving[0], prev_out, video)
+    ff = flow.frame_flow(moving[0], moving[1], video.flow)
+    assert plan.temporal is not None
+    assert np.array_equal(plan.temporal.warped, flow.warp(prev_out, ff.backward, interpolation))
 
 
 def test_flow_none_starts_from_the_unwarped_previous_output(
@@ -385,3 +397,9 @@ def test_changed_inputs_invalidate_their_frames_and_dependants(
     loop = FrameLoop.__new__(FrameLoop)  # only the work dir, source and range are needed
     loop.store, loop.source, loop.indices = work.frames, _Frames(inputs), range(len(kinds))
     assert loop.stale_frames() == stale
+
+
+def test_unknown_warp_interpolation_is_refused_before_rendering() -> None:
+    with pytest.raises(OptionError) as info:
+        VideoConfig(warp_interpolation="nearest").validate()
+    assert str(info.value) == "unknown warp interpolation 'nearest'; valid: linear, cubic, lanczos"

@@ -61,7 +61,7 @@ def plan_frame(
     ff = ff or flow.frame_flow(prev_in, content, video.flow)
     if flow.is_scene_cut(ff, video.scene_cut_threshold):
         return FramePlan(content, video.first_iterations, "cut", None, ff.consistent_fraction)
-    warped = flow.warp(prev_out, ff.backward)
+    warped = flow.warp(prev_out, ff.backward, video.warp_interpolation)
     # Disoccluded pixels have no valid history: they start from the content instead.
     init = np.where(ff.mask[..., None] > 0.5, warped, content)
     kind = "previous" if video.flow == "none" else "warped"

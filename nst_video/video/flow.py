@@ -11,8 +11,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from nst_video.config import FLOW_METHODS
+from nst_video.config import FLOW_METHODS, WARP_INTERPOLATIONS
 from nst_video.errors import OptionError, unknown_choice
+
+# Resampling kernels for `warp`. Bilinear suits flows, masks and the warping-error metric; it is
+# a low-pass filter, though, and a warm-start chain resamples its own output hundreds of times.
+_INTERPOLATIONS = {
+    "linear": cv2.INTER_LINEAR,
+    "cubic": cv2.INTER_CUBIC,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
 
 Flow = np.ndarray
 
@@ -83,12 +91,16 @@ def _sample_maps(flow: Flow) -> tuple[np.ndarray, np.ndarray]:
     return xs + flow[..., 0], ys + flow[..., 1]
 
 
-def warp(image: np.ndarray, flow: Flow) -> np.ndarray:
-    """Backward warp ``out(x) = image(x + flow(x))``, bilinear, edges replicated.
+def warp(image: np.ndarray, flow: Flow, interpolation: str = "linear") -> np.ndarray:
+    """Backward warp ``out(x) = image(x + flow(x))``, edges replicated; bilinear by default,
+    or "cubic" / "lanczos" (8x8 Lanczos, for images warped again and again).
 
     cv2.remap quantizes sub-pixel positions to 1/32 px; that is far below what style transfer
-    can see and keeps warping a few milliseconds per frame.
+    can see and keeps warping a few milliseconds per frame. uint8 results saturate to 0..255;
+    float results of the sharper kernels can overshoot the input's range slightly.
     """
+    if interpolation not in _INTERPOLATIONS:
+        raise unknown_choice("warp interpolation", interpolation, WARP_INTERPOLATIONS)
     if image.shape[:2] != flow.shape[:2]:
         raise ValueError(f"image {image.shape[:2]} and flow {flow.shape[:2]} differ in size")
     map_x, map_y = _sample_maps(np.asarray(flow, dtype=np.float32))
@@ -96,7 +108,7 @@ def warp(image: np.ndarray, flow: Flow) -> np.ndarray:
         np.ascontiguousarray(image),
         map_x,
         map_y,
-        interpolation=cv2.INTER_LINEAR,
+        interpolation=_INTERPOLATIONS[interpolation],
         borderMode=cv2.BORDER_REPLICATE,
     )
     # cv2 drops a trailing singleton channel axis.
