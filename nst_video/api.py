@@ -123,9 +123,9 @@ def stylize_batch(
             ImageDone(
                 str(item.content),
                 str(item.output),
-                done.result.evaluations,
+                done.optimization.evaluations,
                 time.perf_counter() - start,
-                done.result.loss,
+                done.optimization.loss,
             )
         )
     return failures

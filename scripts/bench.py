@@ -69,7 +69,7 @@ def floor_and_evaluation(
 
     def optimized() -> None:
         result = engine.stylize(frame, frame, evaluations)
-        assert result.result.evaluations == evaluations
+        assert result.optimization.evaluations == evaluations
 
     bare(), optimized()  # warm-up: allocator, cuDNN autotuning
     floors, evals = [], []
@@ -189,7 +189,7 @@ def tutorial_way(engine: Engine, frames: list[np.ndarray]) -> dict[str, Any]:
     start = time.perf_counter()
     for frame in frames:
         out = engine.stylize(frame, frame, 300)
-        styles.append(out.result.terms["style"])
+        styles.append(out.optimization.terms["style"])
     sync(engine.device)
     wall = time.perf_counter() - start
     return {"wall": wall, "s_per_frame": wall / len(frames), "style": statistics.mean(styles)}

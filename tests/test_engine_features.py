@@ -35,7 +35,7 @@ def test_multiscale_runs_coarse_levels_then_a_share_of_the_budget(state_dict, co
     engine = _engine(state_dict, scales=2, fine_share=0.5)
     done = engine.stylize(content, content, budget=6)
     # Coarse level: the full budget (6) at half size; full size: half of it (3).
-    assert done.result.evaluations == 6 + 3
+    assert done.optimization.evaluations == 6 + 3
     assert done.image.shape == content.shape
     assert set(engine._targets) == {24, 48}  # style targets for each level's size
 
@@ -46,7 +46,7 @@ def test_multiscale_is_skipped_for_frames_with_a_temporal_target(state_dict, con
     engine = _engine(state_dict, scales=2)
     temporal = Temporal(content, np.ones(content.shape[:2], np.float32))
     done = engine.stylize(content, content, budget=4, temporal=temporal)
-    assert done.result.evaluations == 4
+    assert done.optimization.evaluations == 4
     assert set(engine._targets) == {48}
 
 

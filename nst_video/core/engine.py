@@ -128,7 +128,7 @@ class Temporal:
 @dataclass(frozen=True)
 class Stylized:
     image: np.ndarray  # HxWx3 uint8
-    result: OptimizeResult
+    optimization: OptimizeResult  # evaluations spent (all levels), loss, terms, why it stopped
 
 
 class Engine:
@@ -214,14 +214,14 @@ class Engine:
             small = resize_long_side(content, long_side)
             start = resize_to(init, small.shape[:2])
             coarse = self._stylize_once(small, start, budget, None, callback)
-            spent += coarse.result.evaluations
+            spent += coarse.optimization.evaluations
             init = resize_to(coarse.image, content.shape[:2])
         if levels > 1:
             budget = max(1, round(budget * self.settings.image.fine_share))
         done = self._stylize_once(content, init, budget, temporal, callback)
         if spent:
-            result = replace(done.result, evaluations=done.result.evaluations + spent)
-            done = Stylized(done.image, result)
+            total = done.optimization.evaluations + spent
+            done = Stylized(done.image, replace(done.optimization, evaluations=total))
         return done
 
     def with_style_weight(self, weight: float) -> Engine:

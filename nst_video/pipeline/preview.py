@@ -50,12 +50,12 @@ def contact_sheet(
             done = len(indices) * (len(rows) - 1) + len(row)
             callback(FrameStarted(index, done, total, "content", budget))
             start = time.perf_counter()
-            result = weighted.stylize(content, content, budget, callback=callback)
+            stylized = weighted.stylize(content, content, budget, callback=callback)
             seconds = time.perf_counter() - start
-            terms = dict(result.result.terms)
-            evaluations = result.result.evaluations
+            terms = dict(stylized.optimization.terms)
+            evaluations = stylized.optimization.evaluations
             callback(FrameDone(index, done + 1, total, "content", evaluations, seconds, terms))
-            row.append(result.image)
+            row.append(stylized.image)
         rows.append(row)
         labels.append(f"style weight {weight:g}")
     return _grid(rows, labels)
