@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from nst_video.config import Settings
+from nst_video.config import ComputeConfig, Settings
 from nst_video.core.device import configure_backend, pick_device
 from nst_video.core.engine import (
     Engine,
@@ -28,6 +28,7 @@ from nst_video.video.resize import resize_long_side, resize_to
 from nst_video.workdir.manifest import Job
 
 ImageLike = str | Path | np.ndarray
+COMPUTE_FIELDS = tuple(f.name for f in fields(ComputeConfig))
 
 
 def _as_array(image: ImageLike) -> np.ndarray:
@@ -41,8 +42,8 @@ def make_engine(
     validate_settings(settings, len(styles))
     check_inputs(styles, weights)
     style_images = [_as_array(s) for s in styles]
-    device = pick_device(settings.image.device)
-    configure_backend(device, settings.image.precision)  # process-wide: the app's choice
+    device = pick_device(settings.compute.device)
+    configure_backend(device, settings.compute.precision)  # process-wide: the app's choice
     return Engine(load_state_dict(weights, settings.loss.model), style_images, settings, device)
 
 
@@ -80,7 +81,8 @@ def stylize_image(
     callback: Callback = ignore,
     **image_options: object,
 ) -> np.ndarray:
-    """Stylize one image; returns HxWx3 uint8 RGB. `image_options` override ImageConfig fields.
+    """Stylize one image; returns HxWx3 uint8 RGB. `image_options` override ImageConfig fields,
+    and ComputeConfig's (device, precision).
 
     `model` (vgg19, vgg16, vgg19-caffe, vgg16-caffe) overrides `settings.loss.model`;
     `weights` is a local file for that model (default: $NST_VIDEO_WEIGHTS, else its download).
@@ -90,6 +92,9 @@ def stylize_image(
     settings = settings or Settings()
     if model is not None:
         settings = replace(settings, loss=replace(settings.loss, model=model))
+    compute = {k: image_options.pop(k) for k in COMPUTE_FIELDS if k in image_options}
+    if compute:
+        settings = replace(settings, compute=replace(settings.compute, **compute))
     if image_options:
         settings = replace(settings, image=replace(settings.image, **image_options))
     styles = [style] if isinstance(style, str | Path | np.ndarray) else list(style)

@@ -26,7 +26,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nst_video.config import Settings
+from nst_video.config import ComputeConfig, Settings
 from nst_video.core import device as core_device
 from nst_video.core.device import configure_backend, pick_device
 from nst_video.core.engine import Engine, to_tensor
@@ -239,7 +239,8 @@ def main() -> None:
     base = Settings()
     base = replace(
         base,
-        image=replace(base.image, device=args.device, precision=args.precision, size=args.size),
+        image=replace(base.image, size=args.size),
+        compute=ComputeConfig(device=args.device, precision=args.precision),
     )
     device = pick_device(args.device)
     configure_backend(device, args.precision)  # what make_engine does for a render

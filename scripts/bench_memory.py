@@ -30,11 +30,12 @@ def child(size: str, weights: str | None, device: str, evaluations: int, history
     settings = base.__class__(
         loss=base.loss,
         optim=base.optim.__class__(history_size=history, tolerance=0.0),
-        image=base.image.__class__(device=device),
+        image=base.image,
+        compute=base.compute.__class__(device=device),
         video=base.video,
     )
     dev = pick_device(device)
-    configure_backend(dev, settings.image.precision)  # what make_engine does for a render
+    configure_backend(dev, settings.compute.precision)  # what make_engine does for a render
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     style = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from nst_video.api import make_engine
-from nst_video.config import ImageConfig, Settings
+from nst_video.config import ComputeConfig, ImageConfig, Settings
 from nst_video.core.engine import to_tensor
 from nst_video.media import open_source, read_image, write_image
 from nst_video.video import flow
@@ -202,7 +202,7 @@ def perceptual_losses(
     outputs: list[np.ndarray], inputs: list[np.ndarray], args: argparse.Namespace
 ) -> dict[str, float]:
     """Mean normalized style and content terms, exactly as nst-video's loss defines them."""
-    settings = Settings(image=ImageConfig(size=args.size, device="cpu"))
+    settings = Settings(image=ImageConfig(size=args.size), compute=ComputeConfig(device="cpu"))
     engine = _engine(args, settings)
     targets = engine.style_targets(max(inputs[0].shape[:2]))
     layers = settings.loss.content_layers

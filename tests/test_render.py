@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from nst_video.api import make_engine
-from nst_video.config import ImageConfig, Settings, VideoConfig
+from nst_video.config import ComputeConfig, ImageConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
 from nst_video.errors import Interrupted, OutputError
 from nst_video.media import open_source, read_image, write_image
@@ -26,6 +26,7 @@ from nst_video.workdir.manifest import Job
 from nst_video.workdir.store import FrameStore, WorkDir
 
 VIDEO = VideoConfig()
+CPU = ComputeConfig(device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +126,7 @@ def _render(
     frames_dir: Path, style: Path, out: Path, weights: Path, init: str
 ) -> tuple[list[np.ndarray], list[str]]:
     video = VideoConfig(first_iterations=30, iterations=10, init=init)
-    settings = Settings(image=ImageConfig(size=48, device="cpu"), video=video)
+    settings = Settings(image=ImageConfig(size=48), compute=CPU, video=video)
     job = Job(str(frames_dir), (str(style),), f"{out}/", str(weights), None, settings)
     result = render_video(job, None, _engine_factory(weights))
     files = sorted(out.glob("*.png"))
@@ -182,7 +183,7 @@ def clip_dir(
 @pytest.fixture(scope="module")
 def small_engine(weights_file: Path, make_image: Callable[..., np.ndarray]) -> Engine:
     video = VideoConfig(first_iterations=4, iterations=2)
-    settings = Settings(image=ImageConfig(size=32, device="cpu"), video=video)
+    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=video)
     return make_engine([make_image(40, 40, 3)], settings, weights_file)
 
 

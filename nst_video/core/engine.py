@@ -30,8 +30,9 @@ def validate_settings(settings: Settings, n_styles: int, check_device: bool = Tr
     settings.loss.validate()
     settings.optim.validate()
     settings.image.validate(n_styles)
+    settings.compute.validate()
     if check_device:
-        pick_device(settings.image.device)
+        pick_device(settings.compute.device)
 
 
 # --- smallest frames the network takes ---------------------------------------------------------
@@ -156,7 +157,7 @@ class Engine:
             loss.style_layers, loss.style_layer_weights
         )
         self._targets: dict[int, losses.StyleTargets] = {}
-        self.bf16 = settings.image.precision == "bf16"
+        self.bf16 = settings.compute.precision == "bf16"
         if device.type == "cuda":
             self.vgg = self.vgg.to(memory_format=torch.channels_last)
         self.style_passes = 0  # VGG passes spent on style images, for tests and reports
