@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nst_video.config import ComputeConfig, Settings
+from nst_video.config import ComputeConfig, Settings, image_long_side
 from nst_video.core.device import configure_backend, pick_device
 from nst_video.core.engine import (
     Engine,
@@ -65,8 +65,9 @@ def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:
 def stylize_array(engine: Engine, content: np.ndarray, callback: Callback = ignore) -> Stylized:
     settings = engine.settings
     layers = settings.loss.content_layers + settings.loss.style_layers
-    check_frame_size(content.shape[:2], settings.image.size, layers, settings.image.scales)
-    content = resize_long_side(content, settings.image.size)
+    long_side = image_long_side(settings.image.size, max(content.shape[:2]))
+    check_frame_size(content.shape[:2], long_side, layers, settings.image.scales)
+    content = resize_long_side(content, long_side)
     init = initial_image(content, settings.image.init, settings.image.seed)
     return engine.stylize(content, init, settings.optim.iterations, callback=callback)
 

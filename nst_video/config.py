@@ -40,6 +40,23 @@ def _runtime(default: Any) -> Any:
 # memory, not taste, decides; 1e6 asked for petabytes.
 MAX_STYLE_SCALE = 4.0
 
+# ImageConfig.size, the output's long side, is None ("not given") in two kinds of job, which
+# resolve it differently, each in its own named function below:
+IMAGE_SIZE = 512  # the `image` command's and the Python API's default --size
+# A video with no --size takes its input's long side, capped so a default render stays tractable.
+VIDEO_SIZE_CAP = 512
+
+
+def image_long_side(size: int | None, content_long_side: int) -> int:
+    """An image's (or preview frame's) output long side: `size`, or with None the content's own
+    (nothing is resized)."""
+    return content_long_side if size is None else size
+
+
+def video_long_side(size: int | None, input_long_side: int) -> int:
+    """A video's output long side: `size`, or with None the input's, at most VIDEO_SIZE_CAP."""
+    return min(input_long_side, VIDEO_SIZE_CAP) if size is None else size
+
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -128,7 +145,8 @@ class OptimConfig:
 class ImageConfig:
     """Settings of one stylization beyond loss weights and optimizer."""
 
-    size: int | None = 512  # long side of the output in pixels; None keeps the content's size
+    # Long side of the output in pixels; None: image_long_side / video_long_side decide.
+    size: int | None = IMAGE_SIZE
     style_scale: float = 1.0  # style image long side relative to the output's
     style_blend: tuple[float, ...] | None = None  # one weight per style image; None: equal
     pooling: str = "avg"  # Gatys et al. prefer average pooling for synthesis
