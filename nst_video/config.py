@@ -166,8 +166,7 @@ class ImageConfig:
                 f"--style-scale must be > 0 and at most {MAX_STYLE_SCALE:g} (the style image's "
                 f"long side relative to the output's), got {self.style_scale}"
             )
-        if self.pooling not in POOLING:
-            raise unknown_choice("pooling", self.pooling, POOLING)
+        check_pooling(self.pooling)
         if not 1 <= self.scales <= 4:
             raise OptionError(f"--scales must be in 1..4, got {self.scales}")
         if self.style_blend is not None:
@@ -229,12 +228,8 @@ class VideoConfig:
         if self.init not in VIDEO_INITS:
             raise unknown_choice("video init", self.init, VIDEO_INITS)
         # Checked here, not first at frame 1: a typo must not cost the first frame's render.
-        if self.flow not in FLOW_METHODS:
-            raise unknown_choice("flow method", self.flow, FLOW_METHODS)
-        if not 0.0 <= self.scene_cut_threshold <= 1.0:
-            raise OptionError(
-                f"scene cut threshold must be in [0, 1], got {self.scene_cut_threshold}"
-            )
+        check_flow_method(self.flow)
+        check_scene_cut_threshold(self.scene_cut_threshold)
         if self.start < 0:
             raise OptionError(f"--start must be >= 0, got {self.start}")
         if self.frames is not None:
@@ -268,6 +263,26 @@ def setting_fields(settings: Settings) -> Iterator[tuple[str, str, Any, str]]:
         config = getattr(settings, group.name)
         for f in fields(config):
             yield group.name, f.name, getattr(config, f.name), role(f)
+
+
+# The checks below are shared: the settings groups validate with them, and the lower layers
+# (vgg, flow) call the same ones for callers that bypass the settings, so each rule and its
+# message lives here once.
+
+
+def check_pooling(pooling: str) -> None:
+    if pooling not in POOLING:
+        raise unknown_choice("pooling", pooling, POOLING)
+
+
+def check_flow_method(method: str) -> None:
+    if method not in FLOW_METHODS:
+        raise unknown_choice("flow method", method, FLOW_METHODS)
+
+
+def check_scene_cut_threshold(threshold: float) -> None:
+    if not 0.0 <= threshold <= 1.0:  # also rejects NaN
+        raise OptionError(f"scene cut threshold must be in [0, 1], got {threshold}")
 
 
 def _non_negative(name: str, value: float) -> None:
