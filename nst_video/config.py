@@ -83,6 +83,9 @@ class LossConfig:
     # Penalty that keeps pixels in [0, 1] without clamping inside the optimizer.
     range_weight: float = 1e3
 
+    def __post_init__(self) -> None:
+        self.validate()  # a settings object that exists is valid
+
     def validate(self) -> None:
         if self.model not in MODEL_NAMES:
             raise unknown_choice("model", self.model, MODEL_NAMES)
@@ -131,6 +134,9 @@ class OptimConfig:
     adam_lr: float = 0.02
     log_every: int = _runtime(10)  # how often progress events are sent
 
+    def __post_init__(self) -> None:
+        self.validate()  # a settings object that exists is valid
+
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise unknown_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -158,7 +164,15 @@ class ImageConfig:
     scales: int = 1
     fine_share: float = 0.3
 
+    def __post_init__(self) -> None:
+        self._validate_own()  # a settings object that exists is valid, up to the style count
+
     def validate(self, n_styles: int) -> None:
+        """Also checks --style-blend against the number of style images."""
+        self._validate_own()
+        self._validate_blend(n_styles)
+
+    def _validate_own(self) -> None:
         if self.size is not None:
             _positive_int("size", self.size)
         if not 0 < self.style_scale <= MAX_STYLE_SCALE:  # also rejects NaN
@@ -169,6 +183,9 @@ class ImageConfig:
         check_pooling(self.pooling)
         if not 1 <= self.scales <= 4:
             raise OptionError(f"--scales must be in 1..4, got {self.scales}")
+
+    def _validate_blend(self, n_styles: int) -> None:
+        # All with the count, not on construction: a wrong count is reported before a bad value.
         if self.style_blend is not None:
             if len(self.style_blend) != n_styles:
                 raise OptionError(
@@ -190,6 +207,9 @@ class ComputeConfig:
     # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere; bf16 autocasts the VGG passes.
     # A result setting: bf16 moves pixels by 20/255 on average (README, Precision).
     precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.validate()  # a settings object that exists is valid
 
     def validate(self) -> None:
         if self.device not in DEVICES:
@@ -221,6 +241,9 @@ class VideoConfig:
     # Frames a parallel segment renders before its start and crossfades with the previous
     # segment: measured seam error fell from 3.4x to 1.9x the in-segment error going 4 -> 8.
     segment_warmup: int = 12
+
+    def __post_init__(self) -> None:
+        self.validate()  # a settings object that exists is valid
 
     def validate(self) -> None:
         _positive_int("first iterations", self.first_iterations)

@@ -242,26 +242,28 @@ def video(
     quiet: bool,
     stylize: StylizeOptions,
 ) -> None:
+    # Settings validate on construction: the video's first, whose errors came first before.
+    video = VideoConfig(
+        first_iterations=first_iterations,
+        iterations=iterations,
+        flow=flow,
+        init=init,
+        scene_cut_threshold=scene_cut_threshold,
+        fps=parse_rate(fps),
+        start=start,
+        frames=frames,
+        crf=crf,
+        codec=codec,
+        audio=not no_audio,
+        segment_warmup=segment_warmup,
+    )
     # The optimizer's budget is the first frame's; later frames get the video's --iterations.
     settings = Settings(
         loss=loss_config(stylize, style_weight, temporal_weight),
         optim=optim_config(stylize, first_iterations),
         image=image_config(stylize, size),
         compute=compute_config(stylize),
-        video=VideoConfig(
-            first_iterations=first_iterations,
-            iterations=iterations,
-            flow=flow,
-            init=init,
-            scene_cut_threshold=scene_cut_threshold,
-            fps=parse_rate(fps),
-            start=start,
-            frames=frames,
-            crf=crf,
-            codec=codec,
-            audio=not no_audio,
-            segment_warmup=segment_warmup,
-        ),
+        video=video,
     )
     weights = stylize.weights
     # Absolute paths, so `nst-video resume` works from any directory.
