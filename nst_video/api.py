@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from nst_video.config import Settings
+from nst_video.config import ComputeConfig, Settings, image_long_side
 from nst_video.core.device import configure_backend, pick_device
 from nst_video.core.engine import (
     Engine,
@@ -28,6 +28,7 @@ from nst_video.video.resize import resize_long_side, resize_to
 from nst_video.workdir.manifest import Job
 
 ImageLike = str | Path | np.ndarray
+COMPUTE_FIELDS = tuple(f.name for f in fields(ComputeConfig))
 
 
 def _as_array(image: ImageLike) -> np.ndarray:
@@ -41,8 +42,8 @@ def make_engine(
     validate_settings(settings, len(styles))
     check_inputs(styles, weights)
     style_images = [_as_array(s) for s in styles]
-    device = pick_device(settings.image.device)
-    configure_backend(device, settings.image.precision)  # process-wide: the app's choice
+    device = pick_device(settings.compute.device)
+    configure_backend(device, settings.compute.precision)  # process-wide: the app's choice
     return Engine(load_state_dict(weights, settings.loss.model), style_images, settings, device)
 
 
@@ -64,8 +65,9 @@ def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:
 def stylize_array(engine: Engine, content: np.ndarray, callback: Callback = ignore) -> Stylized:
     settings = engine.settings
     layers = settings.loss.content_layers + settings.loss.style_layers
-    check_frame_size(content.shape[:2], settings.image.size, layers, settings.image.scales)
-    content = resize_long_side(content, settings.image.size)
+    long_side = image_long_side(settings.image.size, max(content.shape[:2]))
+    check_frame_size(content.shape[:2], long_side, layers, settings.image.scales)
+    content = resize_long_side(content, long_side)
     init = initial_image(content, settings.image.init, settings.image.seed)
     return engine.stylize(content, init, settings.optim.iterations, callback=callback)
 
@@ -80,7 +82,8 @@ def stylize_image(
     callback: Callback = ignore,
     **image_options: object,
 ) -> np.ndarray:
-    """Stylize one image; returns HxWx3 uint8 RGB. `image_options` override ImageConfig fields.
+    """Stylize one image; returns HxWx3 uint8 RGB. `image_options` override ImageConfig fields,
+    and ComputeConfig's (device, precision).
 
     `model` (vgg19, vgg16, vgg19-caffe, vgg16-caffe) overrides `settings.loss.model`;
     `weights` is a local file for that model (default: $NST_VIDEO_WEIGHTS, else its download).
@@ -90,6 +93,9 @@ def stylize_image(
     settings = settings or Settings()
     if model is not None:
         settings = replace(settings, loss=replace(settings.loss, model=model))
+    compute = {k: image_options.pop(k) for k in COMPUTE_FIELDS if k in image_options}
+    if compute:
+        settings = replace(settings, compute=replace(settings.compute, **compute))
     if image_options:
         settings = replace(settings, image=replace(settings.image, **image_options))
     styles = [style] if isinstance(style, str | Path | np.ndarray) else list(style)
@@ -123,9 +129,9 @@ def stylize_batch(
             ImageDone(
                 str(item.content),
                 str(item.output),
-                done.result.evaluations,
+                done.optimization.evaluations,
                 time.perf_counter() - start,
-                done.result.loss,
+                done.optimization.loss,
             )
         )
     return failures

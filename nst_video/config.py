@@ -42,6 +42,23 @@ def _runtime(default: Any) -> Any:
 # memory, not taste, decides; 1e6 asked for petabytes.
 MAX_STYLE_SCALE = 4.0
 
+# ImageConfig.size, the output's long side, is None ("not given") in two kinds of job, which
+# resolve it differently, each in its own named function below:
+IMAGE_SIZE = 512  # the `image` command's and the Python API's default --size
+# A video with no --size takes its input's long side, capped so a default render stays tractable.
+VIDEO_SIZE_CAP = 512
+
+
+def image_long_side(size: int | None, content_long_side: int) -> int:
+    """An image's (or preview frame's) output long side: `size`, or with None the content's own
+    (nothing is resized)."""
+    return content_long_side if size is None else size
+
+
+def video_long_side(size: int | None, input_long_side: int) -> int:
+    """A video's output long side: `size`, or with None the input's, at most VIDEO_SIZE_CAP."""
+    return min(input_long_side, VIDEO_SIZE_CAP) if size is None else size
+
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -67,6 +84,9 @@ class LossConfig:
     temporal_weight: float = 100.0
     # Penalty that keeps pixels in [0, 1] without clamping inside the optimizer.
     range_weight: float = 1e3
+
+    def __post_init__(self) -> None:
+        self.validate()  # a settings object that exists is valid
 
     def validate(self) -> None:
         if self.model not in MODEL_NAMES:
@@ -116,6 +136,9 @@ class OptimConfig:
     adam_lr: float = 0.02
     log_every: int = _runtime(10)  # how often progress events are sent
 
+    def __post_init__(self) -> None:
+        self.validate()  # a settings object that exists is valid
+
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise unknown_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -130,22 +153,28 @@ class OptimConfig:
 class ImageConfig:
     """Settings of one stylization beyond loss weights and optimizer."""
 
-    size: int | None = 512  # long side of the output in pixels; None keeps the content's size
+    # Long side of the output in pixels; None: image_long_side / video_long_side decide.
+    size: int | None = IMAGE_SIZE
     style_scale: float = 1.0  # style image long side relative to the output's
     style_blend: tuple[float, ...] | None = None  # one weight per style image; None: equal
     pooling: str = "avg"  # Gatys et al. prefer average pooling for synthesis
     preserve_colors: bool = False
     init: str = "content"  # content | noise | path to an image
     seed: int = 0
-    device: str = _runtime("auto")  # the same pixels on any device, up to float rounding
-    # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere; bf16 autocasts the VGG passes.
-    precision: str = "auto"
     # Coarse-to-fine levels (1 = off): each coarser level halves the size and gets the full
     # budget (cheap there); the full-size pass then gets `fine_share` of it.
     scales: int = 1
     fine_share: float = 0.3
 
+    def __post_init__(self) -> None:
+        self._validate_own()  # a settings object that exists is valid, up to the style count
+
     def validate(self, n_styles: int) -> None:
+        """Also checks --style-blend against the number of style images."""
+        self._validate_own()
+        self._validate_blend(n_styles)
+
+    def _validate_own(self) -> None:
         if self.size is not None:
             _positive_int("size", self.size)
         if not 0 < self.style_scale <= MAX_STYLE_SCALE:  # also rejects NaN
@@ -153,14 +182,12 @@ class ImageConfig:
                 f"--style-scale must be > 0 and at most {MAX_STYLE_SCALE:g} (the style image's "
                 f"long side relative to the output's), got {self.style_scale}"
             )
-        if self.pooling not in POOLING:
-            raise unknown_choice("pooling", self.pooling, POOLING)
-        if self.device not in DEVICES:
-            raise unknown_choice("device", self.device, DEVICES)
-        if self.precision not in PRECISIONS:
-            raise unknown_choice("precision", self.precision, PRECISIONS)
+        check_pooling(self.pooling)
         if not 1 <= self.scales <= 4:
             raise OptionError(f"--scales must be in 1..4, got {self.scales}")
+
+    def _validate_blend(self, n_styles: int) -> None:
+        # All with the count, not on construction: a wrong count is reported before a bad value.
         if self.style_blend is not None:
             if len(self.style_blend) != n_styles:
                 raise OptionError(
@@ -172,6 +199,25 @@ class ImageConfig:
                 _non_negative("style blend weight", value)
             if sum(self.style_blend) <= 0:
                 raise OptionError("--style-blend weights must not all be zero")
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    """Where and in what arithmetic the engine runs, for images and videos alike."""
+
+    device: str = _runtime("auto")  # the same pixels on any device, up to float rounding
+    # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere; bf16 autocasts the VGG passes.
+    # A result setting: bf16 moves pixels by 20/255 on average (README, Precision).
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.validate()  # a settings object that exists is valid
+
+    def validate(self) -> None:
+        if self.device not in DEVICES:
+            raise unknown_choice("device", self.device, DEVICES)
+        if self.precision not in PRECISIONS:
+            raise unknown_choice("precision", self.precision, PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -205,20 +251,19 @@ class VideoConfig:
     # segment: measured seam error fell from 3.4x to 1.9x the in-segment error going 4 -> 8.
     segment_warmup: int = 12
 
+    def __post_init__(self) -> None:
+        self.validate()  # a settings object that exists is valid
+
     def validate(self) -> None:
         _positive_int("first iterations", self.first_iterations)
         _positive_int("iterations", self.iterations)
         if self.init not in VIDEO_INITS:
             raise unknown_choice("video init", self.init, VIDEO_INITS)
         # Checked here, not first at frame 1: a typo must not cost the first frame's render.
-        if self.flow not in FLOW_METHODS:
-            raise unknown_choice("flow method", self.flow, FLOW_METHODS)
+        check_flow_method(self.flow)
+        check_scene_cut_threshold(self.scene_cut_threshold)
         if self.warp_interpolation not in WARP_INTERPOLATIONS:
             raise unknown_choice("warp interpolation", self.warp_interpolation, WARP_INTERPOLATIONS)
-        if not 0.0 <= self.scene_cut_threshold <= 1.0:
-            raise OptionError(
-                f"scene cut threshold must be in [0, 1], got {self.scene_cut_threshold}"
-            )
         if self.start < 0:
             raise OptionError(f"--start must be >= 0, got {self.start}")
         if self.frames is not None:
@@ -236,6 +281,7 @@ class Settings:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
 
 
@@ -251,6 +297,26 @@ def setting_fields(settings: Settings) -> Iterator[tuple[str, str, Any, str]]:
         config = getattr(settings, group.name)
         for f in fields(config):
             yield group.name, f.name, getattr(config, f.name), role(f)
+
+
+# The checks below are shared: the settings groups validate with them, and the lower layers
+# (vgg, flow) call the same ones for callers that bypass the settings, so each rule and its
+# message lives here once.
+
+
+def check_pooling(pooling: str) -> None:
+    if pooling not in POOLING:
+        raise unknown_choice("pooling", pooling, POOLING)
+
+
+def check_flow_method(method: str) -> None:
+    if method not in FLOW_METHODS:
+        raise unknown_choice("flow method", method, FLOW_METHODS)
+
+
+def check_scene_cut_threshold(threshold: float) -> None:
+    if not 0.0 <= threshold <= 1.0:  # also rejects NaN
+        raise OptionError(f"scene cut threshold must be in [0, 1], got {threshold}")
 
 
 def _non_negative(name: str, value: float) -> None:

@@ -27,7 +27,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nst_video.config import Settings
+from nst_video.config import ComputeConfig, Settings
 from nst_video.core import device as core_device
 from nst_video.core.device import configure_backend, pick_device
 from nst_video.core.engine import Engine, to_tensor
@@ -70,7 +70,7 @@ def floor_and_evaluation(
 
     def optimized() -> None:
         result = engine.stylize(frame, frame, evaluations)
-        assert result.result.evaluations == evaluations
+        assert result.optimization.evaluations == evaluations
 
     bare(), optimized()  # warm-up: allocator, cuDNN autotuning
     floors, evals = [], []
@@ -190,7 +190,7 @@ def tutorial_way(engine: Engine, frames: list[np.ndarray]) -> dict[str, Any]:
     start = time.perf_counter()
     for frame in frames:
         out = engine.stylize(frame, frame, 300)
-        styles.append(out.result.terms["style"])
+        styles.append(out.optimization.terms["style"])
     sync(engine.device)
     wall = time.perf_counter() - start
     return {"wall": wall, "s_per_frame": wall / len(frames), "style": statistics.mean(styles)}
@@ -251,7 +251,8 @@ def main() -> None:
     base = with_network(Settings(), args)
     base = replace(
         base,
-        image=replace(base.image, device=args.device, precision=args.precision, size=args.size),
+        image=replace(base.image, size=args.size),
+        compute=ComputeConfig(device=args.device, precision=args.precision),
     )
     device = pick_device(args.device)
     configure_backend(device, args.precision)  # what make_engine does for a render

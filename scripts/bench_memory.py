@@ -35,11 +35,11 @@ def child(args: argparse.Namespace) -> None:
     settings = replace(
         base,
         optim=replace(base.optim, history_size=args.history_size, tolerance=0.0),
-        image=replace(base.image, device=args.device),
+        compute=replace(base.compute, device=args.device),
     )
     device, weights, evaluations, size = args.device, args.weights, args.evaluations, args.child
     dev = pick_device(device)
-    configure_backend(dev, settings.image.precision)  # what make_engine does for a render
+    configure_backend(dev, settings.compute.precision)  # what make_engine does for a render
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     style = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)

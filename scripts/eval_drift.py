@@ -36,14 +36,16 @@ import numpy as np
 from benchlib import add_network_options, network_label, render, with_network
 
 from nst_video.api import make_engine
-from nst_video.config import WARP_INTERPOLATIONS, Settings, VideoConfig
+from nst_video.config import WARP_INTERPOLATIONS, ComputeConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
 from nst_video.media import open_source, read_image
-from nst_video.pipeline.render import plan_frame
+from nst_video.pipeline.render import frame_start
 from nst_video.video import flow
 from nst_video.video.resize import resize_long_side
 
 METRICS = ("style", "content", "sharpness", "saturation", "r", "g", "b")
+
+CPU = ComputeConfig(device="cpu")  # benchmarks measure the CPU path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -90,8 +92,8 @@ def settings_for(args: argparse.Namespace) -> Settings:
     for option in ("first_iterations", "iterations"):
         if getattr(args, option) is not None:
             video = replace(video, **{option: getattr(args, option)})
-    image = replace(settings.image, size=args.size, device="cpu")
-    return replace(settings, image=image, video=video)
+    image = replace(settings.image, size=args.size)
+    return replace(settings, image=image, video=video, compute=CPU)
 
 
 # --- measures ----------------------------------------------------------------------------------
@@ -134,7 +136,7 @@ def resampling_only(
         config = replace(video, warp_interpolation=kernel)
         chain, prev_in, prev_out = [], None, None
         for content, ff in zip(inputs, flows, strict=True):
-            prev_out = plan_frame(content, prev_in, prev_out, config, ff).init
+            prev_out = frame_start(content, prev_in, prev_out, config, ff).image
             prev_in = content
             chain.append(laplacian_variance(prev_out) / max(laplacian_variance(content), 1e-12))
         out[kernel] = [float(np.median([chain[i] for i in window])) for window in windows]

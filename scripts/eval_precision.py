@@ -79,8 +79,8 @@ def main() -> None:
     base = replace(base, optim=OptimConfig(tolerance=0.0))
 
     def engine(precision: str) -> Engine:
-        return Engine(state, [style], replace(base, image=replace(base.image, precision=precision)),
-                      device)  # fmt: skip
+        compute = replace(base.compute, precision=precision)
+        return Engine(state, [style], replace(base, compute=compute), device)
 
     precisions = ["fp32", "tf32", "bf16"] if device.type == "cuda" else ["fp32", "bf16"]
     reference = engine("fp32")

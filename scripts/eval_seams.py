@@ -33,12 +33,14 @@ from typing import Any
 import numpy as np
 from benchlib import add_network_options, network_label, render, with_network
 
-from nst_video.config import Settings, VideoConfig
+from nst_video.config import ComputeConfig, Settings, VideoConfig
 from nst_video.media import open_source, read_image
 from nst_video.video import flow, segments
 from nst_video.video.resize import resize_long_side
 
 GOAL = 1.5
+
+CPU = ComputeConfig(device="cpu")  # benchmarks measure the CPU path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,8 +81,8 @@ def render_frames(
     )
     if args.warmup is not None:
         video = replace(video, segment_warmup=args.warmup)
-    image = replace(settings.image, size=args.size, device="cpu")
-    settings = replace(settings, image=image, video=video)
+    image = replace(settings.image, size=args.size)
+    settings = replace(settings, image=image, video=video, compute=CPU)
     print(f"[{name}] {network_label(args)}, {workers} workers, {video}", file=sys.stderr,
           flush=True)  # fmt: skip
     seconds = render(args.input, args.style, frames_dir, work, settings, args.weights,

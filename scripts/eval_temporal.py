@@ -38,7 +38,7 @@ import torch
 from benchlib import add_network_options, network_label, render, with_network
 
 from nst_video.api import make_engine
-from nst_video.config import ImageConfig, Settings
+from nst_video.config import ComputeConfig, ImageConfig, Settings
 from nst_video.core.engine import to_tensor
 from nst_video.media import open_source, parse_fps, read_image, write_image
 from nst_video.video import flow
@@ -55,6 +55,8 @@ DEFAULT_LITE_BIN = Path(__file__).resolve().parent.parent / ".venv-lite/bin/styl
 # A frame whose mean absolute difference to the last kept one is below one grey level is a
 # duplicate: decoders and encoders never make a real change of the scene that small.
 DEDUPE_THRESHOLD = 1.0 / 255.0
+
+CPU = ComputeConfig(device="cpu")  # benchmarks measure the CPU path
 
 
 @dataclass
@@ -175,8 +177,8 @@ def render_settings(args: argparse.Namespace, changes: dict[str, str], fps: str)
     loss = settings.loss
     if args.temporal_weight is not None:
         loss = replace(loss, temporal_weight=args.temporal_weight)
-    image = replace(settings.image, size=args.size, device="cpu")
-    return replace(settings, loss=loss, image=image, video=video)
+    image = replace(settings.image, size=args.size)
+    return replace(settings, loss=loss, image=image, video=video, compute=CPU)
 
 
 def _read_report(path: Path) -> list[dict[str, Any]]:
@@ -219,7 +221,9 @@ def perceptual_losses(
     outputs: list[np.ndarray], inputs: list[np.ndarray], args: argparse.Namespace
 ) -> dict[str, float]:
     """Mean normalized style and content terms, exactly as nst-video's loss defines them."""
-    settings = with_network(Settings(image=ImageConfig(size=args.size, device="cpu")), args)
+    settings = with_network(
+        Settings(image=ImageConfig(size=args.size), compute=ComputeConfig(device="cpu")), args
+    )
     engine = _engine(args, settings)
     targets = engine.style_targets(max(inputs[0].shape[:2]))
     layers = settings.loss.content_layers

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from nst_video.api import BatchItem, initial_image, make_engine, stylize_batch
-from nst_video.config import LossConfig, OptimConfig, Settings
+from nst_video.config import ComputeConfig, LossConfig, OptimConfig, Settings
 from nst_video.errors import OptionError, WeightsError
 from nst_video.progress import Event, ImageDone, ImageFailed
 
@@ -163,7 +163,7 @@ def test_the_app_sets_the_backend_not_the_engine(
 
     calls: list[tuple[str, str]] = []
     monkeypatch.setattr(api, "configure_backend", lambda d, p: calls.append((d.type, p)))
-    settings = Settings(image=replace(Settings().image, device="cpu", precision="fp32"))
+    settings = Settings(compute=ComputeConfig(device="cpu", precision="fp32"))
     make_engine([make_image(32, 32, 1)], settings, weights_file)
     assert calls == [("cpu", "fp32")]
 

@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
+from nst_video.config import (
+    ComputeConfig,
+    ImageConfig,
+    LossConfig,
+    OptimConfig,
+    Settings,
+    VideoConfig,
+)
 from nst_video.errors import OutputError
 from nst_video.media.files import atomic_write_bytes
 from nst_video.workdir.manifest import (
@@ -181,10 +188,12 @@ def test_result_settings_leave_out_encoding_and_runtime_options() -> None:
     encoding_only = Settings(video=replace(VideoConfig(), crf=30, codec="libx265", audio=False))
     assert result_settings(encoding_only) == base
     runtime_only = Settings(
-        image=ImageConfig(device="cpu"), optim=OptimConfig(log_every=3), video=VideoConfig(frames=5)
+        compute=ComputeConfig(device="cpu"),
+        optim=OptimConfig(log_every=3),
+        video=VideoConfig(frames=5),
     )
     assert result_settings(runtime_only) == base
-    assert "crf" not in base["video"] and "device" not in base["image"]
+    assert "crf" not in base["video"] and "device" not in base["compute"]
     assert "frames" not in base["video"] and "log_every" not in base["optim"]
     assert (
         result_settings(Settings(loss=LossConfig(style_weight=5.0)))["loss"]["style_weight"] == 5.0
@@ -193,7 +202,7 @@ def test_result_settings_leave_out_encoding_and_runtime_options() -> None:
     assert base["loss"]["model"] == "vgg19"
     assert result_settings(Settings(loss=LossConfig(model="vgg16")))["loss"]["model"] == "vgg16"
     # bf16 and the L-BFGS history change the pixels.
-    assert base["image"]["precision"] == "auto" and base["optim"]["history_size"] == 50
+    assert base["compute"]["precision"] == "auto" and base["optim"]["history_size"] == 50
 
 
 def test_settings_of_the_same_name_in_two_groups_are_two_settings() -> None:
@@ -219,7 +228,7 @@ def test_every_setting_has_a_known_role() -> None:
     roles = {f"{group}.{name}": role for group, name, _, role in setting_fields(Settings())}
     assert set(roles.values()) <= set(ROLES)
     assert {path for path, role in roles.items() if role != "result"} == {
-        "optim.log_every", "image.device", "video.frames", "video.crf", "video.codec",
+        "optim.log_every", "compute.device", "video.frames", "video.crf", "video.codec",
         "video.audio",
     }  # fmt: skip
 

@@ -99,9 +99,9 @@ def test_stylize_returns_uint8_of_the_content_shape(
     done = engine.stylize(content, content, 3)
     assert done.image.dtype == np.uint8
     assert done.image.shape == (20, 28, 3)
-    assert done.result.evaluations == 3
-    assert set(done.result.terms) == {"content", "style", "tv"}
-    np.testing.assert_array_equal(done.image, to_uint8(done.result.image))
+    assert done.optimization.evaluations == 3
+    assert set(done.optimization.terms) == {"content", "style", "tv"}
+    np.testing.assert_array_equal(done.image, to_uint8(done.optimization.image))
 
 
 def test_stylize_changes_the_image(engine: Engine, content_rgb: np.ndarray) -> None:
@@ -141,9 +141,9 @@ def test_temporal_term_is_added(engine: Engine, content_rgb: np.ndarray) -> None
     warped = np.zeros_like(content_rgb)
     mask = np.ones(content_rgb.shape[:2], np.float32)
     done = engine.stylize(content_rgb, content_rgb, 2, Temporal(warped, mask))
-    assert done.result.terms["temporal"] > 0.01
+    assert done.optimization.terms["temporal"] > 0.01
     masked = engine.stylize(content_rgb, content_rgb, 2, Temporal(warped, mask * 0))
-    assert masked.result.terms["temporal"] == 0.0
+    assert masked.optimization.terms["temporal"] == 0.0
 
 
 def test_noise_like_is_seeded(content_rgb: np.ndarray) -> None:
@@ -179,7 +179,7 @@ def test_total_loss_is_the_weighted_sum_of_terms(
     engine = Engine(state_dict, [style_rgb], replace(SETTINGS, loss=loss), CPU)
     warped = np.full_like(content_rgb, 128)
     mask = np.ones(content_rgb.shape[:2], np.float32)
-    result = engine.stylize(content_rgb, content_rgb, 3, Temporal(warped, mask)).result
+    result = engine.stylize(content_rgb, content_rgb, 3, Temporal(warped, mask)).optimization
     terms = result.terms
     assert min(terms.values()) > 0
     expected = (

@@ -11,17 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from nst_video.config import Settings
+from nst_video.config import ComputeConfig, Settings
 from nst_video.core.device import usable_cpus
 from nst_video.core.engine import Engine
 from nst_video.errors import OptionError
 from nst_video.pipeline.render import prefetch
 
 
-def _engine(state_dict: Mapping[str, torch.Tensor], **image: object) -> Engine:
+def _engine(
+    state_dict: Mapping[str, torch.Tensor], precision: str = "auto", **image: object
+) -> Engine:
     base = Settings()
     optim = replace(base.optim, tolerance=0.0)
-    settings = replace(base, optim=optim, image=replace(base.image, device="cpu", **image))
+    compute = ComputeConfig(device="cpu", precision=precision)
+    settings = replace(base, optim=optim, image=replace(base.image, **image), compute=compute)
     style = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     return Engine(state_dict, [style], settings, torch.device("cpu"))
 
@@ -35,7 +38,7 @@ def test_multiscale_runs_coarse_levels_then_a_share_of_the_budget(state_dict, co
     engine = _engine(state_dict, scales=2, fine_share=0.5)
     done = engine.stylize(content, content, budget=6)
     # Coarse level: the full budget (6) at half size; full size: half of it (3).
-    assert done.result.evaluations == 6 + 3
+    assert done.optimization.evaluations == 6 + 3
     assert done.image.shape == content.shape
     assert set(engine._targets) == {24, 48}  # style targets for each level's size
 
@@ -46,7 +49,7 @@ def test_multiscale_is_skipped_for_frames_with_a_temporal_target(state_dict, con
     engine = _engine(state_dict, scales=2)
     temporal = Temporal(content, np.ones(content.shape[:2], np.float32))
     done = engine.stylize(content, content, budget=4, temporal=temporal)
-    assert done.result.evaluations == 4
+    assert done.optimization.evaluations == 4
     assert set(engine._targets) == {48}
 
 
@@ -62,10 +65,10 @@ def test_bf16_autocast_stays_close_to_fp32(state_dict, content):
 
 
 def test_bad_precision_and_scales_are_refused():
-    from nst_video.config import ImageConfig
+    from nst_video.config import ComputeConfig, ImageConfig
 
     with pytest.raises(OptionError, match="unknown precision 'fp8'; valid: auto, fp32, tf32, bf16"):
-        ImageConfig(precision="fp8").validate(1)
+        ComputeConfig(precision="fp8").validate()
     with pytest.raises(OptionError, match=r"--scales must be in 1..4, got 7"):
         ImageConfig(scales=7).validate(1)
 

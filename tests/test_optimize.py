@@ -239,11 +239,11 @@ def test_high_style_weight_never_diverges(
         events: list[Event] = []
         done = engine.stylize(content, content, 8, callback=events.append)
         initial = events[0].loss  # best after evaluation 1 == loss of the start image
-        assert math.isfinite(done.result.loss)
+        assert math.isfinite(done.optimization.loss)
         # The best iterate can never be worse than the start; demand real progress instead.
-        assert done.result.loss < 0.8 * initial
-        assert done.result.evaluations == 8
-        pixels = done.result.image
+        assert done.optimization.loss < 0.8 * initial
+        assert done.optimization.evaluations == 8
+        pixels = done.optimization.image
         assert pixels.min() >= 0.0 and pixels.max() <= 1.0
 
 

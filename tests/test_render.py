@@ -1,4 +1,4 @@
-"""The frame loop's per-frame plan and the temporal consistency it buys on a moving clip."""
+"""The frame loop's per-frame start and the temporal consistency it buys on a moving clip."""
 
 from __future__ import annotations
 
@@ -14,18 +14,19 @@ import numpy as np
 import pytest
 
 from nst_video.api import make_engine
-from nst_video.config import ImageConfig, Settings, VideoConfig
+from nst_video.config import ComputeConfig, ImageConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
 from nst_video.errors import Interrupted, OptionError, OutputError
 from nst_video.media import open_source, read_image, write_image
 from nst_video.pipeline.job import render_video
-from nst_video.pipeline.render import FrameLoop, FrameSaver, plan_frame
+from nst_video.pipeline.render import FrameLoop, FrameSaver, frame_start
 from nst_video.progress import Event, FrameDone, FrameStarted
 from nst_video.video import flow
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.store import FrameStore, WorkDir
 
 VIDEO = VideoConfig()
+CPU = ComputeConfig(device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -33,33 +34,33 @@ def moving(make_moving_frames: Callable[..., list]) -> list[np.ndarray]:
     return make_moving_frames(3, 64, 48)
 
 
-# --- plan_frame ----------------------------------------------------------------------------------
+# --- frame_start ---------------------------------------------------------------------------------
 
 
 def test_first_frame_starts_from_content_with_first_budget(moving: list[np.ndarray]) -> None:
-    plan = plan_frame(moving[0], None, None, VIDEO)
-    assert plan.kind == "content"
-    assert plan.budget == VIDEO.first_iterations
-    assert plan.temporal is None
-    assert np.array_equal(plan.init, moving[0])
+    start = frame_start(moving[0], None, None, VIDEO)
+    assert start.init == "content"
+    assert start.budget == VIDEO.first_iterations
+    assert start.temporal is None
+    assert np.array_equal(start.image, moving[0])
 
 
 def test_later_frame_starts_from_warped_previous_output(
     moving: list[np.ndarray], make_image: Callable[..., np.ndarray]
 ) -> None:
     prev_out = make_image(48, 64, 5)
-    plan = plan_frame(moving[1], moving[0], prev_out, VIDEO)
-    assert plan.kind == "warped"
-    assert plan.budget == VIDEO.iterations
-    assert plan.temporal is not None
-    assert plan.consistent is not None and plan.consistent > 0.8
+    start = frame_start(moving[1], moving[0], prev_out, VIDEO)
+    assert start.init == "warped"
+    assert start.budget == VIDEO.iterations
+    assert start.temporal is not None
+    assert start.consistent is not None and start.consistent > 0.8
     # The pattern moved 2 px right, so the previous output must have moved with it.
-    moved = plan.init[:, 10:-10].astype(int) - prev_out[:, 8:-12].astype(int)
+    moved = start.image[:, 10:-10].astype(int) - prev_out[:, 8:-12].astype(int)
     assert np.abs(moved).mean() < 3.0
-    unmoved = plan.init[:, 10:-10].astype(int) - prev_out[:, 10:-10].astype(int)
+    unmoved = start.image[:, 10:-10].astype(int) - prev_out[:, 10:-10].astype(int)
     assert np.abs(unmoved).mean() > 10.0
-    kept = plan.temporal.mask > 0.5
-    assert np.array_equal(plan.temporal.warped[kept], plan.init[kept])
+    kept = start.temporal.mask > 0.5
+    assert np.array_equal(start.temporal.warped[kept], start.image[kept])
 
 
 @pytest.mark.parametrize("interpolation", ["linear", "lanczos"])
@@ -68,34 +69,34 @@ def test_previous_output_is_resampled_with_the_configured_kernel(
 ) -> None:
     prev_out = make_image(48, 64, 5)
     video = VideoConfig(warp_interpolation=interpolation)
-    plan = plan_frame(moving[1], moving[0], prev_out, video)
+    start = frame_start(moving[1], moving[0], prev_out, video)
     ff = flow.frame_flow(moving[0], moving[1], video.flow)
-    assert plan.temporal is not None
-    assert np.array_equal(plan.temporal.warped, flow.warp(prev_out, ff.backward, interpolation))
+    assert start.temporal is not None
+    assert np.array_equal(start.temporal.warped, flow.warp(prev_out, ff.backward, interpolation))
 
 
 def test_flow_none_starts_from_the_unwarped_previous_output(
     moving: list[np.ndarray], make_image: Callable[..., np.ndarray]
 ) -> None:
     prev_out = make_image(48, 64, 5)
-    plan = plan_frame(moving[1], moving[0], prev_out, VideoConfig(flow="none"))
-    assert plan.kind == "previous"
-    assert plan.budget == VIDEO.iterations
-    assert plan.temporal is not None
-    assert np.array_equal(plan.temporal.mask, np.ones((48, 64), np.float32))
-    assert np.array_equal(plan.init, prev_out)
-    assert np.array_equal(plan.temporal.warped, prev_out)
+    start = frame_start(moving[1], moving[0], prev_out, VideoConfig(flow="none"))
+    assert start.init == "previous"
+    assert start.budget == VIDEO.iterations
+    assert start.temporal is not None
+    assert np.array_equal(start.temporal.mask, np.ones((48, 64), np.float32))
+    assert np.array_equal(start.image, prev_out)
+    assert np.array_equal(start.temporal.warped, prev_out)
 
 
 def test_init_content_renders_frames_independently(
     moving: list[np.ndarray], make_image: Callable[..., np.ndarray]
 ) -> None:
     video = VideoConfig(init="content", first_iterations=7, iterations=3)
-    plan = plan_frame(moving[1], moving[0], make_image(48, 64, 5), video)
-    assert plan.kind == "content"
-    assert plan.budget == 7
-    assert plan.temporal is None
-    assert np.array_equal(plan.init, moving[1])
+    start = frame_start(moving[1], moving[0], make_image(48, 64, 5), video)
+    assert start.init == "content"
+    assert start.budget == 7
+    assert start.temporal is None
+    assert np.array_equal(start.image, moving[1])
 
 
 def test_hard_cut_restarts_from_content(
@@ -103,24 +104,24 @@ def test_hard_cut_restarts_from_content(
 ) -> None:
     unrelated = make_image(48, 64, 11)
     video = VideoConfig(first_iterations=7, iterations=3)
-    plan = plan_frame(unrelated, moving[0], make_image(48, 64, 5), video)
-    assert plan.kind == "cut"
-    assert plan.budget == 7
-    assert plan.temporal is None
-    assert np.array_equal(plan.init, unrelated)
+    start = frame_start(unrelated, moving[0], make_image(48, 64, 5), video)
+    assert start.init == "cut"
+    assert start.budget == 7
+    assert start.temporal is None
+    assert np.array_equal(start.image, unrelated)
 
 
 def test_disoccluded_pixels_start_from_content(moving: list[np.ndarray]) -> None:
     black = np.zeros_like(moving[0])
-    plan = plan_frame(moving[1], moving[0], black, VIDEO)
+    start = frame_start(moving[1], moving[0], black, VIDEO)
     ff = flow.frame_flow(moving[0], moving[1], "dis")
-    assert plan.temporal is not None
-    assert np.array_equal(plan.temporal.mask, ff.mask)
+    assert start.temporal is not None
+    assert np.array_equal(start.temporal.mask, ff.mask)
     # Pixels that entered at the left edge have no history in the previous output.
     assert (ff.mask[:, 0] < 0.5).all()
     new, old = ff.mask < 0.5, ff.mask > 0.5
-    assert np.array_equal(plan.init[new], moving[1][new])
-    assert np.array_equal(plan.init[old], np.zeros_like(plan.init[old]))
+    assert np.array_equal(start.image[new], moving[1][new])
+    assert np.array_equal(start.image[old], np.zeros_like(start.image[old]))
 
 
 # --- whole renders -------------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def _render(
     frames_dir: Path, style: Path, out: Path, weights: Path, init: str
 ) -> tuple[list[np.ndarray], list[str]]:
     video = VideoConfig(first_iterations=30, iterations=10, init=init)
-    settings = Settings(image=ImageConfig(size=48, device="cpu"), video=video)
+    settings = Settings(image=ImageConfig(size=48), compute=CPU, video=video)
     job = Job(str(frames_dir), (str(style),), f"{out}/", str(weights), None, settings)
     result = render_video(job, None, _engine_factory(weights))
     files = sorted(out.glob("*.png"))
@@ -194,7 +195,7 @@ def clip_dir(
 @pytest.fixture(scope="module")
 def small_engine(weights_file: Path, make_image: Callable[..., np.ndarray]) -> Engine:
     video = VideoConfig(first_iterations=4, iterations=2)
-    settings = Settings(image=ImageConfig(size=32, device="cpu"), video=video)
+    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=video)
     return make_engine([make_image(40, 40, 3)], settings, weights_file)
 
 

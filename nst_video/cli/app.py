@@ -30,7 +30,14 @@ from nst_video.cli.options import (
     Workers,
     stylize_options,
 )
-from nst_video.config import ImageConfig, LossConfig, OptimConfig, VideoConfig
+from nst_video.config import (
+    IMAGE_SIZE,
+    VIDEO_SIZE_CAP,
+    ImageConfig,
+    LossConfig,
+    OptimConfig,
+    VideoConfig,
+)
 from nst_video.errors import NstError
 
 try:  # typer >= 0.2x ships its own copy of click; earlier versions use click itself
@@ -142,7 +149,7 @@ def image(
             ),
         ),
     ],
-    size: Size = _I.size or 512,
+    size: Size = IMAGE_SIZE,
     iterations: Iterations = _O.iterations,
     init: Annotated[str, typer.Option(help="content, noise, or an image file.")] = _I.init,
     style_weight: StyleWeight = _L.style_weight,
@@ -182,7 +189,9 @@ def video(
     ],
     size: Annotated[
         int | None,
-        typer.Option(help="Output long side in pixels; default: the input's, at most 512."),
+        typer.Option(
+            help=f"Output long side in pixels; default: the input's, at most {VIDEO_SIZE_CAP}."
+        ),
     ] = None,
     first_iterations: Annotated[
         int, typer.Option(help="Loss evaluations for the first frame and scene cuts.")

@@ -15,7 +15,14 @@ import typer
 
 from nst_video.api import BatchItem, engine_for, make_engine, stylize_batch
 from nst_video.cli.options import StylizeOptions
-from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings, VideoConfig
+from nst_video.config import (
+    ComputeConfig,
+    ImageConfig,
+    LossConfig,
+    OptimConfig,
+    Settings,
+    VideoConfig,
+)
 from nst_video.errors import InputError, Interrupted, NstError, OptionError, plural, unknown_choice
 from nst_video.media import open_source, parse_fps
 from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
@@ -86,10 +93,12 @@ def image_config(
         preserve_colors=stylize.preserve_colors,
         init=init,
         seed=stylize.seed,
-        device=stylize.device,
-        precision=stylize.precision,
         scales=stylize.scales,
     )
+
+
+def compute_config(stylize: StylizeOptions) -> ComputeConfig:
+    return ComputeConfig(device=stylize.device, precision=stylize.precision)
 
 
 def parse_rate(text: str | None) -> object:
@@ -117,6 +126,7 @@ def image(
         loss=loss_config(stylize, style_weight),
         optim=optim_config(stylize, iterations),
         image=image_config(stylize, size, init),
+        compute=compute_config(stylize),
     )
     return _run_image(
         content, style, output, settings, stylize.weights, output_ext, overwrite, quiet
@@ -232,25 +242,28 @@ def video(
     quiet: bool,
     stylize: StylizeOptions,
 ) -> None:
+    # Settings validate on construction: the video's first, whose errors came first before.
+    video = VideoConfig(
+        first_iterations=first_iterations,
+        iterations=iterations,
+        flow=flow,
+        init=init,
+        scene_cut_threshold=scene_cut_threshold,
+        fps=parse_rate(fps),
+        start=start,
+        frames=frames,
+        crf=crf,
+        codec=codec,
+        audio=not no_audio,
+        segment_warmup=segment_warmup,
+    )
     # The optimizer's budget is the first frame's; later frames get the video's --iterations.
     settings = Settings(
         loss=loss_config(stylize, style_weight, temporal_weight),
         optim=optim_config(stylize, first_iterations),
         image=image_config(stylize, size),
-        video=VideoConfig(
-            first_iterations=first_iterations,
-            iterations=iterations,
-            flow=flow,
-            init=init,
-            scene_cut_threshold=scene_cut_threshold,
-            fps=parse_rate(fps),
-            start=start,
-            frames=frames,
-            crf=crf,
-            codec=codec,
-            audio=not no_audio,
-            segment_warmup=segment_warmup,
-        ),
+        compute=compute_config(stylize),
+        video=video,
     )
     weights = stylize.weights
     # Absolute paths, so `nst-video resume` works from any directory.
@@ -371,6 +384,7 @@ def preview(
         loss=loss_config(stylize, sweep[0]),
         optim=optim_config(stylize, iterations),
         image=image_config(stylize, size),
+        compute=compute_config(stylize),
         video=VideoConfig(fps=parse_rate(fps)),
     )
     for value in sweep[1:]:  # each value checked before any frame is rendered

@@ -14,10 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
-from nst_video.config import ImageConfig, LossConfig, OptimConfig
+from nst_video.config import ComputeConfig, ImageConfig, LossConfig, OptimConfig
 from nst_video.models import MODEL_NAMES
 
-_L, _O, _I = LossConfig(), OptimConfig(), ImageConfig()
+_L, _O, _I, _C = LossConfig(), OptimConfig(), ImageConfig(), ComputeConfig()
 
 Styles = Annotated[list[Path], typer.Option("--style", "-s", help="Style image; repeat to blend.")]
 StyleBlend = Annotated[str | None, typer.Option(help="Blend weights, one per --style: 0.7,0.3.")]
@@ -113,8 +113,8 @@ class StylizeOptions:
     preserve_colors: PreserveColors = _I.preserve_colors
     model: Model = _L.model
     weights: Weights = None
-    device: Device = _I.device
-    precision: Precision = _I.precision
+    device: Device = _C.device
+    precision: Precision = _C.precision
     scales: Scales = _I.scales
 
 

@@ -30,8 +30,9 @@ def validate_settings(settings: Settings, n_styles: int, check_device: bool = Tr
     settings.loss.validate()
     settings.optim.validate()
     settings.image.validate(n_styles)
+    settings.compute.validate()
     if check_device:
-        pick_device(settings.image.device)
+        pick_device(settings.compute.device)
 
 
 # --- smallest frames the network takes ---------------------------------------------------------
@@ -128,7 +129,7 @@ class Temporal:
 @dataclass(frozen=True)
 class Stylized:
     image: np.ndarray  # HxWx3 uint8
-    result: OptimizeResult
+    optimization: OptimizeResult  # evaluations spent (all levels), loss, terms, why it stopped
 
 
 class Engine:
@@ -156,7 +157,7 @@ class Engine:
             loss.style_layers, loss.style_layer_weights
         )
         self._targets: dict[int, losses.StyleTargets] = {}
-        self.bf16 = settings.image.precision == "bf16"
+        self.bf16 = settings.compute.precision == "bf16"
         if device.type == "cuda":
             self.vgg = self.vgg.to(memory_format=torch.channels_last)
         self.style_passes = 0  # VGG passes spent on style images, for tests and reports
@@ -214,14 +215,14 @@ class Engine:
             small = resize_long_side(content, long_side)
             start = resize_to(init, small.shape[:2])
             coarse = self._stylize_once(small, start, budget, None, callback)
-            spent += coarse.result.evaluations
+            spent += coarse.optimization.evaluations
             init = resize_to(coarse.image, content.shape[:2])
         if levels > 1:
             budget = max(1, round(budget * self.settings.image.fine_share))
         done = self._stylize_once(content, init, budget, temporal, callback)
         if spent:
-            result = replace(done.result, evaluations=done.result.evaluations + spent)
-            done = Stylized(done.image, result)
+            total = done.optimization.evaluations + spent
+            done = Stylized(done.image, replace(done.optimization, evaluations=total))
         return done
 
     def with_style_weight(self, weight: float) -> Engine:

@@ -8,13 +8,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from nst_video.errors import WeightsError, unknown_choice
+from nst_video.config import check_pooling
+from nst_video.errors import WeightsError
 from nst_video.models import (
     CAFFE_MEAN_BGR,
     DEFAULT_MODEL,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    POOLING,
     WEIGHTS_ENV,
     ModelSpec,
     check_layers,
@@ -54,8 +54,7 @@ class VGGFeatures(nn.Module):
         model: str = DEFAULT_MODEL,
     ):
         super().__init__()
-        if pooling not in POOLING:
-            raise unknown_choice("pooling", pooling, POOLING)
+        check_pooling(pooling)
         self.spec = model_spec(model)
         wanted = tuple(dict.fromkeys(layers))
         check_layers(wanted, model)

@@ -167,7 +167,7 @@ def render_segments(
 ) -> None:
     """Run every segment as a Ray task and wait; re-raises the first user error as itself."""
     ray = require_ray()
-    cpu_only = job.settings.image.device == "cpu"
+    cpu_only = job.settings.compute.device == "cpu"
     resources = _start_ray(ray, workers, address, cpu_only)
     try:
         task = ray.remote(max_retries=MAX_RETRIES)(render_segment_task).options(**resources)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nst_video.config import VideoConfig
+from nst_video.config import VideoConfig, video_long_side
 from nst_video.core.engine import check_frame_size, validate_settings
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.media import FrameSource, open_source, open_writer
@@ -61,11 +61,6 @@ def render_range(source: FrameSource, video: VideoConfig) -> range:
             f"--start {video.start} is past the clip's last frame ({source.frame_count - 1})"
         )
     return range(video.start, stop)
-
-
-def output_long_side(source: FrameSource, size: int | None) -> int:
-    """--size, or the source's long side capped at 512 so a default render stays tractable."""
-    return size if size is not None else min(max(source.size), 512)
 
 
 def weights_id(weights: str | None, model: str) -> str:
@@ -386,7 +381,7 @@ def render_video(
     work = WorkDir(work_dir or default_work_dir(job.output))
     source = check_job(job, work, overwrite, restart)
     indices = render_range(source, video)
-    long_side = output_long_side(source, job.settings.image.size)
+    long_side = video_long_side(job.settings.image.size, max(source.size))
     uses_flow = video.init == "flow" and video.flow != "none"
     loss = job.settings.loss
     layers = loss.content_layers + loss.style_layers

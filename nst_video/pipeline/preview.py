@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from nst_video.config import image_long_side
 from nst_video.core.engine import Engine, check_frame_size
 from nst_video.media import FrameSource
 from nst_video.progress import Callback, FrameDone, FrameStarted
@@ -34,11 +35,11 @@ def contact_sheet(
     `style_weights` defaults to the engine's own; every row starts from the content, so a row
     is what a render with that one weight gives.
     """
-    size = engine.settings.image.size
     budget = engine.settings.optim.iterations
     weights = list(style_weights or [engine.settings.loss.style_weight])
     layers = engine.settings.loss.content_layers + engine.settings.loss.style_layers
     height_width = (source.size[1], source.size[0])
+    size = image_long_side(engine.settings.image.size, max(source.size))
     check_frame_size(height_width, size, layers, engine.settings.image.scales, "the frames")
     tops = [resize_long_side(frame, size) for frame in picked_frames(source, indices)]
     rows, labels = [tops], ["input"]
@@ -50,12 +51,12 @@ def contact_sheet(
             done = len(indices) * (len(rows) - 1) + len(row)
             callback(FrameStarted(index, done, total, "content", budget))
             start = time.perf_counter()
-            result = weighted.stylize(content, content, budget, callback=callback)
+            stylized = weighted.stylize(content, content, budget, callback=callback)
             seconds = time.perf_counter() - start
-            terms = dict(result.result.terms)
-            evaluations = result.result.evaluations
+            terms = dict(stylized.optimization.terms)
+            evaluations = stylized.optimization.evaluations
             callback(FrameDone(index, done + 1, total, "content", evaluations, seconds, terms))
-            row.append(result.image)
+            row.append(stylized.image)
         rows.append(row)
         labels.append(f"style weight {weight:g}")
     return _grid(rows, labels)

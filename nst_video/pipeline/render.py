@@ -34,53 +34,56 @@ EngineFactory = Callable[[Job], Engine]
 
 
 @dataclass(frozen=True)
-class FramePlan:
-    init: np.ndarray
+class FrameStart:
+    """How one frame's optimization starts: its first image, iteration budget and temporal
+    target."""
+
+    image: np.ndarray  # the optimizer's first iterate
     budget: int
-    kind: str  # content | warped | previous | cut
+    init: str  # content | warped | previous | cut
     temporal: Temporal | None
     consistent: float | None
 
 
-def plan_frame(
+def frame_start(
     content: np.ndarray,
     prev_in: np.ndarray | None,
     prev_out: np.ndarray | None,
     video: VideoConfig,
     ff: flow.FrameFlow | None = None,
-) -> FramePlan:
+) -> FrameStart:
     """How frame i starts: from its content, or from the previous output warped onto it.
 
     `ff` is the flow between the input frames when it was computed ahead (in the background).
     """
     if prev_out is None or prev_in is None:
-        return FramePlan(content, video.first_iterations, "content", None, None)
+        return FrameStart(content, video.first_iterations, "content", None, None)
     if video.init == "content":
         # Independent frames, for comparison: each gets the first frame's budget.
-        return FramePlan(content, video.first_iterations, "content", None, None)
+        return FrameStart(content, video.first_iterations, "content", None, None)
     ff = ff or flow.frame_flow(prev_in, content, video.flow)
     if flow.is_scene_cut(ff, video.scene_cut_threshold):
-        return FramePlan(content, video.first_iterations, "cut", None, ff.consistent_fraction)
+        return FrameStart(content, video.first_iterations, "cut", None, ff.consistent_fraction)
     warped = flow.warp(prev_out, ff.backward, video.warp_interpolation)
     # Disoccluded pixels have no valid history: they start from the content instead.
-    init = np.where(ff.mask[..., None] > 0.5, warped, content)
-    kind = "previous" if video.flow == "none" else "warped"
-    return FramePlan(
-        init, video.iterations, kind, Temporal(warped, ff.mask), ff.consistent_fraction
+    image = np.where(ff.mask[..., None] > 0.5, warped, content)
+    init = "previous" if video.flow == "none" else "warped"
+    return FrameStart(
+        image, video.iterations, init, Temporal(warped, ff.mask), ff.consistent_fraction
     )
 
 
-def build_stats(index: int, plan: FramePlan, done: Stylized, seconds: float) -> dict[str, Any]:
+def build_stats(index: int, start: FrameStart, done: Stylized, seconds: float) -> dict[str, Any]:
     """What the work directory keeps about a finished frame (FrameStore.read_stats)."""
-    result = done.result
+    result = done.optimization
     return {
         "frame": index,
-        "init": plan.kind,
+        "init": start.init,
         "iterations": result.evaluations,
         "seconds": round(seconds, 4),
         "loss": result.loss,
         "stop": result.stop,
-        "consistent": plan.consistent,
+        "consistent": start.consistent,
         **{k: result.terms.get(k) for k in ("content", "style", "temporal", "tv")},
     }
 
@@ -133,10 +136,17 @@ class FrameLoop:
         rendered = 0
         with FrameSaver(self.store) as saver:
             for index, content, (digest, ff) in prefetch(self._inputs(read_from)):
-                out = self._finished(index)
+                out: np.ndarray | None = None
+                if self.store.has_frame(index):
+                    if not self._next_starts_from(index):
+                        # Not decoded: prev_out stays None, loaded below only if the next
+                        # frame turns out damaged and is rendered again after all.
+                        prev_in, prev_out = content, None
+                        continue
+                    out = self.store.load_frame(index)  # None if damaged: rendered again
                 if out is None:
-                    if prev_out is _SKIPPED:
-                        prev_out = self.store.load_frame(index - 1)
+                    if prev_in is not None and prev_out is None:
+                        prev_out = self.store.load_frame(index - 1)  # finished, not decoded
                     out = self._render(
                         index, content, digest, prev_in, prev_out, done + rendered, saver, ff
                     )
@@ -200,14 +210,10 @@ class FrameLoop:
             yield index, content, (digest, ff)
             prev = content
 
-    def _finished(self, index: int) -> np.ndarray | None:
-        """A finished frame, decoded only when the next frame needs it as its warm start."""
-        if not self.store.has_frame(index):
-            return None
-        next_needed = index + 1 < self.indices.stop and not self.store.has_frame(index + 1)
-        if not next_needed:
-            return _SKIPPED
-        return self.store.load_frame(index)  # None if corrupt: rendered again
+    def _next_starts_from(self, index: int) -> bool:
+        """Whether the frame after finished frame `index` is still to render, and so starts
+        from its output (a finished frame is decoded only then)."""
+        return index + 1 < self.indices.stop and not self.store.has_frame(index + 1)
 
     def _render(
         self,
@@ -220,26 +226,28 @@ class FrameLoop:
         saver: FrameSaver,
         ff: flow.FrameFlow | None = None,
     ) -> np.ndarray:
-        plan = plan_frame(content, prev_in, prev_out, self.video, ff)
+        start = frame_start(content, prev_in, prev_out, self.video, ff)
         total = len(self.indices)
-        self.callback(FrameStarted(index, done, total, plan.kind, plan.budget))
-        start = time.perf_counter()
-        result = self.engine.stylize(content, plan.init, plan.budget, plan.temporal, self.callback)
-        seconds = time.perf_counter() - start
-        stats = {**build_stats(index, plan, result, seconds), "input": digest}
-        saver.submit(index, result.image, stats)
+        self.callback(FrameStarted(index, done, total, start.init, start.budget))
+        began = time.perf_counter()
+        stylized = self.engine.stylize(
+            content, start.image, start.budget, start.temporal, self.callback
+        )
+        seconds = time.perf_counter() - began
+        stats = {**build_stats(index, start, stylized, seconds), "input": digest}
+        saver.submit(index, stylized.image, stats)
         self.callback(
             FrameDone(
                 index,
                 done + 1,
                 total,
-                plan.kind,
-                result.result.evaluations,
+                start.init,
+                stylized.optimization.evaluations,
                 seconds,
-                dict(result.result.terms),
+                dict(stylized.optimization.terms),
             )
         )
-        return result.image
+        return stylized.image
 
 
 def _close(frames: Iterator[Any]) -> None:
@@ -256,10 +264,6 @@ def _ranges(indices: list[int]) -> str:
             parts.append(f"{start}-{prev}" if prev > start else str(start))
             start = cur
     return ("frames " if len(indices) > 1 else "frame ") + ", ".join(parts)
-
-
-# A finished frame nobody needs decoded; loaded from disk only if a later frame asks for it.
-_SKIPPED = np.zeros((0, 0, 3), np.uint8)
 
 
 class FrameSaver:

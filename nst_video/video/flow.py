@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from nst_video.config import FLOW_METHODS, WARP_INTERPOLATIONS
-from nst_video.errors import OptionError, unknown_choice
+from nst_video.config import WARP_INTERPOLATIONS, check_flow_method, check_scene_cut_threshold
+from nst_video.errors import unknown_choice
 
 # Resampling kernels for `warp`. Bilinear suits flows, masks and the warping-error metric; it is
 # a low-pass filter, though, and a warm-start chain resamples its own output hundreds of times.
@@ -75,8 +75,7 @@ def _farneback_flow(src: np.ndarray, dst: np.ndarray) -> Flow:
 
 def compute_flow(src: np.ndarray, dst: np.ndarray, method: str = "dis") -> Flow:
     """Flow F with ``dst(x + F(x)) ~= src(x)`` between two HxWx3 uint8 RGB frames."""
-    if method not in FLOW_METHODS:
-        raise unknown_choice("flow method", method, FLOW_METHODS)
+    check_flow_method(method)
     _check_frames(src, dst)
     if method == "none":
         return np.zeros((*src.shape[:2], 2), np.float32)
@@ -212,8 +211,7 @@ def is_scene_cut(ff: FrameFlow, threshold: float = 0.5) -> bool:
     also matches in color. Across a cut most pixels fail one or the other, while even fast
     camera motion keeps most of the frame reliable. Method "none" never reports a cut.
     """
-    if not 0.0 <= threshold <= 1.0:
-        raise OptionError(f"scene cut threshold must be in [0, 1], got {threshold}")
+    check_scene_cut_threshold(threshold)
     reliable = ff.mask > 0.5
     if ff.matched is not None:
         reliable &= ff.matched

@@ -16,6 +16,7 @@ from typing import Any
 
 from nst_video.config import (
     RESULT,
+    ComputeConfig,
     ImageConfig,
     LossConfig,
     OptimConfig,
@@ -30,9 +31,10 @@ from nst_video.video.segments import Segment
 
 # 2: input digests in the frame statistics, owned-output signatures, the frame range left out
 # of the fingerprint. 3: result settings by group (optim.iterations, video.iterations), with
-# precision and history_size among them. Checked on every read: an older or newer layout is
-# refused, not guessed.
-FORMAT_VERSION = 3
+# precision and history_size among them. 4: device and precision in their own group
+# (compute.device, compute.precision; were image.device, image.precision). Checked on every
+# read: an older or newer layout is refused, not guessed.
+FORMAT_VERSION = 4
 ENCODE_STATES = ("pending", "started", "done")
 
 
@@ -75,6 +77,7 @@ def _job_from_dict(data: dict[str, Any]) -> Job:
         loss=build(LossConfig, raw["loss"]),
         optim=build(OptimConfig, raw["optim"]),
         image=build(ImageConfig, raw["image"]),
+        compute=build(ComputeConfig, raw["compute"]),
         video=build(VideoConfig, raw["video"]),
     )
     return Job(

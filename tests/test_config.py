@@ -1,0 +1,45 @@
+"""What an unset --size (ImageConfig.size None) means, for each kind of job."""
+
+from __future__ import annotations
+
+import pytest
+
+from nst_video.config import (
+    IMAGE_SIZE,
+    ComputeConfig,
+    ImageConfig,
+    OptimConfig,
+    VideoConfig,
+    image_long_side,
+    video_long_side,
+)
+from nst_video.errors import OptionError
+
+
+def test_an_image_without_size_keeps_the_contents_long_side() -> None:
+    assert image_long_side(None, 1000) == 1000
+    assert image_long_side(None, 40) == 40
+    assert image_long_side(64, 1000) == 64
+
+
+def test_a_video_without_size_takes_its_inputs_long_side_at_most_512() -> None:
+    assert video_long_side(None, 1920) == 512
+    assert video_long_side(None, 320) == 320
+    assert video_long_side(720, 1920) == 720  # a given --size is never capped
+
+
+def test_the_image_default_is_the_named_constant() -> None:
+    assert ImageConfig().size == IMAGE_SIZE == 512
+
+
+def test_settings_are_validated_on_construction_except_the_style_count() -> None:
+    with pytest.raises(OptionError, match=r"^--crf must be in 0..63, got 99$"):
+        VideoConfig(crf=99)
+    with pytest.raises(OptionError, match=r"^unknown precision 'fp8'; valid: auto, fp32, tf32"):
+        ComputeConfig(precision="fp8")
+    with pytest.raises(OptionError, match=r"^history size must be >= 1, got 0$"):
+        OptimConfig(history_size=0)
+    # The number of styles is not known yet: the blend is checked with it.
+    blend = ImageConfig(style_blend=(1.0,))
+    with pytest.raises(OptionError, match=r"^--style-blend has 1 weight for 2 styles"):
+        blend.validate(2)
