@@ -14,7 +14,7 @@ The network is HED's VGG16 backbone, made by scripts/trained_vgg16.py (`--model 
         --extra-style ../shared/data/starry_night.jpg   # public domain (Van Gogh, 1889)
 
 At the default sizes it costs about 30 minutes on two busy CPU cores (the README's pictures
-used `--size 128 --clip-size 112 --clip-frames 8 --factors 0.333,1` to fit a shared machine).
+used `--size 240 --clip-size 160 --clip-frames 12 --factors 0.333,1` with one thread).
 """
 
 from __future__ import annotations
