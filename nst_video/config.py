@@ -250,6 +250,11 @@ class VideoConfig:
     # Frames a parallel segment renders before its start and crossfades with the previous
     # segment: measured seam error fell from 3.4x to 1.9x the in-segment error going 4 -> 8.
     segment_warmup: int = 12
+    # Earlier frames each frame is tied to (Ruder et al.'s long-term consistency): offset k
+    # adds a temporal term against frame t-k's output, masked so that each pixel follows the
+    # nearest earlier frame where it was visible. 1 is the short-term loss alone. MEASURED: see
+    # the README ("Long-term consistency") for why the default is what it is.
+    temporal_offsets: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
         self.validate()  # a settings object that exists is valid
@@ -270,6 +275,7 @@ class VideoConfig:
             _positive_int("--frames", self.frames)
         if self.segment_warmup < 0:
             raise OptionError(f"--segment-warmup must be >= 0, got {self.segment_warmup}")
+        check_temporal_offsets(self.temporal_offsets)
         if not 0 <= self.crf <= 63:
             raise OptionError(f"--crf must be in 0..63, got {self.crf}")
 
@@ -317,6 +323,40 @@ def check_flow_method(method: str) -> None:
 def check_scene_cut_threshold(threshold: float) -> None:
     if not 0.0 <= threshold <= 1.0:  # also rejects NaN
         raise OptionError(f"scene cut threshold must be in [0, 1], got {threshold}")
+
+
+# Flows are computed for every offset of every frame (two DIS flows each) and the largest offset
+# sets how many frames the loop holds: beyond 2 s of video at 30 fps a region is rarely the same.
+MAX_TEMPORAL_OFFSET = 64
+
+
+def check_temporal_offsets(offsets: tuple[int, ...]) -> None:
+    """Offsets must start at 1 and increase strictly, up to MAX_TEMPORAL_OFFSET.
+
+    1 is required: the previous frame gives the warm start, the scene-cut decision and the
+    short-term term; without it, pixels would be tied to older frames while the adjacent pair
+    (what flickers) went unconstrained. Sorted without repeats so that one set of frames has
+    one spelling in the fingerprint.
+    """
+    increasing = all(b > a for a, b in zip(offsets, offsets[1:], strict=False))
+    if offsets and offsets[0] == 1 and increasing and offsets[-1] <= MAX_TEMPORAL_OFFSET:
+        return
+    text = ",".join(str(k) for k in offsets) or "(empty)"
+    raise OptionError(
+        f"--temporal-offsets {text} is not valid; give frame offsets that start at 1 and "
+        f"increase, up to {MAX_TEMPORAL_OFFSET}, such as 1,2,4"
+    )
+
+
+def check_segment_warmup(video: VideoConfig) -> None:
+    """Parallel segments: the warm-up must reach as far back as the largest temporal offset,
+    or a segment's first frames would lack terms that one render in order gives them."""
+    largest = max(video.temporal_offsets)
+    if video.segment_warmup < largest:
+        raise OptionError(
+            f"--segment-warmup {video.segment_warmup} is shorter than the largest "
+            f"--temporal-offsets {largest}: with --workers it must be at least {largest}"
+        )
 
 
 def _non_negative(name: str, value: float) -> None:

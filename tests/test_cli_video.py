@@ -307,6 +307,15 @@ def test_without_a_terminal_every_finished_frame_is_one_line(
          "long side relative to the output's), got nan"),
         (["--fps", "1e9"], "frame rate 1e9 is out of range; give 1/10 (a frame every 10 s) to "
          "1000 frames per second"),
+        (["--temporal-offsets", "1,two"], "--temporal-offsets must be comma-separated whole "
+         "numbers such as 1,2,4, got '1,two'"),
+        (["--temporal-offsets", "2,4"], "--temporal-offsets 2,4 is not valid; give frame "
+         "offsets that start at 1 and increase, up to 64, such as 1,2,4"),
+        (["--temporal-offsets", "1,4,2"], "--temporal-offsets 1,4,2 is not valid; give frame "
+         "offsets that start at 1 and increase, up to 64, such as 1,2,4"),
+        (["--temporal-offsets", "1,2,4", "--segment-warmup", "3", "--workers", "2"],
+         "--segment-warmup 3 is shorter than the largest --temporal-offsets 4: with --workers "
+         "it must be at least 4"),
     ],
 )  # fmt: skip
 def test_option_values_are_checked_before_the_work_directory_exists(

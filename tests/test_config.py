@@ -10,6 +10,7 @@ from nst_video.config import (
     ImageConfig,
     OptimConfig,
     VideoConfig,
+    check_segment_warmup,
     image_long_side,
     video_long_side,
 )
@@ -43,3 +44,27 @@ def test_settings_are_validated_on_construction_except_the_style_count() -> None
     blend = ImageConfig(style_blend=(1.0,))
     with pytest.raises(OptionError, match=r"^--style-blend has 1 weight for 2 styles"):
         blend.validate(2)
+
+
+@pytest.mark.parametrize(
+    "offsets", [(), (2,), (0, 1), (1, 1), (1, 4, 2), (1, -2), (1, 65)], ids=str
+)
+def test_temporal_offsets_start_at_1_and_increase_up_to_64(offsets: tuple[int, ...]) -> None:
+    text = ",".join(map(str, offsets)) or "(empty)"
+    with pytest.raises(OptionError) as info:
+        VideoConfig(temporal_offsets=offsets)
+    assert str(info.value) == (
+        f"--temporal-offsets {text} is not valid; give frame offsets that start at 1 and "
+        "increase, up to 64, such as 1,2,4"
+    )
+    assert VideoConfig(temporal_offsets=(1, 2, 4, 64)).temporal_offsets == (1, 2, 4, 64)
+
+
+def test_segment_warmup_must_cover_the_largest_offset() -> None:
+    check_segment_warmup(VideoConfig(temporal_offsets=(1, 2, 8), segment_warmup=8))
+    with pytest.raises(OptionError) as info:
+        check_segment_warmup(VideoConfig(temporal_offsets=(1, 2, 8), segment_warmup=7))
+    assert str(info.value) == (
+        "--segment-warmup 7 is shorter than the largest --temporal-offsets 8: with --workers "
+        "it must be at least 8"
+    )

@@ -13,6 +13,7 @@ from nst_video.video.flow import (
     consistency_mask,
     frame_flow,
     is_scene_cut,
+    long_term_masks,
     warp,
     warping_error,
 )
@@ -301,3 +302,22 @@ def test_flow_is_deterministic(method: str) -> None:
 def test_mismatched_frames_are_rejected() -> None:
     with pytest.raises(ValueError, match="shape"):
         compute_flow(_texture(0), _texture(0, size=32))
+
+
+def test_long_term_masks_by_hand() -> None:
+    # Four pixels: c(1), c(2), c(4) from the consistency checks between t and t-1, t-2, t-4.
+    c1 = np.array([[1.0, 0.0, 0.0, 0.0]], np.float32)
+    c2 = np.array([[1.0, 1.0, 0.0, 0.0]], np.float32)
+    c4 = np.array([[1.0, 1.0, 1.0, 0.0]], np.float32)
+    masks = long_term_masks({4: c4, 1: c1, 2: c2})  # any order in, by offset
+    # Each pixel is tied to the nearest frame where it was reliable, and to no other.
+    assert masks[1].tolist() == [[1.0, 0.0, 0.0, 0.0]]
+    assert masks[2].tolist() == [[0.0, 1.0, 0.0, 0.0]]
+    assert masks[4].tolist() == [[0.0, 0.0, 1.0, 0.0]]
+    # Fractional weights: c_long(k) subtracts the shorter offsets' c, not their c_long
+    # (1 - 0.5 - 0.75 < 0, where subtracting c_long(2) = 0.25 would leave 0.25).
+    half = {1: np.full((1, 1), 0.5), 2: np.full((1, 1), 0.75), 4: np.full((1, 1), 1.0)}
+    fractional = long_term_masks(half)
+    assert [float(fractional[k][0, 0]) for k in (1, 2, 4)] == [0.5, 0.25, 0.0]
+    # Offset 1 alone is its own mask, unchanged.
+    assert long_term_masks({1: c4})[1].tolist() == c4.tolist()

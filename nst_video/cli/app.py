@@ -241,6 +241,13 @@ def video(
     segment_warmup: Annotated[
         int, typer.Option(help="Frames each parallel segment renders early and crossfades.")
     ] = _V.segment_warmup,
+    temporal_offsets: Annotated[
+        str,
+        typer.Option(
+            help="Earlier frames each frame is tied to, e.g. 1,2,4: a region hidden and revealed "
+            "again comes back painted as before (1: the previous frame only)."
+        ),
+    ] = ",".join(map(str, _V.temporal_offsets)),
     style_weight: StyleWeight = _L.style_weight,
     overwrite: Overwrite = False,
     quiet: Quiet = False,

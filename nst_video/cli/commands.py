@@ -52,6 +52,16 @@ def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
         raise OptionError(f"{what} must be comma-separated numbers, got {text!r}") from None
 
 
+def parse_offsets(text: str) -> tuple[int, ...]:
+    """--temporal-offsets: comma-separated whole numbers (VideoConfig checks the rest)."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise OptionError(
+            f"--temporal-offsets must be comma-separated whole numbers such as 1,2,4, got {text!r}"
+        ) from None
+
+
 def parse_names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -237,6 +247,7 @@ def video(
     workers: int,
     ray_address: str | None,
     segment_warmup: int,
+    temporal_offsets: str,
     style_weight: float,
     overwrite: bool,
     quiet: bool,
@@ -256,6 +267,7 @@ def video(
         codec=codec,
         audio=not no_audio,
         segment_warmup=segment_warmup,
+        temporal_offsets=parse_offsets(temporal_offsets),
     )
     # The optimizer's budget is the first frame's; later frames get the video's --iterations.
     settings = Settings(

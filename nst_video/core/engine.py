@@ -124,6 +124,10 @@ class Temporal:
 
     warped: np.ndarray  # HxWx3 uint8 or float32 in [0, 1]
     mask: np.ndarray  # HxW float32 in [0, 1]
+    # The x-independent part of several temporal terms folded into this one target (their
+    # gradients add up to this target's): added to the reported term, not to the optimized
+    # loss, so that the term reads as their sum. 0 for one term and for disjoint 0/1 masks.
+    constant: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -292,7 +296,9 @@ class Engine:
     ) -> LossFn:
         weights = self.settings.loss
         warped = mask = None
+        constant = 0.0
         if temporal is not None:
+            constant = temporal.constant
             warped = to_tensor(temporal.warped, self.device)
             mask = torch.from_numpy(temporal.mask.astype(np.float32))[None, None].to(self.device)
 
@@ -315,6 +321,8 @@ class Engine:
             if warped is not None:
                 terms["temporal"] = losses.temporal_loss(x, warped, mask)
                 total = total + weights.temporal_weight * terms["temporal"]
+                if constant:  # reported, not optimized: a shift would move the early stop
+                    terms["temporal"] = terms["temporal"] + constant
             return total, terms
 
         return loss_fn

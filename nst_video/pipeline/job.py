@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nst_video.config import VideoConfig, video_long_side
+from nst_video.config import VideoConfig, check_segment_warmup, video_long_side
 from nst_video.core.engine import check_frame_size, validate_settings
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.media import FrameSource, open_source, open_writer
@@ -373,6 +373,8 @@ def render_video(
     video = job.settings.video
     video.validate()
     parallel.validate()
+    if parallel.enabled:
+        check_segment_warmup(video)
     # Workers on a cluster may have GPUs the driver lacks: there they check the device.
     validate_settings(job.settings, len(job.styles), check_device=parallel.address is None)
     check_inputs(job.styles, job.weights)

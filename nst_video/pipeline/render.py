@@ -7,7 +7,8 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from queue import Full, Queue
@@ -43,6 +44,19 @@ class FrameStart:
     init: str  # content | warped | previous | cut
     temporal: Temporal | None
     consistent: float | None
+    # Share of the pixels whose warm start came from an offset > 1 (hidden in the previous
+    # frame, reliably tracked to an earlier one); None with offset 1 alone.
+    recovered: float | None = None
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A frame `offset` frames before the one being rendered: its input (at the render's size)
+    and its finished output."""
+
+    offset: int
+    input: np.ndarray
+    output: np.ndarray
 
 
 def frame_start(
@@ -52,25 +66,101 @@ def frame_start(
     video: VideoConfig,
     ff: flow.FrameFlow | None = None,
 ) -> FrameStart:
-    """How frame i starts: from its content, or from the previous output warped onto it.
+    """How frame i starts from the previous frame alone (offset 1): from its content, or from
+    the previous output warped onto it.
 
     `ff` is the flow between the input frames when it was computed ahead (in the background).
     """
-    if prev_out is None or prev_in is None:
+    earlier = [] if prev_in is None or prev_out is None else [Earlier(1, prev_in, prev_out)]
+    return temporal_start(content, earlier, video, {1: ff} if ff is not None else None)
+
+
+def temporal_start(
+    content: np.ndarray,
+    earlier: Sequence[Earlier],
+    video: VideoConfig,
+    flows: Mapping[int, flow.FrameFlow] | None = None,
+) -> FrameStart:
+    """How a frame starts, given the earlier frames at (some of) `video.temporal_offsets`.
+
+    Without the previous frame (offset 1) it starts from its content, as a first frame does;
+    so does a scene cut (judged on the flow from the previous frame). Otherwise every earlier
+    frame's output is warped onto this one by the flow computed directly between the two
+    input frames, and weighted by Ruder et al.'s long-term masks, so each pixel is tied to
+    the nearest earlier frame where it was visible. The caller passes only frames of the same
+    shot (none from before a cut or before the render's first frame). `flows` holds the flows
+    already computed (in the background), by offset; the others are computed here.
+    """
+    by_offset = {e.offset: e for e in earlier if e.offset in video.temporal_offsets}
+    if 1 not in by_offset or video.init == "content":
+        # No history, or independent frames (for comparison): the first frame's budget.
         return FrameStart(content, video.first_iterations, "content", None, None)
-    if video.init == "content":
-        # Independent frames, for comparison: each gets the first frame's budget.
-        return FrameStart(content, video.first_iterations, "content", None, None)
-    ff = ff or flow.frame_flow(prev_in, content, video.flow)
+    known = dict(flows or {})
+
+    def flow_from(offset: int) -> flow.FrameFlow:
+        ff = known.get(offset)
+        if ff is None:
+            ff = flow.frame_flow(by_offset[offset].input, content, video.flow)
+        return ff
+
+    ff = flow_from(1)
     if flow.is_scene_cut(ff, video.scene_cut_threshold):
         return FrameStart(content, video.first_iterations, "cut", None, ff.consistent_fraction)
-    warped = flow.warp(prev_out, ff.backward, video.warp_interpolation)
-    # Disoccluded pixels have no valid history: they start from the content instead.
-    image = np.where(ff.mask[..., None] > 0.5, warped, content)
+    offsets = sorted(by_offset)
+    ffs = {1: ff, **{k: flow_from(k) for k in offsets[1:]}}
+    warps = {
+        k: flow.warp(by_offset[k].output, ffs[k].backward, video.warp_interpolation)
+        for k in offsets
+    }
+    masks = flow.long_term_masks({k: ffs[k].mask for k in offsets})
+    # Pixels no earlier frame tracks reliably (disoccluded) start from the content instead;
+    # the nearest offset that tracks a pixel gives its start (with 0/1 masks only one does).
+    image = content
+    for k in reversed(offsets):
+        image = np.where(masks[k][..., None] > 0.5, warps[k], image)
     init = "previous" if video.flow == "none" else "warped"
+    recovered = None
+    if len(video.temporal_offsets) > 1:
+        recovered = float(sum((masks[k] > 0.5).mean() for k in offsets[1:]))
     return FrameStart(
-        image, video.iterations, init, Temporal(warped, ff.mask), ff.consistent_fraction
+        image,
+        video.iterations,
+        init,
+        combined_temporal(warps, masks),
+        ff.consistent_fraction,
+        recovered,
     )
+
+
+def combined_temporal(warps: Mapping[int, np.ndarray], masks: Mapping[int, np.ndarray]) -> Temporal:
+    """One temporal target equal to the sum of the per-offset terms mean(m_k (x - w_k)^2).
+
+    That sum is mean(M (x - W)^2) + C with M = sum m_k, W = sum m_k w_k / M and C the
+    x-independent mean(sum m_k w_k^2 - M W^2): the same gradient, so the engine's one target
+    suffices; C goes into Temporal.constant so the reported term is the sum. With 0/1 masks
+    from long_term_masks the m_k are disjoint, W picks each pixel's one warp and C is 0.
+    """
+    if len(warps) == 1:
+        (offset,) = warps
+        return Temporal(warps[offset], masks[offset])  # as it is: uint8, no rounding
+    units = {k: _unit(w) for k, w in warps.items()}
+    total = sum(masks[k] for k in warps)
+    weighted = sum(masks[k][..., None] * units[k] for k in warps)
+    squares = sum(masks[k][..., None] * np.square(units[k]) for k in warps)
+    covered = total > 0
+    first = units[min(warps)]
+    target = np.where(
+        covered[..., None], weighted / np.where(covered, total, 1.0)[..., None], first
+    )
+    constant = float(np.mean(squares - total[..., None] * np.square(target)))
+    return Temporal(target.astype(np.float32), total.astype(np.float32), max(constant, 0.0))
+
+
+def _unit(image: np.ndarray) -> np.ndarray:
+    """Colors in [0, 1] as float32 (uint8 images scaled)."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    return image.astype(np.float32)
 
 
 def build_stats(index: int, start: FrameStart, done: Stylized, seconds: float) -> dict[str, Any]:
@@ -85,6 +175,7 @@ def build_stats(index: int, start: FrameStart, done: Stylized, seconds: float) -
         "stop": result.stop,
         "consistent": start.consistent,
         **{k: result.terms.get(k) for k in ("content", "style", "temporal", "tv")},
+        **({"recovered": start.recovered} if start.recovered is not None else {}),
     }
 
 
@@ -106,6 +197,7 @@ class FrameLoop:
         self.engine, self.source, self.store = engine, source, store
         self.indices, self.long_side, self.callback = indices, long_side, callback
         self.video = engine.settings.video
+        self.depth = max(self.video.temporal_offsets)  # earlier frames the loop holds
 
     def run(self) -> int:
         """Returns the number of frames rendered now."""
@@ -130,28 +222,30 @@ class FrameLoop:
         if done:
             total = plural(len(self.indices), "frame")
             self.callback(Message(f"resuming: {done} of {total} already done"))
-        read_from = max(first - 1, self.indices.start)
-        prev_in: np.ndarray | None = None
-        prev_out: np.ndarray | None = None
+        # The earlier frames' terms come from their finished PNGs: read back as far as the
+        # largest offset reaches.
+        read_from = max(first - self.depth, self.indices.start)
+        window = Window(self.depth)
         rendered = 0
         with FrameSaver(self.store) as saver:
-            for index, content, (digest, ff) in prefetch(self._inputs(read_from)):
+            for index, content, (digest, flows) in prefetch(self._inputs(read_from)):
                 out: np.ndarray | None = None
                 if self.store.has_frame(index):
-                    if not self._next_starts_from(index):
-                        # Not decoded: prev_out stays None, loaded below only if the next
-                        # frame turns out damaged and is rendered again after all.
-                        prev_in, prev_out = content, None
+                    independent = self._recorded_independent(index)
+                    if not self._needed_later(index):
+                        # Not decoded: loaded by Window.fill only if a later frame turns out
+                        # damaged and is rendered again after all.
+                        window.push(index, content, None, independent)
                         continue
                     out = self.store.load_frame(index)  # None if damaged: rendered again
                 if out is None:
-                    if prev_in is not None and prev_out is None:
-                        prev_out = self.store.load_frame(index - 1)  # finished, not decoded
-                    out = self._render(
-                        index, content, digest, prev_in, prev_out, done + rendered, saver, ff
+                    window.fill(self.store.load_frame)  # finished, not decoded
+                    earlier = window.earlier(index, self.video.temporal_offsets)
+                    out, independent = self._render(
+                        index, content, digest, earlier, done + rendered, saver, flows
                     )
                     rendered += 1
-                prev_in, prev_out = content, out
+                window.push(index, content, out, independent)
         return rendered
 
     def stale_frames(self) -> list[int]:
@@ -198,35 +292,45 @@ class FrameLoop:
 
     def _inputs(
         self, read_from: int
-    ) -> Iterator[tuple[int, np.ndarray, tuple[str, flow.FrameFlow | None]]]:
-        """Frames with their digest and the flow from their predecessor (for frames still to
-        render)."""
-        prev: np.ndarray | None = None
+    ) -> Iterator[tuple[int, np.ndarray, tuple[str, dict[int, flow.FrameFlow]]]]:
+        """Frames with their digest and, for frames still to render, the flows from the
+        earlier frames at each temporal offset, computed directly between the input frames
+        (composing adjacent flows drifts). Holds only the inputs the largest offset needs."""
+        recent: deque[tuple[int, np.ndarray]] = deque(maxlen=self.depth)
+        offsets = self.video.temporal_offsets
         for index, digest, content in self._contents(read_from):
-            ff = None
-            wanted = self.video.init == "flow" and not self.store.has_frame(index)
-            if prev is not None and wanted:
-                ff = flow.frame_flow(prev, content, self.video.flow)
-            yield index, content, (digest, ff)
-            prev = content
+            flows: dict[int, flow.FrameFlow] = {}
+            if self.video.init == "flow" and not self.store.has_frame(index):
+                for earlier, frame in recent:
+                    if index - earlier in offsets:
+                        flows[index - earlier] = flow.frame_flow(frame, content, self.video.flow)
+            yield index, content, (digest, flows)
+            recent.append((index, content))
 
-    def _next_starts_from(self, index: int) -> bool:
-        """Whether the frame after finished frame `index` is still to render, and so starts
-        from its output (a finished frame is decoded only then)."""
-        return index + 1 < self.indices.stop and not self.store.has_frame(index + 1)
+    def _needed_later(self, index: int) -> bool:
+        """Whether a frame still to render is tied to finished frame `index` through one of
+        the offsets (a finished frame is decoded only then)."""
+        later = (index + k for k in self.video.temporal_offsets)
+        return any(i < self.indices.stop and not self.store.has_frame(i) for i in later)
+
+    def _recorded_independent(self, index: int) -> bool:
+        """Whether finished frame `index` started from its content (first frame, cut, or
+        --init content), as its statistics record: no later frame reaches back past it."""
+        stats = self.store.read_stats(index) or {}
+        return stats.get("init") in INDEPENDENT
 
     def _render(
         self,
         index: int,
         content: np.ndarray,
         digest: str,
-        prev_in: np.ndarray | None,
-        prev_out: np.ndarray | None,
+        earlier: list[Earlier],
         done: int,
         saver: FrameSaver,
-        ff: flow.FrameFlow | None = None,
-    ) -> np.ndarray:
-        start = frame_start(content, prev_in, prev_out, self.video, ff)
+        flows: Mapping[int, flow.FrameFlow],
+    ) -> tuple[np.ndarray, bool]:
+        """Renders one frame; returns its output and whether it started from its content."""
+        start = temporal_start(content, earlier, self.video, flows)
         total = len(self.indices)
         self.callback(FrameStarted(index, done, total, start.init, start.budget))
         began = time.perf_counter()
@@ -247,7 +351,48 @@ class FrameLoop:
                 dict(stylized.optimization.terms),
             )
         )
-        return stylized.image
+        return stylized.image, start.init in INDEPENDENT
+
+
+# Starts that use no earlier frame: later frames reach back to such a frame, never past it.
+INDEPENDENT = ("content", "cut")
+
+
+class Window:
+    """The inputs and outputs of the last `depth` frames (the largest temporal offset): all
+    the history the loop keeps. An independent frame (first, cut) empties it first, so no
+    offset reaches back across a scene cut."""
+
+    def __init__(self, depth: int):
+        # (index, input, output or None while a finished frame is not decoded)
+        self._frames: deque[tuple[int, np.ndarray, np.ndarray | None]] = deque(maxlen=depth)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def push(
+        self, index: int, content: np.ndarray, output: np.ndarray | None, independent: bool
+    ) -> None:
+        if independent:
+            self._frames.clear()
+        self._frames.append((index, content, output))
+
+    def fill(self, load: Callable[[int], np.ndarray | None]) -> None:
+        """Decodes the finished frames not decoded yet; one that fails to decode is dropped."""
+        kept = deque(maxlen=self._frames.maxlen)
+        for index, content, output in self._frames:
+            output = output if output is not None else load(index)
+            if output is not None:
+                kept.append((index, content, output))
+        self._frames = kept
+
+    def earlier(self, index: int, offsets: Sequence[int]) -> list[Earlier]:
+        """The frames at `offsets` before frame `index` that the window holds (decoded)."""
+        return [
+            Earlier(index - i, content, output)
+            for i, content, output in self._frames
+            if index - i in offsets and output is not None
+        ]
 
 
 def _close(frames: Iterator[Any]) -> None:

@@ -6,6 +6,7 @@ satisfies ``dst(x + F(x)) ~= src(x)``, so ``warp(dst, F)`` pulls ``dst`` back on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
@@ -161,6 +162,22 @@ def consistency_mask(forward: Flow, backward: Flow) -> np.ndarray:
     backward = np.asarray(backward, dtype=np.float32)
     bad = _disoccluded(forward, backward) | _motion_boundary(backward) | _leaves_frame(backward)
     return (~bad).astype(np.float32)
+
+
+def long_term_masks(masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Ruder et al.'s long-term weights: c_long(k) = max(c(k) - sum of c(j) over the given
+    offsets j < k, 0), where c(k) is the consistency mask between frame t and frame t-k.
+
+    Each pixel is so constrained by the nearest earlier frame in which it was visible and
+    reliably tracked; with 0/1 masks the results are 0/1 and disjoint. Keys are offsets.
+    """
+    out: dict[int, np.ndarray] = {}
+    covered: np.ndarray | None = None
+    for offset in sorted(masks):
+        c = np.asarray(masks[offset], dtype=np.float32)
+        out[offset] = c if covered is None else np.maximum(c - covered, 0.0)
+        covered = c if covered is None else covered + c
+    return out
 
 
 @dataclass(frozen=True, eq=False)
