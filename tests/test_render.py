@@ -19,7 +19,14 @@ from nst_video.core.engine import Engine
 from nst_video.errors import Interrupted, OptionError, OutputError
 from nst_video.media import open_source, read_image, write_image
 from nst_video.pipeline.job import render_video
-from nst_video.pipeline.render import FrameLoop, FrameSaver, frame_start
+from nst_video.pipeline.render import (
+    Earlier,
+    FrameLoop,
+    FrameSaver,
+    Window,
+    frame_start,
+    temporal_start,
+)
 from nst_video.progress import Event, FrameDone, FrameStarted
 from nst_video.video import flow
 from nst_video.workdir.manifest import Job
@@ -404,3 +411,313 @@ def test_unknown_warp_interpolation_is_refused_before_rendering() -> None:
     with pytest.raises(OptionError) as info:
         VideoConfig(warp_interpolation="nearest").validate()
     assert str(info.value) == "unknown warp interpolation 'nearest'; valid: linear, cubic, lanczos"
+
+
+# --- long-term temporal offsets (--temporal-offsets) ---------------------------------------------
+
+OFFSETS = (1, 2, 4)
+
+
+def _still(value: int, height: int = 8, width: int = 8) -> np.ndarray:
+    return np.full((height, width, 3), value, np.uint8)
+
+
+def _fixed_flow(mask: np.ndarray) -> flow.FrameFlow:
+    """No motion, with the given consistency mask (as a flow computed ahead would come)."""
+    return flow.FrameFlow(np.zeros((*mask.shape, 2), np.float32), mask.astype(np.float32))
+
+
+def test_each_pixel_starts_from_the_nearest_earlier_frame_that_saw_it() -> None:
+    # Columns 0-1: reliable from t-1; 2-3: hidden in t-1, seen in t-2; 4-5: seen only in t-4;
+    # 6-7: seen in none (disoccluded). c(4) also covers columns 0-3: the nearer frames win.
+    c1, c2, c4 = (np.zeros((8, 8), np.float32) for _ in range(3))
+    c1[:, :2], c2[:, :4], c4[:, :6] = 1, 1, 1
+    c2[:, :2] = 0  # t-2 need not agree where t-1 already did
+    earlier = [Earlier(k, _still(k), _still(10 * k)) for k in OFFSETS]
+    flows = {1: _fixed_flow(c1), 2: _fixed_flow(c2), 4: _fixed_flow(c4)}
+    video = VideoConfig(temporal_offsets=OFFSETS, scene_cut_threshold=0.0)
+    start = temporal_start(_still(99), earlier, video, flows)
+    assert start.init == "warped" and start.budget == video.iterations
+    assert start.image[0, :, 0].tolist() == [10, 10, 20, 20, 40, 40, 99, 99]
+    assert start.recovered == 0.5  # columns 2-5 came from offsets 2 and 4
+    assert start.temporal is not None
+    assert start.temporal.mask[0].tolist() == [1, 1, 1, 1, 1, 1, 0, 0]
+    target = np.rint(start.temporal.warped[0, :6, 0] * 255).tolist()
+    assert target == [10, 10, 20, 20, 40, 40]
+    assert start.temporal.constant == 0.0  # disjoint 0/1 masks: the one term is the sum
+
+
+def test_the_combined_target_is_the_sum_of_the_per_offset_terms() -> None:
+    import torch
+
+    from nst_video.core import losses
+    from nst_video.pipeline.render import combined_temporal
+
+    rng = np.random.default_rng(3)
+    warps = {k: rng.integers(0, 256, (6, 5, 3)).astype(np.uint8) for k in OFFSETS}
+    masks = {k: rng.random((6, 5)).astype(np.float32) for k in OFFSETS}  # overlapping, fractional
+    combined = combined_temporal(warps, masks)
+    x = torch.rand(1, 3, 6, 5, dtype=torch.float64, requires_grad=True)
+
+    def tensor(image: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(
+            image.astype(np.float64) / (255.0 if image.dtype == np.uint8 else 1)
+        )
+
+    per_offset = sum(
+        losses.temporal_loss(x, tensor(w).permute(2, 0, 1)[None], tensor(masks[k])[None, None])
+        for k, w in warps.items()
+    )
+    one = losses.temporal_loss(
+        x, tensor(combined.warped).permute(2, 0, 1)[None], tensor(combined.mask)[None, None]
+    )
+    assert combined.constant > 0  # overlapping fractional masks leave a constant
+    total = float(one.detach()) + combined.constant
+    assert total == pytest.approx(float(per_offset.detach()), rel=1e-5)
+    (grad_sum,) = torch.autograd.grad(per_offset, x)
+    (grad_one,) = torch.autograd.grad(one, x)
+    assert torch.allclose(grad_sum, grad_one, atol=1e-7)
+
+
+def test_without_the_previous_frame_or_other_offsets_nothing_changes(
+    moving: list[np.ndarray], make_image: Callable[..., np.ndarray]
+) -> None:
+    prev_out = make_image(48, 64, 5)
+    video = VideoConfig(temporal_offsets=OFFSETS)
+    # No frame at offset 1 (the first frame of a render or after a cut): from the content.
+    alone = temporal_start(moving[2], [Earlier(2, moving[0], prev_out)], video)
+    assert alone.init == "content" and alone.temporal is None
+    # Only offset 1 available (frame 1 of a render): exactly the short-term start.
+    one = temporal_start(moving[1], [Earlier(1, moving[0], prev_out)], video)
+    short = frame_start(moving[1], moving[0], prev_out, VIDEO)
+    assert one.temporal is not None and short.temporal is not None
+    assert np.array_equal(one.image, short.image)
+    assert np.array_equal(one.temporal.warped, short.temporal.warped)
+    assert np.array_equal(one.temporal.mask, short.temporal.mask)
+    # Offsets the settings do not list are ignored.
+    unlisted = temporal_start(moving[1], [Earlier(1, moving[0], prev_out)], VIDEO)
+    assert unlisted.recovered is None
+
+
+def test_the_window_keeps_the_largest_offset_and_forgets_across_a_cut() -> None:
+    window = Window(4)
+    for index in range(6):
+        window.push(index, _still(index), _still(index), independent=index == 0)
+    assert len(window) == 4
+    assert [e.offset for e in window.earlier(6, OFFSETS)] == [4, 2, 1]
+    window.push(6, _still(6), _still(6), independent=True)  # a cut
+    assert [e.offset for e in window.earlier(7, OFFSETS)] == [1]
+
+
+# A square moves right over a still, textured background and uncovers what it hid.
+SQUARE, STEP, ROW = 8, 4, 18
+OCCLUSION_FRAMES = 10
+# Columns 24-27 are hidden in frames 7 and 8 (the square at x = 20 and 24) and uncovered in
+# frame 9: t-1 and t-2 did not see them, t-4 (frame 5) did.
+REVEALED = (slice(ROW + 1, ROW + SQUARE - 1), slice(24, 28))
+REVEAL_AT, LAST_SEEN = 9, 6
+
+
+def _square_x(index: int) -> int:
+    return STEP * index - SQUARE
+
+
+def _occlusion_clip() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The frames and, for each, where the square covers the background."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    background = cv2.GaussianBlur(rng.random((48, 64, 3)).astype(np.float32), (0, 0), 2.0)
+    background = (background - background.min()) / (background.max() - background.min())
+    background = np.rint(background * 255).astype(np.uint8)
+    square = np.full((SQUARE, SQUARE, 3), (200, 30, 60), np.uint8)
+    frames, covered = [], []
+    for index in range(OCCLUSION_FRAMES):
+        frame, hidden = background.copy(), np.zeros((48, 64), bool)
+        left, right = max(_square_x(index), 0), _square_x(index) + SQUARE
+        frame[ROW : ROW + SQUARE, left:right] = square[:, : right - left]
+        hidden[ROW : ROW + SQUARE, left:right] = True
+        frames.append(frame)
+        covered.append(hidden)
+    return frames, covered
+
+
+def _true_flow(
+    frames: list[np.ndarray], covered: list[np.ndarray]
+) -> Callable[..., flow.FrameFlow]:
+    """The clip's exact flow and visibility in place of DIS, which at 64 px blurs an 8 px
+    square's motion into its surroundings: this checks the long-term terms, not the flow."""
+
+    def frame_flow(prev: np.ndarray, cur: np.ndarray, method: str = "dis") -> flow.FrameFlow:
+        a = next(i for i, f in enumerate(frames) if np.array_equal(f, prev))
+        b = next(i for i, f in enumerate(frames) if np.array_equal(f, cur))
+        backward = np.zeros((*cur.shape[:2], 2), np.float32)
+        backward[covered[b], 0] = _square_x(a) - _square_x(b)
+        # Reliable: background seen in both frames, or the square (fully in view in both).
+        both = ~covered[a] & ~covered[b]
+        square = covered[b] & (_square_x(a) >= 0)
+        return flow.FrameFlow(backward, (both | square).astype(np.float32))
+
+    return frame_flow
+
+
+def _render_in_memory(
+    engine: Engine, frames: list[np.ndarray], work_dir: Path, callback: Callable = lambda _: None
+) -> list[np.ndarray]:
+    store = WorkDir(work_dir).frames
+    FrameLoop(engine, _Frames(frames), store, range(len(frames)), 64, callback).run()
+    return [store.load_frame(i) for i in range(len(frames))]
+
+
+@pytest.fixture(scope="module")
+def occlusion_engines(weights_file: Path, make_image: Callable[..., np.ndarray]) -> dict:
+    engines = {}
+    for offsets in ((1,), OFFSETS):
+        video = VideoConfig(first_iterations=10, iterations=4, temporal_offsets=offsets)
+        settings = Settings(image=ImageConfig(size=64), compute=CPU, video=video)
+        engines[offsets] = make_engine([make_image(40, 40, 3)], settings, weights_file)
+    return engines
+
+
+def test_a_revealed_region_comes_back_painted_as_before(
+    occlusion_engines: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames, covered = _occlusion_clip()
+    assert covered[LAST_SEEN][REVEALED].sum() == 0 and covered[REVEAL_AT][REVEALED].sum() == 0
+    assert covered[REVEAL_AT - 1][REVEALED].all() and covered[REVEAL_AT - 2][REVEALED].all()
+    monkeypatch.setattr(flow, "frame_flow", _true_flow(frames, covered))
+    change = {}
+    for offsets, engine in occlusion_engines.items():
+        outputs = _render_in_memory(engine, frames, tmp_path / str(len(offsets)))
+        before, after = outputs[LAST_SEEN][REVEALED], outputs[REVEAL_AT][REVEALED]
+        change[offsets] = float(np.abs(after.astype(float) - before.astype(float)).mean())
+    # With offset 1 the region is painted anew from its content; offset 4 remembers it.
+    assert change[OFFSETS] * 4 < change[(1,)], change
+
+
+def test_the_loop_holds_no_more_frames_than_the_largest_offset(
+    weights_file: Path,
+    make_image: Callable[..., np.ndarray],
+    make_moving_frames: Callable[..., list],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+    import weakref
+
+    from nst_video.pipeline import render
+
+    frames = make_moving_frames(16, 48, 32)  # far more than the window
+    video = VideoConfig(first_iterations=2, iterations=1, temporal_offsets=OFFSETS)
+    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=video)
+    engine = make_engine([make_image(40, 40, 3)], settings, weights_file)
+    outputs: list[weakref.ref] = []
+    inputs: list[weakref.ref] = []
+    real_stylize, real_resize = engine.stylize, render.resize_long_side
+
+    def stylize(*args: object, **kwargs: object) -> object:
+        done = real_stylize(*args, **kwargs)
+        outputs.append(weakref.ref(done.image))
+        return done
+
+    def resize(image: np.ndarray, long_side: int) -> np.ndarray:
+        resized = real_resize(image, long_side).copy()  # an array of its own to count
+        inputs.append(weakref.ref(resized))
+        return resized
+
+    monkeypatch.setattr(engine, "stylize", stylize)
+    monkeypatch.setattr(render, "resize_long_side", resize)
+
+    # Cheap flows: what is counted here is what the loop keeps, not what DIS makes of it.
+    def still(prev: np.ndarray, cur: np.ndarray, method: str = "dis") -> flow.FrameFlow:
+        shape = cur.shape[:2]
+        return flow.FrameFlow(np.zeros((*shape, 2), np.float32), np.ones(shape, np.float32))
+
+    monkeypatch.setattr(flow, "frame_flow", still)
+    held: list[tuple[int, int]] = []
+
+    def count(event: Event) -> None:
+        if isinstance(event, FrameStarted):
+            gc.collect()
+            alive = [sum(r() is not None for r in refs) for refs in (outputs, inputs)]
+            held.append((alive[0], alive[1]))
+
+    store = WorkDir(tmp_path / "work").frames
+    FrameLoop(engine, _Frames(frames), store, range(len(frames)), 32, count).run()
+    assert len(held) == len(frames)
+    # Outputs: the window of the last 4. Inputs: those 4, the frame being rendered and what
+    # the background thread has decoded ahead (2 queued, 1 in hand).
+    assert max(o for o, _ in held) == max(OFFSETS)
+    assert max(i for _, i in held) <= max(OFFSETS) + 4
+
+
+@pytest.fixture(scope="module")
+def offsets_engine(weights_file: Path, make_image: Callable[..., np.ndarray]) -> Engine:
+    video = VideoConfig(first_iterations=4, iterations=2, temporal_offsets=OFFSETS)
+    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=video)
+    return make_engine([make_image(40, 40, 3)], settings, weights_file)
+
+
+def _cut_clip(make_moving_frames: Callable[..., list]) -> list[np.ndarray]:
+    """Ten frames: a moving texture, and from frame 6 on another shot (its negative)."""
+    frames = make_moving_frames(10, 48, 32)
+    return frames[:6] + [255 - f for f in frames[6:]]
+
+
+def _loop_pngs(engine: Engine, frames: list[np.ndarray], work_dir: Path) -> dict[str, bytes]:
+    store = WorkDir(work_dir).frames
+    FrameLoop(engine, _Frames(frames), store, range(len(frames)), 32).run()
+    return _pngs(work_dir)
+
+
+def test_offsets_resume_from_finished_frames_byte_identical(
+    offsets_engine: Engine,
+    make_moving_frames: Callable[..., list],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frames = make_moving_frames(10, 48, 32)
+    reference = _loop_pngs(offsets_engine, frames, tmp_path / "whole")
+    store = WorkDir(tmp_path / "whole").frames
+    assert [store.read_stats(i)["recovered"] is not None for i in (1, 5)] == [True, True]
+    # Stopped after frame 5: frames 6-9 are missing.
+    store.drop_frames(range(6, 10))
+    real_load = FrameStore.load_frame
+    loads: list[int] = []
+
+    def load(self: FrameStore, index: int) -> np.ndarray | None:
+        loads.append(index)
+        return real_load(self, index)
+
+    monkeypatch.setattr(FrameStore, "load_frame", load)
+    FrameLoop(offsets_engine, _Frames(frames), store, range(10), 32).run()
+    assert _pngs(tmp_path / "whole") == reference
+    # Frame 6 reaches back 4 frames: those (and only those) are read back from their PNGs.
+    assert sorted(set(loads)) == [2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(("changed", "stale"), [(3, [3, 4, 5]), (5, [5, 6, 7, 8, 9])])
+def test_a_changed_input_renders_every_frame_that_reaches_back_to_it_again(
+    offsets_engine: Engine,
+    make_moving_frames: Callable[..., list],
+    tmp_path: Path,
+    changed: int,
+    stale: list[int],
+) -> None:
+    frames = _cut_clip(make_moving_frames)
+    _loop_pngs(offsets_engine, frames, tmp_path / "work")
+    store = WorkDir(tmp_path / "work").frames
+    assert [store.read_stats(i)["init"] for i in (0, 5, 6, 7)] == [
+        "content",
+        "warped",
+        "cut",
+        "warped",
+    ]
+    edited = list(frames)
+    edited[changed] = np.roll(frames[changed], 3, axis=1)
+    loop = FrameLoop(offsets_engine, _Frames(edited), store, range(10), 32)
+    assert loop.stale_frames() == stale
+    loop.run()
+    # Exactly what a render of the edited clip from scratch gives: no frame kept a term
+    # against the old input (frames after the cut at 6 never reach back past it).
+    assert _pngs(tmp_path / "work") == _loop_pngs(offsets_engine, edited, tmp_path / "fresh")
