@@ -258,6 +258,27 @@ def test_sigkill_after_k_frames_then_continue(
     assert manifest(work)["encode"] == "done"
 
 
+def test_sigkill_with_long_term_offsets_then_resume_byte_identical(
+    inputs: Inputs, spawn: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    # Killed after frame 5: frame 6 ties to frames 5, 4 and 2, read back from their PNGs.
+    offsets = ("--temporal-offsets", "1,2,4")
+    whole = run_subprocess(video_args(inputs, tmp_path / "ref.mp4", *offsets), tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    reference = frame_bytes(tmp_path / "ref.mp4.nst-work")
+    assert len(reference) == COUNT
+    output = tmp_path / "out.mp4"
+    work = tmp_path / "out.mp4.nst-work"
+    proc = spawn(video_args(inputs, output, *offsets))
+    assert wait_until(proc, lambda: frames_done(work) >= 5), stderr_of(proc)
+    kill(proc)
+    assert 5 <= frames_done(work) < COUNT
+    done = run_subprocess(["resume", str(work), "--quiet"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert frame_bytes(work) == reference
+    assert manifest(work)["job"]["settings"]["video"]["temporal_offsets"] == [1, 2, 4]
+
+
 def test_sigkill_at_an_arbitrary_moment_then_resume(
     inputs: Inputs,
     reference: Reference,
