@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -241,3 +241,44 @@ def test_stored_segments_follow_a_longer_or_shorter_range() -> None:
     assert fit_segments(stored, range(0, 26)) == [Segment(0, 0, 10, 0), Segment(1, 10, 26, 4)]
     assert fit_segments(stored, range(0, 14)) == [Segment(0, 0, 10, 0), Segment(1, 10, 14, 4)]
     assert fit_segments(stored, range(0, 7)) == [Segment(0, 0, 7, 0)]
+
+
+# --- long-term offsets in a segment ------------------------------------------------------------
+
+
+def test_a_segment_warmed_up_as_far_as_the_largest_offset_gives_its_start_every_offset(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    weights_file: Path,
+    make_image: Callable[..., np.ndarray],
+    make_moving_frames: Callable[..., list],
+) -> None:
+    from nst_video.api import make_engine
+    from nst_video.config import ComputeConfig, ImageConfig, Settings
+    from nst_video.media import open_source, write_image
+    from nst_video.pipeline import render
+
+    frames = make_moving_frames(10, 48, 32)
+    (tmp_path / "in").mkdir()
+    for index, frame in enumerate(frames):
+        write_image(tmp_path / "in" / f"f_{index:03d}.png", frame)
+    video = VideoConfig(first_iterations=2, iterations=1, temporal_offsets=(1, 2, 4))
+    settings = Settings(image=ImageConfig(size=32), compute=ComputeConfig("cpu"), video=video)
+    engine = make_engine([make_image(40, 40, 3)], settings, weights_file)
+    seen: dict[int, list[int]] = {}
+    real = render.temporal_start
+
+    def record(content: np.ndarray, earlier: list, *args: object) -> render.FrameStart:
+        seen[len(seen)] = sorted(e.offset for e in earlier)
+        return real(content, earlier, *args)
+
+    monkeypatch.setattr(render, "temporal_start", record)
+    segment = Segment(1, 6, 10, 4)  # frames 2-5 warm up, 6-9 are its own
+    store = WorkDir(tmp_path / "work").segment_frames(segment)
+    source = open_source(str(tmp_path / "in"))
+    assert render.FrameLoop(engine, source, store, segment.frames, 32).run() == 8
+    by_frame = dict(zip(segment.frames, seen.values(), strict=True))
+    # The segment starts afresh at frame 2 (nothing before its first frame), and by its first
+    # own frame every offset reaches a frame it rendered itself.
+    assert by_frame[2] == [] and by_frame[3] == [1] and by_frame[4] == [1, 2]
+    assert all(by_frame[i] == [1, 2, 4] for i in range(segment.start, segment.stop))
