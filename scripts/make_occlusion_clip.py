@@ -10,6 +10,11 @@ Semi-synthetic: both images are real video, the motion (a rigid slide over a sti
 is made up, so the flow has clean occlusion boundaries.
 
     python scripts/make_occlusion_clip.py --input ../shared/data/tree.avi --out bench-out/occl
+
+With --compare A B (two folders of rendered frames, e.g. eval_temporal.py's nst-default and
+nst-offsets-1-2-4) it draws instead, for frame --at and frame --at minus --back, the input and
+both renders side by side, cropped to --box and enlarged: a region seen before the object
+passed, and the same region once it is revealed again.
 """
 
 from __future__ import annotations
@@ -17,14 +22,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import cv2
 import numpy as np
+from make_gallery import hstack, labelled
 
-from nst_video.media import open_source, write_image
+from nst_video.media import open_source, read_image, write_image
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--input", required=True, help="video file or image sequence")
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="video file or image sequence (with --compare: the folder of the clip's frames)",
+    )
     parser.add_argument("--background", type=int, default=300, help="frame used as background")
     parser.add_argument(
         "--object-frame", type=int, default=400, help="frame the object is cut from"
@@ -44,7 +55,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "it passes for 3 frames, so offset 4 still sees it before it was hidden)",
     )
     parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--out", type=Path, required=True, help="directory for frame_%%05d.png")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="directory for frame_%%05d.png (or the picture)"
+    )
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"))
+    parser.add_argument(
+        "--labels",
+        default="offset 1,offsets 1,2,4",
+        help="names of A and B, comma-separated (the first comma splits)",
+    )
+    parser.add_argument("--at", type=int, default=12, help="frame in which the region is revealed")
+    parser.add_argument("--back", type=int, default=4, help="how many frames earlier to compare")
+    parser.add_argument("--box", default="40,16,72,56", help="x,y,width,height of the crop")
+    parser.add_argument("--scale", type=int, default=3, help="enlargement of the crop")
     return parser.parse_args(argv)
 
 
@@ -75,8 +98,35 @@ def make_clip(
     return frames
 
 
+def compare(args: argparse.Namespace) -> None:
+    """Rows: input, A, B; columns: frame at-back (before), frame at (revealed)."""
+    x, y, w, h = (int(v) for v in args.box.split(","))
+    before, after = args.at - args.back, args.at
+    rows = []
+    names = ["input", *args.labels.split(",", 1)]
+    folders = [args.input, *args.compare]
+    for name, folder in zip(names, folders, strict=True):
+        files = sorted(Path(folder).glob("*.png"))
+        cells = []
+        for index in (before, after):
+            crop = read_image(files[index])[y : y + h, x : x + w]
+            big = cv2.resize(
+                crop, (w * args.scale, h * args.scale), interpolation=cv2.INTER_NEAREST
+            )
+            cells.append(labelled(np.ascontiguousarray(big), f"{name}, frame {index}"))
+        rows.append(hstack(cells))
+    gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
+    picture = np.vstack([part for row in rows for part in (row, gap)][:-1])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_image(args.out, picture)
+    print(f"wrote {args.out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        compare(args)
+        return 0
     background = read_frame(args.input, args.background)
     x, y, w, h = (int(v) for v in args.object_box.split(","))
     obj = read_frame(args.input, args.object_frame)[y : y + h, x : x + w]
