@@ -11,6 +11,8 @@ every output the same way:
   the same measure with the flow computed directly between INPUT frames t-k and t (never
   composed from adjacent flows) and its forward-backward mask, so pixels occluded in either
   frame are excluded; it shows whether a region that comes back looks as it did k frames ago;
+  "revealed" is the same on the pixels reliable between t-k and t but not between t-1 and t
+  (hidden in the previous frame): the ones a long-term offset k is there to recover;
 * style loss: the project's normalized style term (same VGG weights, same Gram targets at the
   render size) of each output frame, averaged over frames; content loss likewise;
 * loss evaluations per frame, first frame vs later frames (from nst-video's --report).
@@ -261,6 +263,29 @@ def long_range_error(
     return float(np.mean(errors))
 
 
+def revealed_error(
+    outputs: list[np.ndarray],
+    long_flows: list[flow.FrameFlow],
+    adjacent: list[flow.FrameFlow],
+    k: int,
+) -> float | None:
+    """The long-range error between t-k and t on revealed pixels only: reliable between t-k
+    and t but not between t-1 and t (hidden in the previous frame, or not tracked there).
+    These are the pixels a long-term offset k recovers; None when no frame has any."""
+    errors, weights = [], []
+    for t in range(k, len(outputs)):
+        far, near = long_flows[t - k], adjacent[t - 1]
+        revealed = ((far.mask > 0.5) & (near.mask <= 0.5)).astype(np.float32)
+        if revealed.sum() == 0:
+            continue
+        masked = flow.FrameFlow(far.backward, revealed)
+        errors.append(flow.warping_error(outputs[t - k], outputs[t], masked))
+        weights.append(float(revealed.sum()))
+    if not errors:
+        return None
+    return float(np.average(errors, weights=weights))  # per revealed pixel
+
+
 @torch.no_grad()
 def perceptual_losses(
     outputs: list[np.ndarray], inputs: list[np.ndarray], args: argparse.Namespace
@@ -333,6 +358,7 @@ def score(
         "warping_error": float(np.mean(errors)),
         "warping_errors": [float(f"{e:.4g}") for e in errors],
         "long_range": {k: long_range_error(outputs, fs, k) for k, fs in long_flows.items()},
+        "revealed": {k: revealed_error(outputs, fs, flows, k) for k, fs in long_flows.items()},
         **perceptual_losses(outputs, inputs, args),
         **evaluations(method.report),
         "seconds": round(method.seconds, 1),
@@ -347,14 +373,16 @@ def markdown(results: list[MethodResult], long_range: list[int]) -> str:
     lines = [
         "| method | frames | warping error | "
         + "".join(f"t-{k} error | " for k in long_range)
+        + "".join(f"t-{k} revealed | " for k in long_range)
         + "style loss | content loss | evals frame 0 | evals later (mean) | inits | time (s) "
         "| s/frame |",
-        "|---|---|---|" + "---|" * len(long_range) + "---|---|---|---|---|---|---|",
+        "|---|---|---|" + "---|" * 2 * len(long_range) + "---|---|---|---|---|---|---|",
     ]
     for r in results:
         s = r.scores
         far = "".join(
-            "- | " if s["long_range"][k] is None else f"{s['long_range'][k]:.2e} | "
+            "- | " if s[kind][k] is None else f"{s[kind][k]:.2e} | "
+            for kind in ("long_range", "revealed")
             for k in long_range
         )
         inits = ", ".join(f"{k} {v}" for k, v in sorted((s["inits"] or {}).items())) or "-"
