@@ -99,21 +99,26 @@ def make_clip(
 
 
 def compare(args: argparse.Namespace) -> None:
-    """Rows: input, A, B; columns: frame at-back (before), frame at (revealed)."""
+    """Rows: input, A, B; columns: frame at-back (before), frame at (revealed), and the
+    difference between the two."""
     x, y, w, h = (int(v) for v in args.box.split(","))
     before, after = args.at - args.back, args.at
     rows = []
     names = ["input", *args.labels.split(",", 1)]
     folders = [args.input, *args.compare]
+    size = (w * args.scale, h * args.scale)
     for name, folder in zip(names, folders, strict=True):
         files = sorted(Path(folder).glob("*.png"))
+        crops = [read_image(files[i])[y : y + h, x : x + w] for i in (before, after)]
+        # The background is still: the plain difference shows what was painted anew.
+        change = np.abs(crops[1].astype(np.int16) - crops[0].astype(np.int16)).mean(axis=2)
+        gray = np.clip(change * 3, 0, 255).astype(np.uint8)
+        crops.append(np.repeat(gray[..., None], 3, axis=2))
+        texts = [f"{name}, frame {before}", f"{name}, frame {after}", "change (x3)"]
         cells = []
-        for index in (before, after):
-            crop = read_image(files[index])[y : y + h, x : x + w]
-            big = cv2.resize(
-                crop, (w * args.scale, h * args.scale), interpolation=cv2.INTER_NEAREST
-            )
-            cells.append(labelled(np.ascontiguousarray(big), f"{name}, frame {index}"))
+        for crop, text in zip(crops, texts, strict=True):
+            big = cv2.resize(crop, size, interpolation=cv2.INTER_NEAREST)
+            cells.append(labelled(np.ascontiguousarray(big), text))
         rows.append(hstack(cells))
     gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
     picture = np.vstack([part for row in rows for part in (row, gap)][:-1])
