@@ -252,10 +252,12 @@ class FrameLoop:
         """Finished frames whose input frame changed since (its digest differs from the one
         recorded), and every frame that depends on them.
 
-        A frame depends on its predecessor's output (warm start, temporal target), and whether
-        it is a scene cut depends on its own and its predecessor's input; a cut frame starts
-        from its content alone, so the chain of dependants ends before the first cut (or
-        independently rendered frame) at least two frames after the changed one.
+        A frame depends on the outputs of the frames at its temporal offsets (warm start,
+        temporal targets) and on their inputs (the flows), and whether it is a scene cut
+        depends on its own and its predecessor's input; a cut frame starts from its content
+        alone and no later frame reaches back past it (the window is emptied there), so the
+        chain of dependants ends before the first cut (or independently rendered frame) at
+        least two frames after the changed one, whatever the offsets.
         """
         done = set(self.store.done_frames(self.indices))
         if not done:
