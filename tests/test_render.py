@@ -495,8 +495,10 @@ def test_without_the_previous_frame_or_other_offsets_nothing_changes(
     assert np.array_equal(one.temporal.warped, short.temporal.warped)
     assert np.array_equal(one.temporal.mask, short.temporal.mask)
     # Offsets the settings do not list are ignored.
-    unlisted = temporal_start(moving[1], [Earlier(1, moving[0], prev_out)], VIDEO)
-    assert unlisted.recovered is None
+    short_only = VideoConfig(temporal_offsets=(1,))
+    both = [Earlier(1, moving[0], prev_out), Earlier(2, moving[0], make_image(48, 64, 6))]
+    unlisted = temporal_start(moving[1], both, short_only)
+    assert unlisted.recovered is None and np.array_equal(unlisted.image, short.image)
 
 
 def test_the_window_keeps_the_largest_offset_and_forgets_across_a_cut() -> None:
