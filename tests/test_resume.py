@@ -989,30 +989,35 @@ def test_a_second_process_is_refused_while_a_render_runs(
         (
             '{"format": 1}',
             "{work} was written by an older nst-video (manifest format 1, this "
-            "one reads 4); pass --restart to render it again",
+            "one reads 5); pass --restart to render it again",
         ),
         (
             '{"format": 2, "job": {}, "fingerprint": {}}',
             "{work} was written by an older nst-video (manifest format 2, this "
-            "one reads 4); pass --restart to render it again",
+            "one reads 5); pass --restart to render it again",
         ),
         (
             '{"format": 3, "job": {}, "fingerprint": {}}',
             "{work} was written by an older nst-video (manifest format 3, this "
-            "one reads 4); pass --restart to render it again",
+            "one reads 5); pass --restart to render it again",
+        ),
+        (
+            '{"format": 4, "job": {}, "fingerprint": {}}',
+            "{work} was written by an older nst-video (manifest format 4, this "
+            "one reads 5); pass --restart to render it again",
         ),
         (
             '{"format": 99, "job": {}}',
             "{work} was written by a newer nst-video (manifest "
-            "format 99, this one reads 4); continue it with that version",
+            "format 99, this one reads 5); continue it with that version",
         ),
         ("{not json", "cannot read {manifest}: not JSON"),
         (
-            '{"format": 4}',
+            '{"format": 5}',
             "{manifest} is damaged (no job or fingerprint); choose another --work-dir",
         ),
     ],
-    ids=["list", "format-1", "format-2", "format-3", "newer", "garbage", "no-job"],
+    ids=["list", "format-1", "format-2", "format-3", "format-4", "newer", "garbage", "no-job"],
 )
 def test_bad_manifest_is_one_line_for_every_command(
     inputs: Inputs, run_in_process: RunInProcess, tmp_path: Path, content: str, message: str
@@ -1040,7 +1045,7 @@ def test_old_format_work_dir_renders_again_with_restart(
     done = run_in_process(video_args(inputs, output, "--work-dir", str(work), "--restart"))
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
-    assert manifest(work)["format"] == 4
+    assert manifest(work)["format"] == 5
 
 
 def test_status_of_an_output_points_to_its_work_dir(

@@ -237,6 +237,10 @@ def video(
     workers: int,
     ray_address: str | None,
     segment_warmup: int,
+    passes: int,
+    pass_blend: float,
+    temporal_from_pass: int,
+    pass_iterations: int,
     style_weight: float,
     overwrite: bool,
     quiet: bool,
@@ -256,6 +260,10 @@ def video(
         codec=codec,
         audio=not no_audio,
         segment_warmup=segment_warmup,
+        passes=passes,
+        pass_blend=pass_blend,
+        temporal_from_pass=temporal_from_pass,
+        pass_iterations=pass_iterations,
     )
     # The optimizer's budget is the first frame's; later frames get the video's --iterations.
     settings = Settings(
@@ -291,8 +299,14 @@ def status(work_dir: Path, as_json: bool) -> None:
         typer.echo(json.dumps(info, sort_keys=True))
         return
     eta = info["eta_seconds"]
+    step = info["pass"]
     typer.echo(
-        f"{info['done']}/{plural(info['total'], 'frame')} done"
+        (
+            f"pass {step['number']}/{step['of']}: {step['done']}/{step['total']} done; "
+            if step
+            else ""
+        )
+        + f"{info['done']}/{plural(info['total'], 'frame')} done"
         f" ({info['seconds_per_frame']:.2f} s/frame, ETA {format_duration(eta)}); "
         f"output: {info['output']} ({info['encode']}); {_liveness(info['owner'])}"
     )
@@ -301,6 +315,7 @@ def status(work_dir: Path, as_json: bool) -> None:
         typer.echo(
             f"  segment {seg['index']}: frames {seg['start']}-{seg['stop'] - 1}, "
             f"{seg['done']}/{seg['total']} done, warm-up {seg['warmup']}"
+            + (f", pass {seg['pass']['number']}/{seg['pass']['of']}" if seg["pass"] else "")
             + (f", worker pid {worker['pid']} on {worker['host']}" if worker else "")
         )
 

@@ -7,7 +7,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from queue import Full, Queue
@@ -102,10 +102,13 @@ class FrameLoop:
         indices: range,
         long_side: int,
         callback: Callback = ignore,
+        extra_stats: Mapping[str, Any] | None = None,
     ):
         self.engine, self.source, self.store = engine, source, store
         self.indices, self.long_side, self.callback = indices, long_side, callback
         self.video = engine.settings.video
+        # Recorded with every frame beyond build_stats (pass 1 of a multi-pass render: its pass).
+        self.extra_stats = dict(extra_stats or {})
 
     def run(self) -> int:
         """Returns the number of frames rendered now."""
@@ -183,7 +186,7 @@ class FrameLoop:
                 if changed_at is not None:
                     stale.append(index)
         finally:
-            _close(frames)
+            close_frames(frames)
         return stale
 
     def _contents(self, read_from: int) -> Iterator[tuple[int, str, np.ndarray]]:
@@ -194,7 +197,7 @@ class FrameLoop:
             for index, raw in zip(range(read_from, stop), frames, strict=False):
                 yield index, frame_digest(raw), resize_long_side(raw, self.long_side)
         finally:
-            _close(frames)
+            close_frames(frames)
 
     def _inputs(
         self, read_from: int
@@ -234,7 +237,11 @@ class FrameLoop:
             content, start.image, start.budget, start.temporal, self.callback
         )
         seconds = time.perf_counter() - began
-        stats = {**build_stats(index, start, stylized, seconds), "input": digest}
+        stats = {
+            **build_stats(index, start, stylized, seconds),
+            "input": digest,
+            **self.extra_stats,
+        }
         saver.submit(index, stylized.image, stats)
         self.callback(
             FrameDone(
@@ -250,7 +257,7 @@ class FrameLoop:
         return stylized.image
 
 
-def _close(frames: Iterator[Any]) -> None:
+def close_frames(frames: Iterator[Any]) -> None:
     close = getattr(frames, "close", None)
     if close is not None:
         close()  # ends a decoder subprocess when we stop early
@@ -341,7 +348,7 @@ def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
         finally:
             # In this thread, never while `items` runs elsewhere: a generator cannot be closed
             # from another thread while it executes, which left the decoder running.
-            _close(items)
+            close_frames(items)
 
     thread = threading.Thread(target=produce, name="nst-prefetch", daemon=True)
     thread.start()
