@@ -302,7 +302,7 @@ def status(work_dir: Path, as_json: bool) -> None:
     step = info["pass"]
     typer.echo(
         (
-            f"pass {step['number']}/{step['of']}: {step['done']}/{step['total']} done; "
+            f"pass {step['number']}/{step['of']} ({step['done']}/{step['total']} frames); "
             if step
             else ""
         )

@@ -1,0 +1,187 @@
+"""Benchmark: the multi-pass algorithm (--passes N) against the single forward pass.
+
+Renders one clip with each --passes value through the job API (what `nst-video video` runs) and
+scores every result the same way:
+
+* adjacent warping error (Lai et al. 2018, as scripts/eval_temporal.py): mean over consecutive
+  pairs of the squared difference between output t and output t-1 warped by the flow of the
+  INPUT frames, on pixels where that flow is consistent (occluded ones excluded), colors in [0, 1];
+* long-range warping error for each --offsets k: the same between outputs t and t-k, with the
+  flow computed directly between input frames t and t-k (not composed), occluded pixels
+  excluded by its forward-backward check;
+* content and style terms: the engine's unweighted terms of each final frame, averaged;
+* evaluations and seconds per frame, over every pass.
+
+All renders see identical input frames: the clip is decoded once, resized with nst_video's
+resize and written as PNGs. Renders run one after the other in this process (not interleaved),
+so seconds are comparable only on a quiet machine; evaluations are exact.
+
+    OMP_NUM_THREADS=1 nice -n 10 python scripts/eval_passes.py --input ../shared/data/tree.avi \
+        --style ../shared/data/starry_night.jpg --start 250 --frames 20 --dedupe \
+        --size 128 --model vgg16-caffe --weights bench-out/vgg16/vgg16-caffe-hed.pth \
+        --passes 1,3,5 --out bench-out/passes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from benchlib import add_network_options, network_label, with_network
+from eval_temporal import DEDUPE_THRESHOLD, mean_abs_diff
+
+from nst_video.api import engine_for, make_engine
+from nst_video.config import ComputeConfig, Settings, VideoConfig
+from nst_video.media import open_source, read_image, write_image
+from nst_video.pipeline.job import render_video
+from nst_video.progress import Event, FrameDone
+from nst_video.video import flow
+from nst_video.video.resize import resize_long_side
+from nst_video.workdir.manifest import Job
+
+CPU = ComputeConfig(device="cpu")  # benchmarks measure the CPU path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", required=True, help="video file or image sequence")
+    parser.add_argument("--style", required=True, help="style image")
+    parser.add_argument("--start", type=int, default=0, help="first input frame")
+    parser.add_argument("--frames", type=int, default=20, help="frames to render")
+    parser.add_argument("--size", type=int, default=128, help="long side of the render")
+    parser.add_argument("--dedupe", action="store_true", help="skip repeated input frames")
+    parser.add_argument("--passes", default="1,3,5", help="comma-separated --passes values")
+    parser.add_argument("--pass-iterations", type=int, help="nst-video default if omitted")
+    parser.add_argument("--temporal-from-pass", type=int, help="nst-video default if omitted")
+    parser.add_argument("--offsets", default="4,8", help="long-range offsets k")
+    add_network_options(parser)
+    parser.add_argument("--out", type=Path, default=Path("bench-out/passes"))
+    return parser.parse_args(argv)
+
+
+def prepare_inputs(args: argparse.Namespace) -> list[np.ndarray]:
+    """The frames every render reads: decoded once, resized, written as PNGs under --out."""
+    folder = args.out / "inputs"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = open_source(args.input)
+    frames: list[np.ndarray] = []
+    last: np.ndarray | None = None
+    for raw in source.frames(args.start):
+        # Repeated frames of a constant-rate decode carry no motion (as eval_temporal --dedupe).
+        if args.dedupe and last is not None and mean_abs_diff(raw, last) < DEDUPE_THRESHOLD:
+            continue
+        last = raw
+        frames.append(resize_long_side(raw, args.size))
+        if len(frames) == args.frames:
+            break
+    for index, frame in enumerate(frames):
+        write_image(folder / f"{index:06d}.png", frame)
+    return frames
+
+
+def render_passes(args: argparse.Namespace, passes: int) -> tuple[list[np.ndarray], dict]:
+    """One render with --passes `passes`; its final frames and its cost."""
+    video = replace(VideoConfig(), passes=passes)
+    if args.pass_iterations:
+        video = replace(video, pass_iterations=args.pass_iterations)
+    if args.temporal_from_pass:
+        video = replace(video, temporal_from_pass=args.temporal_from_pass)
+    settings = with_network(Settings(compute=CPU, video=video), args)
+    # As in the CLI, the optimizer's own budget is the first frame's.
+    settings = replace(settings, optim=replace(settings.optim, iterations=video.first_iterations))
+    slug = f"passes-{passes}"
+    frames_dir = args.out / slug
+    job = Job(
+        str((args.out / "inputs").resolve()),
+        (str(Path(args.style).resolve()),),
+        str(frames_dir.resolve()) + "/",
+        str(Path(args.weights).resolve()) if args.weights else None,
+        None,
+        settings,
+    )
+    spent = {"evaluations": 0, "optimizing_seconds": 0.0, "frames": 0}
+
+    def count(event: Event) -> None:
+        if isinstance(event, FrameDone) and event.index >= 0:
+            spent["evaluations"] += event.evaluations
+            spent["optimizing_seconds"] += event.seconds
+            spent["frames"] += 1
+
+    began = time.perf_counter()
+    render_video(
+        job, args.out / f"{slug}.work", engine_for, overwrite=True, restart=True, callback=count
+    )
+    spent["wall_seconds"] = time.perf_counter() - began
+    outputs = [read_image(p) for p in sorted(frames_dir.glob("frame_*.png"))]
+    return outputs, spent
+
+
+def warping_errors(
+    inputs: list[np.ndarray], outputs: list[np.ndarray], offset: int, method: str
+) -> float:
+    """Mean warping error between outputs t and t-offset, flow between inputs t and t-offset."""
+    errors = [
+        flow.warping_error(
+            outputs[t - offset], outputs[t], flow.frame_flow(inputs[t - offset], inputs[t], method)
+        )
+        for t in range(offset, len(inputs))
+    ]
+    return float(np.mean(errors))
+
+
+def terms(engine: Any, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> dict[str, float]:
+    measured = [engine.measure(c, o) for c, o in zip(inputs, outputs, strict=True)]
+    return {k: float(np.mean([m[k] for m in measured])) for k in ("content", "style")}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    inputs = prepare_inputs(args)
+    offsets = [1, *(int(k) for k in args.offsets.split(","))]
+    settings = with_network(Settings(compute=CPU), args)
+    engine = make_engine([args.style], settings, args.weights)
+    rows = []
+    for passes in (int(p) for p in args.passes.split(",")):
+        outputs, spent = render_passes(args, passes)
+        row = {
+            "passes": passes,
+            **{f"warp_k{k}": warping_errors(inputs, outputs, k, "dis") for k in offsets},
+            **terms(engine, inputs, outputs),
+            "evaluations_per_frame": spent["evaluations"] / len(inputs),
+            "seconds_per_frame": spent["wall_seconds"] / len(inputs),
+            **spent,
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    summary = {"network": network_label(args), "args": vars(args) | {"out": str(args.out)}}
+    (args.out / "results.json").write_text(json.dumps({**summary, "rows": rows}, indent=1))
+    header = [
+        "passes",
+        *(f"warp k={k}" for k in offsets),
+        "content",
+        "style",
+        "evals/frame",
+        "s/frame",
+    ]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        cells = [
+            str(row["passes"]),
+            *(f"{row[f'warp_k{k}']:.5f}" for k in offsets),
+            f"{row['content']:.4f}",
+            f"{row['style']:.4f}",
+            f"{row['evaluations_per_frame']:.0f}",
+            f"{row['seconds_per_frame']:.1f}",
+        ]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
