@@ -1,7 +1,8 @@
 """Benchmark: the multi-pass algorithm (--passes N) against the single forward pass.
 
-Renders one clip with each --passes value through the job API (what `nst-video video` runs) and
-scores every result the same way:
+Renders one clip once with the largest --passes value through the pass loop `nst-video video`
+runs, keeping every pass, and scores pass k as the result of `--passes k` (pass k never depends
+on how many passes follow) the same way:
 
 * adjacent warping error (Lai et al. 2018, as scripts/eval_temporal.py): mean over consecutive
   pairs of the squared difference between output t and output t-1 warped by the flow of the
@@ -10,11 +11,11 @@ scores every result the same way:
   flow computed directly between input frames t and t-k (not composed), occluded pixels
   excluded by its forward-backward check;
 * content and style terms: the engine's unweighted terms of each final frame, averaged;
-* evaluations and seconds per frame, over every pass.
+* evaluations and optimizing seconds per frame, summed over passes 1..k.
 
 All renders see identical input frames: the clip is decoded once, resized with nst_video's
-resize and written as PNGs. Renders run one after the other in this process (not interleaved),
-so seconds are comparable only on a quiet machine; evaluations are exact.
+resize and written as PNGs. Seconds are comparable only on a quiet machine; evaluations are
+exact.
 
     OMP_NUM_THREADS=1 nice -n 10 python scripts/eval_passes.py --input ../shared/data/tree.avi \
         --style ../shared/data/starry_night.jpg --start 250 --frames 20 --dedupe \
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -35,14 +37,15 @@ import numpy as np
 from benchlib import add_network_options, network_label, with_network
 from eval_temporal import DEDUPE_THRESHOLD, mean_abs_diff
 
-from nst_video.api import engine_for, make_engine
+from nst_video.api import make_engine
 from nst_video.config import ComputeConfig, Settings, VideoConfig
-from nst_video.media import open_source, read_image, write_image
-from nst_video.pipeline.job import render_video
-from nst_video.progress import Event, FrameDone
+from nst_video.core.engine import Engine
+from nst_video.media import open_source, write_image
+from nst_video.pipeline.passes import render_passes
+from nst_video.progress import Event, FrameDone, Message
 from nst_video.video import flow
 from nst_video.video.resize import resize_long_side
-from nst_video.workdir.manifest import Job
+from nst_video.workdir.store import FrameStore
 
 CPU = ComputeConfig(device="cpu")  # benchmarks measure the CPU path
 
@@ -84,41 +87,57 @@ def prepare_inputs(args: argparse.Namespace) -> list[np.ndarray]:
     return frames
 
 
-def render_passes(args: argparse.Namespace, passes: int) -> tuple[list[np.ndarray], dict]:
-    """One render with --passes `passes`; its final frames and its cost."""
-    video = replace(VideoConfig(), passes=passes)
-    if args.pass_iterations:
-        video = replace(video, pass_iterations=args.pass_iterations)
-    if args.temporal_from_pass:
-        video = replace(video, temporal_from_pass=args.temporal_from_pass)
-    settings = with_network(Settings(compute=CPU, video=video), args)
-    # As in the CLI, the optimizer's own budget is the first frame's.
-    settings = replace(settings, optim=replace(settings.optim, iterations=video.first_iterations))
-    slug = f"passes-{passes}"
-    frames_dir = args.out / slug
-    job = Job(
-        str((args.out / "inputs").resolve()),
-        (str(Path(args.style).resolve()),),
-        str(frames_dir.resolve()) + "/",
-        str(Path(args.weights).resolve()) if args.weights else None,
-        None,
-        settings,
-    )
-    spent = {"evaluations": 0, "optimizing_seconds": 0.0, "frames": 0}
+class KeptPass(FrameStore):
+    """A pass's frames that stay after the next pass is done, to be scored."""
 
-    def count(event: Event) -> None:
-        if isinstance(event, FrameDone) and event.index >= 0:
-            spent["evaluations"] += event.evaluations
-            spent["optimizing_seconds"] += event.seconds
-            spent["frames"] += 1
+    def discard(self) -> None:
+        pass
 
-    began = time.perf_counter()
-    render_video(
-        job, args.out / f"{slug}.work", engine_for, overwrite=True, restart=True, callback=count
-    )
-    spent["wall_seconds"] = time.perf_counter() - began
-    outputs = [read_image(p) for p in sorted(frames_dir.glob("frame_*.png"))]
-    return outputs, spent
+
+def render_all_passes(args: argparse.Namespace, engine: Engine, count: int) -> Path:
+    """One render with the largest --passes value, every pass kept in OUT/run/NN.
+
+    Pass k of an N-pass render is the whole of a k-pass render: nothing in a pass depends on
+    how many follow (they only decide where its frames are stored), so one render gives every
+    row; pass 1 is the single-pass render.
+    """
+    folder = args.out / "run"
+    if folder.exists():
+        shutil.rmtree(folder)
+    source = open_source(str(args.out / "inputs"))
+
+    def stores(number: int) -> FrameStore:
+        return KeptPass(folder / f"{number:02d}")
+
+    render_passes(engine, source, stores, range(count), args.size, print_progress)
+    return folder
+
+
+def print_progress(event: Event) -> None:
+    if isinstance(event, FrameDone):
+        print(
+            f"  {event.init} frame {event.index}: {event.evaluations} evaluations, "
+            f"{event.seconds:.1f} s",
+            flush=True,
+        )
+    elif isinstance(event, Message):
+        print(event.text, flush=True)
+
+
+def pass_results(folder: Path, number: int, count: int) -> tuple[list[np.ndarray], dict]:
+    """Pass `number`'s frames, and what passes 1..number cost together."""
+    frames = [FrameStore(folder / f"{number:02d}").load_frame(i) for i in range(count)]
+    stats = [
+        FrameStore(folder / f"{n:02d}").read_stats(i) or {}
+        for n in range(1, number + 1)
+        for i in range(count)
+    ]
+    spent = {
+        "evaluations": sum(s["iterations"] for s in stats),
+        "optimizing_seconds": sum(s["seconds"] for s in stats),
+        "last_pass_evaluations": [s["iterations"] for s in stats[-count:]],
+    }
+    return frames, spent  # type: ignore[return-value]
 
 
 def warping_errors(
@@ -144,17 +163,28 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     inputs = prepare_inputs(args)
     offsets = [1, *(int(k) for k in args.offsets.split(","))]
-    settings = with_network(Settings(compute=CPU), args)
+    wanted = [int(p) for p in args.passes.split(",")]
+    video = replace(VideoConfig(), passes=max(wanted))
+    if args.pass_iterations:
+        video = replace(video, pass_iterations=args.pass_iterations)
+    if args.temporal_from_pass:
+        video = replace(video, temporal_from_pass=args.temporal_from_pass)
+    settings = with_network(Settings(compute=CPU, video=video), args)
+    # As in the CLI, the optimizer's own budget is the first frame's.
+    settings = replace(settings, optim=replace(settings.optim, iterations=video.first_iterations))
     engine = make_engine([args.style], settings, args.weights)
+    began = time.perf_counter()
+    folder = render_all_passes(args, engine, len(inputs))
+    print(f"rendered in {time.perf_counter() - began:.0f} s", flush=True)
     rows = []
-    for passes in (int(p) for p in args.passes.split(",")):
-        outputs, spent = render_passes(args, passes)
+    for passes in wanted:
+        outputs, spent = pass_results(folder, passes, len(inputs))
         row = {
             "passes": passes,
             **{f"warp_k{k}": warping_errors(inputs, outputs, k, "dis") for k in offsets},
             **terms(engine, inputs, outputs),
             "evaluations_per_frame": spent["evaluations"] / len(inputs),
-            "seconds_per_frame": spent["wall_seconds"] / len(inputs),
+            "seconds_per_frame": spent["optimizing_seconds"] / len(inputs),
             **spent,
         }
         rows.append(row)

@@ -39,11 +39,11 @@ from nst_video.pipeline.passes import (
     render_passes,
     reversed_contents,
 )
-from nst_video.progress import Event, FrameStarted
+from nst_video.progress import Event, FrameStarted, Message
 from nst_video.video import flow
 from nst_video.video.segments import Segment
 from nst_video.workdir.manifest import Job
-from nst_video.workdir.store import FrameStore, WorkDir
+from nst_video.workdir.store import FrameStore, WorkDir, frame_digest
 
 VIDEO = VideoConfig(passes=3)
 CPU = ComputeConfig(device="cpu")
@@ -410,3 +410,34 @@ def _factory(weights: Path) -> Callable[[Job], Engine]:
         return make_engine(list(job.styles), job.settings, weights)
 
     return factory
+
+
+def _messages(events: list[Event]) -> list[str]:
+    return [e.text for e in events if isinstance(e, Message)]
+
+
+def test_another_frame_range_or_a_changed_input_renders_the_later_passes_again(
+    tmp_path: Path, make_moving_frames: Callable[..., list]
+) -> None:
+    source = ListSource(make_moving_frames(6, 48, 32))
+    work = WorkDir(tmp_path)
+    engine = _stand_in(VideoConfig(passes=3, first_iterations=2, iterations=2))
+
+    def render(indices: range) -> list[str]:
+        events: list[Event] = []
+        stores = lambda n: work.pass_frames(n, 3)  # noqa: E731
+        render_passes(engine, source, stores, indices, 48, events.append)  # type: ignore[arg-type]
+        return _messages(events)
+
+    render(range(6))
+    assert render(range(6))[-1] == "pass 3 of 3 (forward)"  # nothing to redo
+    shorter = render(range(4))
+    assert shorter[0] == "the frame range changed: rendering passes 2-3 again"
+    assert shorter[1] == "pass 1 of 3 (forward)"  # pass 1 was deleted after pass 2: all again
+    assert work.frames.read_stats(3)["range"] == [0, 4]  # type: ignore[index]
+    source.frames_list[2] = source.frames_list[2][::-1].copy()
+    changed = render(range(4))
+    assert (
+        changed[0] == "input frames changed since frames were rendered: rendering passes 2-3 again"
+    )
+    assert work.frames.read_stats(2)["input"] == frame_digest(source.frames_list[2])  # type: ignore[index]

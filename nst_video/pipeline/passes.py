@@ -341,7 +341,8 @@ def resume_point(
     later = [stores(n) for n in range(2, passes + 1)]
     reason = _outdated(source, later, indices)
     if reason:
-        callback(Message(f"{reason}: rendering passes 2-{passes} again"))
+        again = f"passes 2-{passes}" if passes > 2 else "pass 2"
+        callback(Message(f"{reason}: rendering {again} again"))
         for store in later:
             _drop_all(store, indices)
     begun = [n for n in range(1, passes + 1) if stores(n).done_frames(indices)]
