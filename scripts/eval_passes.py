@@ -40,7 +40,7 @@ from eval_temporal import DEDUPE_THRESHOLD, mean_abs_diff
 from nst_video.api import make_engine
 from nst_video.config import ComputeConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
-from nst_video.media import open_source, write_image
+from nst_video.media import open_source, read_image, write_image
 from nst_video.pipeline.passes import render_passes
 from nst_video.progress import Event, FrameDone, Message
 from nst_video.video import flow
@@ -64,6 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--offsets", default="4,8", help="long-range offsets k")
     add_network_options(parser)
     parser.add_argument("--out", type=Path, default=Path("bench-out/passes"))
+    parser.add_argument(
+        "--score-only",
+        action="store_true",
+        help="score the passes an earlier (or still running) render kept in OUT/run",
+    )
     return parser.parse_args(argv)
 
 
@@ -94,7 +99,7 @@ class KeptPass(FrameStore):
         pass
 
 
-def render_all_passes(args: argparse.Namespace, engine: Engine, count: int) -> Path:
+def render_all_passes(args: argparse.Namespace, engine: Engine, count: int) -> None:
     """One render with the largest --passes value, every pass kept in OUT/run/NN.
 
     Pass k of an N-pass render is the whole of a k-pass render: nothing in a pass depends on
@@ -110,7 +115,6 @@ def render_all_passes(args: argparse.Namespace, engine: Engine, count: int) -> P
         return KeptPass(folder / f"{number:02d}")
 
     render_passes(engine, source, stores, range(count), args.size, print_progress)
-    return folder
 
 
 def print_progress(event: Event) -> None:
@@ -161,7 +165,11 @@ def terms(engine: Any, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> d
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    inputs = prepare_inputs(args)
+    if args.score_only:
+        folder = args.out / "inputs"
+        inputs = [read_image(p) for p in sorted(folder.glob("*.png"))]
+    else:
+        inputs = prepare_inputs(args)
     offsets = [1, *(int(k) for k in args.offsets.split(","))]
     wanted = [int(p) for p in args.passes.split(",")]
     video = replace(VideoConfig(), passes=max(wanted))
@@ -173,9 +181,11 @@ def main(argv: list[str] | None = None) -> None:
     # As in the CLI, the optimizer's own budget is the first frame's.
     settings = replace(settings, optim=replace(settings.optim, iterations=video.first_iterations))
     engine = make_engine([args.style], settings, args.weights)
-    began = time.perf_counter()
-    folder = render_all_passes(args, engine, len(inputs))
-    print(f"rendered in {time.perf_counter() - began:.0f} s", flush=True)
+    folder = args.out / "run"
+    if not args.score_only:
+        began = time.perf_counter()
+        render_all_passes(args, engine, len(inputs))
+        print(f"rendered in {time.perf_counter() - began:.0f} s", flush=True)
     rows = []
     for passes in wanted:
         outputs, spent = pass_results(folder, passes, len(inputs))
@@ -190,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     summary = {"network": network_label(args), "args": vars(args) | {"out": str(args.out)}}
-    (args.out / "results.json").write_text(json.dumps({**summary, "rows": rows}, indent=1))
+    name = "scores.json" if args.score_only else "results.json"
+    (args.out / name).write_text(json.dumps({**summary, "rows": rows}, indent=1))
     header = [
         "passes",
         *(f"warp k={k}" for k in offsets),
