@@ -441,3 +441,20 @@ def test_another_frame_range_or_a_changed_input_renders_the_later_passes_again(
         changed[0] == "input frames changed since frames were rendered: rendering passes 2-3 again"
     )
     assert work.frames.read_stats(2)["input"] == frame_digest(source.frames_list[2])  # type: ignore[index]
+
+
+def test_restart_discards_every_pass_and_only_our_files(tmp_path: Path) -> None:
+    work = WorkDir(tmp_path)
+    frame = np.zeros((4, 4, 3), np.uint8)
+    work.pass_frames(2, 3).save_frame(0, frame, {})
+    segment = Segment(1, 4, 8, 2)
+    work.segment_pass_frames(segment, 1, 3).save_frame(2, frame, {})
+    assert work.has_pass_frames()
+    foreign = tmp_path / "passes" / "01" / "notes.txt"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text("not ours")
+    work.discard_frames()
+    assert not work.has_pass_frames()
+    assert not (tmp_path / "passes" / "02").exists()
+    assert not (work.segment_dir(1) / "passes").exists()
+    assert foreign.read_text() == "not ours"
