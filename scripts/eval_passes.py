@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
             **terms(engine, inputs, outputs),
             "evaluations_per_frame": spent["evaluations"] / len(inputs),
             "seconds_per_frame": spent["optimizing_seconds"] / len(inputs),
+            "seconds_per_evaluation": spent["optimizing_seconds"] / spent["evaluations"],
             **spent,
         }
         rows.append(row)
@@ -209,17 +210,19 @@ def main(argv: list[str] | None = None) -> None:
         "style",
         "evals/frame",
         "s/frame",
+        "s/eval",
     ]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
         cells = [
             str(row["passes"]),
-            *(f"{row[f'warp_k{k}']:.5f}" for k in offsets),
+            *(f"{row[f'warp_k{k}']:.3g}" for k in offsets),
             f"{row['content']:.4f}",
             f"{row['style']:.4f}",
             f"{row['evaluations_per_frame']:.0f}",
             f"{row['seconds_per_frame']:.1f}",
+            f"{row['seconds_per_evaluation']:.2f}",
         ]
         print("| " + " | ".join(cells) + " |")
 
