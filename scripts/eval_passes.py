@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_network_options(parser)
     parser.add_argument("--out", type=Path, default=Path("bench-out/passes"))
     parser.add_argument(
+        "--picture",
+        type=Path,
+        help="write these frames (--picture-frames) side by side: input, then each --passes row",
+    )
+    parser.add_argument("--picture-frames", default="12,19", help="frames of the picture")
+    parser.add_argument(
         "--score-only",
         action="store_true",
         help="score the passes an earlier (or still running) render kept in OUT/run",
@@ -162,6 +168,17 @@ def terms(engine: Any, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> d
     return {k: float(np.mean([m[k] for m in measured])) for k in ("content", "style")}
 
 
+def write_picture(
+    args: argparse.Namespace, inputs: list[np.ndarray], folder: Path, wanted: list[int]
+) -> None:
+    """One row per --picture-frames frame: its input, then its result after each pass count."""
+    rows = []
+    for index in (int(i) for i in args.picture_frames.split(",")):
+        results = [FrameStore(folder / f"{n:02d}").load_frame(index) for n in wanted]
+        rows.append(np.concatenate([inputs[index], *results], axis=1))
+    write_image(args.picture, np.concatenate(rows, axis=0))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -200,7 +217,12 @@ def main(argv: list[str] | None = None) -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    summary = {"network": network_label(args), "args": vars(args) | {"out": str(args.out)}}
+    if args.picture:
+        write_picture(args, inputs, folder, wanted)
+    summary = {
+        "network": network_label(args),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
     name = "scores.json" if args.score_only else "results.json"
     (args.out / name).write_text(json.dumps({**summary, "rows": rows}, indent=1))
     header = [
