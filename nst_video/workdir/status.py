@@ -18,7 +18,8 @@ def render_status(work: WorkDir) -> dict[str, Any]:
     indices = plan.indices
     passes = manifest.job.settings.video.passes
     done = work.frames.done_frames(indices)
-    progress = pass_status(work, indices, passes)
+    # Segments run their own passes: each segment's row says which.
+    progress = None if plan.segments else pass_status(work, indices, passes)
     number = progress["number"] if progress else passes
     store = work.pass_frames(number, passes)
     in_pass = store.done_frames(indices)
