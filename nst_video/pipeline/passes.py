@@ -37,10 +37,11 @@ from nst_video.pipeline.render import (
     build_stats,
     close_frames,
     prefetch,
+    read_contents,
 )
 from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
 from nst_video.video import flow
-from nst_video.video.resize import resize_long_side, scaled_shape
+from nst_video.video.resize import scaled_shape
 from nst_video.workdir.store import FrameStore, frame_digest
 
 # Pass number -> its frame store (WorkDir.pass_frames, or a segment's segment_pass_frames).
@@ -131,27 +132,15 @@ def _unit(image: np.ndarray) -> np.ndarray:
 # --- reading the input -------------------------------------------------------------------------
 
 
-def forward_contents(
-    source: FrameSource, indices: range, long_side: int
-) -> Iterator[tuple[int, str, np.ndarray]]:
-    """(index, digest of the decoded frame, frame at the render's size), in order."""
-    frames = source.frames(indices.start, len(indices))
-    try:
-        for index, raw in zip(indices, frames, strict=False):
-            yield index, frame_digest(raw), resize_long_side(raw, long_side)
-    finally:
-        close_frames(frames)
-
-
 def reversed_contents(
     source: FrameSource, indices: range, long_side: int, chunk: int
 ) -> Iterator[tuple[int, str, np.ndarray]]:
-    """The same for `indices` (ascending) last frame first: `chunk` frames at a time are read
-    forwards and handed out backwards, each dropped once handed out."""
+    """render.read_contents of `indices` (ascending), last frame first: `chunk` frames at a
+    time are read forwards and handed out backwards, each dropped once handed out."""
     stop = indices.stop
     while stop > indices.start:
         begin = max(indices.start, stop - chunk)
-        block = list(forward_contents(source, range(begin, stop), long_side))
+        block = list(read_contents(source, range(begin, stop), long_side))
         while block:
             yield block.pop()
         stop = begin
@@ -232,7 +221,7 @@ class PassLoop:
         """(position in `order`, content) from position `skip` on, read ahead in a thread."""
         rest = order[skip:]
         if direction(self.number) > 0:
-            items = forward_contents(self.source, rest, self.long_side)
+            items = read_contents(self.source, rest, self.long_side)
         else:
             ascending = rest[::-1]
             items = reversed_contents(self.source, ascending, self.long_side, self.chunk)

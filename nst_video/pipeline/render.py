@@ -191,13 +191,7 @@ class FrameLoop:
 
     def _contents(self, read_from: int) -> Iterator[tuple[int, str, np.ndarray]]:
         """(index, digest of the decoded frame, frame at the render's size) from `read_from`."""
-        stop = self.indices.stop
-        frames = self.source.frames(read_from, stop - read_from)
-        try:
-            for index, raw in zip(range(read_from, stop), frames, strict=False):
-                yield index, frame_digest(raw), resize_long_side(raw, self.long_side)
-        finally:
-            close_frames(frames)
+        return read_contents(self.source, range(read_from, self.indices.stop), self.long_side)
 
     def _inputs(
         self, read_from: int
@@ -255,6 +249,18 @@ class FrameLoop:
             )
         )
         return stylized.image
+
+
+def read_contents(
+    source: FrameSource, indices: range, long_side: int
+) -> Iterator[tuple[int, str, np.ndarray]]:
+    """(index, digest of the decoded frame, frame at the render's size) for `indices`, in order."""
+    frames = source.frames(indices.start, len(indices))
+    try:
+        for index, raw in zip(indices, frames, strict=False):
+            yield index, frame_digest(raw), resize_long_side(raw, long_side)
+    finally:
+        close_frames(frames)
 
 
 def close_frames(frames: Iterator[Any]) -> None:
