@@ -333,7 +333,7 @@ def test_segment_status_before_any_worker_started(tmp_path: Path) -> None:
     work.frames_dir.mkdir()
     rows = segment_status(work, [Segment(0, 0, 3, 0)])
     assert rows == [{"index": 0, "start": 0, "stop": 3, "warmup": 0, "done": 0, "total": 3,
-                     "worker": None}]  # fmt: skip
+                     "worker": None, "pass": None}]  # fmt: skip
 
 
 # --- a worker killed mid-segment -----------------------------------------------------------------

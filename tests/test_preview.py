@@ -226,5 +226,6 @@ def test_preview_takes_every_stylization_option_of_video() -> None:
         "--first-iterations", "--init", "--flow", "--temporal-weight", "--scene-cut-threshold",
         "--start", "--frames", "--crf", "--codec", "--no-audio", "--report", "--work-dir",
         "--restart", "--workers", "--ray-address", "--segment-warmup", "--temporal-offsets",
+        "--passes", "--pass-blend", "--temporal-from-pass", "--pass-iterations",
     }  # fmt: skip
     assert options("image") - options("preview") == {"--init", "--output-ext"}

@@ -248,6 +248,27 @@ def video(
             "again comes back painted as before (1: the previous frame only)."
         ),
     ] = ",".join(map(str, _V.temporal_offsets)),
+    passes: Annotated[
+        int,
+        typer.Option(
+            help="Ruder's multi-pass: passes over the clip, alternating direction (1: one "
+            "forward pass)."
+        ),
+    ] = _V.passes,
+    pass_blend: Annotated[
+        float,
+        typer.Option(
+            help="From pass 2 on, share of the warped neighbour in a frame's start where the "
+            "flow is reliable (Ruder's blendWeight)."
+        ),
+    ] = _V.pass_blend,
+    temporal_from_pass: Annotated[
+        int,
+        typer.Option(help="First pass (>= 2) of later passes with the temporal term."),
+    ] = _V.temporal_from_pass,
+    pass_iterations: Annotated[
+        int, typer.Option(help="Loss evaluations per frame in passes 2 and later.")
+    ] = _V.pass_iterations,
     style_weight: StyleWeight = _L.style_weight,
     overwrite: Overwrite = False,
     quiet: Quiet = False,

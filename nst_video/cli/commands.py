@@ -248,6 +248,10 @@ def video(
     ray_address: str | None,
     segment_warmup: int,
     temporal_offsets: str,
+    passes: int,
+    pass_blend: float,
+    temporal_from_pass: int,
+    pass_iterations: int,
     style_weight: float,
     overwrite: bool,
     quiet: bool,
@@ -268,6 +272,10 @@ def video(
         audio=not no_audio,
         segment_warmup=segment_warmup,
         temporal_offsets=parse_offsets(temporal_offsets),
+        passes=passes,
+        pass_blend=pass_blend,
+        temporal_from_pass=temporal_from_pass,
+        pass_iterations=pass_iterations,
     )
     # The optimizer's budget is the first frame's; later frames get the video's --iterations.
     settings = Settings(
@@ -303,8 +311,14 @@ def status(work_dir: Path, as_json: bool) -> None:
         typer.echo(json.dumps(info, sort_keys=True))
         return
     eta = info["eta_seconds"]
+    step = info["pass"]
     typer.echo(
-        f"{info['done']}/{plural(info['total'], 'frame')} done"
+        (
+            f"pass {step['number']}/{step['of']} ({step['done']}/{step['total']} frames); "
+            if step
+            else ""
+        )
+        + f"{info['done']}/{plural(info['total'], 'frame')} done"
         f" ({info['seconds_per_frame']:.2f} s/frame, ETA {format_duration(eta)}); "
         f"output: {info['output']} ({info['encode']}); {_liveness(info['owner'])}"
     )
@@ -313,6 +327,7 @@ def status(work_dir: Path, as_json: bool) -> None:
         typer.echo(
             f"  segment {seg['index']}: frames {seg['start']}-{seg['stop'] - 1}, "
             f"{seg['done']}/{seg['total']} done, warm-up {seg['warmup']}"
+            + (f", pass {seg['pass']['number']}/{seg['pass']['of']}" if seg["pass"] else "")
             + (f", worker pid {worker['pid']} on {worker['host']}" if worker else "")
         )
 

@@ -205,12 +205,14 @@ class Engine:
         budget: int,
         temporal: Temporal | None = None,
         callback: Callback = ignore,
+        refine: bool = False,
     ) -> Stylized:
         """Optimize from `init` (HxWx3) towards `content`'s features and the style targets.
 
-        With `scales > 1` and no temporal target, coarser levels run first and seed the next.
+        With `scales > 1` and no temporal target, coarser levels run first and seed the next;
+        not with `refine`, for an `init` that is already a finished result (a later pass).
         """
-        levels = self.settings.image.scales if temporal is None else 1
+        levels = self.settings.image.scales if temporal is None and not refine else 1
         # Before any work: a pooling error deep in the VGG pass would be a traceback.
         loss = self.settings.loss
         check_frame_size(content.shape[:2], None, loss.content_layers + loss.style_layers, levels)

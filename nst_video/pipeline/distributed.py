@@ -22,11 +22,12 @@ from nst_video.core.device import usable_cpus
 from nst_video.errors import NstError, OptionError, plural
 from nst_video.media import open_source
 from nst_video.media.files import atomic_write_json
-from nst_video.pipeline.render import EngineFactory, FrameLoop
+from nst_video.pipeline.passes import render_passes
+from nst_video.pipeline.render import EngineFactory
 from nst_video.progress import Callback, FrameDone, Message, ignore
 from nst_video.video.segments import Segment
 from nst_video.workdir.manifest import Job
-from nst_video.workdir.store import DRIVER_FILE, WORKER_FILE, WorkDir
+from nst_video.workdir.store import DRIVER_FILE, WORKER_FILE, FrameStore, WorkDir
 
 RAY_MISSING = 'Ray is not installed; install it with: pip install "nst-video[ray]"'
 WATCH_INTERVAL = 1.0  # seconds between a task's checks that its driver is still there
@@ -124,14 +125,19 @@ def render_segment_task(
     work = WorkDir(Path(work_path))
     # The driver is checked before every save, not only every second.
     check = (lambda: watch.check(force=True)) if watch is not None else None
-    store = work.segment_frames(segment, before_save=check)
-    store.remove_temporaries()  # a killed earlier attempt's half-written warm-up frames
+    passes = job.settings.video.passes
+
+    def stores(number: int) -> FrameStore:
+        # Each segment runs its own passes over its frames, warm-up included.
+        return work.segment_pass_frames(segment, number, passes, before_save=check)
+
+    stores(passes).remove_temporaries()  # a killed earlier attempt's half-written warm-up frames
     worker = {"pid": os.getpid(), "host": socket.gethostname()}
     atomic_write_json(work.segment_dir(segment.index) / WORKER_FILE, worker)
     engine = make_engine(job)
     source = open_source(job.input, job.settings.video.fps)
     callback = watch if watch is not None else ignore
-    return FrameLoop(engine, source, store, segment.frames, long_side, callback).run()
+    return render_passes(engine, source, stores, segment.frames, long_side, callback)
 
 
 def _start_ray(ray: Any, workers: int, address: str | None, cpu_only: bool) -> dict[str, Any]:

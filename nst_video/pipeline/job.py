@@ -36,7 +36,8 @@ from nst_video.media.writers import (
 )
 from nst_video.models import chosen_weights, weights_source
 from nst_video.pipeline.distributed import render_segments, require_ray
-from nst_video.pipeline.render import EngineFactory, FrameLoop, interruptible
+from nst_video.pipeline.passes import render_passes
+from nst_video.pipeline.render import EngineFactory, interruptible
 from nst_video.pipeline.segments import final_frames
 from nst_video.progress import Callback, Message, ignore
 from nst_video.video.cuts import detect_cuts
@@ -413,8 +414,15 @@ def render_video(
             )
             rendered = len(work.frames.done_frames(indices)) - before
         else:
-            loop = FrameLoop(make_engine(job), source, work.frames, indices, long_side, callback)
-            rendered = loop.run()
+            passes = video.passes
+            rendered = render_passes(
+                make_engine(job),
+                source,
+                lambda number: work.pass_frames(number, passes),
+                indices,
+                long_side,
+                callback,
+            )
         write_report(work, indices, job.report, overwrite)
         output = encode(work, overwrite, callback)
     return RenderResult(work.path, output, rendered, len(indices))
@@ -439,7 +447,7 @@ def choose_segments(
 ) -> list[Segment] | None:
     """The stored segment plan when frames were already rendered with it, else a new one."""
     old = manifest.plan.segments if manifest.plan else None
-    started = bool(work.frames.done_frames(indices))
+    started = bool(work.frames.done_frames(indices)) or work.has_pass_frames()
     if started and old:
         return fit_segments(list(old), indices)
     if started and parallel.enabled:

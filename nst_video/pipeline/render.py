@@ -193,11 +193,14 @@ class FrameLoop:
         indices: range,
         long_side: int,
         callback: Callback = ignore,
+        extra_stats: Mapping[str, Any] | None = None,
     ):
         self.engine, self.source, self.store = engine, source, store
         self.indices, self.long_side, self.callback = indices, long_side, callback
         self.video = engine.settings.video
         self.depth = max(self.video.temporal_offsets)  # earlier frames the loop holds
+        # Recorded with every frame beyond build_stats (pass 1 of a multi-pass render: its pass).
+        self.extra_stats = dict(extra_stats or {})
 
     def run(self) -> int:
         """Returns the number of frames rendered now."""
@@ -279,18 +282,12 @@ class FrameLoop:
                 if changed_at is not None:
                     stale.append(index)
         finally:
-            _close(frames)
+            close_frames(frames)
         return stale
 
     def _contents(self, read_from: int) -> Iterator[tuple[int, str, np.ndarray]]:
         """(index, digest of the decoded frame, frame at the render's size) from `read_from`."""
-        stop = self.indices.stop
-        frames = self.source.frames(read_from, stop - read_from)
-        try:
-            for index, raw in zip(range(read_from, stop), frames, strict=False):
-                yield index, frame_digest(raw), resize_long_side(raw, self.long_side)
-        finally:
-            _close(frames)
+        return read_contents(self.source, range(read_from, self.indices.stop), self.long_side)
 
     def _inputs(
         self, read_from: int
@@ -340,7 +337,11 @@ class FrameLoop:
             content, start.image, start.budget, start.temporal, self.callback
         )
         seconds = time.perf_counter() - began
-        stats = {**build_stats(index, start, stylized, seconds), "input": digest}
+        stats = {
+            **build_stats(index, start, stylized, seconds),
+            "input": digest,
+            **self.extra_stats,
+        }
         saver.submit(index, stylized.image, stats)
         self.callback(
             FrameDone(
@@ -397,7 +398,19 @@ class Window:
         ]
 
 
-def _close(frames: Iterator[Any]) -> None:
+def read_contents(
+    source: FrameSource, indices: range, long_side: int
+) -> Iterator[tuple[int, str, np.ndarray]]:
+    """(index, digest of the decoded frame, frame at the render's size) for `indices`, in order."""
+    frames = source.frames(indices.start, len(indices))
+    try:
+        for index, raw in zip(indices, frames, strict=False):
+            yield index, frame_digest(raw), resize_long_side(raw, long_side)
+    finally:
+        close_frames(frames)
+
+
+def close_frames(frames: Iterator[Any]) -> None:
     close = getattr(frames, "close", None)
     if close is not None:
         close()  # ends a decoder subprocess when we stop early
@@ -488,7 +501,7 @@ def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
         finally:
             # In this thread, never while `items` runs elsewhere: a generator cannot be closed
             # from another thread while it executes, which left the decoder running.
-            _close(items)
+            close_frames(items)
 
     thread = threading.Thread(target=produce, name="nst-prefetch", daemon=True)
     thread.start()

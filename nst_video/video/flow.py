@@ -257,3 +257,25 @@ def warping_error(prev_out: np.ndarray, cur_out: np.ndarray, ff: FrameFlow) -> f
     warped = warp(_unit_range(prev_out), ff.backward)
     diff = (_unit_range(cur_out) - warped)[valid]
     return float(np.mean(np.square(diff, dtype=np.float64)))
+
+
+def pair_flows(
+    prev: np.ndarray, cur: np.ndarray, method: str = "dis"
+) -> tuple[FrameFlow, FrameFlow]:
+    """``frame_flow(prev, cur)`` and ``frame_flow(cur, prev)`` from the same two flows.
+
+    A backward pass warps frame i+1's output onto frame i (the second), and decides a scene cut
+    between them as the forward pass did (the first), so every pass agrees on the cuts.
+    """
+    if method == "none":
+        still = frame_flow(prev, cur, method)
+        return still, still
+    backward = compute_flow(cur, prev, method)
+    forward = compute_flow(prev, cur, method)
+    ahead = FrameFlow(
+        backward, consistency_mask(forward, backward), _color_match(prev, cur, backward)
+    )
+    behind = FrameFlow(
+        forward, consistency_mask(backward, forward), _color_match(cur, prev, forward)
+    )
+    return ahead, behind

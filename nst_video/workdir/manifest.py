@@ -32,9 +32,11 @@ from nst_video.video.segments import Segment
 # 2: input digests in the frame statistics, owned-output signatures, the frame range left out
 # of the fingerprint. 3: result settings by group (optim.iterations, video.iterations), with
 # precision and history_size among them. 4: device and precision in their own group
-# (compute.device, compute.precision; were image.device, image.precision). Checked on every
-# read: an older or newer layout is refused, not guessed. 5: video.temporal_offsets among the
-# result settings (a format-4 fingerprint lacks it, so it would read as changed settings).
+# (compute.device, compute.precision; were image.device, image.precision). 5: new result
+# settings in the fingerprint (a format-4 fingerprint lacks them, so it would read as changed
+# settings): video.temporal_offsets, the multi-pass settings (video.passes, pass_blend,
+# temporal_from_pass, pass_iterations), and passes/NN folders in the work directory. Checked on
+# every read: an older or newer layout is refused, not guessed.
 FORMAT_VERSION = 5
 ENCODE_STATES = ("pending", "started", "done")
 

@@ -7,18 +7,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from nst_video.video.segments import Segment
-from nst_video.workdir.store import WORKER_FILE, WorkDir
+from nst_video.workdir.store import WORKER_FILE, FrameStore, WorkDir
 
 
 def render_status(work: WorkDir) -> dict[str, Any]:
-    """Frames done / total, mean seconds per frame over the finished frames, ETA."""
+    """Frames done / total, mean seconds per frame over the finished frames, ETA; with
+    --passes N also the pass under way ("done" and "total" count the final frames)."""
     manifest = work.manifest()
     plan = manifest.require_plan(work.path)
     indices = plan.indices
+    passes = manifest.job.settings.video.passes
     done = work.frames.done_frames(indices)
-    seconds = [s["seconds"] for i in done if (s := work.frames.read_stats(i))]
+    # Segments run their own passes: each segment's row says which.
+    progress = None if plan.segments else pass_status(work, indices, passes)
+    number = progress["number"] if progress else passes
+    store = work.pass_frames(number, passes)
+    in_pass = store.done_frames(indices)
+    seconds = [s["seconds"] for i in in_pass if (s := store.read_stats(i))]
     per_frame = sum(seconds) / len(seconds) if seconds else None
-    remaining = len(indices) - len(done)
+    # The passes after this one, at this pass's speed (later passes cost about the same).
+    remaining = len(indices) - len(in_pass) + (passes - number) * len(indices)
     owner = work.owner()
     return {
         "work_dir": str(work.path),
@@ -31,22 +39,43 @@ def render_status(work: WorkDir) -> dict[str, Any]:
         "eta_seconds": None if per_frame is None else remaining * per_frame,
         "encode": manifest.encode,
         "result_hash": manifest.result_hash,
-        "segments": segment_status(work, plan.segments) if plan.segments else None,
+        "segments": segment_status(work, plan.segments, passes) if plan.segments else None,
+        "pass": progress,
     }
 
 
-def segment_status(work: WorkDir, segments: Sequence[Segment]) -> list[dict[str, Any]]:
+def pass_status(work: WorkDir, indices: range, passes: int) -> dict[str, int] | None:
+    """The pass under way (the latest begun, or the next once it is complete) and its frames
+    done; None for a single-pass render."""
+    if passes == 1:
+        return None
+    return _pass_progress([work.pass_frames(n, passes) for n in range(1, passes + 1)], indices)
+
+
+def _pass_progress(stores: Sequence[FrameStore], indices: range) -> dict[str, int]:
+    counts = [len(store.done_frames(indices)) for store in stores]
+    number = max((n for n, count in enumerate(counts, 1) if count), default=1)
+    if counts[number - 1] == len(indices) and number < len(stores):
+        number += 1
+    return {"number": number, "of": len(stores), "done": counts[number - 1], "total": len(indices)}
+
+
+def segment_status(
+    work: WorkDir, segments: Sequence[Segment], passes: int = 1
+) -> list[dict[str, Any]]:
     """Per-segment progress: frames done of those it owns, and the worker that rendered it."""
     rows = []
     for segment in segments:
         owned = range(segment.start, segment.stop)
         worker = work.segment_dir(segment.index) / WORKER_FILE
+        stores = [work.segment_pass_frames(segment, n, passes) for n in range(1, passes + 1)]
         rows.append(
             {
                 **segment.as_dict(),
                 "done": len(work.frames.done_frames(owned)),
                 "total": len(owned),
                 "worker": json.loads(worker.read_text()) if worker.is_file() else None,
+                "pass": _pass_progress(stores, segment.frames) if passes > 1 else None,
             }
         )
     return rows

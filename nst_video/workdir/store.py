@@ -6,8 +6,12 @@ Layout (defined here only):
          WORKDIR/frames/000123.png    stylized frame 123 of the clip (lossless)
          WORKDIR/frames/000123.json   its statistics and the digest of its input frame (written
                                       before the PNG, which commits it)
+         WORKDIR/passes/02/000123.*   frame 123 after pass 2 of a multi-pass render (--passes
+                                      N: passes 1..N-1 here, pass N in frames/); a pass's
+                                      folder is deleted once the next pass is complete
          WORKDIR/segments/driver.json the Ray run whose segment tasks may write frames
          WORKDIR/segments/004/        segment 4's warm-up frames, and its worker.json
+         WORKDIR/segments/004/passes/ its own earlier passes, warm-up frames included
 Every file is written to a temporary name, fsynced and renamed, so a kill at any instant leaves
 either the old version or the new one. Only these names are ever deleted: a work directory
 holds nothing else of value, and one nst-video did not create is refused.
@@ -44,10 +48,12 @@ LOCK = "lock"
 SEGMENTS = "segments"
 DRIVER_FILE = "driver.json"  # in segments/: the run whose tasks may write frames
 WORKER_FILE = "worker.json"  # in segments/K/: the process rendering segment K
+PASSES = "passes"  # in WORKDIR and segments/K/: the earlier passes of a multi-pass render
 _PNG_END = b"IEND\xaeB`\x82"
 # The only names the work directory writes into frames/ and segments/K/ (besides temporaries).
 _OUR_FRAME_FILE = re.compile(r"^\d{6}\.(png|json)$")
 _OUR_SEGMENT_FILES = (WORKER_FILE,)
+_OUR_PASS_DIR = re.compile(r"^\d{2}$")
 
 
 def frame_digest(frame: np.ndarray) -> str:
@@ -64,7 +70,38 @@ class WorkDir:
         self.path = path
         self.frames_dir = path / "frames"
         self.segments_dir = path / SEGMENTS
+        self.passes_dir = path / PASSES
         self.frames = FrameStore(self.frames_dir)
+
+    def pass_frames(self, number: int, passes: int) -> FrameStore:
+        """The frames of pass `number` of `passes`: the last pass's are the render's frames
+        (frames/, what the encoder and status read), earlier ones live in passes/NN."""
+        if number == passes:
+            return self.frames
+        return FrameStore(_pass_folder(self.passes_dir, number))
+
+    def segment_pass_frames(
+        self,
+        segment: Segment,
+        number: int,
+        passes: int,
+        before_save: Callable[[], None] | None = None,
+    ) -> FrameStore:
+        """Pass `number` of `passes` as segment `segment` sees it: the last pass is the
+        segment's frames (segment_frames), earlier ones live in segments/K/passes/NN."""
+        if number == passes:
+            return self.segment_frames(segment, before_save)
+        folder = _pass_folder(self.segment_dir(segment.index) / PASSES, number)
+        return FrameStore(folder, before_save=before_save)
+
+    def has_pass_frames(self) -> bool:
+        """Whether any earlier-pass frame exists, of the whole render or of a segment."""
+        folders = [self.passes_dir, *self.segments_dir.glob(f"[0-9][0-9][0-9]/{PASSES}")]
+        return any(
+            _OUR_FRAME_FILE.match(p.name)
+            for folder in folders
+            for p in folder.glob("[0-9][0-9]/*.png")
+        )
 
     def segment_frames(
         self, segment: Segment, before_save: Callable[[], None] | None = None
@@ -198,6 +235,7 @@ class WorkDir:
         numbered names and temporaries, in frames/ and each segments/K/."""
         count = len([p for p in self.frames_dir.glob("*.png") if _OUR_FRAME_FILE.match(p.name)])
         _remove(self.frames_dir, _ours_in_frames)
+        _remove_passes(self.passes_dir)
         self.discard_segments()
         return count
 
@@ -208,6 +246,7 @@ class WorkDir:
             return
         for folder in segments.iterdir():
             if folder.is_dir() and re.fullmatch(r"\d{3}", folder.name):
+                _remove_passes(folder / PASSES)
                 _remove(folder, lambda n: _ours_in_frames(n) or n in _OUR_SEGMENT_FILES)
                 with contextlib.suppress(OSError):
                     folder.rmdir()  # only when empty: anything else someone put there stays
@@ -314,6 +353,16 @@ class FrameStore:
         folder, since other segments may be writing into frames/ now."""
         _remove(self.warmup if self.warmup is not None else self.main, is_temporary)
 
+    def discard(self) -> None:
+        """Delete every frame of a store that holds one folder alone (an earlier pass, no
+        longer needed), and the folder once empty; only our names."""
+        assert self.warmup is None, "a segment's store shares frames/ with other segments"
+        _remove(self.main, _ours_in_frames)
+        with contextlib.suppress(OSError):
+            self.main.rmdir()
+            if self.main.parent.name == PASSES:
+                self.main.parent.rmdir()  # when it held no other pass
+
     def iter_frames(self, indices: range) -> Iterator[np.ndarray]:
         for index in indices:
             frame = self.load_frame(index)
@@ -332,6 +381,21 @@ def _mkdir(path: Path) -> None:
         raise OutputError(
             f"cannot create {path}: {exc.strerror or exc}; pass --work-dir DIR"
         ) from exc
+
+
+def _pass_folder(passes_dir: Path, number: int) -> Path:
+    return passes_dir / f"{number:02d}"
+
+
+def _remove_passes(passes_dir: Path) -> None:
+    """Our frames in every passes/NN folder, the folders once empty, then passes/ itself."""
+    if not passes_dir.is_dir():
+        return
+    for folder in passes_dir.iterdir():
+        if folder.is_dir() and _OUR_PASS_DIR.match(folder.name):
+            FrameStore(folder).discard()
+    with contextlib.suppress(OSError):
+        passes_dir.rmdir()
 
 
 def _ours_in_frames(name: str) -> bool:

@@ -1,0 +1,387 @@
+"""Ruder et al.'s multi-pass algorithm (IJCV 2018, section 4.4): `--passes N` sweeps over the
+clip N times, alternating direction (pass 1 forward, 2 backward, 3 forward, ...).
+
+Pass 1 is the single-pass render (FrameLoop): each frame starts from the flow-warped previous
+output and has the temporal term. (Ruder's pass 1 starts every frame from noise, without the
+temporal term; his later passes then do the propagating. Ours starts from a consistent clip,
+so later passes refine it and need fewer evaluations.) From pass 2 on, frame i starts from
+
+    delta * c * warp(neighbour's result in this pass) + (1 - delta * c) * its own last result
+
+where the neighbour is frame i-1 (forward) or i+1 (backward), c the neighbour's consistency
+mask, delta `--pass-blend`; from pass `--temporal-from-pass` on, it also has the temporal term
+against the same warped neighbour. Across a scene cut a frame takes nothing from its neighbour.
+
+Every pass streams: it reads input frames (a backward pass in chunks, see reversed_contents)
+and the previous pass's PNGs, and writes its own through the frame store, so a multi-pass render
+resumes exactly like a single-pass one. A pass's frames are deleted once the next pass is
+complete, the last pass's are the render's frames.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from nst_video.config import VideoConfig
+from nst_video.core.engine import Engine, Temporal
+from nst_video.errors import ResumeError, plural
+from nst_video.media import FrameSource
+from nst_video.pipeline.render import (
+    FrameLoop,
+    FrameSaver,
+    FrameStart,
+    build_stats,
+    close_frames,
+    prefetch,
+    read_contents,
+)
+from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
+from nst_video.video import flow
+from nst_video.video.resize import scaled_shape
+from nst_video.workdir.store import FrameStore, frame_digest
+
+# Pass number -> its frame store (WorkDir.pass_frames, or a segment's segment_pass_frames).
+PassStores = Callable[[int], FrameStore]
+
+# A backward pass reads the input in chunks of this many bytes of frames at the render's size,
+# last chunk first, each reversed in memory. A video decoder only runs forwards (and each chunk
+# decodes from the clip's start), so larger chunks decode less: 256 MiB holds ~600 frames at
+# 512x288 (a 10k-frame clip then decodes its input ~9 times per backward pass, cheap next to
+# stylizing it) and bounds memory whatever the clip's length.
+BACKWARD_CHUNK_BYTES = 256 * 2**20
+
+
+def direction(number: int) -> int:
+    """+1 for a forward pass (odd numbers), -1 for a backward one."""
+    return 1 if number % 2 else -1
+
+
+def pass_order(indices: range, number: int) -> range:
+    """The frames of `indices` in the order pass `number` renders them."""
+    return indices if direction(number) > 0 else indices[::-1]
+
+
+# --- what a frame takes from its neighbour -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """The neighbour's result of this pass warped onto a frame, and where to trust it."""
+
+    warped: np.ndarray  # HxWx3 uint8
+    mask: np.ndarray  # HxW float32 in [0, 1]
+    consistent: float
+
+
+# (frame's content, the neighbour's content, the neighbour's output in this pass, pass
+# direction, settings) -> what the frame takes from it, or None across a scene cut. Offset 1
+# (adjacent_neighbour) today; a long-term version would look further back along the pass.
+NeighbourTarget = Callable[
+    [np.ndarray, np.ndarray, np.ndarray, int, VideoConfig], "Neighbour | None"
+]
+
+
+def adjacent_neighbour(
+    content: np.ndarray,
+    neighbour_in: np.ndarray,
+    neighbour_out: np.ndarray,
+    step: int,
+    video: VideoConfig,
+) -> Neighbour | None:
+    """The adjacent frame's output warped onto this one, with flow between the input frames.
+
+    A backward pass warps frame i+1 onto frame i (flow i -> i+1) but decides the cut between
+    them from the forward pair, as pass 1 did, so every pass sees the same cuts.
+    """
+    if step > 0:
+        ff = flow.frame_flow(neighbour_in, content, video.flow)
+        ordered = ff
+    else:
+        ordered, ff = flow.pair_flows(content, neighbour_in, video.flow)
+    if flow.is_scene_cut(ordered, video.scene_cut_threshold):
+        return None
+    warped = flow.warp(neighbour_out, ff.backward, video.warp_interpolation)
+    return Neighbour(warped, ff.mask, ff.consistent_fraction)
+
+
+def later_start(
+    own: np.ndarray, neighbour: Neighbour | None, number: int, video: VideoConfig, init: str
+) -> FrameStart:
+    """How a frame of pass `number` (>= 2) starts: its own last result blended with the warped
+    neighbour where the flow is reliable; `init` names a frame without one (own / cut)."""
+    if neighbour is None:
+        return FrameStart(own, video.pass_iterations, init, None, None)
+    weight = (video.pass_blend * neighbour.mask)[..., None]
+    image = weight * _unit(neighbour.warped) + (1.0 - weight) * _unit(own)
+    temporal = None
+    if number >= video.temporal_from_pass:
+        temporal = Temporal(neighbour.warped, neighbour.mask)
+    return FrameStart(
+        image.astype(np.float32), video.pass_iterations, "blended", temporal, neighbour.consistent
+    )
+
+
+def _unit(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float32) / 255.0
+
+
+# --- reading the input -------------------------------------------------------------------------
+
+
+def reversed_contents(
+    source: FrameSource, indices: range, long_side: int, chunk: int
+) -> Iterator[tuple[int, str, np.ndarray]]:
+    """render.read_contents of `indices` (ascending), last frame first: `chunk` frames at a
+    time are read forwards and handed out backwards, each dropped once handed out."""
+    stop = indices.stop
+    while stop > indices.start:
+        begin = max(indices.start, stop - chunk)
+        block = list(read_contents(source, range(begin, stop), long_side))
+        while block:
+            yield block.pop()
+        stop = begin
+
+
+def chunk_frames(source: FrameSource, long_side: int, budget: int = BACKWARD_CHUNK_BYTES) -> int:
+    """How many frames at the render's size fit the backward pass's read-ahead budget."""
+    height, width = scaled_shape(source.size[1], source.size[0], long_side)
+    return max(2, budget // (height * width * 3))
+
+
+# --- one later pass ----------------------------------------------------------------------------
+
+
+class PassLoop:
+    """Renders pass `number` (>= 2) of the frames of `indices` that its store lacks, in the
+    pass's direction, from the previous pass's frames (`previous`, complete)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        source: FrameSource,
+        previous: FrameStore,
+        store: FrameStore,
+        indices: range,
+        number: int,
+        long_side: int,
+        callback: Callback = ignore,
+        target: NeighbourTarget = adjacent_neighbour,
+        chunk: int | None = None,
+    ):
+        self.engine, self.source, self.previous, self.store = engine, source, previous, store
+        self.indices, self.number, self.long_side = indices, number, long_side
+        self.callback, self.target = callback, target
+        self.chunk = chunk or chunk_frames(source, long_side)
+        self.video = engine.settings.video
+
+    def run(self) -> int:
+        """Returns the number of frames rendered now."""
+        damaged = self.store.drop_damaged(self.indices)
+        if damaged:
+            self.callback(Message(f"rendering damaged frames of pass {self.number} again"))
+        order = pass_order(self.indices, self.number)
+        todo = [k for k, i in enumerate(order) if not self.store.has_frame(i)]
+        if not todo:
+            return 0
+        first = todo[0]
+        # A finished frame that no longer decodes cannot seed its successor: back up to it.
+        while first > 0 and self.store.load_frame(order[first - 1]) is None:
+            first -= 1
+        done = len(order) - len(todo)
+        step = direction(self.number)
+        rendered = 0
+        neighbour_in: np.ndarray | None = None
+        neighbour_out: np.ndarray | None = None
+        with FrameSaver(self.store) as saver:
+            for position, (index, digest, content) in self._contents(order, max(first - 1, 0)):
+                out: np.ndarray | None = None
+                if self.store.has_frame(index):
+                    upcoming = order[position + 1] if position + 1 < len(order) else None
+                    if upcoming is None or self.store.has_frame(upcoming):
+                        neighbour_in, neighbour_out = content, None
+                        continue
+                    out = self.store.load_frame(index)
+                if out is None:
+                    if neighbour_in is not None and neighbour_out is None:
+                        neighbour_out = self.store.load_frame(index - step)
+                    out = self._render(
+                        index, content, digest, neighbour_in, neighbour_out, done + rendered, saver
+                    )
+                    rendered += 1
+                neighbour_in, neighbour_out = content, out
+        return rendered
+
+    def _contents(
+        self, order: range, skip: int
+    ) -> Iterator[tuple[int, tuple[int, str, np.ndarray]]]:
+        """(position in `order`, content) from position `skip` on, read ahead in a thread."""
+        rest = order[skip:]
+        if direction(self.number) > 0:
+            items = read_contents(self.source, rest, self.long_side)
+        else:
+            ascending = rest[::-1]
+            items = reversed_contents(self.source, ascending, self.long_side, self.chunk)
+        return enumerate(prefetch(items), skip)
+
+    def _render(
+        self,
+        index: int,
+        content: np.ndarray,
+        digest: str,
+        neighbour_in: np.ndarray | None,
+        neighbour_out: np.ndarray | None,
+        done: int,
+        saver: FrameSaver,
+    ) -> np.ndarray:
+        own = self.previous.load_frame(index)
+        if own is None:  # render_passes runs a pass only after the previous one is complete
+            raise ResumeError(
+                f"frame {index} of pass {self.number - 1} in {self.previous.folder(index)} is "
+                "missing or corrupt; run the render again to redo that pass"
+            )
+        neighbour, init = None, "own"
+        if neighbour_in is not None and neighbour_out is not None:
+            step = direction(self.number)
+            neighbour = self.target(content, neighbour_in, neighbour_out, step, self.video)
+            init = "cut"
+        start = later_start(own, neighbour, self.number, self.video, init)
+        total = len(self.indices)
+        label = f"pass {self.number} {start.init}"
+        self.callback(FrameStarted(index, done, total, label, start.budget))
+        began = time.perf_counter()
+        stylized = self.engine.stylize(
+            content, start.image, start.budget, start.temporal, self.callback, refine=True
+        )
+        seconds = time.perf_counter() - began
+        stats = {
+            **build_stats(index, start, stylized, seconds),
+            "input": digest,
+            **pass_stats(self.number, self.indices),
+        }
+        saver.submit(index, stylized.image, stats)
+        result = stylized.optimization
+        self.callback(
+            FrameDone(
+                index, done + 1, total, label, result.evaluations, seconds, dict(result.terms)
+            )
+        )
+        return stylized.image
+
+
+def pass_stats(number: int, indices: range) -> dict[str, object]:
+    """What a multi-pass frame records beyond a single-pass one: its pass, and the range its
+    pass covered (a later pass depends on every frame of it, not only on earlier ones)."""
+    return {"pass": number, "range": [indices.start, indices.stop]}
+
+
+# --- the passes together -----------------------------------------------------------------------
+
+
+def render_passes(
+    engine: Engine,
+    source: FrameSource,
+    stores: PassStores,
+    indices: range,
+    long_side: int,
+    callback: Callback = ignore,
+    target: NeighbourTarget = adjacent_neighbour,
+) -> int:
+    """Render (or continue) every pass of `indices`; returns the frames rendered now.
+
+    With --passes 1 this is the single-pass FrameLoop on the render's frames, unchanged.
+    """
+    passes = engine.settings.video.passes
+    if passes == 1:
+        return FrameLoop(engine, source, stores(1), indices, long_side, callback).run()
+    first = resume_point(source, stores, indices, passes, callback)
+    rendered = 0
+    for number in range(first, passes + 1):
+        store = stores(number)
+        if number < passes:
+            store.remove_temporaries()  # its folder is written by this render alone
+        way = "forward" if direction(number) > 0 else "backward"
+        callback(Message(f"pass {number} of {passes} ({way})"))
+        if number == 1:
+            loop = FrameLoop(
+                engine, source, store, indices, long_side, callback, pass_stats(1, indices)
+            )
+            rendered += loop.run()
+            continue
+        previous = stores(number - 1)
+        loop = PassLoop(
+            engine, source, previous, store, indices, number, long_side, callback, target
+        )
+        rendered += loop.run()
+        previous.discard()  # every frame of this pass is done: nothing reads that one again
+    return rendered
+
+
+def resume_point(
+    source: FrameSource, stores: PassStores, indices: range, passes: int, callback: Callback
+) -> int:
+    """The first pass to run: the latest one begun, or earlier when a pass it starts from is
+    incomplete (back to pass 1, which starts from the input alone). Frames of passes >= 2 made
+    for another frame range or from changed input frames are discarded first (pass 1 checks
+    its own, as a single-pass render does)."""
+    later = [stores(n) for n in range(2, passes + 1)]
+    reason = _outdated(source, later, indices)
+    if reason:
+        again = f"passes 2-{passes}" if passes > 2 else "pass 2"
+        callback(Message(f"{reason}: rendering {again} again"))
+        for store in later:
+            _drop_all(store, indices)
+    begun = [n for n in range(1, passes + 1) if stores(n).done_frames(indices)]
+    number = max(begun, default=1)
+    if number < passes and _complete(stores(number), indices):
+        number += 1
+    while number > 1 and not _complete(stores(number - 1), indices):
+        number -= 1
+    done = len(stores(number).done_frames(indices))
+    if done or number > 1:
+        callback(
+            Message(
+                f"resuming at pass {number} of {passes}: {done} of "
+                f"{plural(len(indices), 'frame')} of that pass done"
+            )
+        )
+    return number
+
+
+def _complete(store: FrameStore, indices: range) -> bool:
+    store.drop_damaged(indices)
+    return len(store.done_frames(indices)) == len(indices)
+
+
+def _drop_all(store: FrameStore, indices: range) -> None:
+    if store.warmup is None and store.main.name.isdigit():
+        store.discard()  # an earlier pass's own folder
+    else:  # the render's (or a segment's) frames: only those of this range
+        store.drop_frames(indices)
+
+
+def _outdated(source: FrameSource, stores: list[FrameStore], indices: range) -> str | None:
+    """Why the stored frames of passes >= 2 cannot be reused, or None: each depends on every
+    frame of its pass's range, so a frame made for another range (a longer or shorter
+    --frames) or from an input frame that changed since cannot be kept."""
+    stats: dict[int, list[dict[str, object]]] = {}
+    for store in stores:
+        for index in store.done_frames(indices):
+            stats.setdefault(index, []).append(store.read_stats(index) or {})
+    if not stats:
+        return None
+    wanted = [indices.start, indices.stop]
+    if any(s.get("range") != wanted for rows in stats.values() for s in rows):
+        return "the frame range changed"
+    stop = max(stats) + 1
+    frames = source.frames(indices.start, stop - indices.start)
+    try:
+        for index, raw in zip(range(indices.start, stop), frames, strict=False):
+            if any(s.get("input") != frame_digest(raw) for s in stats.get(index, ())):
+                return "input frames changed since frames were rendered"
+    finally:
+        close_frames(frames)
+    return None
