@@ -16,7 +16,7 @@ from torch import Tensor
 
 from nst_video.config import Settings
 from nst_video.core import losses
-from nst_video.core.device import pick_device
+from nst_video.core.device import pick_device, resolve_precision
 from nst_video.core.optimize import LossFn, OptimizeResult, optimize
 from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import OptionError
@@ -157,7 +157,9 @@ class Engine:
             loss.style_layers, loss.style_layer_weights
         )
         self._targets: dict[int, losses.StyleTargets] = {}
-        self.bf16 = settings.compute.precision == "bf16"
+        # What `auto` means here; a render passes the one its work directory recorded.
+        self.precision = resolve_precision(settings.compute.precision, device)
+        self.bf16 = self.precision == "bf16"
         if device.type == "cuda":
             self.vgg = self.vgg.to(memory_format=torch.channels_last)
         self.style_passes = 0  # VGG passes spent on style images, for tests and reports
