@@ -160,7 +160,10 @@ class Engine:
         # What `auto` means here; a render passes the one its work directory recorded.
         self.precision = resolve_precision(settings.compute.precision, device)
         self.bf16 = self.precision == "bf16"
-        if device.type == "cuda":
+        # Channels-last on the CPU too: oneDNN's convolutions skip their layout reorders, and the
+        # Gram matrices read (positions, channels) directly (README, Speed).
+        self.channels_last = device.type in {"cuda", "cpu"}
+        if self.channels_last:
             self.vgg = self.vgg.to(memory_format=torch.channels_last)
         self.style_passes = 0  # VGG passes spent on style images, for tests and reports
 
@@ -276,8 +279,9 @@ class Engine:
         }
 
     def features(self, image: Tensor) -> dict[str, Tensor]:
-        """VGG activations in fp32; the pass itself may run in bf16 or channels-last on CUDA."""
-        if self.device.type == "cuda":
+        """VGG activations in fp32; the pass itself may run in bf16, and channels-last on CUDA
+        and the CPU."""
+        if self.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         if not self.bf16:
             return self.vgg(image)
