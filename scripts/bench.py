@@ -30,6 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from nst_video.config import ComputeConfig, Settings
 from nst_video.core import device as core_device
+from nst_video.core import losses
 from nst_video.core.device import configure_backend, pick_device
 from nst_video.core.engine import Engine, to_tensor
 from nst_video.core.optimize import optimize
@@ -113,6 +114,47 @@ def _floor_round(engine: Engine, frame: np.ndarray, evaluations: int):  # noqa: 
         return floor, once(optimized, engine.device) / evaluations
 
     return run
+
+
+def evaluation_parts(engine: Engine, frame: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median seconds of the parts of one evaluation, each forward+backward on its own: the bare
+    VGG pass, the loss alone (no optimizer), the five Grams, the style terms (Grams and relative
+    errors), and the content, TV and range terms (on detached features)."""
+    loss_fn = engine.loss_for(frame)
+    x = to_tensor(frame, engine.device).requires_grad_(True)
+    features = {k: v.detach().requires_grad_(True) for k, v in engine.features(x).items()}
+    targets = engine.style_targets(max(frame.shape[:2]))
+    content = engine.settings.loss.content_layers[0]
+
+    def bare() -> None:
+        sum(f.mean() for f in engine.features(x).values()).backward()
+
+    def loss_alone() -> None:
+        loss_fn(x)[0].backward()
+
+    def grams() -> None:
+        sum(losses.gram(features[name]).sum() for name in targets.grams).backward()
+
+    def style_terms() -> None:
+        targets.loss(features).backward()
+
+    def other_terms() -> None:
+        term = losses.content_loss(features[content], features[content].detach() * 0.9)
+        (term + losses.tv_loss(x) + losses.range_loss(x)).backward()
+
+    parts = {
+        "bare VGG pass": bare,
+        "loss evaluation without the optimizer": loss_alone,
+        "5 Gram matrices": grams,
+        "style terms (Grams + relative errors)": style_terms,
+        "content, TV and range terms": other_terms,
+    }
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for _ in range(repeats + 1):  # the first round warms up
+        for name, fn in parts.items():
+            times[name].append(once(fn, engine.device))
+            x.grad = None
+    return {name: statistics.median(t[1:]) for name, t in times.items()}
 
 
 def with_layout(engine: Engine, layout: str) -> Engine:
@@ -294,6 +336,11 @@ def main() -> None:
         "(cl: channels-last, the default; nchw: contiguous)",
     )
     parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="with --floor-only: also time the parts of an evaluation (Grams, other terms)",
+    )
+    parser.add_argument(
         "--clock",
         choices=("wall", "cpu"),
         default="wall",
@@ -332,6 +379,12 @@ def main() -> None:
         for layout, (floor, per_eval, ratio) in zip(layouts, rows, strict=True):
             print(f"| {network_label(args)} | {layout} | {frame.shape[1]}x{frame.shape[0]} | "
                   f"{floor * 1000:.1f} ms | {per_eval * 1000:.1f} ms | {ratio:.2f}x |")  # fmt: skip
+        if args.parts:
+            parts = [evaluation_parts(e, frame, args.repeats) for e in engines]
+            print(f"\n| part, ms ({network_label(args)}) | {' | '.join(layouts)} |")
+            print("|---|" + "---|" * len(layouts))
+            for name in parts[0]:
+                print(f"| {name} | " + " | ".join(f"{p[name] * 1000:.1f}" for p in parts) + " |")
         return
     floor, per_eval, ratio = floor_and_evaluation(engine, frame, args.evaluations, args.repeats)
     clip = render_clip(engine, source, indices, args.size)
