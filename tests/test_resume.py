@@ -1078,7 +1078,7 @@ def test_old_format_work_dir_renders_again_with_restart(
     done = run_in_process(video_args(inputs, output, "--work-dir", str(work), "--restart"))
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
-    assert manifest(work)["format"] == 4
+    assert manifest(work)["format"] == 5 and manifest(work)["precision"] == "fp32"
 
 
 def test_status_of_an_output_points_to_its_work_dir(
