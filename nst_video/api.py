@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nst_video.config import ComputeConfig, Settings, image_long_side
-from nst_video.core.device import configure_backend, pick_device
+from nst_video.core.device import configure_backend, pick_device, resolve_precision
 from nst_video.core.engine import (
     Engine,
     Stylized,
@@ -43,7 +43,8 @@ def make_engine(
     check_inputs(styles, weights)
     style_images = [_as_array(s) for s in styles]
     device = pick_device(settings.compute.device)
-    configure_backend(device, settings.compute.precision)  # process-wide: the app's choice
+    precision = resolve_precision(settings.compute.precision, device)
+    configure_backend(device, precision)  # process-wide: the app's choice
     return Engine(load_state_dict(weights, settings.loss.model), style_images, settings, device)
 
 

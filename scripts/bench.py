@@ -10,6 +10,7 @@ Prints a Markdown table and writes JSON (--json). Medians over --repeats, all in
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import resource
@@ -29,6 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from nst_video.config import ComputeConfig, Settings
 from nst_video.core import device as core_device
+from nst_video.core import losses
 from nst_video.core.device import configure_backend, pick_device
 from nst_video.core.engine import Engine, to_tensor
 from nst_video.core.optimize import optimize
@@ -45,13 +47,18 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+# The clock of `once`: wall time, or with --clock cpu this process's CPU time, which on a shared
+# machine leaves out the time other processes held the cores (CPU device, one thread).
+CLOCK = time.perf_counter
+
+
 def once(fn, device: torch.device) -> float:  # noqa: ANN001
     """Seconds of one fn() call, device work included."""
     sync(device)
-    start = time.perf_counter()
+    start = CLOCK()
     fn()
     sync(device)
-    return time.perf_counter() - start
+    return CLOCK() - start
 
 
 def floor_and_evaluation(
@@ -60,6 +67,36 @@ def floor_and_evaluation(
     """Median seconds of one bare VGG forward+backward to the deepest layer in use (the floor)
     and of one loss evaluation inside the optimizer, and the median of their per-round ratio.
     The two alternate round by round, so load from other processes hits both alike."""
+    return interleaved_floors([engine], frame, evaluations, repeats)[0]
+
+
+def interleaved_floors(
+    engines: list[Engine], frame: np.ndarray, evaluations: int, repeats: int
+) -> list[tuple[float, float, float]]:
+    """floor_and_evaluation for several engines, their rounds interleaved (A B A B ...), so
+    their figures compare under the same load."""
+    rounds = [_floor_round(engine, frame, evaluations) for engine in engines]
+    for run in rounds:
+        run()  # warm-up: allocator, cuDNN autotuning
+    floors: list[list[float]] = [[] for _ in engines]
+    evals: list[list[float]] = [[] for _ in engines]
+    for _ in range(repeats):
+        for run, floor, per_eval in zip(rounds, floors, evals, strict=True):
+            f, e = run()
+            floor.append(f)
+            per_eval.append(e)
+    return [
+        (
+            statistics.median(f),
+            statistics.median(e),
+            statistics.median(a / b for a, b in zip(e, f, strict=True)),
+        )
+        for f, e in zip(floors, evals, strict=True)
+    ]
+
+
+def _floor_round(engine: Engine, frame: np.ndarray, evaluations: int):  # noqa: ANN202
+    """One round: seconds of a bare pass (mean of 5) and of an evaluation (mean over a run)."""
     x = to_tensor(frame, engine.device).requires_grad_(True)
 
     def bare() -> None:
@@ -72,13 +109,62 @@ def floor_and_evaluation(
         result = engine.stylize(frame, frame, evaluations)
         assert result.optimization.evaluations == evaluations
 
-    bare(), optimized()  # warm-up: allocator, cuDNN autotuning
-    floors, evals = [], []
-    for _ in range(repeats):
-        floors.append(once(bare, engine.device) / 5)
-        evals.append(once(optimized, engine.device) / evaluations)
-    ratio = statistics.median(e / f for e, f in zip(evals, floors, strict=True))
-    return statistics.median(floors), statistics.median(evals), ratio
+    def run() -> tuple[float, float]:
+        floor = once(bare, engine.device) / 5
+        return floor, once(optimized, engine.device) / evaluations
+
+    return run
+
+
+def evaluation_parts(engine: Engine, frame: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median seconds of the parts of one evaluation, each forward+backward on its own: the bare
+    VGG pass, the loss alone (no optimizer), the five Grams, the style terms (Grams and relative
+    errors), and the content, TV and range terms (on detached features)."""
+    loss_fn = engine.loss_for(frame)
+    x = to_tensor(frame, engine.device).requires_grad_(True)
+    features = {k: v.detach().requires_grad_(True) for k, v in engine.features(x).items()}
+    targets = engine.style_targets(max(frame.shape[:2]))
+    content = engine.settings.loss.content_layers[0]
+
+    def bare() -> None:
+        sum(f.mean() for f in engine.features(x).values()).backward()
+
+    def loss_alone() -> None:
+        loss_fn(x)[0].backward()
+
+    def grams() -> None:
+        sum(losses.gram(features[name]).sum() for name in targets.grams).backward()
+
+    def style_terms() -> None:
+        targets.loss(features).backward()
+
+    def other_terms() -> None:
+        term = losses.content_loss(features[content], features[content].detach() * 0.9)
+        (term + losses.tv_loss(x) + losses.range_loss(x)).backward()
+
+    parts = {
+        "bare VGG pass": bare,
+        "loss evaluation without the optimizer": loss_alone,
+        "5 Gram matrices": grams,
+        "style terms (Grams + relative errors)": style_terms,
+        "content, TV and range terms": other_terms,
+    }
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for _ in range(repeats + 1):  # the first round warms up
+        for name, fn in parts.items():
+            times[name].append(once(fn, engine.device))
+            x.grad = None
+    return {name: statistics.median(t[1:]) for name, t in times.items()}
+
+
+def with_layout(engine: Engine, layout: str) -> Engine:
+    """The engine with its VGG in `layout` (cl: channels-last, the default on CPU and CUDA;
+    nchw: contiguous, what the CPU used before), for the layout comparison."""
+    fmt = torch.channels_last if layout == "cl" else torch.contiguous_format
+    other = copy.copy(engine)
+    other.vgg = copy.deepcopy(engine.vgg).to(memory_format=fmt)
+    other.channels_last = layout == "cl"
+    return other
 
 
 def render_clip(engine: Engine, source, indices: range, long_side: int) -> dict[str, Any]:  # noqa: ANN001
@@ -243,8 +329,28 @@ def main() -> None:
         action="store_true",
         help="measure only the VGG floor and the per-evaluation time (no clip, no multiscale)",
     )
+    parser.add_argument(
+        "--layouts",
+        default="cl",
+        help="with --floor-only: comma-separated VGG layouts to compare, rounds interleaved "
+        "(cl: channels-last, the default; nchw: contiguous)",
+    )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="with --floor-only: also time the parts of an evaluation (Grams, other terms)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="what the floor and per-evaluation figures time: wall seconds, or this process's "
+        "CPU seconds (for a loaded shared CPU with OMP_NUM_THREADS=1; not for CUDA)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
 
     state = load_state_dict(args.weights, args.model)
     style = read_image(args.style)
@@ -266,11 +372,21 @@ def main() -> None:
     frames = [resize_long_side(f, args.size) for f in source.frames(args.start, args.frames)]
     frame = frames[0]
     engine.style_targets(max(frame.shape[:2]))
-    floor, per_eval, ratio = floor_and_evaluation(engine, frame, args.evaluations, args.repeats)
     if args.floor_only:
-        print(f"| {network_label(args)} | {frame.shape[1]}x{frame.shape[0]} | "
-              f"{floor * 1000:.1f} ms | {per_eval * 1000:.1f} ms | {ratio:.2f}x |")  # fmt: skip
+        layouts = args.layouts.split(",")
+        engines = [with_layout(engine, layout) for layout in layouts]
+        rows = interleaved_floors(engines, frame, args.evaluations, args.repeats)
+        for layout, (floor, per_eval, ratio) in zip(layouts, rows, strict=True):
+            print(f"| {network_label(args)} | {layout} | {frame.shape[1]}x{frame.shape[0]} | "
+                  f"{floor * 1000:.1f} ms | {per_eval * 1000:.1f} ms | {ratio:.2f}x |")  # fmt: skip
+        if args.parts:
+            parts = [evaluation_parts(e, frame, args.repeats) for e in engines]
+            print(f"\n| part, ms ({network_label(args)}) | {' | '.join(layouts)} |")
+            print("|---|" + "---|" * len(layouts))
+            for name in parts[0]:
+                print(f"| {name} | " + " | ".join(f"{p[name] * 1000:.1f}" for p in parts) + " |")
         return
+    floor, per_eval, ratio = floor_and_evaluation(engine, frame, args.evaluations, args.repeats)
     clip = render_clip(engine, source, indices, args.size)
     memory = peak_memory(device)  # before the profiler, whose event records take memory
     busy = None if args.skip_profile else device_busy(engine, source, indices, args.size)
@@ -281,7 +397,7 @@ def main() -> None:
         f"{torch.get_num_threads()} threads, "
         + (torch.cuda.get_device_name() if device.type == "cuda" else "CPU"),
         "device": str(device),
-        "precision": args.precision,
+        "precision": f"{args.precision} -> {engine.precision}",  # what auto became here
         "size": list(frame.shape[1::-1]),
         "vgg_floor_s": floor,
         "per_eval_s": per_eval,
@@ -312,6 +428,7 @@ def print_table(r: dict[str, Any]) -> None:
     rows = [
         ("network", r["network"]),
         ("machine", r["machine"]),
+        ("precision (asked -> resolved)", r["precision"]),
         ("frame size (w x h)", "x".join(map(str, r["size"]))),
         ("VGG fwd+bwd floor", f"{r['vgg_floor_s'] * 1000:.1f} ms"),
         ("per loss evaluation", f"{r['per_eval_s'] * 1000:.1f} ms ({r['overhead_ratio']:.2f}x)"),

@@ -27,7 +27,7 @@ import torch
 from benchlib import add_network_options, network_label, with_network
 
 from nst_video.config import OptimConfig, Settings
-from nst_video.core.device import configure_backend, pick_device
+from nst_video.core.device import configure_backend, native_bf16, pick_device
 from nst_video.core.engine import Engine, to_tensor
 from nst_video.core.vgg import load_state_dict
 from nst_video.media import open_source
@@ -111,7 +111,8 @@ def main() -> None:
         **pixel_difference(drift["image"], ref_run["image"]),
         "s_per_eval": drift["s_per_eval"],
     }
-    print(network_label(args))
+    print(f"{network_label(args)}; this CPU has native bf16 (AVX512-BF16 or AMX-BF16): "
+          f"{'yes' if native_bf16() else 'no, oneDNN emulates it'}")  # fmt: skip
     print_table(rows, device, frame.shape, args.evaluations)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

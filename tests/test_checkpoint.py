@@ -21,9 +21,10 @@ from nst_video.config import (
     Settings,
     VideoConfig,
 )
-from nst_video.errors import OutputError
+from nst_video.errors import OutputError, ResumeError
 from nst_video.media.files import atomic_write_bytes
 from nst_video.workdir.manifest import (
+    FORMAT_VERSION,
     Job,
     Manifest,
     differing,
@@ -267,6 +268,20 @@ def test_job_round_trips_through_the_manifest() -> None:
 def test_default_job_round_trips() -> None:
     job = Job("i.mp4", ("s.png",), "o.mp4", None, None, Settings())
     assert Job.from_dict(json.loads(json.dumps(job.to_dict()))) == job
+
+
+def test_manifest_keeps_the_resolved_precision_and_refuses_a_bad_one() -> None:
+    job = Job("i.mp4", ("s.png",), "o.mp4", None, None, Settings())
+    manifest = Manifest(job, {"settings": {}}, "h", precision="bf16")
+    stored = json.loads(json.dumps(manifest.to_dict()))
+    assert stored["precision"] == "bf16" and stored["format"] == FORMAT_VERSION == 5
+    again = Manifest.from_dict(stored)
+    assert again.precision == "bf16" and again.job.settings.compute.precision == "auto"
+    assert Manifest.from_dict({**stored, "precision": None}).precision is None
+    with pytest.raises(
+        ResumeError, match=r"the manifest is damaged \(ValueError: precision 'fp8'\)"
+    ):
+        Manifest.from_dict({**stored, "precision": "fp8"})
 
 
 def test_result_hash_changes_with_any_result_setting_and_only_then() -> None:

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from nst_video import config
 from nst_video.config import ComputeConfig, Settings
-from nst_video.core.device import usable_cpus
+from nst_video.core import device as core_device
+from nst_video.core.device import native_bf16, resolve_precision, usable_cpus
 from nst_video.core.engine import Engine
 from nst_video.errors import OptionError
 from nst_video.pipeline.render import prefetch
@@ -138,3 +140,57 @@ def test_prefetch_closes_the_source_even_after_giving_up_the_wait(
     stream.close()
     assert not closed.is_set()  # still busy: the wait ended first
     assert closed.wait(5)
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "native"),
+    [
+        ({"avx512_f": True, "avx512_bw": True, "avx512_bf16": False, "amx_bf16": False}, False),
+        ({"avx512_f": True, "avx512_bf16": True}, True),  # Cooper Lake, Zen 4
+        ({"amx_tile": True, "amx_bf16": True, "avx512_bf16": False}, True),  # AMX alone
+        ({"amx_tile": True, "amx_int8": True}, False),  # AMX without its bf16 unit
+        ({"architecture": "arm64", "bf16": True}, False),  # another ISA's flag is not these
+        ({}, False),
+    ],
+)
+def test_native_bf16_reads_the_cpu_flags(capabilities: dict, native: bool) -> None:
+    assert native_bf16(capabilities) is native
+
+
+def test_native_bf16_of_this_machine_is_torchs_reading() -> None:
+    caps = torch.cpu.get_capabilities()
+    assert native_bf16() is bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
+@pytest.mark.parametrize(
+    ("device", "allowed", "native", "resolved"),
+    [
+        ("cpu", False, True, "fp32"),  # the measured rule: bf16 failed the quality check
+        ("cpu", True, True, "bf16"),
+        ("cpu", True, False, "fp32"),  # emulated bf16 is slower than fp32: never chosen
+        ("cuda", True, True, "tf32"),
+        ("mps", True, True, "fp32"),
+    ],
+)
+def test_auto_precision_per_device_and_cpu(
+    monkeypatch: pytest.MonkeyPatch, device: str, allowed: bool, native: bool, resolved: str
+) -> None:
+    monkeypatch.setattr(config, "AUTO_BF16_ON_NATIVE_CPU", allowed)
+    monkeypatch.setattr(core_device, "native_bf16", lambda: native)
+    assert resolve_precision("auto", torch.device(device)) == resolved
+    for explicit in ("fp32", "tf32", "bf16"):  # an explicit choice is never rewritten
+        assert resolve_precision(explicit, torch.device(device)) == explicit
+
+
+def test_engine_runs_in_the_resolved_precision(
+    monkeypatch: pytest.MonkeyPatch, state_dict, content
+) -> None:
+    assert not config.AUTO_BF16_ON_NATIVE_CPU  # today's rule: auto is fp32 on every CPU
+    assert _engine(state_dict).precision == "fp32" and not _engine(state_dict).bf16
+    monkeypatch.setattr(config, "AUTO_BF16_ON_NATIVE_CPU", True)
+    monkeypatch.setattr(core_device, "native_bf16", lambda: True)
+    engine = _engine(state_dict)
+    assert engine.precision == "bf16" and engine.bf16
+    assert engine.measure(content, content) == _engine(state_dict, precision="bf16").measure(
+        content, content
+    )

@@ -131,14 +131,23 @@ def test_keep_colors_clamps_to_unit_range() -> None:
     assert kept.min() >= 0 and kept.max() <= 1
 
 
-def test_gram_gradient_matches_autograd_of_the_plain_product() -> None:
-    # gram() has a hand-written backward (one matmul); it must equal autograd's two-matmul one.
-    features = torch.rand(1, 6, 4, 5, dtype=torch.float64, requires_grad=True)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_and_its_gradient_match_the_plain_product(layout: torch.memory_format) -> None:
+    # gram() has a hand-written backward (one matmul) and reads either layout as a view; both
+    # must equal autograd's F F^T / n and its two-matmul gradient.
+    generator = torch.Generator().manual_seed(0)
+    base = torch.rand(1, 6, 4, 5, dtype=torch.float64, generator=generator)
+    features = base.clone(memory_format=layout).requires_grad_(True)
+    assert features.is_contiguous(memory_format=layout)
     assert torch.autograd.gradcheck(losses.gram, (features,))
-    weights = torch.rand(6, 6, dtype=torch.float64)  # an asymmetric upstream gradient
-    (losses.gram(features) * weights).sum().backward()
+    weights = torch.rand(6, 6, dtype=torch.float64, generator=generator)  # asymmetric upstream
+    value = losses.gram(features)
+    (value * weights).sum().backward()
     ours = features.grad.clone()
-    features.grad = None
-    flat = features.reshape(6, 20)
-    (flat @ flat.t() / 20 * weights).sum().backward()
-    torch.testing.assert_close(ours, features.grad)
+    plain_in = base.clone().requires_grad_(True)
+    flat = plain_in.reshape(6, 20)
+    plain = flat @ flat.t() / 20
+    (plain * weights).sum().backward()
+    torch.testing.assert_close(value, plain, rtol=1e-12, atol=0)
+    torch.testing.assert_close(ours, plain_in.grad, rtol=1e-12, atol=1e-15)
+    assert ours.is_contiguous(memory_format=layout)  # the gradient stays in the features' layout

@@ -29,7 +29,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_video import cli
+from nst_video import cli, config
+from nst_video.core import device as core_device
 from nst_video.errors import Interrupted
 from nst_video.media import VideoWriter, ffmpeg_exe, open_source
 from nst_video.media.writers import ImageDirWriter
@@ -473,6 +474,38 @@ def test_precision_and_history_size_are_result_settings(
         f"{change}; run with the old settings to continue, or pass --restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
+
+
+def test_resume_keeps_the_recorded_precision_where_auto_resolves_otherwise(
+    inputs: Inputs,
+    reference: Reference,
+    run_in_process: RunInProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reference began with `auto`, which this CPU resolves to fp32, and recorded that. On a
+    machine where `auto` means bf16 a resume is not refused (the request is the same) and
+    renders the missing frames in fp32, byte for byte; only --restart resolves again."""
+    assert manifest(reference.work)["job"]["settings"]["compute"]["precision"] == "auto"
+    assert manifest(reference.work)["precision"] == "fp32"
+    monkeypatch.setattr(config, "AUTO_BF16_ON_NATIVE_CPU", True)
+    monkeypatch.setattr(core_device, "native_bf16", lambda: True)
+    work = copy_work(reference, tmp_path / "work")
+    for index in (COUNT - 2, COUNT - 1):
+        (work / "frames" / f"{index:06d}.json").unlink()
+        (work / "frames" / f"{index:06d}.png").unlink()
+    args = video_args(inputs, tmp_path / "out.mp4", "--work-dir", str(work))
+    done = run_in_process(args)
+    assert done.code == 0, done.err
+    assert_same_frames(work, reference)
+    assert manifest(work)["precision"] == "fp32"
+
+    done = run_in_process([*args, "--restart"])  # a new start on this machine: auto is bf16
+    assert done.code == 0, done.err
+    assert manifest(work)["precision"] == "bf16"
+    redone = frame_bytes(work)
+    assert sorted(redone) == sorted(reference.frames)
+    assert any(redone[name] != reference.frames[name] for name in redone)
 
 
 def test_status_of_partial_work_dir(
@@ -1066,7 +1099,7 @@ def test_old_format_work_dir_renders_again_with_restart(
     done = run_in_process(video_args(inputs, output, "--work-dir", str(work), "--restart"))
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
-    assert manifest(work)["format"] == 5
+    assert manifest(work)["format"] == 5 and manifest(work)["precision"] == "fp32"
 
 
 def test_status_of_an_output_points_to_its_work_dir(

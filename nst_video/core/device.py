@@ -4,11 +4,13 @@ builds an engine, not by the engine), the cores a process may use, and the one h
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from nst_video import config
 from nst_video.errors import OptionError
 
 
@@ -32,8 +34,30 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def native_bf16(capabilities: Mapping[str, object] | None = None) -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX-BF16), from torch's
+    cpuinfo flags (`torch.cpu.get_capabilities()`, any OS); tests inject `capabilities`.
+    Without them oneDNN emulates bf16 with fp32 instructions, slower than fp32 itself."""
+    caps = torch.cpu.get_capabilities() if capabilities is None else capabilities
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The arithmetic `precision` means on `device`: `auto` becomes tf32 on CUDA, bf16 on a CPU
+    with native bf16 if config.AUTO_BF16_ON_NATIVE_CPU allows it, fp32 elsewhere; an explicit
+    choice stays as given. A work directory records the result, so a resume keeps it."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "tf32"
+    if device.type == "cpu" and config.AUTO_BF16_ON_NATIVE_CPU and native_bf16():
+        return "bf16"
+    return "fp32"
+
+
 def configure_backend(device: torch.device, precision: str) -> None:
-    """Process-wide speed settings: cuDNN autotuning and TF32 on CUDA, all cores on the CPU."""
+    """Process-wide speed settings: cuDNN autotuning and TF32 on CUDA, all cores on the CPU.
+    `precision` is the resolved one (resolve_precision); `auto` still means TF32 on CUDA."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # frame sizes repeat for the whole render
         tf32 = precision in {"auto", "tf32"}

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from nst_video.config import Settings
 from nst_video.core import losses
-from nst_video.core.device import pick_device
+from nst_video.core.device import pick_device, resolve_precision
 from nst_video.core.optimize import LossFn, OptimizeResult, optimize
 from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import OptionError
@@ -161,8 +161,13 @@ class Engine:
             loss.style_layers, loss.style_layer_weights
         )
         self._targets: dict[int, losses.StyleTargets] = {}
-        self.bf16 = settings.compute.precision == "bf16"
-        if device.type == "cuda":
+        # What `auto` means here; a render passes the one its work directory recorded.
+        self.precision = resolve_precision(settings.compute.precision, device)
+        self.bf16 = self.precision == "bf16"
+        # Channels-last on the CPU too: oneDNN's convolutions skip their layout reorders, and the
+        # Gram matrices read (positions, channels) directly (README, Speed).
+        self.channels_last = device.type in {"cuda", "cpu"}
+        if self.channels_last:
             self.vgg = self.vgg.to(memory_format=torch.channels_last)
         self.style_passes = 0  # VGG passes spent on style images, for tests and reports
 
@@ -280,8 +285,9 @@ class Engine:
         }
 
     def features(self, image: Tensor) -> dict[str, Tensor]:
-        """VGG activations in fp32; the pass itself may run in bf16 or channels-last on CUDA."""
-        if self.device.type == "cuda":
+        """VGG activations in fp32; the pass itself may run in bf16, and channels-last on CUDA
+        and the CPU."""
+        if self.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         if not self.bf16:
             return self.vgg(image)

@@ -15,27 +15,38 @@ from torch import Tensor
 
 
 class _Gram(torch.autograd.Function):
-    """F F^T / n with a one-matmul backward: autograd's own treats the two operands as distinct
-    and spends a second C x C x n product on the same gradient (a third of a Gram's cost)."""
+    """X^T X / n for X = (positions, channels), with a one-matmul backward: autograd's own treats
+    the two operands as distinct and spends a second C x C x n product on the same gradient."""
 
     @staticmethod
-    def forward(ctx: Any, flat: Tensor, positions: int) -> Tensor:
-        ctx.save_for_backward(flat)
+    def forward(ctx: Any, rows: Tensor, positions: int) -> Tensor:
+        ctx.save_for_backward(rows)
         ctx.positions = positions
-        return flat @ flat.t() / positions
+        return rows.t() @ rows / positions
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-        (flat,) = ctx.saved_tensors
+        (rows,) = ctx.saved_tensors
         # Scaling the C x C factor, not the C x n product, saves a pass over the features.
-        return ((grad + grad.t()) / ctx.positions) @ flat, None
+        sym = (grad + grad.t()) / ctx.positions
+        if rows.stride(0) == 1:  # a transposed view of (C, n) features: answer in that layout
+            return (sym @ rows.t()).t(), None
+        return rows @ sym, None
 
 
 def gram(features: Tensor) -> Tensor:
-    """Gram matrix of (1, C, H, W) features, averaged over positions (size-independent)."""
+    """Gram matrix of (1, C, H, W) features, averaged over positions (size-independent).
+
+    Channels-last features (the engine's layout on every device) are already a contiguous
+    (positions, channels) matrix X, and X^T X runs 1.5-2.5x faster on the CPU than the F F^T of
+    the (C, n) layout for the wide shallow layers (64 x 49152 at 256 px); both are read as views.
+    """
     _, channels, height, width = features.shape
-    flat = features.reshape(channels, height * width)
-    return _Gram.apply(flat, height * width)
+    if features.is_contiguous(memory_format=torch.channels_last):
+        rows = features.permute(0, 2, 3, 1).reshape(height * width, channels)
+    else:
+        rows = features.reshape(channels, height * width).t()
+    return _Gram.apply(rows, height * width)
 
 
 def relative_sq_error(value: Tensor, target: Tensor) -> Tensor:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from nst_video.config import VideoConfig, check_segment_warmup, video_long_side
+from nst_video.core.device import pick_device, resolve_precision
 from nst_video.core.engine import check_frame_size, validate_settings
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.media import FrameSource, open_source, open_writer
@@ -181,9 +182,20 @@ def _foreign_frames(directory: Path, foreign: list[Path]) -> OutputError:
 
 
 def prepare_work_dir(
-    job: Job, work: WorkDir, source: FrameSource, restart: bool, callback: Callback
+    job: Job,
+    work: WorkDir,
+    source: FrameSource,
+    restart: bool,
+    callback: Callback,
+    precision: str | None = None,
 ) -> Manifest:
-    """Create or validate the work directory; refuse to mix frames of different settings."""
+    """Create or validate the work directory; refuse to mix frames of different settings.
+
+    `precision` is what the job's precision resolves to on this machine: recorded when the
+    render starts (or restarts), while a resume keeps the recorded one. The job's own precision
+    (say `auto`) is what the fingerprint compares, so a machine where `auto` resolves otherwise
+    continues the frames as they were begun rather than being refused.
+    """
     new = fingerprint(job, source_info(source), weights_id(job.weights, job.settings.loss.model))
     manifest = load_manifest(work, restart)
     if work.exists():
@@ -199,12 +211,22 @@ def prepare_work_dir(
             callback(Message(f"--restart: discarded {plural(work.discard_frames(), 'frame')}"))
     work.remove_temporaries()
     if manifest is None:
-        manifest = Manifest(job, new, result_hash(new))
+        manifest = Manifest(job, new, result_hash(new), precision=precision)
     else:  # the plan, and what it wrote, stay: the outputs are still ours
         manifest.job, manifest.fingerprint = job, new
         manifest.result_hash, manifest.encode = result_hash(new), "pending"
+        if restart or manifest.precision is None:
+            manifest.precision = precision
     work.write_manifest(manifest)
     return manifest
+
+
+def with_precision(job: Job, precision: str | None) -> Job:
+    """The job as its frames are rendered: in the precision its work directory recorded."""
+    if precision is None:
+        return job
+    compute = replace(job.settings.compute, precision=precision)
+    return replace(job, settings=replace(job.settings, compute=compute))
 
 
 def _last_frame(work: WorkDir) -> int:
@@ -395,8 +417,16 @@ def render_video(
     warning = getattr(source, "warning", None)
     if warning:
         callback(Message(f"warning: {warning}"))
+    # A cluster's workers may have devices the driver lacks: there each resolves `auto` itself.
+    compute = job.settings.compute
+    here = (
+        None
+        if parallel.address
+        else resolve_precision(compute.precision, pick_device(compute.device))
+    )
     with interruptible(), work.lock():
-        manifest = prepare_work_dir(job, work, source, restart, callback)
+        manifest = prepare_work_dir(job, work, source, restart, callback, here)
+        job = with_precision(job, manifest.precision)
         segments = choose_segments(manifest, work, source, indices, video, parallel, callback)
         manifest.plan = render_plan(source, indices, long_side, segments)
         work.write_manifest(manifest)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nst_video.config import (
+    PRECISIONS,
     RESULT,
     ComputeConfig,
     ImageConfig,
@@ -34,8 +35,9 @@ from nst_video.video.segments import Segment
 # precision and history_size among them. 4: device and precision in their own group
 # (compute.device, compute.precision; were image.device, image.precision). 5: new result
 # settings in the fingerprint (a format-4 fingerprint lacks them, so it would read as changed
-# settings): video.temporal_offsets, the multi-pass settings (video.passes, pass_blend,
-# temporal_from_pass, pass_iterations), and passes/NN folders in the work directory. Checked on
+# settings): video.temporal_offsets and the multi-pass settings (video.passes, pass_blend,
+# temporal_from_pass, pass_iterations); passes/NN folders in the work directory; the resolved
+# precision (what `auto` became where the render started), which a resume keeps. Checked on
 # every read: an older or newer layout is refused, not guessed.
 FORMAT_VERSION = 5
 ENCODE_STATES = ("pending", "started", "done")
@@ -144,6 +146,10 @@ class Manifest:
     # Absolute path -> signatures (size:digest) of the files this work directory wrote there.
     owned: dict[str, list[str]] = field(default_factory=dict)
     partial: str | None = None  # the temporary file of an encode in progress
+    # The arithmetic the frames are rendered in (core.device.resolve_precision of the job's
+    # precision, recorded at the start): a resume on a machine where `auto` means something
+    # else keeps it. None: not resolved by the driver (a Ray cluster's workers resolve it).
+    precision: str | None = None
 
     def require_plan(self, directory: Path) -> Plan:
         if self.plan is None:
@@ -166,6 +172,7 @@ class Manifest:
             "plan": self.plan.to_dict() if self.plan else None,
             "owned": self.owned,
             "partial": self.partial,
+            "precision": self.precision,
         }
 
     @classmethod
@@ -184,12 +191,19 @@ class Manifest:
                 Plan.from_dict(plan) if plan else None,
                 {str(k): list(v) for k, v in (data.get("owned") or {}).items()},
                 data.get("partial"),
+                _precision(data.get("precision")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResumeError(
                 f"the manifest is damaged ({type(exc).__name__}: {exc}); "
                 "start the render again with its full command"
             ) from exc
+
+
+def _precision(value: Any) -> str | None:
+    if value is not None and value not in PRECISIONS:
+        raise ValueError(f"precision {value!r}")
+    return value
 
 
 def parse_manifest(data: Any, directory: Path, file: Path, allow_old: bool) -> Manifest | None:
