@@ -86,7 +86,7 @@ def run(objective: Objective, x0: Tensor, budget: int, history: int = 10) -> tup
         return value
 
     with pytest.raises(Done):
-        lbfgs.minimize(evaluate, x, history, lambda f, trial: spent.append(f))
+        lbfgs.minimize(evaluate, x, lbfgs.History(history), lambda f, trial: spent.append(f))
     return x.detach(), len(spent)
 
 
@@ -132,7 +132,7 @@ def test_failed_gradient_search_ends_at_the_start() -> None:
         x.grad = 2 * x.detach()
         return (x.detach() ** 2).sum() if torch.equal(x.detach(), x0) else x.sum() * math.nan
 
-    lbfgs.minimize(evaluate, x, 5, lambda f, trial: losses.append(f))
+    lbfgs.minimize(evaluate, x, lbfgs.History(5), lambda f, trial: losses.append(f))
     assert len(losses) == 1 + lbfgs.MAX_SEARCH
     assert all(math.isnan(f) for f in losses[1:])
     assert torch.equal(x.detach(), x0)

@@ -18,6 +18,7 @@ import numpy as np
 
 from nst_video.config import VideoConfig
 from nst_video.core.engine import Engine, Stylized, Temporal
+from nst_video.core.lbfgs import Memory
 from nst_video.errors import Interrupted, plural
 from nst_video.media import FrameSource
 from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
@@ -43,6 +44,7 @@ class FrameStart:
     init: str  # content | warped | previous | cut
     temporal: Temporal | None
     consistent: float | None
+    memory: Memory | None = None  # L-BFGS memory carried from the previous frame
 
 
 def frame_start(
@@ -51,10 +53,15 @@ def frame_start(
     prev_out: np.ndarray | None,
     video: VideoConfig,
     ff: flow.FrameFlow | None = None,
+    memory: Memory | None = None,
 ) -> FrameStart:
     """How frame i starts: from its content, or from the previous output warped onto it.
 
-    `ff` is the flow between the input frames when it was computed ahead (in the background).
+    `ff` is the flow between the input frames when it was computed ahead (in the background);
+    `memory` is the previous frame's L-BFGS memory, carried only into a warm-started frame.
+    The first frame, a scene cut and an independent frame start fresh: their problem is not
+    the previous one's (other content, no temporal term), and the stale-frame chain
+    (FrameLoop.stale_frames) relies on such frames depending on nothing before them.
     """
     if prev_out is None or prev_in is None:
         return FrameStart(content, video.first_iterations, "content", None, None)
@@ -69,7 +76,7 @@ def frame_start(
     image = np.where(ff.mask[..., None] > 0.5, warped, content)
     init = "previous" if video.flow == "none" else "warped"
     return FrameStart(
-        image, video.iterations, init, Temporal(warped, ff.mask), ff.consistent_fraction
+        image, video.iterations, init, Temporal(warped, ff.mask), ff.consistent_fraction, memory
     )
 
 
