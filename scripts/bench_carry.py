@@ -144,9 +144,10 @@ def render_ways(
             outputs[way].append(done.image)
             memories[way] = carried(done, keep)
             r = rows[way][-1]
-            print(f"[{way}] frame {index}: {r['init']}, {r['evaluations']} evaluations, "
-                  f"{r['seconds']:.1f} s, loss {r['loss']:.5g}, resets {r['resets']}",
-                  flush=True)  # fmt: skip
+            to_today = reached(path, rows["today"][index]["loss"])
+            print(f"[{way}] frame {index}: {r['init']}, {r['evaluations']} evaluations "
+                  f"({to_today} to today's loss), {r['seconds']:.1f} s, loss {r['loss']:.6g}, "
+                  f"terms {r['terms']}, resets {r['resets']}", flush=True)  # fmt: skip
     return rows, outputs, flows
 
 

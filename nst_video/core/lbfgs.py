@@ -78,10 +78,11 @@ class History:
         if n == 0:
             return None
         newest = (self.count - 1) % self.size
-        sy, yy = device.to_host(self._sy[newest, newest], self._yy[newest, newest])
+        # Read as float32 (device.to_host), like every value the search branches on.
+        (scale,) = device.to_host(self._sy[newest, newest] / self._yy[newest, newest])
         order = [(self.count - n + i) % self.size for i in range(n)][max(0, n - keep) :]
         pairs = tuple((self._s[k].clone(), self._y[k].clone()) for k in order) if keep else ()
-        return Memory(sy / yy, pairs)
+        return Memory(scale, pairs)
 
     def push(self, s: Tensor, y: Tensor) -> None:
         if self._s.numel() == 0:  # allocated on first use: short runs never need it

@@ -4,6 +4,7 @@ save each finished frame to the work directory. Resumable at any instant."""
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
@@ -92,10 +93,37 @@ def build_stats(index: int, start: FrameStart, done: Stylized, seconds: float) -
         "stop": result.stop,
         "consistent": start.consistent,
         **{k: result.terms.get(k) for k in ("content", "style", "temporal", "tv")},
+        # What the next frame's L-BFGS starts from (--carry-lbfgs): a JSON float is written by
+        # repr and reads back to the same double, so a resumed render continues bit for bit.
+        "lbfgs_scale": None if result.memory is None else result.memory.scale,
+        "lbfgs_resets": result.resets,
     }
 
 
+def stored_memory(stats: dict[str, Any] | None) -> tuple[bool, Memory | None]:
+    """(readable, memory) of a finished frame's statistics (build_stats): not readable when
+    the statistics or their L-BFGS scale are missing or invalid."""
+    if stats is None or "lbfgs_scale" not in stats:
+        return False, None
+    scale = stats["lbfgs_scale"]
+    if scale is None:
+        return True, None
+    if isinstance(scale, bool) or not isinstance(scale, int | float):
+        return False, None
+    if not (math.isfinite(scale) and scale > 0):
+        return False, None
+    return True, Memory(float(scale))
+
+
 # --- the loop ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a finished frame hands its successor."""
+
+    image: np.ndarray
+    memory: Memory | None  # its L-BFGS memory (the scale; None without pairs or carry)
 
 
 class FrameLoop:
@@ -130,8 +158,9 @@ class FrameLoop:
         first = next((i for i in self.indices if not self.store.has_frame(i)), None)
         if first is None:
             return 0
-        # A finished frame that no longer decodes cannot seed its successor: back up to it.
-        while first > self.indices.start and self.store.load_frame(first - 1) is None:
+        # A finished frame that no longer decodes (or lost the L-BFGS scale it hands on) cannot
+        # seed its successor: back up to it.
+        while first > self.indices.start and self._finished(first - 1) is None:
             first -= 1
         done = len(self.store.done_frames(self.indices))
         if done:
@@ -139,26 +168,25 @@ class FrameLoop:
             self.callback(Message(f"resuming: {done} of {total} already done"))
         read_from = max(first - 1, self.indices.start)
         prev_in: np.ndarray | None = None
-        prev_out: np.ndarray | None = None
+        prev: Finished | None = None  # the previous frame's output and L-BFGS memory
         rendered = 0
         with FrameSaver(self.store) as saver:
             for index, content, (digest, ff) in prefetch(self._inputs(read_from)):
-                out: np.ndarray | None = None
+                out: Finished | None = None
                 if self.store.has_frame(index):
                     if not self._next_starts_from(index):
-                        # Not decoded: prev_out stays None, loaded below only if the next
-                        # frame turns out damaged and is rendered again after all.
-                        prev_in, prev_out = content, None
+                        # Not decoded: prev stays None, loaded below only if the next frame
+                        # turns out damaged and is rendered again after all.
+                        prev_in, prev = content, None
                         continue
-                    out = self.store.load_frame(index)  # None if damaged: rendered again
+                    out = self._finished(index)  # None if damaged: rendered again
                 if out is None:
-                    if prev_in is not None and prev_out is None:
-                        prev_out = self.store.load_frame(index - 1)  # finished, not decoded
-                    out = self._render(
-                        index, content, digest, prev_in, prev_out, done + rendered, saver, ff
-                    )
+                    if prev_in is not None and prev is None:
+                        prev = self._finished(index - 1)  # finished, not decoded
+                    out = self._render(index, content, digest, prev_in, prev, done + rendered,
+                                       saver, ff)  # fmt: skip
                     rendered += 1
-                prev_in, prev_out = content, out
+                prev_in, prev = content, out
         return rendered
 
     def stale_frames(self) -> list[int]:
@@ -217,6 +245,17 @@ class FrameLoop:
             yield index, content, (digest, ff)
             prev = content
 
+    def _finished(self, index: int) -> Finished | None:
+        """A finished frame as its successor starts from it: its image and, with
+        --carry-lbfgs, the L-BFGS memory in its statistics; None when either is lost."""
+        image = self.store.load_frame(index)
+        if image is None:
+            return None
+        if not self.video.carry_lbfgs:
+            return Finished(image, None)
+        readable, memory = stored_memory(self.store.read_stats(index))
+        return Finished(image, memory) if readable else None
+
     def _next_starts_from(self, index: int) -> bool:
         """Whether the frame after finished frame `index` is still to render, and so starts
         from its output (a finished frame is decoded only then)."""
@@ -228,17 +267,19 @@ class FrameLoop:
         content: np.ndarray,
         digest: str,
         prev_in: np.ndarray | None,
-        prev_out: np.ndarray | None,
+        prev: Finished | None,
         done: int,
         saver: FrameSaver,
         ff: flow.FrameFlow | None = None,
-    ) -> np.ndarray:
-        start = frame_start(content, prev_in, prev_out, self.video, ff)
+    ) -> Finished:
+        prev_out = None if prev is None else prev.image
+        memory = None if prev is None or not self.video.carry_lbfgs else prev.memory
+        start = frame_start(content, prev_in, prev_out, self.video, ff, memory)
         total = len(self.indices)
         self.callback(FrameStarted(index, done, total, start.init, start.budget))
         began = time.perf_counter()
         stylized = self.engine.stylize(
-            content, start.image, start.budget, start.temporal, self.callback
+            content, start.image, start.budget, start.temporal, self.callback, start.memory
         )
         seconds = time.perf_counter() - began
         stats = {**build_stats(index, start, stylized, seconds), "input": digest}
@@ -254,7 +295,7 @@ class FrameLoop:
                 dict(stylized.optimization.terms),
             )
         )
-        return stylized.image
+        return Finished(stylized.image, stylized.optimization.memory)
 
 
 def _close(frames: Iterator[Any]) -> None:
