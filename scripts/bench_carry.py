@@ -7,8 +7,7 @@ processes hits every way alike:
 * `scale`: it starts with the previous frame's inverse-Hessian scale s.y / y.y;
 * `pairsN`: it starts with the previous frame's newest N curvature pairs (and their scale);
 * the seed tutorial's way on the first --tutorial-frames frames: every frame from its content,
-  300 evaluations, no warm start, no temporal term (frame 0 is the same call as every way's
-  frame 0, so it is computed once and shared).
+  exactly 300 evaluations (no early stop), no warm start, no temporal term.
 
 Frame 0 is rendered once and shared by every way (none carries anything into it). Per frame and
 way it records the evaluations, seconds, the loss terms, L-BFGS resets, and the best loss after
@@ -26,7 +25,9 @@ eval_temporal.py) and the style and content terms of the saved uint8 frames (Eng
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import os
 import platform
 import statistics
 import time
@@ -49,6 +50,17 @@ from nst_video.video import flow
 
 WINDOWS = (5, 10, 15, 20)  # early-stop windows replayed on the recorded best-loss paths
 TUTORIAL_EVALUATIONS = 300
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def way_keep(name: str) -> int | None:
@@ -119,7 +131,7 @@ def replay_stop(path: list[float], window: int, tolerance: float) -> tuple[int, 
 
 
 def render_ways(
-    engine: Engine, frames: list[np.ndarray], ways: list[str]
+    engine: Engine, frames: list[np.ndarray], ways: list[str], partial: Path | None = None
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[np.ndarray]], list[flow.FrameFlow]]:
     video = engine.settings.video
     flows = [flow.frame_flow(a, b, video.flow) for a, b in zip(frames, frames[1:], strict=False)]
@@ -143,6 +155,12 @@ def render_ways(
             rows[way].append(frame_row(done, seconds, path, start.init))
             outputs[way].append(done.image)
             memories[way] = carried(done, keep)
+            if partial is not None:  # what a kill would otherwise lose on a busy machine
+                partial.write_text(json.dumps(rows, default=float))
+                np.savez_compressed(partial.with_suffix(".npz"), **{
+                    f"{w}_{i}": image for w, images in outputs.items()
+                    for i, image in enumerate(images)
+                })  # fmt: skip
             r = rows[way][-1]
             to_today = reached(path, rows["today"][index]["loss"])
             print(f"[{way}] frame {index}: {r['init']}, {r['evaluations']} evaluations "
@@ -151,12 +169,15 @@ def render_ways(
     return rows, outputs, flows
 
 
-def tutorial_way(engine: Engine, frames: list[np.ndarray], shared: Any) -> dict[str, Any]:
-    """Frames 1.. of the seed tutorial's way (frame 0 is `shared`, the same call)."""
-    outputs, rows = [shared["image"]], [shared["row"]]
-    for frame in frames[1:]:
+def tutorial_way(engine: Engine, frames: list[np.ndarray]) -> dict[str, Any]:
+    """The seed tutorial's way: each frame from its content, exactly 300 evaluations (no early
+    stop), no warm start, no temporal term; the same VGG and style targets as the ways."""
+    tutorial = copy.copy(engine)
+    tutorial.settings = replace(engine.settings, optim=replace(engine.settings.optim, tolerance=0))
+    outputs, rows = [], []
+    for frame in frames:
         began = time.perf_counter()
-        done = engine.stylize(frame, frame, TUTORIAL_EVALUATIONS)
+        done = tutorial.stylize(frame, frame, TUTORIAL_EVALUATIONS)
         rows.append(frame_row(done, time.perf_counter() - began, [], "content"))
         outputs.append(done.image)
         print(f"[tutorial] {done.optimization.evaluations} evaluations, "
@@ -230,7 +251,7 @@ def print_tables(result: dict[str, Any]) -> None:
               f"{w['style']:.4f} | {w['content']:.4f} | {error} |")  # fmt: skip
     print("\nearly stop replayed on each way's best-loss paths (later frames): mean evaluations, "
           "mean loss relative to today's final loss")  # fmt: skip
-    today = result["ways"]["today"]["loss_later"]
+    today = result["ways"].get("today", {}).get("loss_later")
     for name, w in result["ways"].items():
         for window, stops in w.get("replayed_stops", {}).items():
             evals = statistics.mean(e for e, _ in stops)
@@ -254,10 +275,16 @@ def main() -> None:
     )
     parser.add_argument("--ways", default="today,scale,pairs50", help="comma-separated")
     parser.add_argument("--tutorial-frames", type=int, default=3, help="0: skip the tutorial")
+    parser.add_argument(
+        "--tutorial-only",
+        action="store_true",
+        help="render only the tutorial's way on the first --tutorial-frames frames (to run it "
+        "beside a --tutorial-frames 0 run of the ways on a busy machine)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     ways = args.ways.split(",")
-    if ways[0] != "today":
+    if ways[0] != "today" and not args.tutorial_only:
         raise SystemExit("bench_carry: the first way must be today (the reference)")
     for way in ways:
         way_keep(way)
@@ -271,11 +298,20 @@ def main() -> None:
     engine = make_engine([args.style], settings, args.weights)
     frames, read, _ = extract_inputs(args)
     began = time.perf_counter()
-    rows, outputs, flows = render_ways(engine, frames, ways)
+    if args.tutorial_only:
+        frames = frames[: args.tutorial_frames]
+        flows = [flow.frame_flow(a, b, "dis") for a, b in zip(frames, frames[1:], strict=False)]
+        rows, outputs = {}, {}
+        ways = []
+    else:
+        partial = args.json.with_suffix(".partial.json") if args.json else None
+        if partial is not None:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+        rows, outputs, flows = render_ways(engine, frames, ways, partial)
     result: dict[str, Any] = {
         "network": network_label(args),
-        "machine": f"{platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} torch thread(s), CPU",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch thread(s), load average {os.getloadavg()[0]:.1f}",
         "clip": f"{Path(args.input).name}: {len(frames)} frames from frame {args.start} "
         f"({read} read{', deduplicated' if args.dedupe else ''}) "
         f"at {frames[0].shape[1]}x{frames[0].shape[0]}",
@@ -286,8 +322,7 @@ def main() -> None:
         result["ways"][way] = summary(engine, frames, rows[way], outputs[way], flows, rows["today"])
     if args.tutorial_frames > 1:
         n = args.tutorial_frames
-        shared = {"image": outputs["today"][0], "row": rows["today"][0]}
-        tutorial = tutorial_way(engine, frames[:n], shared)
+        tutorial = tutorial_way(engine, frames[:n])
         result["ways"]["tutorial (first frames)"] = summary(
             engine, frames[:n], tutorial["rows"], tutorial["outputs"], flows[: n - 1], None
         )
