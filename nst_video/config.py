@@ -226,10 +226,6 @@ class VideoConfig:
     # Later frames start from the flow-warped previous output (trained VGG16): near-static
     # tree.avi frames converged after 21-28 evaluations, the panning sample clip used all 100.
     iterations: int = 100
-    # A warm-started frame's L-BFGS starts with the previous frame's inverse-Hessian scale
-    # s.y / y.y (its first step -scale g at unit length) instead of the cautious 1 / |g|_1 step.
-    # MEASURED_CARRY
-    carry_lbfgs: bool = True
     flow: str = "dis"
     init: str = "flow"  # flow: warm start from the previous output; content: independent frames
     # A frame is a cut when fewer than this fraction of its pixels are reliably tracked. Measured

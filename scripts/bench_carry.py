@@ -222,6 +222,12 @@ def summary(
             reached(r["path"], t["loss"]) for r, t in zip(later, today[1:], strict=True)
         ]
         tolerance = engine.settings.optim.tolerance
+        # Within the early stop's own tolerance of today's final loss: the loss today's rule
+        # treats as converged.
+        out["evals_to_today_within_tolerance"] = [
+            reached(r["path"], t["loss"] * (1 + tolerance))
+            for r, t in zip(later, today[1:], strict=True)
+        ]
         out["replayed_stops"] = {
             str(w): [replay_stop(r["path"], w, tolerance) for r in later] for w in WINDOWS
         }
@@ -237,13 +243,15 @@ def _mean(values: list[Any]) -> str:
 def print_tables(result: dict[str, Any]) -> None:
     print(f"\n{result['network']}; {result['machine']}; {result['clip']}\n")
     print("| way | frames | s/frame | s/later frame | evals/frame | evals later (mean) | "
-          "evals to today's loss (mean) | later loss / today's | style | content | "
+          "evals to today's loss / within 0.1% (mean) | later loss / today's | style | content | "
           "warping error |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, w in result["ways"].items():
         later = "-" if w["s_per_later_frame"] is None else f"{w['s_per_later_frame']:.1f}"
         evals_later = _mean(w["evals_later"]) if w["evals_later"] else "-"
         to_today = _mean(w["evals_to_today_loss"]) if "evals_to_today_loss" in w else "-"
+        if "evals_to_today_within_tolerance" in w:
+            to_today += f" / {_mean(w['evals_to_today_within_tolerance'])}"
         error = "-" if w["warping_error"] is None else f"{w['warping_error']:.3e}"
         ratio = f"{statistics.mean(w['loss_vs_today']):.4f}" if w["loss_vs_today"] else "-"
         print(f"| {name} | {w['frames']} | {w['s_per_frame']:.1f} | {later} | "

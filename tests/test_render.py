@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import errno
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ from nst_video.core.lbfgs import Memory
 from nst_video.errors import Interrupted, OptionError, OutputError
 from nst_video.media import open_source, read_image, write_image
 from nst_video.pipeline.job import render_video
-from nst_video.pipeline.render import FrameLoop, FrameSaver, frame_start, stored_memory
+from nst_video.pipeline.render import FrameLoop, FrameSaver, frame_start
 from nst_video.progress import Event, FrameDone, FrameStarted
 from nst_video.video import flow
 from nst_video.workdir.manifest import Job
@@ -236,50 +234,6 @@ def _run_loop(
     return FrameLoop(
         engine, source, WorkDir(work_dir).frames, range(SAVED_FRAMES), 32, callback
     ).run()
-
-
-@pytest.mark.parametrize("carry", [True, False])
-def test_each_frame_starts_from_the_scale_its_predecessor_saved(
-    small_engine: Engine, clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    carry: bool,
-) -> None:  # fmt: skip
-    video = replace(small_engine.settings.video, carry_lbfgs=carry)
-    engine = copy.copy(small_engine)
-    engine.settings = replace(small_engine.settings, video=video)
-    given: list[Memory | None] = []
-    real = Engine.stylize
-
-    def spy(self: Engine, *args: object, **kwargs: object) -> object:
-        given.append(args[5] if len(args) > 5 else kwargs.get("memory"))
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Engine, "stylize", spy)
-    assert _run_loop(engine, clip_dir, tmp_path / "work") == SAVED_FRAMES
-    store = WorkDir(tmp_path / "work").frames
-    scales = [store.read_stats(i)["lbfgs_scale"] for i in range(SAVED_FRAMES)]
-    if carry:
-        # Every frame found curvature (with 2 evaluations the fresh start's cautious step
-        # often does not), and its successor started from exactly that scale.
-        assert all(isinstance(v, float) and v > 0 for v in scales)
-        assert given == [None] + [Memory(v) for v in scales[:-1]]
-    else:
-        assert given == [None] * SAVED_FRAMES
-
-
-@pytest.mark.parametrize(
-    ("stats", "expected"),
-    [
-        ({"lbfgs_scale": 0.5}, (True, Memory(0.5))),
-        ({"lbfgs_scale": None}, (True, None)),  # no pairs: the next frame starts fresh
-        ({}, (False, None)),  # lost: the frame is rendered again
-        (None, (False, None)),
-        ({"lbfgs_scale": -1.0}, (False, None)),
-        ({"lbfgs_scale": "0.5"}, (False, None)),
-        ({"lbfgs_scale": True}, (False, None)),
-    ],
-)
-def test_stored_memory_reads_back_only_a_valid_scale(stats: dict | None, expected: tuple) -> None:
-    assert stored_memory(stats) == expected
 
 
 def _pngs(work_dir: Path) -> dict[str, bytes]:

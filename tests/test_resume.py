@@ -547,72 +547,6 @@ def test_damaged_frame_is_rendered_again(
     assert_video(output)
 
 
-def _drop_frames_from(work: Path, first: int) -> None:
-    """What a kill right after frame `first - 1` was saved leaves."""
-    for index in range(first, COUNT):
-        for suffix in ("png", "json"):
-            (work / "frames" / f"{index:06d}.{suffix}").unlink()
-
-
-def _set_scale(work: Path, index: int, change: Callable[[dict], None]) -> None:
-    path = work / "frames" / f"{index:06d}.json"
-    stats = json.loads(path.read_text())
-    change(stats)
-    path.write_text(json.dumps(stats))
-
-
-def test_a_resumed_frame_starts_from_the_scale_saved_with_its_predecessor(
-    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
-) -> None:
-    # The render carries the L-BFGS scale (--carry-lbfgs, the default): frame 4 starts from
-    # frame 3's, read back from 000003.json. Another value there gives another frame 4, so
-    # the byte-identical resumes in this module do rest on the saved scale.
-    work = copy_work(reference, tmp_path / "work")
-    _drop_frames_from(work, 4)
-    scale = json.loads((work / "frames" / "000003.json").read_text())["lbfgs_scale"]
-    assert isinstance(scale, float) and scale > 0
-    _set_scale(work, 3, lambda stats: stats.update(lbfgs_scale=scale * 3))
-    output = tmp_path / "out.mp4"
-    done = run_in_process(video_args(inputs, output, "--work-dir", str(work)))
-    assert done.code == 0, done.err
-    got = frame_bytes(work)
-    assert got["000004.png"] != reference.frames["000004.png"]
-    assert all(got[f"{i:06d}.png"] == reference.frames[f"{i:06d}.png"] for i in range(4))
-
-
-def test_a_frame_that_lost_its_scale_is_rendered_again(
-    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
-) -> None:
-    work = copy_work(reference, tmp_path / "work")
-    _drop_frames_from(work, 4)
-    _set_scale(work, 3, lambda stats: stats.pop("lbfgs_scale"))
-    output = tmp_path / "out.mp4"
-    done = run_in_process(video_args(inputs, output, "--work-dir", str(work)))
-    assert done.code == 0, done.err
-    assert_same_frames(work, reference)
-    assert "lbfgs_scale" in frame_stats(work, 3)  # proof it was rendered again
-
-
-def frame_stats(work: Path, index: int) -> dict:
-    return json.loads((work / "frames" / f"{index:06d}.json").read_text())
-
-
-def test_without_carry_later_frames_differ(
-    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
-) -> None:
-    """--no-carry-lbfgs is a result setting: other frames from frame 1 on, frame 0 the same."""
-    output = tmp_path / "out.mp4"
-    done = run_in_process(video_args(inputs, output, "--no-carry-lbfgs"))
-    assert done.code == 0, done.err
-    got = frame_bytes(tmp_path / "out.mp4.nst-work")
-    assert got["000000.png"] == reference.frames["000000.png"]
-    assert got["000001.png"] != reference.frames["000001.png"]
-    assert (
-        manifest(tmp_path / "out.mp4.nst-work")["fingerprint"]["settings"]["video"]["carry_lbfgs"]
-        is False
-    )
-
-
 def test_disk_full_keeps_frames_and_continues(
     inputs: Inputs,
     reference: Reference,
@@ -1055,35 +989,30 @@ def test_a_second_process_is_refused_while_a_render_runs(
         (
             '{"format": 1}',
             "{work} was written by an older nst-video (manifest format 1, this "
-            "one reads 5); pass --restart to render it again",
+            "one reads 4); pass --restart to render it again",
         ),
         (
             '{"format": 2, "job": {}, "fingerprint": {}}',
             "{work} was written by an older nst-video (manifest format 2, this "
-            "one reads 5); pass --restart to render it again",
+            "one reads 4); pass --restart to render it again",
         ),
         (
             '{"format": 3, "job": {}, "fingerprint": {}}',
             "{work} was written by an older nst-video (manifest format 3, this "
-            "one reads 5); pass --restart to render it again",
-        ),
-        (
-            '{"format": 4, "job": {}, "fingerprint": {}}',
-            "{work} was written by an older nst-video (manifest format 4, this "
-            "one reads 5); pass --restart to render it again",
+            "one reads 4); pass --restart to render it again",
         ),
         (
             '{"format": 99, "job": {}}',
             "{work} was written by a newer nst-video (manifest "
-            "format 99, this one reads 5); continue it with that version",
+            "format 99, this one reads 4); continue it with that version",
         ),
         ("{not json", "cannot read {manifest}: not JSON"),
         (
-            '{"format": 5}',
+            '{"format": 4}',
             "{manifest} is damaged (no job or fingerprint); choose another --work-dir",
         ),
     ],
-    ids=["list", "format-1", "format-2", "format-3", "format-4", "newer", "garbage", "no-job"],
+    ids=["list", "format-1", "format-2", "format-3", "newer", "garbage", "no-job"],
 )
 def test_bad_manifest_is_one_line_for_every_command(
     inputs: Inputs, run_in_process: RunInProcess, tmp_path: Path, content: str, message: str
@@ -1111,7 +1040,7 @@ def test_old_format_work_dir_renders_again_with_restart(
     done = run_in_process(video_args(inputs, output, "--work-dir", str(work), "--restart"))
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
-    assert manifest(work)["format"] == 5
+    assert manifest(work)["format"] == 4
 
 
 def test_status_of_an_output_points_to_its_work_dir(

@@ -18,7 +18,6 @@ from typer.core import TyperCommand, TyperGroup
 
 from nst_video import __version__
 from nst_video.cli.options import (
-    CarryLbfgs,
     Iterations,
     Overwrite,
     Quiet,
@@ -206,7 +205,6 @@ def video(
             help="flow: warm start from the previous output; content: independent frames."
         ),
     ] = _V.init,
-    carry_lbfgs: CarryLbfgs = _V.carry_lbfgs,
     flow: Annotated[
         str, typer.Option(help="Optical flow: dis, farneback, or none (unwarped previous frame).")
     ] = _V.flow,

@@ -222,7 +222,6 @@ def video(
     first_iterations: int,
     iterations: int,
     init: str,
-    carry_lbfgs: bool,
     flow: str,
     temporal_weight: float,
     scene_cut_threshold: float,
@@ -247,7 +246,6 @@ def video(
     video = VideoConfig(
         first_iterations=first_iterations,
         iterations=iterations,
-        carry_lbfgs=carry_lbfgs,
         flow=flow,
         init=init,
         scene_cut_threshold=scene_cut_threshold,

@@ -74,13 +74,6 @@ Workers = Annotated[
     int,
     typer.Option(help="Segments rendered in parallel with Ray: N local GPUs, or N CPU workers."),
 ]
-CarryLbfgs = Annotated[
-    bool,
-    typer.Option(
-        "--carry-lbfgs/--no-carry-lbfgs",
-        help="Start each warm-started frame's L-BFGS with the previous frame's step scale.",
-    ),
-]
 RayAddress = Annotated[
     str | None,
     typer.Option(

@@ -4,7 +4,6 @@ save each finished frame to the work directory. Resumable at any instant."""
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
 import threading
 import time
@@ -58,11 +57,12 @@ def frame_start(
 ) -> FrameStart:
     """How frame i starts: from its content, or from the previous output warped onto it.
 
-    `ff` is the flow between the input frames when it was computed ahead (in the background);
-    `memory` is the previous frame's L-BFGS memory, carried only into a warm-started frame.
-    The first frame, a scene cut and an independent frame start fresh: their problem is not
-    the previous one's (other content, no temporal term), and the stale-frame chain
-    (FrameLoop.stale_frames) relies on such frames depending on nothing before them.
+    `ff` is the flow between the input frames when it was computed ahead (in the background).
+    `memory`, the previous frame's L-BFGS memory, is carried only into a warm-started frame:
+    the first frame, a scene cut and an independent frame pose another problem (other content,
+    no temporal term), and FrameLoop.stale_frames relies on such frames depending on nothing
+    before them. The frame loop passes none: carrying measured no clear gain (README,
+    "Carrying L-BFGS memory"); scripts/bench_carry.py measures it through here.
     """
     if prev_out is None or prev_in is None:
         return FrameStart(content, video.first_iterations, "content", None, None)
@@ -93,37 +93,10 @@ def build_stats(index: int, start: FrameStart, done: Stylized, seconds: float) -
         "stop": result.stop,
         "consistent": start.consistent,
         **{k: result.terms.get(k) for k in ("content", "style", "temporal", "tv")},
-        # What the next frame's L-BFGS starts from (--carry-lbfgs): a JSON float is written by
-        # repr and reads back to the same double, so a resumed render continues bit for bit.
-        "lbfgs_scale": None if result.memory is None else result.memory.scale,
-        "lbfgs_resets": result.resets,
     }
 
 
-def stored_memory(stats: dict[str, Any] | None) -> tuple[bool, Memory | None]:
-    """(readable, memory) of a finished frame's statistics (build_stats): not readable when
-    the statistics or their L-BFGS scale are missing or invalid."""
-    if stats is None or "lbfgs_scale" not in stats:
-        return False, None
-    scale = stats["lbfgs_scale"]
-    if scale is None:
-        return True, None
-    if isinstance(scale, bool) or not isinstance(scale, int | float):
-        return False, None
-    if not (math.isfinite(scale) and scale > 0):
-        return False, None
-    return True, Memory(float(scale))
-
-
 # --- the loop ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Finished:
-    """What a finished frame hands its successor."""
-
-    image: np.ndarray
-    memory: Memory | None  # its L-BFGS memory (the scale; None without pairs or carry)
 
 
 class FrameLoop:
@@ -158,9 +131,8 @@ class FrameLoop:
         first = next((i for i in self.indices if not self.store.has_frame(i)), None)
         if first is None:
             return 0
-        # A finished frame that no longer decodes (or lost the L-BFGS scale it hands on) cannot
-        # seed its successor: back up to it.
-        while first > self.indices.start and self._finished(first - 1) is None:
+        # A finished frame that no longer decodes cannot seed its successor: back up to it.
+        while first > self.indices.start and self.store.load_frame(first - 1) is None:
             first -= 1
         done = len(self.store.done_frames(self.indices))
         if done:
@@ -168,25 +140,26 @@ class FrameLoop:
             self.callback(Message(f"resuming: {done} of {total} already done"))
         read_from = max(first - 1, self.indices.start)
         prev_in: np.ndarray | None = None
-        prev: Finished | None = None  # the previous frame's output and L-BFGS memory
+        prev_out: np.ndarray | None = None
         rendered = 0
         with FrameSaver(self.store) as saver:
             for index, content, (digest, ff) in prefetch(self._inputs(read_from)):
-                out: Finished | None = None
+                out: np.ndarray | None = None
                 if self.store.has_frame(index):
                     if not self._next_starts_from(index):
-                        # Not decoded: prev stays None, loaded below only if the next frame
-                        # turns out damaged and is rendered again after all.
-                        prev_in, prev = content, None
+                        # Not decoded: prev_out stays None, loaded below only if the next
+                        # frame turns out damaged and is rendered again after all.
+                        prev_in, prev_out = content, None
                         continue
-                    out = self._finished(index)  # None if damaged: rendered again
+                    out = self.store.load_frame(index)  # None if damaged: rendered again
                 if out is None:
-                    if prev_in is not None and prev is None:
-                        prev = self._finished(index - 1)  # finished, not decoded
-                    out = self._render(index, content, digest, prev_in, prev, done + rendered,
-                                       saver, ff)  # fmt: skip
+                    if prev_in is not None and prev_out is None:
+                        prev_out = self.store.load_frame(index - 1)  # finished, not decoded
+                    out = self._render(
+                        index, content, digest, prev_in, prev_out, done + rendered, saver, ff
+                    )
                     rendered += 1
-                prev_in, prev = content, out
+                prev_in, prev_out = content, out
         return rendered
 
     def stale_frames(self) -> list[int]:
@@ -245,17 +218,6 @@ class FrameLoop:
             yield index, content, (digest, ff)
             prev = content
 
-    def _finished(self, index: int) -> Finished | None:
-        """A finished frame as its successor starts from it: its image and, with
-        --carry-lbfgs, the L-BFGS memory in its statistics; None when either is lost."""
-        image = self.store.load_frame(index)
-        if image is None:
-            return None
-        if not self.video.carry_lbfgs:
-            return Finished(image, None)
-        readable, memory = stored_memory(self.store.read_stats(index))
-        return Finished(image, memory) if readable else None
-
     def _next_starts_from(self, index: int) -> bool:
         """Whether the frame after finished frame `index` is still to render, and so starts
         from its output (a finished frame is decoded only then)."""
@@ -267,19 +229,17 @@ class FrameLoop:
         content: np.ndarray,
         digest: str,
         prev_in: np.ndarray | None,
-        prev: Finished | None,
+        prev_out: np.ndarray | None,
         done: int,
         saver: FrameSaver,
         ff: flow.FrameFlow | None = None,
-    ) -> Finished:
-        prev_out = None if prev is None else prev.image
-        memory = None if prev is None or not self.video.carry_lbfgs else prev.memory
-        start = frame_start(content, prev_in, prev_out, self.video, ff, memory)
+    ) -> np.ndarray:
+        start = frame_start(content, prev_in, prev_out, self.video, ff)
         total = len(self.indices)
         self.callback(FrameStarted(index, done, total, start.init, start.budget))
         began = time.perf_counter()
         stylized = self.engine.stylize(
-            content, start.image, start.budget, start.temporal, self.callback, start.memory
+            content, start.image, start.budget, start.temporal, self.callback
         )
         seconds = time.perf_counter() - began
         stats = {**build_stats(index, start, stylized, seconds), "input": digest}
@@ -295,7 +255,7 @@ class FrameLoop:
                 dict(stylized.optimization.terms),
             )
         )
-        return Finished(stylized.image, stylized.optimization.memory)
+        return stylized.image
 
 
 def _close(frames: Iterator[Any]) -> None:

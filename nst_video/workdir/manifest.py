@@ -33,9 +33,8 @@ from nst_video.video.segments import Segment
 # of the fingerprint. 3: result settings by group (optim.iterations, video.iterations), with
 # precision and history_size among them. 4: device and precision in their own group
 # (compute.device, compute.precision; were image.device, image.precision). Checked on every
-# read: an older or newer layout is refused, not guessed. 5: frame statistics hold the L-BFGS
-# scale the next frame starts from (lbfgs_scale, video.carry_lbfgs); older frames lack it.
-FORMAT_VERSION = 5
+# read: an older or newer layout is refused, not guessed.
+FORMAT_VERSION = 4
 ENCODE_STATES = ("pending", "started", "done")
 
 
