@@ -328,9 +328,12 @@ def main() -> None:
     }
     for way in ways:
         result["ways"][way] = summary(engine, frames, rows[way], outputs[way], flows, rows["today"])
-    if args.tutorial_frames > 1:
+    if args.tutorial_frames > 0:
         n = args.tutorial_frames
         tutorial = tutorial_way(engine, frames[:n])
+        if args.json:  # the frames, for scores across runs
+            images = {f"tutorial_{i}": image for i, image in enumerate(tutorial["outputs"])}
+            np.savez_compressed(args.json.with_suffix(".tutorial.npz"), **images)
         result["ways"]["tutorial (first frames)"] = summary(
             engine, frames[:n], tutorial["rows"], tutorial["outputs"], flows[: n - 1], None
         )
