@@ -271,6 +271,8 @@ class _Reads(TorchDispatchMode):
 
 def tutorial_way(engine: Engine, frames: list[np.ndarray]) -> dict[str, Any]:
     """Each frame from its content with 300 L-BFGS evaluations, no warm start, no early stop."""
+    engine = copy.copy(engine)  # tolerance 0: the default early stop would end small frames early
+    engine.settings = replace(engine.settings, optim=replace(engine.settings.optim, tolerance=0))
     styles = []
     sync(engine.device)
     start = time.perf_counter()

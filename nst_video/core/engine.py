@@ -17,6 +17,7 @@ from torch import Tensor
 from nst_video.config import Settings
 from nst_video.core import losses
 from nst_video.core.device import pick_device, resolve_precision
+from nst_video.core.lbfgs import Memory
 from nst_video.core.optimize import LossFn, OptimizeResult, optimize
 from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import OptionError
@@ -211,11 +212,15 @@ class Engine:
         temporal: Temporal | None = None,
         callback: Callback = ignore,
         refine: bool = False,
+        memory: Memory | None = None,
+        keep_pairs: int = 0,
     ) -> Stylized:
         """Optimize from `init` (HxWx3) towards `content`'s features and the style targets.
 
         With `scales > 1` and no temporal target, coarser levels run first and seed the next;
         not with `refine`, for an `init` that is already a finished result (a later pass).
+        `memory` (a previous result's, for a similar problem of the same size) starts L-BFGS
+        at full size; the result's memory keeps the newest `keep_pairs` curvature pairs.
         """
         levels = self.settings.image.scales if temporal is None and not refine else 1
         # Before any work: a pooling error deep in the VGG pass would be a traceback.
@@ -230,7 +235,7 @@ class Engine:
             init = resize_to(coarse.image, content.shape[:2])
         if levels > 1:
             budget = max(1, round(budget * self.settings.image.fine_share))
-        done = self._stylize_once(content, init, budget, temporal, callback)
+        done = self._stylize_once(content, init, budget, temporal, callback, memory, keep_pairs)
         if spent:
             total = done.optimization.evaluations + spent
             done = Stylized(done.image, replace(done.optimization, evaluations=total))
@@ -251,11 +256,12 @@ class Engine:
         budget: int,
         temporal: Temporal | None,
         callback: Callback,
+        memory: Memory | None = None,
+        keep_pairs: int = 0,
     ) -> Stylized:
         loss_fn = self.loss_for(content, temporal)
-        result = optimize(
-            loss_fn, to_tensor(init, self.device), budget, self.settings.optim, callback
-        )
+        x = to_tensor(init, self.device)
+        result = optimize(loss_fn, x, budget, self.settings.optim, callback, memory, keep_pairs)
         image = result.image
         if self.settings.image.preserve_colors:
             image = losses.keep_colors(image, to_tensor(content, self.device))

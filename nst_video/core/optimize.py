@@ -25,6 +25,10 @@ class OptimizeResult:
     loss: float
     terms: dict[str, float]
     stop: str  # budget | converged
+    # L-BFGS: what the next, similar problem may start from (None without curvature pairs, and
+    # for Adam), and how often the pairs misled the line search and were dropped.
+    memory: lbfgs.Memory | None = None
+    resets: int = 0
 
 
 class _Stop(Exception):
@@ -112,11 +116,26 @@ class _Tracker:
 
 
 def optimize(
-    loss_fn: LossFn, init: Tensor, budget: int, config: OptimConfig, callback: Callback = ignore
+    loss_fn: LossFn,
+    init: Tensor,
+    budget: int,
+    config: OptimConfig,
+    callback: Callback = ignore,
+    memory: lbfgs.Memory | None = None,
+    keep_pairs: int = 0,
 ) -> OptimizeResult:
-    """Minimize `loss_fn` over the pixels, starting at `init`, in at most `budget` evaluations."""
+    """Minimize `loss_fn` over the pixels, starting at `init`, in at most `budget` evaluations.
+
+    L-BFGS starts from `memory` (its scale, and its pairs if any) and returns the newest
+    `keep_pairs` pairs in the result's memory; Adam ignores both.
+    """
     x = init.detach().clone().contiguous().requires_grad_(True)
     tracker = _Tracker(x, budget, config, callback)
+    history = lbfgs.History(config.history_size)
+    scale = None
+    if memory is not None:
+        history.load(memory)
+        scale = memory.scale
 
     def evaluate() -> Tensor:
         tracker.before_evaluation()
@@ -129,7 +148,7 @@ def optimize(
         if config.optimizer == "adam":
             _adam(evaluate, x, tracker, config.adam_lr)
         else:
-            lbfgs.minimize(evaluate, x, config.history_size, partial(tracker.record, x))
+            lbfgs.minimize(evaluate, x, history, partial(tracker.record, x), scale)
             tracker.stop = "converged"  # returned: no step lowers the loss any more
     except _Stop:
         pass
@@ -144,6 +163,8 @@ def optimize(
         loss=tracker.best_loss,
         terms=terms,
         stop=tracker.stop,
+        memory=history.memory(keep_pairs),
+        resets=history.resets,
     )
 
 

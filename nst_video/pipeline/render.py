@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from queue import Full, Queue
 from types import TracebackType
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 
 from nst_video.config import VideoConfig
 from nst_video.core.engine import Engine, Stylized, Temporal
+from nst_video.core.lbfgs import Memory
 from nst_video.errors import Interrupted, plural
 from nst_video.media import FrameSource
 from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
@@ -47,6 +48,7 @@ class FrameStart:
     # Share of the pixels whose warm start came from an offset > 1 (hidden in the previous
     # frame, reliably tracked to an earlier one); None with offset 1 alone.
     recovered: float | None = None
+    memory: Memory | None = None  # L-BFGS memory carried from the previous frame
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,21 @@ def frame_start(
     prev_out: np.ndarray | None,
     video: VideoConfig,
     ff: flow.FrameFlow | None = None,
+    memory: Memory | None = None,
 ) -> FrameStart:
     """How frame i starts from the previous frame alone (offset 1): from its content, or from
     the previous output warped onto it.
 
     `ff` is the flow between the input frames when it was computed ahead (in the background).
+    `memory`, the previous frame's L-BFGS memory, is carried only into a warm-started frame:
+    the first frame, a scene cut and an independent frame pose another problem (other content,
+    no temporal term), and FrameLoop.stale_frames relies on such frames depending on nothing
+    before them. The frame loop passes none: carrying measured no clear gain (README,
+    "Carrying L-BFGS memory"); scripts/bench_carry.py measures it through here.
     """
     earlier = [] if prev_in is None or prev_out is None else [Earlier(1, prev_in, prev_out)]
-    return temporal_start(content, earlier, video, {1: ff} if ff is not None else None)
+    start = temporal_start(content, earlier, video, {1: ff} if ff is not None else None)
+    return start if start.init in INDEPENDENT else replace(start, memory=memory)
 
 
 def temporal_start(
