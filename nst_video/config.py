@@ -162,7 +162,9 @@ class ImageConfig:
     init: str = "content"  # content | noise | path to an image
     seed: int = 0
     # Coarse-to-fine levels (1 = off): each coarser level halves the size and gets the full
-    # budget (cheap there); the full-size pass then gets `fine_share` of it.
+    # budget (cheap there); the full-size pass then gets `fine_share` of it. Off by default:
+    # trained VGG16, 128 px, 100 evaluations in all, 2 levels ended with content 0.31 / style
+    # 0.110 against 0.23 / 0.097, and a blurrier picture (edge correlation 0.42 against 0.68).
     scales: int = 1
     fine_share: float = 0.3
 
