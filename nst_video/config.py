@@ -80,7 +80,9 @@ class LossConfig:
     # was ~5% of the loss and left rainbow pixel fringes; at 10 (~15%) they are gone, strokes kept.
     tv_weight: float = 10.0
     # Temporal term is a mean squared pixel difference in [0,1]; independent re-renders differ by
-    # ~1e-2, so a weight of 100 makes that flicker cost as much as a whole content loss.
+    # ~1e-2, so a weight of 100 makes that flicker cost as much as a whole content loss. Trained
+    # VGG16, tree.avi (real motion, 128 px): warping error 5.2e-5 / 2.5e-5 / 1.75e-5 at 30 / 100 /
+    # 300, style term +0.8% from 100 to 300; past 100 the metric's floor dominates, so 100 stays.
     temporal_weight: float = 100.0
     # Penalty that keeps pixels in [0, 1] without clamping inside the optimizer.
     range_weight: float = 1e3
