@@ -211,7 +211,8 @@ class ComputeConfig:
 
     device: str = _runtime("auto")  # the same pixels on any device, up to float rounding
     # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere; bf16 autocasts the VGG passes.
-    # A result setting: bf16 moves pixels by 20/255 on average (README, Precision).
+    # A result setting: on the trained VGG16, 100 evaluations, bf16 moved pixels by 5.5/255 on
+    # average, 1.3x what a 1e-4 nudge of the start does in fp32 (README, Precision).
     precision: str = "auto"
 
     def __post_init__(self) -> None:
