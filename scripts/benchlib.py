@@ -54,9 +54,11 @@ def render(
     weights: str | None,
     report: Path | None = None,
     workers: int = 1,
+    restart: bool = True,
 ) -> float:
     """What `nst-video video INPUT -s STYLE -o FRAMES_DIR/ --overwrite --restart` does, with
     any Settings (the CLI of this branch has no --model); returns the wall seconds.
+    restart=False continues the frames already in `work_dir` (same settings), like a rerun.
 
     As in the CLI, the optimizer's own budget is the first frame's.
     """
@@ -77,7 +79,7 @@ def render(
         work_dir,
         engine_for,
         overwrite=True,
-        restart=True,
+        restart=restart,
         parallel=Parallel(workers),
     )
     return time.perf_counter() - start
