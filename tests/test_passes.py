@@ -184,8 +184,9 @@ def _stand_in(video: VideoConfig) -> StandIn:
     return StandIn(Settings(compute=CPU, video=video), [])
 
 
+@pytest.mark.parametrize("offsets", [(1,), (1, 2, 4)])
 def test_a_backward_pass_holds_a_bounded_number_of_frames(
-    tmp_path: Path, make_moving_frames: Callable[..., list]
+    tmp_path: Path, make_moving_frames: Callable[..., list], offsets: tuple[int, ...]
 ) -> None:
     frames = make_moving_frames(14, 48, 32)
     source = ListSource(frames)
@@ -198,14 +199,15 @@ def test_a_backward_pass_holds_a_bounded_number_of_frames(
         if isinstance(event, FrameStarted):
             live.append(source.live())
 
-    engine = _stand_in(replace(VIDEO, flow="farneback"))
+    engine = _stand_in(replace(VIDEO, flow="farneback", temporal_offsets=offsets))
     loop = PassLoop(engine, source, previous, store, range(14), 2, 48, watch, chunk=3)  # type: ignore[arg-type]
     assert loop.run() == 14
     assert store.done_frames(range(14)) == list(range(14))
     # Read in chunks of 3 frames, last chunk first; at most the chunk, the read-ahead queue
-    # (2), the one being queued and the frame and neighbour in hand live at once, never 14.
+    # (2), the one being queued, the frame in hand and the neighbours at the offsets (the
+    # largest offset's worth) live at once, never 14.
     assert source.reads == [(11, 3), (8, 3), (5, 3), (2, 3), (0, 2)]
-    assert len(live) == 14 and max(live) <= 3 + 2 + 1 + 2
+    assert len(live) == 14 and max(live) <= 3 + 2 + 1 + 1 + max(offsets)
 
 
 def test_reversed_contents_keeps_at_most_a_chunk(make_moving_frames: Callable[..., list]) -> None:
