@@ -10,6 +10,8 @@ on how many passes follow) the same way:
 * long-range warping error for each --offsets k: the same between outputs t and t-k, with the
   flow computed directly between input frames t and t-k (not composed), occluded pixels
   excluded by its forward-backward check;
+* revealed-pixel error for each --offsets k (eval_temporal.revealed_error): the long-range
+  error on pixels reliable between t-k and t but not between t-1 and t;
 * content and style terms: the engine's unweighted terms of each final frame, averaged;
 * evaluations and optimizing seconds per frame, summed over passes 1..k.
 
