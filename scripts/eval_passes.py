@@ -10,6 +10,8 @@ on how many passes follow) the same way:
 * long-range warping error for each --offsets k: the same between outputs t and t-k, with the
   flow computed directly between input frames t and t-k (not composed), occluded pixels
   excluded by its forward-backward check;
+* revealed-pixel error for each --offsets k (eval_temporal.revealed_error): the long-range
+  error on pixels reliable between t-k and t but not between t-1 and t;
 * content and style terms: the engine's unweighted terms of each final frame, averaged;
 * evaluations and optimizing seconds per frame, summed over passes 1..k.
 
@@ -35,7 +37,7 @@ from typing import Any
 
 import numpy as np
 from benchlib import add_network_options, network_label, with_network
-from eval_temporal import DEDUPE_THRESHOLD, mean_abs_diff
+from eval_temporal import DEDUPE_THRESHOLD, long_range_flows, mean_abs_diff, revealed_error
 
 from nst_video.api import make_engine
 from nst_video.config import ComputeConfig, Settings, VideoConfig
@@ -62,6 +64,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pass-iterations", type=int, help="nst-video default if omitted")
     parser.add_argument("--temporal-from-pass", type=int, help="nst-video default if omitted")
     parser.add_argument("--offsets", default="4,8", help="long-range offsets k")
+    parser.add_argument(
+        "--temporal-offsets", help="the render's --temporal-offsets (nst-video default if omitted)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the render kept in OUT/run instead of starting afresh (e.g. later passes "
+        "on a pass 1 copied from another run: pass 1 does not depend on how later ones work)",
+    )
     add_network_options(parser)
     parser.add_argument("--out", type=Path, default=Path("bench-out/passes"))
     parser.add_argument(
@@ -113,7 +124,7 @@ def render_all_passes(args: argparse.Namespace, engine: Engine, count: int) -> N
     row; pass 1 is the single-pass render.
     """
     folder = args.out / "run"
-    if folder.exists():
+    if folder.exists() and not args.resume:
         shutil.rmtree(folder)
     source = open_source(str(args.out / "inputs"))
 
@@ -150,15 +161,12 @@ def pass_results(folder: Path, number: int, count: int) -> tuple[list[np.ndarray
     return frames, spent  # type: ignore[return-value]
 
 
-def warping_errors(
-    inputs: list[np.ndarray], outputs: list[np.ndarray], offset: int, method: str
-) -> float:
-    """Mean warping error between outputs t and t-offset, flow between inputs t and t-offset."""
+def warping_errors(outputs: list[np.ndarray], flows: list[flow.FrameFlow], offset: int) -> float:
+    """Mean warping error between outputs t and t-offset, `flows` (long_range_flows) computed
+    between inputs t and t-offset."""
     errors = [
-        flow.warping_error(
-            outputs[t - offset], outputs[t], flow.frame_flow(inputs[t - offset], inputs[t], method)
-        )
-        for t in range(offset, len(inputs))
+        flow.warping_error(outputs[t - offset], outputs[t], ff)
+        for t, ff in zip(range(offset, len(outputs)), flows, strict=True)
     ]
     return float(np.mean(errors))
 
@@ -194,6 +202,9 @@ def main(argv: list[str] | None = None) -> None:
         video = replace(video, pass_iterations=args.pass_iterations)
     if args.temporal_from_pass:
         video = replace(video, temporal_from_pass=args.temporal_from_pass)
+    if args.temporal_offsets:
+        offsets_option = tuple(int(k) for k in args.temporal_offsets.split(","))
+        video = replace(video, temporal_offsets=offsets_option)
     settings = with_network(Settings(compute=CPU, video=video), args)
     # As in the CLI, the optimizer's own budget is the first frame's.
     settings = replace(settings, optim=replace(settings.optim, iterations=video.first_iterations))
@@ -203,12 +214,18 @@ def main(argv: list[str] | None = None) -> None:
         began = time.perf_counter()
         render_all_passes(args, engine, len(inputs))
         print(f"rendered in {time.perf_counter() - began:.0f} s", flush=True)
+    flows = {k: long_range_flows(inputs, k) for k in offsets}
     rows = []
     for passes in wanted:
         outputs, spent = pass_results(folder, passes, len(inputs))
         row = {
             "passes": passes,
-            **{f"warp_k{k}": warping_errors(inputs, outputs, k, "dis") for k in offsets},
+            **{f"warp_k{k}": warping_errors(outputs, flows[k], k) for k in offsets},
+            # pixels reliable between t-k and t but not between t-1 and t (eval_temporal's)
+            **{
+                f"revealed_k{k}": revealed_error(outputs, flows[k], flows[1], k)
+                for k in offsets[1:]
+            },
             **terms(engine, inputs, outputs),
             "evaluations_per_frame": spent["evaluations"] / len(inputs),
             "seconds_per_frame": spent["optimizing_seconds"] / len(inputs),
@@ -221,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         write_picture(args, inputs, folder, wanted)
     summary = {
         "network": network_label(args),
+        "temporal_offsets": list(video.temporal_offsets),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
     name = "scores.json" if args.score_only else "results.json"
@@ -228,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     header = [
         "passes",
         *(f"warp k={k}" for k in offsets),
+        *(f"revealed k={k}" for k in offsets[1:]),
         "content",
         "style",
         "evals/frame",
@@ -240,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
         cells = [
             str(row["passes"]),
             *(f"{row[f'warp_k{k}']:.3g}" for k in offsets),
+            *(_figure(row[f"revealed_k{k}"]) for k in offsets[1:]),
             f"{row['content']:.4f}",
             f"{row['style']:.4f}",
             f"{row['evaluations_per_frame']:.0f}",
@@ -247,6 +267,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['seconds_per_evaluation']:.2f}",
         ]
         print("| " + " | ".join(cells) + " |")
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 if __name__ == "__main__":

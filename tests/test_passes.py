@@ -35,10 +35,12 @@ from nst_video.pipeline.passes import (
     Neighbour,
     PassLoop,
     later_start,
+    pass_neighbour,
     pass_order,
     render_passes,
     reversed_contents,
 )
+from nst_video.pipeline.render import Earlier
 from nst_video.progress import Event, FrameStarted, Message
 from nst_video.video import flow
 from nst_video.video.segments import Segment
@@ -184,8 +186,9 @@ def _stand_in(video: VideoConfig) -> StandIn:
     return StandIn(Settings(compute=CPU, video=video), [])
 
 
+@pytest.mark.parametrize("offsets", [(1,), (1, 2, 4)])
 def test_a_backward_pass_holds_a_bounded_number_of_frames(
-    tmp_path: Path, make_moving_frames: Callable[..., list]
+    tmp_path: Path, make_moving_frames: Callable[..., list], offsets: tuple[int, ...]
 ) -> None:
     frames = make_moving_frames(14, 48, 32)
     source = ListSource(frames)
@@ -198,14 +201,15 @@ def test_a_backward_pass_holds_a_bounded_number_of_frames(
         if isinstance(event, FrameStarted):
             live.append(source.live())
 
-    engine = _stand_in(replace(VIDEO, flow="farneback"))
+    engine = _stand_in(replace(VIDEO, flow="farneback", temporal_offsets=offsets))
     loop = PassLoop(engine, source, previous, store, range(14), 2, 48, watch, chunk=3)  # type: ignore[arg-type]
     assert loop.run() == 14
     assert store.done_frames(range(14)) == list(range(14))
     # Read in chunks of 3 frames, last chunk first; at most the chunk, the read-ahead queue
-    # (2), the one being queued and the frame and neighbour in hand live at once, never 14.
+    # (2), the one being queued, the frame in hand and the neighbours at the offsets (the
+    # largest offset's worth) live at once, never 14.
     assert source.reads == [(11, 3), (8, 3), (5, 3), (2, 3), (0, 2)]
-    assert len(live) == 14 and max(live) <= 3 + 2 + 1 + 2
+    assert len(live) == 14 and max(live) <= 3 + 2 + 1 + 1 + max(offsets)
 
 
 def test_reversed_contents_keeps_at_most_a_chunk(make_moving_frames: Callable[..., list]) -> None:
@@ -236,6 +240,112 @@ def test_no_blend_or_temporal_term_across_a_scene_cut(
     assert [t for t, _ in pass_two] == [False, True, True, False, True, True]
     assert all(how == "refine" for _, how in engine.seen[6:])
     assert not (tmp_path / "passes").exists()  # every earlier pass deleted once done
+
+
+class Occluded:
+    """Zero flows whose consistency masks are given by hand per (from, to) pair of frames; a
+    frame's number is its input's first value / 10. Pairs not listed are unreliable (0)."""
+
+    def __init__(self, height: int, width: int, masks: dict[tuple[int, int], np.ndarray]):
+        self.shape, self.masks = (height, width), masks
+
+    def frame_flow(self, prev: np.ndarray, cur: np.ndarray, method: str = "dis") -> flow.FrameFlow:
+        pair = (int(prev[0, 0, 0]) // 10, int(cur[0, 0, 0]) // 10)
+        mask = self.masks.get(pair, np.zeros(self.shape, np.float32))
+        return flow.FrameFlow(np.zeros((*self.shape, 2), np.float32), mask)
+
+    def pair_flows(self, prev: np.ndarray, cur: np.ndarray, method: str = "dis") -> tuple:
+        return self.frame_flow(prev, cur), self.frame_flow(cur, prev)
+
+
+@pytest.mark.parametrize("offsets", [(1,), (1, 2, 4)])
+def test_a_backward_pass_takes_frames_i_plus_2_and_4_where_i_plus_1_was_occluded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offsets: tuple[int, ...]
+) -> None:
+    height, width = 4, 6
+    left = np.zeros((height, width), np.float32)
+    left[:, : width // 2] = 1.0
+    top = np.zeros((height, width), np.float32)
+    top[: height // 2] = 1.0
+    ones = np.ones((height, width), np.float32)
+    occluded = Occluded(
+        height,
+        width,
+        {
+            (4, 3): 1.0 - left,  # frame 3's left half is hidden in frame 4 ...
+            (5, 3): ones,  # ... but seen in frame 5 (offset 2)
+            (7, 3): ones,  # (and in 7: offset 4, but 2 is nearer)
+            (3, 2): 1.0 - top,  # frame 2's top half is hidden in frames 3 and 4 ...
+            (6, 2): ones,  # ... and seen in frame 6 (offset 4)
+        },
+    )
+    monkeypatch.setattr(flow, "frame_flow", occluded.frame_flow)
+    monkeypatch.setattr(flow, "pair_flows", occluded.pair_flows)
+    monkeypatch.setattr(flow, "is_scene_cut", lambda ff, threshold=0.5: False)
+    frames = [np.full((height, width, 3), 10 * i, np.uint8) for i in range(8)]
+    previous, store = FrameStore(tmp_path / "p1"), FrameStore(tmp_path / "p2")
+    for index in range(8):
+        previous.save_frame(index, np.full((height, width, 3), 100 + 15 * index, np.uint8), {})
+    engine = _stand_in(replace(VIDEO, temporal_offsets=offsets))
+    loop = PassLoop(engine, ListSource(frames), previous, store, range(8), 2, width)  # type: ignore[arg-type]
+    assert loop.run() == 8
+    out = {i: store.load_frame(i)[..., 0] for i in range(8)}  # type: ignore[index]
+    own = {i: 100 + 15 * i for i in range(8)}
+    # Frames 4-7 see nothing reliable in their neighbours: their own previous results.
+    assert all((out[i] == own[i]).all() for i in range(4, 8))
+    # Frame 3's right half comes from frame 4 (offset 1) either way; its hidden left half from
+    # frame 5 with offsets 1,2,4, from its own last result with offset 1 alone.
+    assert (out[3][:, width // 2 :] == own[4]).all()
+    assert (out[3][:, : width // 2] == (own[5] if len(offsets) > 1 else own[3])).all()
+    # Frame 2's bottom half takes frame 3's result; its top half (hidden in 3 and 4) frame 6's.
+    assert (out[2][height // 2 :] == out[3][height // 2 :]).all()
+    assert (out[2][: height // 2] == (own[6] if len(offsets) > 1 else own[2])).all()
+    recovered = store.read_stats(3).get("recovered")  # type: ignore[union-attr]
+    assert recovered == (0.5 if len(offsets) > 1 else None)
+
+
+def main_adjacent_neighbour(
+    content: np.ndarray, earlier: list[Earlier], step: int, video: VideoConfig
+) -> Neighbour | None:
+    """main's later-pass target before the passes honoured --temporal-offsets (offset 1 only),
+    kept here as the reference a render with --temporal-offsets 1 must reproduce."""
+    (adjacent,) = [e for e in earlier if e.offset == 1]
+    if step > 0:
+        ff = flow.frame_flow(adjacent.input, content, video.flow)
+        ordered = ff
+    else:
+        ordered, ff = flow.pair_flows(content, adjacent.input, video.flow)
+    if flow.is_scene_cut(ordered, video.scene_cut_threshold):
+        return None
+    warped = flow.warp(adjacent.output, ff.backward, video.warp_interpolation)
+    return Neighbour(warped, ff.mask, ff.consistent_fraction)
+
+
+def test_with_offset_1_later_passes_render_as_the_adjacent_neighbour_did(
+    tmp_path: Path,
+    weights_file: Path,
+    style_rgb: np.ndarray,
+    make_moving_frames: Callable[..., list],
+) -> None:
+    # Five frames of a moving texture, then two of another: both directions meet the cut.
+    shot = make_moving_frames(5, 32, 24)
+    other = [np.ascontiguousarray(f[::-1, ::-1, ::-1]) for f in make_moving_frames(2, 32, 24, 3)]
+    frames = [*shot, *other]
+    video = VideoConfig(
+        passes=3, first_iterations=4, iterations=2, pass_iterations=2, temporal_offsets=(1,)
+    )
+    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=video)
+    settings = replace(settings, optim=replace(settings.optim, iterations=4))
+    style = tmp_path / "style.png"
+    Image.fromarray(style_rgb).save(style)
+    engine = make_engine([str(style)], settings, str(weights_file))
+    results = []
+    for name, target in (("now", pass_neighbour), ("main", main_adjacent_neighbour)):
+        work = WorkDir(tmp_path / name)
+        stores = lambda n, work=work: work.pass_frames(n, 3)  # noqa: E731
+        render_passes(engine, ListSource(frames), stores, range(len(frames)), 32, target=target)  # type: ignore[arg-type]
+        results.append(frame_bytes(work.frames_dir))
+    assert len(results[0]) == len(frames) and results[0] == results[1]
 
 
 # --- whole renders with the random VGG ------------------------------------------------------------
@@ -284,7 +394,8 @@ def video_args(inputs: Inputs, output: Path, *extra: str) -> list[str]:
     return [
         "video", str(inputs.clip), "-s", str(inputs.style), "--size", "32",
         "--first-iterations", "6", "--iterations", "3", "--pass-iterations", "3",
-        "--passes", "3", "--weights", str(inputs.weights), "-o", str(output), "--quiet", *extra,
+        "--passes", "3", "--temporal-offsets", "1,2,4", "--weights", str(inputs.weights),
+        "-o", str(output), "--quiet", *extra,
     ]  # fmt: skip
 
 

@@ -10,7 +10,10 @@ so later passes refine it and need fewer evaluations.) From pass 2 on, frame i s
 
 where the neighbour is frame i-1 (forward) or i+1 (backward), c the neighbour's consistency
 mask, delta `--pass-blend`; from pass `--temporal-from-pass` on, it also has the temporal term
-against the same warped neighbour. Across a scene cut a frame takes nothing from its neighbour.
+against the same warped neighbour. With --temporal-offsets 1,2,4 the "neighbour" is this pass's
+results at i-d*k for each offset k (d the direction), combined as pass 1 combines them (Ruder's
+long-term masks, flows computed directly between the input frames): warp and c are that
+combination's. Across a scene cut a frame takes nothing from its neighbours.
 
 Every pass streams: it reads input frames (a backward pass in chunks, see reversed_contents)
 and the previous pass's PNGs, and writes its own through the frame store, so a multi-pass render
@@ -21,7 +24,7 @@ complete, the last pass's are the render's frames.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,13 +34,17 @@ from nst_video.core.engine import Engine, Temporal
 from nst_video.errors import ResumeError, plural
 from nst_video.media import FrameSource
 from nst_video.pipeline.render import (
+    Earlier,
     FrameLoop,
     FrameSaver,
     FrameStart,
+    Window,
     build_stats,
     close_frames,
     prefetch,
     read_contents,
+    temporal_start,
+    unit_colors,
 )
 from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
 from nst_video.video import flow
@@ -70,42 +77,42 @@ def pass_order(indices: range, number: int) -> range:
 
 @dataclass(frozen=True)
 class Neighbour:
-    """The neighbour's result of this pass warped onto a frame, and where to trust it."""
+    """The neighbours' results of this pass warped onto a frame, and where to trust them."""
 
-    warped: np.ndarray  # HxWx3 uint8
+    warped: np.ndarray  # HxWx3 uint8 (one neighbour) or float32 in [0, 1] (several, combined)
     mask: np.ndarray  # HxW float32 in [0, 1]
     consistent: float
+    constant: float = 0.0  # Temporal.constant of the combined target
+    recovered: float | None = None  # as FrameStart.recovered
 
 
-# (frame's content, the neighbour's content, the neighbour's output in this pass, pass
-# direction, settings) -> what the frame takes from it, or None across a scene cut. Offset 1
-# (adjacent_neighbour) today; a long-term version would look further back along the pass.
-NeighbourTarget = Callable[
-    [np.ndarray, np.ndarray, np.ndarray, int, VideoConfig], "Neighbour | None"
-]
+# (frame's content, this pass's earlier frames at the temporal offsets (Earlier.offset k: frame
+# i-k going forward, i+k going backward; the same shot only), pass direction, settings) -> what
+# the frame takes from them, or None across a scene cut.
+NeighbourTarget = Callable[[np.ndarray, Sequence[Earlier], int, VideoConfig], "Neighbour | None"]
 
 
-def adjacent_neighbour(
-    content: np.ndarray,
-    neighbour_in: np.ndarray,
-    neighbour_out: np.ndarray,
-    step: int,
-    video: VideoConfig,
+def pass_neighbour(
+    content: np.ndarray, earlier: Sequence[Earlier], step: int, video: VideoConfig
 ) -> Neighbour | None:
-    """The adjacent frame's output warped onto this one, with flow between the input frames.
+    """This pass's earlier results warped onto the frame and weighted as pass 1 weights them
+    (render.temporal_start: Ruder's long-term masks, flows between the input frames).
 
     A backward pass warps frame i+1 onto frame i (flow i -> i+1) but decides the cut between
     them from the forward pair, as pass 1 did, so every pass sees the same cuts.
     """
-    if step > 0:
-        ff = flow.frame_flow(neighbour_in, content, video.flow)
-        ordered = ff
-    else:
-        ordered, ff = flow.pair_flows(content, neighbour_in, video.flow)
-    if flow.is_scene_cut(ordered, video.scene_cut_threshold):
+    adjacent = next((e for e in earlier if e.offset == 1), None)
+    if adjacent is None:
         return None
-    warped = flow.warp(neighbour_out, ff.backward, video.warp_interpolation)
-    return Neighbour(warped, ff.mask, ff.consistent_fraction)
+    flows, cut_flow = None, None
+    if step < 0:
+        cut_flow, behind = flow.pair_flows(content, adjacent.input, video.flow)
+        flows = {1: behind}
+    start = temporal_start(content, earlier, video, flows, cut_flow)
+    if start.temporal is None:  # offset 1 is there: a scene cut
+        return None
+    target = start.temporal
+    return Neighbour(target.warped, target.mask, start.consistent, target.constant, start.recovered)
 
 
 def later_start(
@@ -116,17 +123,18 @@ def later_start(
     if neighbour is None:
         return FrameStart(own, video.pass_iterations, init, None, None)
     weight = (video.pass_blend * neighbour.mask)[..., None]
-    image = weight * _unit(neighbour.warped) + (1.0 - weight) * _unit(own)
+    image = weight * unit_colors(neighbour.warped) + (1.0 - weight) * unit_colors(own)
     temporal = None
     if number >= video.temporal_from_pass:
-        temporal = Temporal(neighbour.warped, neighbour.mask)
+        temporal = Temporal(neighbour.warped, neighbour.mask, neighbour.constant)
     return FrameStart(
-        image.astype(np.float32), video.pass_iterations, "blended", temporal, neighbour.consistent
+        image.astype(np.float32),
+        video.pass_iterations,
+        "blended",
+        temporal,
+        neighbour.consistent,
+        neighbour.recovered,
     )
-
-
-def _unit(image: np.ndarray) -> np.ndarray:
-    return image.astype(np.float32) / 255.0
 
 
 # --- reading the input -------------------------------------------------------------------------
@@ -169,7 +177,7 @@ class PassLoop:
         number: int,
         long_side: int,
         callback: Callback = ignore,
-        target: NeighbourTarget = adjacent_neighbour,
+        target: NeighbourTarget = pass_neighbour,
         chunk: int | None = None,
     ):
         self.engine, self.source, self.previous, self.store = engine, source, previous, store
@@ -177,6 +185,7 @@ class PassLoop:
         self.callback, self.target = callback, target
         self.chunk = chunk or chunk_frames(source, long_side)
         self.video = engine.settings.video
+        self.depth = max(self.video.temporal_offsets)  # this pass's results the loop holds
 
     def run(self) -> int:
         """Returns the number of frames rendered now."""
@@ -192,28 +201,42 @@ class PassLoop:
         while first > 0 and self.store.load_frame(order[first - 1]) is None:
             first -= 1
         done = len(order) - len(todo)
-        step = direction(self.number)
         rendered = 0
-        neighbour_in: np.ndarray | None = None
-        neighbour_out: np.ndarray | None = None
+        # This pass's results that frames still to render reach (up to the largest offset
+        # back along the pass), from their finished PNGs; emptied at a frame that took nothing
+        # from its neighbours (the pass's first, a scene cut), so no offset reaches across.
+        window = Window(self.depth)
         with FrameSaver(self.store) as saver:
-            for position, (index, digest, content) in self._contents(order, max(first - 1, 0)):
+            start = max(first - self.depth, 0)
+            for position, (index, digest, content) in self._contents(order, start):
                 out: np.ndarray | None = None
                 if self.store.has_frame(index):
-                    upcoming = order[position + 1] if position + 1 < len(order) else None
-                    if upcoming is None or self.store.has_frame(upcoming):
-                        neighbour_in, neighbour_out = content, None
+                    independent = self._recorded_independent(index)
+                    if not self._needed_later(order, position):
+                        window.push(index, content, None, independent)  # decoded if needed
                         continue
-                    out = self.store.load_frame(index)
+                    out = self.store.load_frame(index)  # None if damaged: rendered again
                 if out is None:
-                    if neighbour_in is not None and neighbour_out is None:
-                        neighbour_out = self.store.load_frame(index - step)
-                    out = self._render(
-                        index, content, digest, neighbour_in, neighbour_out, done + rendered, saver
+                    window.fill(self.store.load_frame)
+                    step = direction(self.number)
+                    earlier = window.earlier(index, self.video.temporal_offsets, step)
+                    out, independent = self._render(
+                        index, content, digest, earlier, done + rendered, saver
                     )
                     rendered += 1
-                neighbour_in, neighbour_out = content, out
+                window.push(index, content, out, independent)
         return rendered
+
+    def _needed_later(self, order: range, position: int) -> bool:
+        """Whether a frame still to render reaches finished frame `order[position]` through
+        one of the offsets (a finished frame is decoded only then)."""
+        later = (position + k for k in self.video.temporal_offsets)
+        return any(p < len(order) and not self.store.has_frame(order[p]) for p in later)
+
+    def _recorded_independent(self, index: int) -> bool:
+        """Whether finished frame `index` took nothing from its neighbours, as recorded."""
+        stats = self.store.read_stats(index) or {}
+        return stats.get("init") in ALONE
 
     def _contents(
         self, order: range, skip: int
@@ -232,11 +255,11 @@ class PassLoop:
         index: int,
         content: np.ndarray,
         digest: str,
-        neighbour_in: np.ndarray | None,
-        neighbour_out: np.ndarray | None,
+        earlier: list[Earlier],
         done: int,
         saver: FrameSaver,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, bool]:
+        """Renders one frame; returns its output and whether it took nothing from neighbours."""
         own = self.previous.load_frame(index)
         if own is None:  # render_passes runs a pass only after the previous one is complete
             raise ResumeError(
@@ -244,9 +267,8 @@ class PassLoop:
                 "missing or corrupt; run the render again to redo that pass"
             )
         neighbour, init = None, "own"
-        if neighbour_in is not None and neighbour_out is not None:
-            step = direction(self.number)
-            neighbour = self.target(content, neighbour_in, neighbour_out, step, self.video)
+        if any(e.offset == 1 for e in earlier):
+            neighbour = self.target(content, earlier, direction(self.number), self.video)
             init = "cut"
         start = later_start(own, neighbour, self.number, self.video, init)
         total = len(self.indices)
@@ -269,7 +291,11 @@ class PassLoop:
                 index, done + 1, total, label, result.evaluations, seconds, dict(result.terms)
             )
         )
-        return stylized.image
+        return stylized.image, start.init in ALONE
+
+
+# Starts of a later pass that take nothing from the neighbours: none before them is reached.
+ALONE = ("own", "cut")
 
 
 def pass_stats(number: int, indices: range) -> dict[str, object]:
@@ -288,7 +314,7 @@ def render_passes(
     indices: range,
     long_side: int,
     callback: Callback = ignore,
-    target: NeighbourTarget = adjacent_neighbour,
+    target: NeighbourTarget = pass_neighbour,
 ) -> int:
     """Render (or continue) every pass of `indices`; returns the frames rendered now.
 

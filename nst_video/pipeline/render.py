@@ -89,6 +89,7 @@ def temporal_start(
     earlier: Sequence[Earlier],
     video: VideoConfig,
     flows: Mapping[int, flow.FrameFlow] | None = None,
+    cut_flow: flow.FrameFlow | None = None,
 ) -> FrameStart:
     """How a frame starts, given the earlier frames at (some of) `video.temporal_offsets`.
 
@@ -99,6 +100,10 @@ def temporal_start(
     the nearest earlier frame where it was visible. The caller passes only frames of the same
     shot (none from before a cut or before the render's first frame). `flows` holds the flows
     already computed (in the background), by offset; the others are computed here.
+
+    "Earlier" means earlier in the pass: a backward pass of --passes passes the frames after
+    this one (offset k = frame i+k), and `cut_flow`, the flow the scene cut is judged on in
+    place of the one from offset 1 (there: the forward pair, as pass 1 judged it).
     """
     by_offset = {e.offset: e for e in earlier if e.offset in video.temporal_offsets}
     if 1 not in by_offset or video.init == "content":
@@ -113,7 +118,7 @@ def temporal_start(
         return ff
 
     ff = flow_from(1)
-    if flow.is_scene_cut(ff, video.scene_cut_threshold):
+    if flow.is_scene_cut(cut_flow or ff, video.scene_cut_threshold):
         return FrameStart(content, video.first_iterations, "cut", None, ff.consistent_fraction)
     offsets = sorted(by_offset)
     ffs = {1: ff, **{k: flow_from(k) for k in offsets[1:]}}
@@ -152,7 +157,7 @@ def combined_temporal(warps: Mapping[int, np.ndarray], masks: Mapping[int, np.nd
     if len(warps) == 1:
         (offset,) = warps
         return Temporal(warps[offset], masks[offset])  # as it is: uint8, no rounding
-    units = {k: _unit(w) for k, w in warps.items()}
+    units = {k: unit_colors(w) for k, w in warps.items()}
     total = sum(masks[k] for k in warps)
     weighted = sum(masks[k][..., None] * units[k] for k in warps)
     squares = sum(masks[k][..., None] * np.square(units[k]) for k in warps)
@@ -165,7 +170,7 @@ def combined_temporal(warps: Mapping[int, np.ndarray], masks: Mapping[int, np.nd
     return Temporal(target.astype(np.float32), total.astype(np.float32), max(constant, 0.0))
 
 
-def _unit(image: np.ndarray) -> np.ndarray:
+def unit_colors(image: np.ndarray) -> np.ndarray:
     """Colors in [0, 1] as float32 (uint8 images scaled)."""
     if image.dtype == np.uint8:
         return image.astype(np.float32) / 255.0
@@ -398,12 +403,13 @@ class Window:
                 kept.append((index, content, output))
         self._frames = kept
 
-    def earlier(self, index: int, offsets: Sequence[int]) -> list[Earlier]:
-        """The frames at `offsets` before frame `index` that the window holds (decoded)."""
+    def earlier(self, index: int, offsets: Sequence[int], step: int = 1) -> list[Earlier]:
+        """The frames at `offsets` before frame `index` that the window holds (decoded);
+        `step` -1: a backward pass, where the frames before are those after (index + k)."""
         return [
-            Earlier(index - i, content, output)
+            Earlier((index - i) * step, content, output)
             for i, content, output in self._frames
-            if index - i in offsets and output is not None
+            if (index - i) * step in offsets and output is not None
         ]
 
 
