@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from clip_inputs import Inputs, make_inputs
 from PIL import Image
 
 from nst_video.api import make_engine
@@ -28,7 +29,6 @@ from nst_video.config import ComputeConfig, ImageConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine, Stylized, Temporal
 from nst_video.core.optimize import OptimizeResult
 from nst_video.errors import OptionError
-from nst_video.media import VideoWriter, open_source
 from nst_video.pipeline.distributed import render_segment_task
 from nst_video.pipeline.job import render_video
 from nst_video.pipeline.passes import (
@@ -354,24 +354,6 @@ def test_with_offset_1_later_passes_render_as_the_adjacent_neighbour_did(
 COUNT, WIDTH, HEIGHT = 6, 48, 32
 
 
-def moving_pattern(index: int) -> np.ndarray:
-    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64)
-    x, y = xs - 2 * index, ys + index
-    red = 128 + 100 * np.sin(x / 3.0) * np.cos(y / 5.0)
-    green = 128 + 100 * np.cos((x + y) / 4.0)
-    blue = (x * 7 + y * 13) % 256
-    return np.clip(np.stack([red, green, blue], axis=2), 0, 255).astype(np.uint8)
-
-
-@dataclass(frozen=True)
-class Inputs:
-    root: Path
-    clip: Path
-    sequence: Path
-    style: Path
-    weights: Path
-
-
 @pytest.fixture(scope="module")
 def inputs(
     tmp_path_factory: pytest.TempPathFactory,
@@ -379,15 +361,7 @@ def inputs(
     write_sequence: Callable[..., Path],
 ) -> Inputs:
     root = tmp_path_factory.mktemp("passes")
-    clip = root / "clip.mkv"
-    with VideoWriter(clip, (WIDTH, HEIGHT), Fraction(24), codec="ffv1", pix_fmt="gbrp") as w:
-        for index in range(COUNT):
-            w.write(moving_pattern(index))
-    sequence = write_sequence(root / "sequence", list(open_source(str(clip)).frames()))
-    style = root / "style.png"
-    rng = np.random.default_rng(5)
-    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(style)
-    return Inputs(root, clip, sequence, style, weights_file)
+    return make_inputs(root, COUNT, (WIDTH, HEIGHT), weights_file, write_sequence)
 
 
 def video_args(inputs: Inputs, output: Path, *extra: str) -> list[str]:

@@ -21,18 +21,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from clip_inputs import Inputs, make_inputs
 from PIL import Image
 
 from nst_video import cli, config
 from nst_video.core import device as core_device
 from nst_video.errors import Interrupted
-from nst_video.media import VideoWriter, ffmpeg_exe, open_source
+from nst_video.media import ffmpeg_exe, open_source
 from nst_video.media.writers import ImageDirWriter
 from nst_video.workdir.manifest import Manifest
 from nst_video.workdir.store import FrameStore, WorkDir
@@ -43,25 +43,6 @@ FRAME_NAME = re.compile(r"^\d{6}\.png$")
 
 
 # --- inputs and the reference render ------------------------------------------------------------
-
-
-def moving_pattern(index: int) -> np.ndarray:
-    """A textured pattern that drifts 2 px right and 1 px up per frame (real flow to follow)."""
-    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64)
-    x, y = xs - 2 * index, ys + index
-    red = 128 + 100 * np.sin(x / 3.0) * np.cos(y / 5.0)
-    green = 128 + 100 * np.cos((x + y) / 4.0)
-    blue = (x * 7 + y * 13) % 256
-    return np.clip(np.stack([red, green, blue], axis=2), 0, 255).astype(np.uint8)
-
-
-@dataclass(frozen=True)
-class Inputs:
-    root: Path
-    clip: Path  # lossless ffv1 .mkv
-    sequence: Path  # directory of PNGs with the clip's decoded frames
-    style: Path
-    weights: Path
 
 
 @dataclass(frozen=True)
@@ -78,15 +59,7 @@ def inputs(
     write_sequence: Callable[..., Path],
 ) -> Inputs:
     root = tmp_path_factory.mktemp("resume")
-    clip = root / "clip.mkv"
-    with VideoWriter(clip, (WIDTH, HEIGHT), Fraction(24), codec="ffv1", pix_fmt="gbrp") as w:
-        for index in range(COUNT):
-            w.write(moving_pattern(index))
-    sequence = write_sequence(root / "sequence", list(open_source(str(clip)).frames()))
-    style = root / "style.png"
-    rng = np.random.default_rng(5)
-    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(style)
-    return Inputs(root, clip, sequence, style, weights_file)
+    return make_inputs(root, COUNT, (WIDTH, HEIGHT), weights_file, write_sequence)
 
 
 def video_args(inputs: Inputs, output: Path | str, *extra: str, source: Path | None = None) -> list:
