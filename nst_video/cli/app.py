@@ -28,7 +28,9 @@ from nst_video.cli.options import (
     StyleWeightSweep,
     StylizeOptions,
     Workers,
+    path_value,
     stylize_options,
+    text_path,
 )
 from nst_video.config import (
     IMAGE_SIZE,
@@ -82,10 +84,11 @@ def _tidy_metavar(param: Any) -> None:
 
     def display(ctx: Any) -> str | None:
         text = shown(ctx=ctx)
-        match = re.fullmatch(r"<list\[(\w+)\]>(\.\.\.)?", text or "")
+        # <list[Path]>, and <Path> where a parser (path_value) replaced typer's path type.
+        match = re.fullmatch(r"<(?:list\[(\w+)\]|(Path))>(\.\.\.)?", text or "")
         if match is None:
             return text
-        return f"<{match.group(1).lower()}>"  # an argument's name already ends in '...'
+        return f"<{(match.group(1) or match.group(2)).lower()}>"  # an argument's name ends in '...'
 
     param.display_type_rich = display
     param._tidy = True
@@ -135,7 +138,11 @@ def _commands() -> ModuleType:
 def image(
     content: Annotated[
         list[Path],
-        typer.Argument(help="Content image(s), or a directory of images.", show_default=False),
+        typer.Argument(
+            parser=path_value,
+            help="Content image(s), or a directory of images.",
+            show_default=False,
+        ),
     ],
     style: Styles,
     output: Annotated[
@@ -143,6 +150,7 @@ def image(
         typer.Option(
             "--output",
             "-o",
+            parser=path_value,
             help=(
                 "Output image (format from its extension: png, jpg, webp, tif); a directory when "
                 "several inputs or a directory are given."
@@ -169,6 +177,7 @@ def video(
     input: Annotated[
         str,
         typer.Argument(
+            parser=text_path,
             help=(
                 "Video file, directory of images, glob ('frames/*.png') or printf pattern "
                 "(frame_%05d.png)."
@@ -182,6 +191,7 @@ def video(
         typer.Option(
             "--output",
             "-o",
+            parser=text_path,
             help=(
                 "Output video (.mp4 .mov .mkv .webm), or a directory of PNG frames (trailing '/')."
             ),
@@ -228,10 +238,16 @@ def video(
         str | None, typer.Option(help="Video codec; default libx264 (libvpx-vp9 for .webm).")
     ] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio track.")] = False,
-    report: Annotated[Path | None, typer.Option(help="Write per-frame statistics (JSONL).")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(parser=path_value, help="Write per-frame statistics (JSONL)."),
+    ] = None,
     work_dir: Annotated[
         Path | None,
-        typer.Option(help="Work directory for frames and resume state; default OUTPUT.nst-work."),
+        typer.Option(
+            parser=path_value,
+            help="Work directory for frames and resume state; default OUTPUT.nst-work.",
+        ),
     ] = None,
     restart: Annotated[
         bool, typer.Option("--restart", help="Discard frames rendered with other settings.")
@@ -280,7 +296,9 @@ def video(
 
 @app.command(cls=_Command)
 def resume(
-    work_dir: Annotated[Path, typer.Argument(help="Work directory of an earlier render.")],
+    work_dir: Annotated[
+        Path, typer.Argument(parser=path_value, help="Work directory of an earlier render.")
+    ],
     workers: Workers = 1,
     ray_address: RayAddress = None,
     overwrite: Overwrite = False,
@@ -292,7 +310,9 @@ def resume(
 
 @app.command(cls=_Command)
 def status(
-    work_dir: Annotated[Path, typer.Argument(help="Work directory of a render.")],
+    work_dir: Annotated[
+        Path, typer.Argument(parser=path_value, help="Work directory of a render.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Frames done / total, average seconds per frame and ETA of a render."""
@@ -302,9 +322,12 @@ def status(
 @app.command(cls=_Command)
 @stylize_options
 def preview(
-    input: Annotated[str, typer.Argument(help="Video file or image sequence.")],
+    input: Annotated[str, typer.Argument(parser=text_path, help="Video file or image sequence.")],
     style: Styles,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Contact sheet image (PNG).")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", parser=path_value, help="Contact sheet image (PNG)."),
+    ],
     count: Annotated[int, typer.Option(help="Frames spread over the clip.")] = 4,
     size: Annotated[int, typer.Option(help="Long side of each preview frame.")] = 256,
     iterations: Annotated[int, typer.Option(help="Loss evaluations per frame.")] = 100,

@@ -23,8 +23,17 @@ from nst_video.config import (
     Settings,
     VideoConfig,
 )
-from nst_video.errors import InputError, Interrupted, NstError, OptionError, plural, unknown_choice
+from nst_video.errors import (
+    InputError,
+    Interrupted,
+    NstError,
+    OptionError,
+    OutputError,
+    plural,
+    unknown_choice,
+)
 from nst_video.media import open_source, parse_fps
+from nst_video.media.files import require_regular
 from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
 from nst_video.media.paths import check_not_inputs, check_output_image, ensure_directory
 from nst_video.models import chosen_weights
@@ -170,7 +179,30 @@ def _image_items(contents: list[Path], output: Path, ext: str) -> list[BatchItem
     suffix = "." + ext.lstrip(".").lower()
     if suffix not in WRITE_EXTENSIONS:
         raise unknown_choice("output extension", ext, WRITE_EXTENSIONS)
-    return [BatchItem(p, output / (p.stem + suffix)) for p in files]
+    items = [BatchItem(p, output / (p.stem + suffix)) for p in files]
+    refuse_collisions(items)
+    return items
+
+
+def refuse_collisions(items: list[BatchItem]) -> None:
+    """Two inputs that would be written to one output file: refused before any work (the
+    second would silently replace the first's result; --overwrite is only about files that
+    existed before the run)."""
+    by_output: dict[str, list[BatchItem]] = {}
+    for item in items:
+        key = os.path.normcase(os.path.abspath(item.output))
+        by_output.setdefault(key, []).append(item)
+    clashes = [same for same in by_output.values() if len(same) > 1]
+    if not clashes:
+        return
+    same = clashes[0]
+    named = ", ".join(str(item.content) for item in same[:-1]) + f" and {same[-1].content}"
+    both = "both" if len(same) == 2 else "all"
+    more = f" (and {plural(len(clashes) - 1, 'other output')} likewise)" if clashes[1:] else ""
+    raise OutputError(
+        f"{named} would {both} be written to {same[0].output}{more}; rename the inputs or "
+        "stylize them in separate runs with different -o"
+    )
 
 
 def _run_image(
@@ -188,6 +220,8 @@ def _run_image(
     init = Path(settings.image.init)
     inputs = [*(item.content for item in items), *styles, *([init] if init.is_file() else [])]
     check_not_inputs([("output", item.output) for item in items], [*inputs, *_weights(weights)])
+    for item in items:
+        require_regular(item.output)  # a FIFO or a device: refused before any work
     single = len(items) == 1 and items[0].output == output
     if single:
         if not contents[0].exists():

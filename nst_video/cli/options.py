@@ -19,7 +19,27 @@ from nst_video.models import MODEL_NAMES
 
 _L, _O, _I, _C = LossConfig(), OptimConfig(), ImageConfig(), ComputeConfig()
 
-Styles = Annotated[list[Path], typer.Option("--style", "-s", help="Style image; repeat to blend.")]
+_EMPTY_PATH = "an empty path (an unset shell variable?); give a path"
+
+
+def path_value(text: str) -> Path:
+    """The parser of every path option and argument: an empty one is a usage error (exit 2)
+    instead of the current directory, where an unset shell variable would send the output."""
+    return Path(text_path(text))
+
+
+def text_path(text: str) -> str:
+    """path_value for the paths kept as text (a video input may be a pattern, an output's
+    trailing '/' means frames)."""
+    if isinstance(text, str) and not text:
+        raise typer.BadParameter(_EMPTY_PATH)
+    return text
+
+
+Styles = Annotated[
+    list[Path],
+    typer.Option("--style", "-s", parser=path_value, help="Style image; repeat to blend."),
+]
 StyleBlend = Annotated[str | None, typer.Option(help="Blend weights, one per --style: 0.7,0.3.")]
 StyleScale = Annotated[float, typer.Option(help="Style image long side relative to the output.")]
 Size = Annotated[int, typer.Option(help="Output long side in pixels (aspect kept).")]
@@ -58,8 +78,9 @@ Model = Annotated[
 Weights = Annotated[
     Path | None,
     typer.Option(
+        parser=path_value,
         help="Local weights file for --model (e.g. torchvision's vgg19-dcbb9e9d.pth); default: "
-        "$NST_VIDEO_WEIGHTS, else the model's download."
+        "$NST_VIDEO_WEIGHTS, else the model's download.",
     ),
 ]
 Device = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps.")]

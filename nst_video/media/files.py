@@ -10,12 +10,22 @@ import errno
 import hashlib
 import json
 import os
+import re
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from nst_video.errors import OutputError
+
+TEMPORARY_TAGS = ("tmp", "partial")
+# temporary_name's shape, whole: '.', the final name, '.nst-', pid, '-', 8 hex digits (a token
+# we generate), the tag, the final name's extension. Cleanup deletes only names of this shape,
+# never by substring: a user's '.backup.tmp' is not ours.
+_TEMPORARY = re.compile(
+    r"^\.(?P<name>.+)\.nst-\d+-[0-9a-f]{8}\.(?:tmp|partial)(?P<suffix>\.[^.]*)?$"
+)
 
 
 def temporary_name(path: Path, tag: str = "tmp") -> Path:
@@ -24,13 +34,17 @@ def temporary_name(path: Path, tag: str = "tmp") -> Path:
     The leading '.' hides it from image-sequence inputs; the real extension stays at the end so
     tools that guess formats by extension (PIL, ffmpeg) still do.
     """
-    unique = f"{os.getpid()}-{secrets.token_hex(4)}"
+    assert tag in TEMPORARY_TAGS, tag
+    unique = f"nst-{os.getpid()}-{secrets.token_hex(4)}"
     return path.with_name(f".{path.name}.{unique}.{tag}{path.suffix}")
 
 
-def is_temporary(name: str) -> bool:
-    """Whether `name` is one of temporary_name's (matched on its shape, for cleanup)."""
-    return name.startswith(".") and (".tmp" in name or ".partial" in name)
+def is_temporary(name: str, of: str | None = None) -> bool:
+    """Whether `name` is exactly one of temporary_name's (of a file named `of`, if given)."""
+    match = _TEMPORARY.match(name)
+    if match is None or (of is not None and match["name"] != of):
+        return False
+    return (match["suffix"] or "") == Path(match["name"]).suffix
 
 
 @contextlib.contextmanager
@@ -42,6 +56,7 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     (mode 0666 minus the umask). A failure or an interrupt removes the temporary file.
     """
     path = Path(path)
+    require_regular(path)
     tmp = temporary_name(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -52,6 +67,7 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        require_regular(path)  # again: the rename replaces whatever is there now
         os.replace(tmp, path)
         fsync_directory(path.parent)
     except OSError as exc:
@@ -97,9 +113,42 @@ def disk_full(path: str | Path) -> OutputError:
 
 
 def refuse_existing(path: str | Path, overwrite: bool) -> None:
-    """The one "exists; pass --overwrite" refusal, for any output the user named."""
-    if Path(path).exists() and not overwrite:
+    """The one check of a file about to be written that the user named (an output, a report,
+    a numbered frame): nothing there, or a regular file and --overwrite (or one of ours: the
+    caller passes overwrite=True then). Anything else is refused, whatever --overwrite says."""
+    if require_regular(path) and not overwrite:
         raise OutputError(f"{path} exists; pass --overwrite to replace it")
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def require_regular(path: str | Path) -> bool:
+    """Whether a regular file is at `path` (False: nothing is); anything else there (a device,
+    a FIFO, a socket, a link, a directory) is refused: every write of nst-video renames a new
+    regular file into place, which would replace it. Called before every such rename."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if stat.S_ISREG(mode):
+        return True
+    if stat.S_ISDIR(mode):
+        raise OutputError(f"{path} is a directory; give a file name")
+    kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+    raise OutputError(
+        f"{path} is {kind}; nst-video writes only regular files, and never replaces anything "
+        "else, not even with --overwrite: choose another path"
+    )
 
 
 def file_digest(path: Path) -> str:
@@ -120,6 +169,8 @@ def file_signature(path: Path) -> str | None:
     digest = hashlib.blake2b(digest_size=16)
     size = 0
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None  # a link, FIFO or device is never ours (and a FIFO would block)
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)

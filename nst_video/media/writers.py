@@ -17,7 +17,13 @@ import numpy as np
 
 from nst_video.errors import FFmpegError, InputError, OptionError, OutputError
 from nst_video.media.ffmpeg import ffmpeg_exe, file_url, probe, rate_text, relevant_error_line
-from nst_video.media.files import disk_full, fsync_directory, refuse_existing, temporary_name
+from nst_video.media.files import (
+    disk_full,
+    fsync_directory,
+    refuse_existing,
+    require_regular,
+    temporary_name,
+)
 from nst_video.media.images import write_image
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm")
@@ -195,6 +201,7 @@ class VideoWriter(_ContextMixin):
             _fsync_file(self.tmp)  # ffmpeg does not: the rename must not outrun the data
             if self._before_commit is not None:
                 self._before_commit(self.tmp)
+            require_regular(self.path)  # again: the rename replaces whatever is there now
             os.replace(self.tmp, self.path)
             fsync_directory(self.path.parent)
         except OSError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from nst_video.media.files import (
     is_temporary,
     is_within,
     refuse_existing,
+    require_regular,
     same_file,
     temporary_name,
 )
@@ -144,26 +146,29 @@ def _ours(manifest: Manifest | None, path: str | Path) -> bool:
     return manifest is not None and manifest.owns(path)
 
 
-def check_output(output: str, overwrite: bool, manifest: Manifest | None) -> None:
-    """Refuse early (before hours of work) to overwrite an output this render did not make."""
+def check_output(output: str, overwrite: bool, manifest: Manifest | None, start: int = 0) -> None:
+    """Refuse early (before hours of work) to overwrite an output this render did not make
+    (in a frame folder: the numbered frames from `start` on, which it replaces or removes)."""
     check_video_output(output)
     if not is_directory_output(output):
         check_writable_parent(Path(output))
         check_replaceable(Path(output), overwrite, manifest)
         return
     target = Path(output)
-    if target.exists() and not target.is_dir():
+    if os.path.lexists(target) and not target.is_dir():
+        require_regular(target)  # a FIFO or a device: named as such
         raise OutputError(f"{target} is a file; a directory output needs a directory")
-    foreign = [p for p in numbered_frames(target) if not _ours(manifest, p)]
+    for frame in numbered_frames(target):
+        require_regular(frame)  # refused before any work, not when the encoder reaches it
+    touched = [p for p in numbered_frames(target) if _frame_number(p) >= start]
+    foreign = [p for p in touched if not _ours(manifest, p)]
     if foreign and not overwrite:
         raise _foreign_frames(target, foreign)
 
 
 def check_replaceable(path: Path, overwrite: bool, manifest: Manifest | None) -> None:
     """A file may be replaced when it is byte for byte one we wrote there, or with
-    --overwrite; anything else at the path stays."""
-    if path.is_dir():
-        raise OutputError(f"{path} is a directory; give a file name")
+    --overwrite; anything else at the path stays (refuse_existing: never a non-regular file)."""
     refuse_existing(path, overwrite or _ours(manifest, path))
 
 
@@ -181,6 +186,10 @@ def _foreign_frames(directory: Path, foreign: list[Path]) -> OutputError:
     )
 
 
+def job_fingerprint(job: Job, source: FrameSource) -> dict[str, Any]:
+    return fingerprint(job, source_info(source), weights_id(job.weights, job.settings.loss.model))
+
+
 def prepare_work_dir(
     job: Job,
     work: WorkDir,
@@ -188,15 +197,17 @@ def prepare_work_dir(
     restart: bool,
     callback: Callback,
     precision: str | None = None,
+    new: dict[str, Any] | None = None,
 ) -> Manifest:
     """Create or validate the work directory; refuse to mix frames of different settings.
 
     `precision` is what the job's precision resolves to on this machine: recorded when the
     render starts (or restarts), while a resume keeps the recorded one. The job's own precision
     (say `auto`) is what the fingerprint compares, so a machine where `auto` resolves otherwise
-    continues the frames as they were begun rather than being refused.
+    continues the frames as they were begun rather than being refused. `new`: the job's
+    fingerprint, when the caller has it already.
     """
-    new = fingerprint(job, source_info(source), weights_id(job.weights, job.settings.loss.model))
+    new = new or job_fingerprint(job, source)
     manifest = load_manifest(work, restart)
     if work.exists():
         changes = differing(manifest.fingerprint if manifest else {}, new)
@@ -263,9 +274,8 @@ def encode(work: WorkDir, overwrite: bool, callback: Callback = ignore) -> str:
 def _encode_file(work: WorkDir, manifest: Manifest, plan: Plan, overwrite: bool) -> None:
     output = Path(manifest.job.output)
     key = os.path.abspath(output)
-    stale = manifest.partial  # a killed encode's temporary file: ours, by its name
-    if stale and Path(stale).parent == output.parent and is_temporary(Path(stale).name):
-        Path(stale).unlink(missing_ok=True)
+    if manifest.partial and is_our_partial(Path(manifest.partial), output):
+        Path(manifest.partial).unlink(missing_ok=True)  # a killed encode's temporary file
     partial = temporary_name(output, "partial")
     ours = manifest.owns(output)
     owned = dict(manifest.owned)
@@ -295,9 +305,24 @@ def _encode_file(work: WorkDir, manifest: Manifest, plan: Plan, overwrite: bool)
     manifest.partial = None
 
 
+def is_our_partial(partial: Path, output: Path) -> bool:
+    """Whether the `partial` a manifest names may be deleted: a regular file in the output's
+    own folder (symlinks resolved), with exactly the name of a temporary file of this output.
+    It is the one path a manifest names outside the work directory (a temporary file must be
+    beside its output to be renamed into place), so it is checked this closely."""
+    try:
+        regular = stat.S_ISREG(os.lstat(partial).st_mode)
+    except OSError:
+        return False
+    same_folder = partial.parent.resolve() == output.parent.resolve()
+    return regular and same_folder and is_temporary(partial.name, of=output.name)
+
+
 def _encode_directory(work: WorkDir, manifest: Manifest, plan: Plan, overwrite: bool) -> None:
     """Numbered frames into the directory: ours (or, with --overwrite, any numbered frame) are
-    replaced, stale numbered frames of a longer render removed, nothing else touched."""
+    replaced, and numbered frames past the end of this render (a longer render's, which would
+    make a mixed sequence) removed. Frames before its first are kept: a clip may be rendered
+    in pieces (--start). Nothing else is touched."""
     directory = Path(manifest.job.output)
     indices = plan.indices
     new = {}
@@ -308,7 +333,9 @@ def _encode_directory(work: WorkDir, manifest: Manifest, plan: Plan, overwrite: 
     foreign = [
         p
         for p in existing
-        if not manifest.owns(p) and file_signature(p) != new.get(os.path.abspath(p))
+        if _frame_number(p) >= plan.start
+        and not manifest.owns(p)
+        and file_signature(p) != new.get(os.path.abspath(p))
     ]
     if foreign and not overwrite:
         raise _foreign_frames(directory, foreign)
@@ -323,11 +350,16 @@ def _encode_directory(work: WorkDir, manifest: Manifest, plan: Plan, overwrite: 
             writer.write(frame)
     # Frames of an older, longer render would make a mixed sequence: only ours (or, with
     # --overwrite, numbered frames the user let us replace) are here to remove.
-    removed = {os.path.abspath(p) for p in existing if os.path.abspath(p) not in new}
+    removed = {os.path.abspath(p) for p in existing if _frame_number(p) >= plan.stop}
     for path in removed:
         Path(path).unlink(missing_ok=True)
     kept = {k: v for k, v in owned.items() if k not in removed}
     manifest.owned = {**kept, **{key: [sig] for key, sig in new.items()}}
+
+
+def _frame_number(path: Path) -> int:
+    """The frame index in an output frame's name (frame_000123.png: 123)."""
+    return int(path.stem.rpartition("_")[2])
 
 
 def _writer_options(job: Job, plan: Plan) -> dict[str, Any]:
@@ -371,7 +403,7 @@ def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameS
     if is_within(job.input, work.path):  # before listing it: it may hold our frames too
         raise _inside(work, "input", job.input)
     stored = load_manifest(work, restart)
-    check_output(job.output, overwrite, stored)
+    check_output(job.output, overwrite, stored, job.settings.video.start)
     source = open_source(job.input, job.settings.video.fps)
     check_paths(job, work, source)
     if job.report:
@@ -424,8 +456,14 @@ def render_video(
         if parallel.address
         else resolve_precision(compute.precision, pick_device(compute.device))
     )
+    new = job_fingerprint(job, source)
+    with interruptible():
+        # A new or empty directory becomes ours when its manifest is written: before the lock
+        # file or anything else, so a directory never holds our files without it.
+        claimed = work.claim(Manifest(job, new, result_hash(new), precision=here))
     with interruptible(), work.lock():
-        manifest = prepare_work_dir(job, work, source, restart, callback, here)
+        restart = restart and not claimed  # nothing to discard in a directory claimed now
+        manifest = prepare_work_dir(job, work, source, restart, callback, here, new)
         job = with_precision(job, manifest.precision)
         segments = choose_segments(manifest, work, source, indices, video, parallel, callback)
         manifest.plan = render_plan(source, indices, long_side, segments)

@@ -41,6 +41,7 @@ from nst_video.pipeline.render import (
     Window,
     build_stats,
     close_frames,
+    drop_changed,
     prefetch,
     read_contents,
     temporal_start,
@@ -192,6 +193,7 @@ class PassLoop:
         damaged = self.store.drop_damaged(self.indices)
         if damaged:
             self.callback(Message(f"rendering damaged frames of pass {self.number} again"))
+        drop_changed(self.store, self.indices, self.callback)
         order = pass_order(self.indices, self.number)
         todo = [k for k, i in enumerate(order) if not self.store.has_frame(i)]
         if not todo:
@@ -362,9 +364,9 @@ def resume_point(
             _drop_all(store, indices)
     begun = [n for n in range(1, passes + 1) if stores(n).done_frames(indices)]
     number = max(begun, default=1)
-    if number < passes and _complete(stores(number), indices):
+    if number < passes and _complete(stores(number), indices, callback):
         number += 1
-    while number > 1 and not _complete(stores(number - 1), indices):
+    while number > 1 and not _complete(stores(number - 1), indices, callback):
         number -= 1
     done = len(stores(number).done_frames(indices))
     if done or number > 1:
@@ -377,8 +379,9 @@ def resume_point(
     return number
 
 
-def _complete(store: FrameStore, indices: range) -> bool:
+def _complete(store: FrameStore, indices: range, callback: Callback) -> bool:
     store.drop_damaged(indices)
+    drop_changed(store, indices, callback)
     return len(store.done_frames(indices)) == len(indices)
 
 

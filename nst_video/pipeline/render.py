@@ -221,6 +221,7 @@ class FrameLoop:
         damaged = self.store.drop_damaged(self.indices)
         if damaged:
             self.callback(Message(f"rendering damaged frames again: {damaged}"))
+        drop_changed(self.store, self.indices, self.callback)
         stale = self.stale_frames()
         if stale:
             self.store.drop_frames(stale)
@@ -429,6 +430,18 @@ def close_frames(frames: Iterator[Any]) -> None:
     close = getattr(frames, "close", None)
     if close is not None:
         close()  # ends a decoder subprocess when we stop early
+
+
+def drop_changed(store: FrameStore, indices: range, callback: Callback) -> None:
+    """Finished frames whose PNG was replaced since it was rendered (FrameStore.drop_changed)
+    are rendered again, and the user is told so in one line."""
+    changed = store.drop_changed(indices)
+    if len(changed) == 1:
+        callback(Message(f"frame {changed[0]} changed since it was rendered; rendering it again"))
+    elif changed:
+        callback(
+            Message(f"{_ranges(changed)} changed since they were rendered; rendering them again")
+        )
 
 
 def _ranges(indices: list[int]) -> str:

@@ -4,17 +4,20 @@ Layout (defined here only):
          WORKDIR/manifest.json        settings, fingerprints, the command to resume
          WORKDIR/lock                 flock()ed by the process rendering now (its pid and host)
          WORKDIR/frames/000123.png    stylized frame 123 of the clip (lossless)
-         WORKDIR/frames/000123.json   its statistics and the digest of its input frame (written
-                                      before the PNG, which commits it)
+         WORKDIR/frames/000123.json   its statistics, the digest of its input frame and that of
+                                      the PNG (written before the PNG, which commits it)
          WORKDIR/passes/02/000123.*   frame 123 after pass 2 of a multi-pass render (--passes
                                       N: passes 1..N-1 here, pass N in frames/); a pass's
                                       folder is deleted once the next pass is complete
          WORKDIR/segments/driver.json the Ray run whose segment tasks may write frames
          WORKDIR/segments/004/        segment 4's warm-up frames, and its worker.json
          WORKDIR/segments/004/passes/ its own earlier passes, warm-up frames included
-Every file is written to a temporary name, fsynced and renamed, so a kill at any instant leaves
-either the old version or the new one. Only these names are ever deleted: a work directory
-holds nothing else of value, and one nst-video did not create is refused.
+Every file is written to a temporary name (media.files.temporary_name: '.NAME.nst-PID-TOKEN.tmp
+.EXT'), fsynced and renamed, so a kill at any instant leaves either the old version or the new
+one. Only these names are ever deleted. A directory is ours only once it holds manifest.json,
+the first file written into a new or empty one (WorkDir.claim); any other non-empty directory
+is refused, and so are frames/, segments/, passes/ and their numbered folders when they are not
+real folders inside the work directory (a link would carry our writes and deletions elsewhere).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import json
 import os
 import re
 import socket
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,11 +39,15 @@ from PIL import Image
 
 from nst_video.errors import OutputError, ResumeError
 from nst_video.media.files import (
+    atomic_write_bytes,
     atomic_write_json,
+    bytes_signature,
+    file_signature,
     fsync_directory,
     is_temporary,
+    temporary_name,
 )
-from nst_video.media.images import read_image, write_image
+from nst_video.media.images import encode_image, read_image
 from nst_video.video.segments import Segment
 from nst_video.workdir.manifest import Manifest, parse_manifest
 
@@ -54,6 +62,8 @@ _PNG_END = b"IEND\xaeB`\x82"
 _OUR_FRAME_FILE = re.compile(r"^\d{6}\.(png|json)$")
 _OUR_SEGMENT_FILES = (WORKER_FILE,)
 _OUR_PASS_DIR = re.compile(r"^\d{2}$")
+_OUR_SEGMENT_DIR = re.compile(r"^\d{3}$")
+PNG_DIGEST = "png"  # in a frame's statistics: bytes_signature of its PNG as written
 
 
 def frame_digest(frame: np.ndarray) -> str:
@@ -146,11 +156,35 @@ class WorkDir:
         return manifest
 
     def write_manifest(self, manifest: Manifest) -> None:
-        # The manifest before anything else: a directory holding only our lock or nothing at
-        # all is new, one holding more is ours only with a manifest (see check_ours).
-        self.create()
+        self.claim(manifest)  # a new directory: the manifest is the first file in it
         atomic_write_json(self.manifest_path, manifest.to_dict())
         self._mkdir(self.frames_dir)
+
+    def claim(self, manifest: Manifest) -> bool:
+        """Make a new or empty directory ours: write its manifest as the first file in it,
+        complete (a hard link to a finished temporary file) and only if none is there yet, so
+        no instant leaves our files in a directory without it. Returns whether it wrote it.
+
+        Two processes claiming one directory at once: one link wins, the other finds the
+        manifest, and the lock (taken after this) decides which renders.
+        """
+        if self.exists():
+            return False
+        self.create()
+        self.check_ours()  # still empty (or holding only a killed claim's temporary)
+        data = (json.dumps(manifest.to_dict(), indent=1, sort_keys=True) + "\n").encode()
+        tmp = temporary_name(self.manifest_path)
+        atomic_write_bytes(tmp, data)
+        try:
+            os.link(tmp, self.manifest_path)
+        except FileExistsError:
+            return False  # another process claimed it at this instant
+        except OSError:  # a filesystem without hard links: a rename, as every other write
+            os.replace(tmp, self.manifest_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+            fsync_directory(self.path)
+        return True
 
     def create(self) -> None:
         self._mkdir(self.path)
@@ -166,18 +200,49 @@ class WorkDir:
 
     def check_ours(self) -> None:
         """Refuse a directory that nst-video did not create: its files are not ours to
-        replace or delete. Nothing is written before this check."""
-        if not self.path.exists() or self.exists():
+        replace or delete, whatever they are called (only a killed claim's temporary manifest,
+        by its exact name, is ours). Refuse one of ours whose folders are links. Nothing is
+        written before this check."""
+        if not self.path.exists():
             return
         if not self.path.is_dir():
             raise OutputError(f"work directory {self.path} is a file; pass --work-dir DIR")
+        if self.exists():
+            self.check_layout()
+            return
         names = [p.name for p in self.path.iterdir()]
-        foreign = [n for n in names if n != LOCK and not is_temporary(n)]
+        foreign = [n for n in names if not is_temporary(n, of=MANIFEST)]
         if foreign:
             raise OutputError(
                 f"{self.path} is not empty and was not made by nst-video (no {MANIFEST}); "
                 "nothing in it was changed: choose another --work-dir"
             )
+
+    def check_layout(self) -> None:
+        """frames/, passes/, segments/ and the numbered folders in them must be real folders
+        in this directory: through a link (or a link above them) our frames would overwrite,
+        and --restart delete, someone else's files."""
+        root = self.path.resolve()
+        for folder in self._folders():
+            if not os.path.lexists(folder):
+                continue
+            relative = folder.relative_to(self.path)
+            if folder.is_symlink() or not folder.is_dir() or folder.resolve() != root / relative:
+                what = "a symbolic link" if folder.is_symlink() else "not a folder nst-video made"
+                raise OutputError(
+                    f"{folder} is {what}; nst-video writes and deletes its frames only in real "
+                    "folders of the work directory: remove it, or choose another --work-dir"
+                )
+
+    def _folders(self) -> Iterator[Path]:
+        """Every folder of the layout that may exist, parents before their children."""
+        yield from (self.frames_dir, self.passes_dir)
+        yield from _numbered(self.passes_dir, _OUR_PASS_DIR)
+        yield self.segments_dir
+        for segment in _numbered(self.segments_dir, _OUR_SEGMENT_DIR):
+            yield segment
+            yield segment / PASSES
+            yield from _numbered(segment / PASSES, _OUR_PASS_DIR)
 
     # --- one process at a time ----------------------------------------------------------------
 
@@ -190,12 +255,14 @@ class WorkDir:
         """
         self.create()
         try:
-            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+            # Never through a link: the lock file is truncated and written below.
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         except OSError as exc:
             raise OutputError(
                 f"cannot create {self.path / LOCK}: {exc.strerror or exc}; pass --work-dir DIR"
             ) from exc
         try:
+            _check_lock_file(fd, self.path / LOCK)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -245,7 +312,7 @@ class WorkDir:
         if not segments.is_dir():
             return
         for folder in segments.iterdir():
-            if folder.is_dir() and re.fullmatch(r"\d{3}", folder.name):
+            if folder.is_dir() and _OUR_SEGMENT_DIR.match(folder.name):
                 _remove_passes(folder / PASSES)
                 _remove(folder, lambda n: _ours_in_frames(n) or n in _OUR_SEGMENT_FILES)
                 with contextlib.suppress(OSError):
@@ -284,11 +351,14 @@ class FrameStore:
         return self.folder(index) / f"{index:06d}.json"
 
     def save_frame(self, index: int, image: np.ndarray, stats: dict[str, Any]) -> None:
+        """The statistics (with the digest of the PNG), then the PNG, whose rename commits
+        the frame."""
         if self.before_save is not None:
             self.before_save()
         _mkdir(self.frame_path(index).parent)
-        atomic_write_json(self.stats_path(index), stats)
-        write_image(self.frame_path(index), image)  # the PNG's rename commits the frame
+        data = encode_image(image, self.frame_path(index))
+        atomic_write_json(self.stats_path(index), {**stats, PNG_DIGEST: bytes_signature(data)})
+        atomic_write_bytes(self.frame_path(index), data)
 
     def has_frame(self, index: int) -> bool:
         """A frame counts when its PNG is complete (ends with the IEND chunk)."""
@@ -330,6 +400,20 @@ class FrameStore:
             with contextlib.suppress(OSError):
                 self.frame_path(index).unlink()
         return damaged
+
+    def drop_changed(self, indices: range) -> list[int]:
+        """Delete finished frames whose PNG is no longer the one rendered (its digest differs
+        from the one its statistics recorded: replaced by another picture), so the frame loop
+        renders them again. A frame saved without a digest (an older version) is kept."""
+        changed = []
+        for index in self.done_frames(indices):
+            recorded = (self.read_stats(index) or {}).get(PNG_DIGEST)
+            if recorded is not None and file_signature(self.frame_path(index)) != recorded:
+                changed.append(index)
+        for index in changed:
+            with contextlib.suppress(OSError):
+                self.frame_path(index).unlink()
+        return changed
 
     def read_stats(self, index: int) -> dict[str, Any] | None:
         """The statistics saved with a finished frame (see pipeline/render.build_stats)."""
@@ -381,6 +465,25 @@ def _mkdir(path: Path) -> None:
         raise OutputError(
             f"cannot create {path}: {exc.strerror or exc}; pass --work-dir DIR"
         ) from exc
+
+
+def _numbered(directory: Path, name: re.Pattern[str]) -> list[Path]:
+    """The entries of `directory` named like one of our numbered folders (none if it is no
+    folder)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if name.match(p.name))
+
+
+def _check_lock_file(fd: int, path: Path) -> None:
+    """The lock file is truncated and rewritten: it must be a regular file of its own, never
+    another name of someone's file (a hard link)."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        raise OutputError(
+            f"{path} is not the lock file nst-video made (a special file or a hard link); "
+            "nothing was changed: remove it, or choose another --work-dir"
+        )
 
 
 def _pass_folder(passes_dir: Path, number: int) -> Path:
