@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
+import re
 import stat
 from dataclasses import replace
 from fractions import Fraction
@@ -22,7 +24,7 @@ from nst_video.config import (
     VideoConfig,
 )
 from nst_video.errors import OutputError, ResumeError
-from nst_video.media.files import atomic_write_bytes
+from nst_video.media.files import atomic_write_bytes, is_temporary, temporary_name
 from nst_video.workdir.manifest import (
     FORMAT_VERSION,
     Job,
@@ -134,7 +136,9 @@ def test_saved_frames_are_finished_and_load_back(work: WorkDir) -> None:
     frame = work.frames.load_frame(1)
     assert frame is not None
     assert np.array_equal(frame, np.arange(12 * 16 * 3, dtype=np.uint8).reshape(12, 16, 3) + 1)
-    assert work.frames.read_stats(2) == {"frame": 2, "seconds": 0.5}
+    png = work.frames.frame_path(2).read_bytes()
+    digest = hashlib.blake2b(png, digest_size=16).hexdigest()
+    assert work.frames.read_stats(2) == {"frame": 2, "seconds": 0.5, "png": f"{len(png)}:{digest}"}
 
 
 def test_truncated_png_is_not_a_frame(work: WorkDir) -> None:
@@ -160,13 +164,33 @@ def test_damaged_png_with_intact_end_is_dropped(work: WorkDir) -> None:
 
 
 def test_remove_temporaries_and_discard(work: WorkDir) -> None:
-    (work.frames_dir / ".000003.png.ab12cd34.tmp.png").write_bytes(b"partial")
-    (work.path / ".manifest.json.xyz.tmp").write_bytes(b"partial")
+    (work.frames_dir / ".000003.png.nst-412-ab12cd34.tmp.png").write_bytes(b"partial")
+    (work.path / ".manifest.json.nst-7-0123abcd.tmp.json").write_bytes(b"partial")
+    # Not ours, whatever they contain: only temporary_name's exact shape is.
+    users = [".backup.tmp", ".download.partial", ".manifest.json.nst-7-0123abcd.tmp.txt",
+             ".manifest.json.nst-7-0123ABCD.tmp.json", ".000003.png.ab12cd34.tmp.png"]  # fmt: skip
+    for name in users:
+        (work.frames_dir / name).write_bytes(b"mine")
     work.remove_temporaries()
-    assert sorted(p.name for p in work.frames_dir.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in work.frames_dir.iterdir() if p.name.startswith(".")) == sorted(
+        users
+    )
     assert not list(work.path.glob(".*"))
     assert work.discard_frames() == 3
-    assert list(work.frames_dir.iterdir()) == []
+    assert sorted(p.name for p in work.frames_dir.iterdir()) == sorted(users)
+
+
+def test_temporary_names_match_their_exact_pattern_only(tmp_path: Path) -> None:
+    made = temporary_name(tmp_path / "out.mp4", "partial")
+    assert re.fullmatch(r"\.out\.mp4\.nst-\d+-[0-9a-f]{8}\.partial\.mp4", made.name)
+    assert is_temporary(made.name) and is_temporary(made.name, of="out.mp4")
+    assert not is_temporary(made.name, of="other.mp4")
+    assert is_temporary(temporary_name(tmp_path / "lock").name, of="lock")
+    others = [".backup.tmp", ".download.partial", ".a.tmp.png", ".x.nst-1-abcdefgh.tmp",
+              ".out.mp4.nst-1-0123abcd.partial.mkv", "out.mp4.nst-1-0123abcd.partial.mp4",
+              ".out.mp4.nst-1-0123abc.partial.mp4", ".out.mp4.nst--0123abcd.tmp.mp4"]  # fmt: skip
+    for name in others:
+        assert not is_temporary(name), name
 
 
 def test_differing_names_each_change() -> None:

@@ -170,8 +170,8 @@ def test_a_segment_store_removes_only_its_own_temporaries(tmp_path: Path) -> Non
     # A killed attempt leaves half-written warm-up frames; another segment may be writing into
     # frames/ at this very moment, so its temporaries must survive.
     view = WorkDir(tmp_path).segment_frames(Segment(1, 4, 8, 2))
-    own = view.warmup / ".000002.png.1a2b.tmp.png"
-    other = view.main / ".000005.png.3c4d.tmp.png"
+    own = view.warmup / ".000002.png.nst-12-00001a2b.tmp.png"
+    other = view.main / ".000005.png.nst-34-00003c4d.tmp.png"
     kept = view.warmup / "000003.png"
     for path in (own, other, kept):
         path.write_bytes(b"x")
