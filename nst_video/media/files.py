@@ -136,8 +136,8 @@ def require_regular(path: str | Path) -> bool:
     regular file into place, which would replace it. Called before every such rename."""
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return False
+    except (FileNotFoundError, NotADirectoryError):
+        return False  # nothing there (a parent that is a file is named by the caller's checks)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     if stat.S_ISREG(mode):
