@@ -403,6 +403,10 @@ def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameS
     if is_within(job.input, work.path):  # before listing it: it may hold our frames too
         raise _inside(work, "input", job.input)
     stored = load_manifest(work, restart)
+    # An output that is an input (or a link to one) is named as such before any other check
+    # of it; check_paths repeats this with every file of an image sequence.
+    what = "output directory" if is_directory_output(job.output) else "output"
+    check_not_inputs({what: job.output}, [Path(job.input), *map(Path, job.styles)])
     check_output(job.output, overwrite, stored, job.settings.video.start)
     source = open_source(job.input, job.settings.video.fps)
     check_paths(job, work, source)
