@@ -435,6 +435,7 @@ def test_the_lock_file_is_never_written_through_a_link(tmp_path: Path, rendered:
         ["image", "c.png", "-s", "s.png", "-o", ""],
         ["image", "c.png", "-s", "", "-o", "o.png"],
         ["image", "c.png", "-s", "s.png", "-o", "o.png", "--weights", ""],
+        ["image", "c.png", "-s", "s.png", "-o", "o.png", "--init", ""],
         ["video", "", "-s", "s.png", "-o", "o.mp4"],
         ["video", "in.mp4", "-s", "s.png", "-o", ""],
         ["video", "in.mp4", "-s", "s.png", "-o", "o.mp4", "--work-dir", ""],

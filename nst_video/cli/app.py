@@ -159,7 +159,9 @@ def image(
     ],
     size: Size = IMAGE_SIZE,
     iterations: Iterations = _O.iterations,
-    init: Annotated[str, typer.Option(help="content, noise, or an image file.")] = _I.init,
+    init: Annotated[
+        str, typer.Option(parser=text_path, help="content, noise, or an image file.")
+    ] = _I.init,
     style_weight: StyleWeight = _L.style_weight,
     output_ext: Annotated[str, typer.Option(help="Extension of batch outputs.")] = "png",
     overwrite: Overwrite = False,
