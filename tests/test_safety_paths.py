@@ -458,3 +458,16 @@ def test_an_empty_path_is_a_usage_error(
     assert "an empty path (an unset shell variable?); give a path" in err
     assert err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_drop_changed_compares_each_png_with_the_digest_saved_with_it(tmp_path: Path) -> None:
+    store = WorkDir(tmp_path).frames
+    for index in range(4):
+        store.save_frame(index, np.full((4, 6, 3), 10 * index, np.uint8), {"frame": index})
+    (tmp_path / "frames" / "000001.png").write_bytes(store.frame_path(3).read_bytes())
+    old = store.read_stats(2) or {}
+    del old["png"]  # a frame saved by an older version: no digest, kept as it is
+    (tmp_path / "frames" / "000002.json").write_text(json.dumps(old))
+    store.frame_path(2).write_bytes(store.frame_path(0).read_bytes())
+    assert store.drop_changed(range(4)) == [1]
+    assert store.done_frames(range(4)) == [0, 2, 3]
