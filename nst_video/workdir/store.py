@@ -46,6 +46,7 @@ from nst_video.media.files import (
     fsync_directory,
     is_temporary,
     temporary_name,
+    write_error,
 )
 from nst_video.media.images import encode_image, read_image
 from nst_video.video.segments import Segment
@@ -173,14 +174,22 @@ class WorkDir:
         self.create()
         self.check_ours()  # still empty (or holding only a killed claim's temporary)
         data = (json.dumps(manifest.to_dict(), indent=1, sort_keys=True) + "\n").encode()
+        # Written in place under its temporary name (no temporary of the temporary): the one
+        # leftover a kill can leave here is a name check_ours accepts.
         tmp = temporary_name(self.manifest_path)
-        atomic_write_bytes(tmp, data)
         try:
-            os.link(tmp, self.manifest_path)
-        except FileExistsError:
-            return False  # another process claimed it at this instant
-        except OSError:  # a filesystem without hard links: a rename, as every other write
-            os.replace(tmp, self.manifest_path)
+            with open(tmp, "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, self.manifest_path)
+            except FileExistsError:
+                return False  # another process claimed it at this instant
+            except OSError:  # a filesystem without hard links: a rename, as every other write
+                os.replace(tmp, self.manifest_path)
+        except OSError as exc:
+            raise write_error(self.manifest_path, exc) from exc
         finally:
             tmp.unlink(missing_ok=True)
             fsync_directory(self.path)
