@@ -202,7 +202,7 @@ def test_each_encode_has_its_own_temporary_file(
         assert first.tmp != second.tmp
         for writer in (first, second):
             assert writer.tmp.parent == tmp_path
-            assert writer.tmp.name.startswith(f".out.mp4.{os.getpid()}-")
+            assert writer.tmp.name.startswith(f".out.mp4.nst-{os.getpid()}-")
             assert writer.tmp.name.endswith(".partial.mp4")
             writer.write(frame)
     finally:
