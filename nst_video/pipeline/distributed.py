@@ -133,6 +133,7 @@ def render_segment_task(
 
     stores(passes).remove_temporaries()  # a killed earlier attempt's half-written warm-up frames
     worker = {"pid": os.getpid(), "host": socket.gethostname()}
+    work.segment_dir(segment.index).mkdir(parents=True, exist_ok=True)  # the write makes none
     atomic_write_json(work.segment_dir(segment.index) / WORKER_FILE, worker)
     engine = make_engine(job)
     source = open_source(job.input, job.settings.video.fps)
