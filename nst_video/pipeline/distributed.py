@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from nst_video.core.device import usable_cpus
-from nst_video.errors import NstError, OptionError, plural
+from nst_video.errors import NstError, OptionError, is_out_of_memory, plural
 from nst_video.media import open_source
 from nst_video.media.files import atomic_write_json
 from nst_video.pipeline.passes import render_passes
@@ -205,8 +205,8 @@ def _get(ray: Any, ref: Any, work: WorkDir) -> Any:
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, NstError):
-            raise exc.cause from None
+        if isinstance(exc.cause, NstError) or is_out_of_memory(exc.cause):
+            raise exc.cause from None  # the CLI's one line, as without workers
         raise
     except ray.exceptions.RayError as exc:  # worker or node lost more often than retried
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -104,6 +104,13 @@ class WorkDir:
             for p in folder.glob("[0-9][0-9]/*.png")
         )
 
+    def has_any_frames(self) -> bool:
+        """Whether any frame was rendered here: final, earlier pass, or a segment's warm-up."""
+        folders = [self.frames_dir, *self.segments_dir.glob("[0-9][0-9][0-9]")]
+        return self.has_pass_frames() or any(
+            _OUR_FRAME_FILE.match(p.name) for folder in folders for p in folder.glob("*.png")
+        )
+
     def segment_frames(
         self, segment: Segment, before_save: Callable[[], None] | None = None
     ) -> FrameStore:
@@ -225,6 +232,24 @@ class WorkDir:
             return None
         finally:
             os.close(fd)
+
+    def drop_wrong_size(self, size: tuple[int, int]) -> list[Path]:
+        """Delete finished frames (PNG and statistics) whose PNG is not `size` (width, height),
+        in every folder of frames: they cannot be from this plan, so they are damaged and are
+        rendered again, like a PNG that fails its checksums. Returns the PNGs deleted."""
+        folders = [self.frames_dir, *self.passes_dir.glob("[0-9][0-9]")]
+        for segment in self.segments_dir.glob("[0-9][0-9][0-9]"):
+            folders += [segment, *(segment / PASSES).glob("[0-9][0-9]")]
+        dropped = []
+        for folder in folders:
+            for png in sorted(folder.glob("*.png")):
+                found = _png_size(png)
+                if _OUR_FRAME_FILE.match(png.name) and found is not None and found != size:
+                    for path in (png, png.with_suffix(".json")):
+                        with contextlib.suppress(FileNotFoundError):
+                            path.unlink()
+                    dropped.append(png)
+        return dropped
 
     def remove_temporaries(self) -> None:
         """Temp files a kill left behind between write and rename."""
@@ -454,6 +479,18 @@ def _gone(owner: dict[str, Any]) -> bool:
     except OSError:  # exists, another user's
         return False
     return False
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk; None when the header is not a PNG's."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(24)
+    except OSError:
+        return None
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
 
 
 def _read_owner(fd: int) -> dict[str, Any] | None:
