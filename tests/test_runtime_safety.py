@@ -499,10 +499,10 @@ def test_weights_that_fail_to_load_leave_no_work_directory(
 ) -> None:
     weights = tmp_path / "vgg19.pth"
     weights.write_bytes(b"truncated")
-    args = [a if a != inputs.weights else weights for a in video_args(inputs, tmp_path / "o/")]
+    args = [a if a != inputs.weights else weights for a in video_args(inputs, f"{tmp_path / 'o'}/")]
     code, err = run_cli(monkeypatch, capsys, *args)
     assert code == 1
-    one_error_line(err)
+    assert one_error_line(err).startswith(f"cannot read weights file {weights}")
     assert not (tmp_path / "o.nst-work").exists()
 
 
