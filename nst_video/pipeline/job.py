@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nst_video.config import VideoConfig, check_segment_warmup, video_long_side
-from nst_video.core.device import pick_device, resolve_precision
+from nst_video.core.device import pick_device, render_threads, resolve_precision, use_threads
 from nst_video.core.engine import Engine, check_frame_size, validate_settings
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.media import FrameSource, open_source, open_writer
@@ -189,6 +189,7 @@ def prepare_work_dir(
     restart: bool,
     callback: Callback,
     precision: str | None = None,
+    threads: int | None = None,
 ) -> Manifest:
     """Create or validate the work directory; refuse to mix frames of different settings.
 
@@ -218,12 +219,21 @@ def prepare_work_dir(
             callback(Message(f"--restart: discarded {plural(work.discard_frames(), 'frame')}"))
     work.remove_temporaries()
     if manifest is None:
-        manifest = Manifest(job, new, result_hash(new), precision=precision)
+        manifest = Manifest(job, new, result_hash(new), precision=precision, threads=threads)
     else:  # the plan, and what it wrote, stay: the outputs are still ours
         manifest.job, manifest.fingerprint = job, new
         manifest.result_hash, manifest.encode = result_hash(new), "pending"
         if restart or replan or manifest.precision is None:
             manifest.precision = precision
+        if restart or replan or manifest.threads is None:
+            manifest.threads = threads
+        elif threads is not None and threads != manifest.threads:
+            callback(
+                Message(
+                    f"continuing with {plural(manifest.threads, 'CPU thread')} per process, "
+                    f"as this render began (not {threads}): its frames depend on the count"
+                )
+            )
     work.write_manifest(manifest)
     return manifest
 
@@ -448,11 +458,13 @@ def render_video(
     stored = load_manifest(work, restart)
     precision = stored.precision if stored and stored.precision and not restart else here
     engine = preflight_engine(job, parallel, make_engine, precision)
+    threads = None if parallel.address else render_threads(parallel.workers)
     with interruptible(), work.lock():
-        manifest = prepare_work_dir(job, work, source, restart, callback, here)
+        manifest = prepare_work_dir(job, work, source, restart, callback, here, threads)
         job = with_precision(job, manifest.precision)
         if engine is not None and manifest.precision != precision:
             engine = make_engine(job)  # a re-planned work directory: this machine's precision
+        use_threads(manifest.threads)
         segments = choose_segments(manifest, work, source, indices, video, parallel, callback)
         manifest.plan = render_plan(source, indices, long_side, segments)
         work.write_manifest(manifest)
@@ -468,6 +480,7 @@ def render_video(
                 parallel.address,
                 callback,
                 make_engine,
+                manifest.threads,
             )
             rendered = len(work.frames.done_frames(indices)) - before
         else:
