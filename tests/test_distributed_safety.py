@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_distributed
 from test_distributed import (
     FRAMES,
     RENDER_TIMEOUT,
@@ -28,11 +29,11 @@ from test_distributed import (
     render_args,
     start,
 )
-from test_distributed import clip as clip_fixture  # noqa: F401  (the module's clip fixture)
 
 from nst_video.workdir.store import WorkDir
 
 pytestmark = [pytest.mark.ray, ray_only]
+clip = test_distributed.clip  # its module fixture: the 12-frame moving clip and a style
 
 
 @pytest.fixture

@@ -526,3 +526,19 @@ def test_a_work_directory_without_frames_takes_changed_settings(
     code, err = run_cli(monkeypatch, capsys, *args)
     assert code == 1
     assert "4 frames rendered with other settings" in one_error_line(err)
+
+
+def test_workers_on_a_render_begun_on_one_process_continue_it_there(
+    finished: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("ray")  # imported to check it is there; no Ray starts
+    work, out = copy_of(finished, tmp_path)
+    good = (work / "frames" / "000003.png").read_bytes()
+    (work / "frames" / "000003.png").unlink()
+    code, err = run_cli(monkeypatch, capsys, "resume", work, "--workers", "2")
+    assert code == 0, err
+    assert "this render began on one worker and continues that way" in err
+    assert (work / "frames" / "000003.png").read_bytes() == good

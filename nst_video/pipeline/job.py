@@ -485,7 +485,8 @@ def render_video(
             rendered = len(work.frames.done_frames(indices)) - before
         else:
             passes = video.passes
-            assert engine is not None  # built by preflight_engine for a one-process render
+            if engine is None:  # --workers given, but the render began on one: continues so
+                engine = make_engine(job)
             rendered = render_passes(
                 engine,
                 source,
