@@ -99,23 +99,25 @@ def test_a_killed_parallel_render_resumes_on_one_process_to_the_same_bytes(
 ) -> None:
     # The reference: the same render, never stopped (OMP_NUM_THREADS=1, as the user set it).
     env = env_for(weights_file, ray_dir, "1")
-    reference = finish(start(render_args(clip, tmp_path / "ref", "--workers", "2"), env))
+    # Enough evaluations that 1 and 2 threads give other bytes (at 4 and 2 they did not).
+    more = ["--first-iterations", "8", "--iterations", "6", "--workers", "2"]
+    reference = finish(start(render_args(clip, tmp_path / "ref", *more), env))
     assert reference.returncode == 0, reference.stderr
     expected = frame_bytes(tmp_path / "ref.nst-work")
     assert len(expected) == FRAMES
     out, work = tmp_path / "out", tmp_path / "out.nst-work"
-    proc = start(render_args(clip, out, "--workers", "2"), env)
+    proc = start(render_args(clip, out, *more), env)
     wait_for(proc, lambda: 2 <= frames_done(work) <= FRAMES - 3)
     proc.kill()
     proc.wait()
-    assert json.loads((work / "manifest.json").read_text())["threads"] == 1
     # Resumed without --workers, and with another OMP_NUM_THREADS: the recorded count is kept.
     resumed = finish(start(["resume", str(work)], env_for(weights_file, ray_dir, "2")))
     assert resumed.returncode == 0, resumed.stderr
+    got = frame_bytes(work)
+    assert sorted(got) == sorted(expected)
+    assert [n for n in got if got[n] != expected[n]] == []
     assert (
         "continuing with 1 CPU thread per process, as this render began (not 2): its frames "
         "depend on the count" in resumed.stderr
     )
-    got = frame_bytes(work)
-    assert sorted(got) == sorted(expected)
-    assert [n for n in got if got[n] != expected[n]] == []
+    assert json.loads((work / "manifest.json").read_text())["threads"] == 1
