@@ -19,10 +19,11 @@ from nst_video.core.engine import (
     validate_settings,
 )
 from nst_video.core.vgg import load_state_dict
-from nst_video.errors import NstError
+from nst_video.errors import NstError, WeightsError
 from nst_video.media.files import refuse_existing
 from nst_video.media.images import read_image, write_image
 from nst_video.media.paths import check_inputs
+from nst_video.models import weights_source
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
 from nst_video.video.resize import resize_long_side, resize_to
 from nst_video.workdir.manifest import Job
@@ -45,7 +46,15 @@ def make_engine(
     device = pick_device(settings.compute.device)
     precision = resolve_precision(settings.compute.precision, device)
     configure_backend(device, precision)  # process-wide: the app's choice
-    return Engine(load_state_dict(weights, settings.loss.model), style_images, settings, device)
+    model = settings.loss.model
+    engine = Engine(load_state_dict(weights, model), style_images, settings, device)
+    if not engine.network_is_finite():
+        raise WeightsError(
+            f"the network produced NaN or infinite values with the weights from "
+            f"{weights_source(weights, model)}: the file is damaged or not {model}'s; "
+            "download it again or pass another --weights"
+        )
+    return engine
 
 
 def engine_for(job: Job) -> Engine:

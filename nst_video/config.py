@@ -9,6 +9,7 @@ field is checked on resume until someone decides it may change freely.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import Field, dataclass, field, fields
 from fractions import Fraction
@@ -124,6 +125,7 @@ class LossConfig:
             raise OptionError(
                 "--style-layer-weights must not all be zero (they are normalized to sum to 1)"
             )
+        _check_finite(self)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class OptimConfig:
         _positive_int("window", self.window)
         _positive_int("log every", self.log_every)
         _non_negative("tolerance", self.tolerance)
+        _check_finite(self)
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,8 @@ class ImageConfig:
         check_pooling(self.pooling)
         if not 1 <= self.scales <= 4:
             raise OptionError(f"--scales must be in 1..4, got {self.scales}")
+        _check_seed(self.seed)
+        _check_finite(self)
 
     def _validate_blend(self, n_styles: int) -> None:
         # All with the count, not on construction: a wrong count is reported before a bad value.
@@ -327,6 +332,7 @@ class VideoConfig:
         if not 0 <= self.crf <= 63:
             raise OptionError(f"--crf must be in 0..63, got {self.crf}")
         self._validate_passes()
+        _check_finite(self)
 
     def _validate_passes(self) -> None:
         if not 1 <= self.passes <= MAX_PASSES:
@@ -428,6 +434,30 @@ def check_segment_warmup(video: VideoConfig) -> None:
 def _non_negative(name: str, value: float) -> None:
     if not value >= 0:  # also rejects NaN
         raise OptionError(f"{name} must be >= 0, got {value}")
+    if math.isinf(value):  # passes ">= 0", then turns the loss into inf or NaN mid-render
+        raise OptionError(f"{name} must be a finite number, got {value}")
+
+
+def _check_finite(config: Any) -> None:
+    """Every float setting of a settings group is finite, also those without a range check of
+    their own (after them, so theirs is the message when both apply): inf or NaN would only
+    show up as a diverged loss, after the work directory was made."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, float) and not math.isfinite(item):
+                name = f.name.replace("_", "-")
+                raise OptionError(f"--{name} must be a finite number, got {item}")
+
+
+# torch.Generator.manual_seed takes unsigned 64-bit seeds; a larger one was a traceback at the
+# first frame, after the work directory was made.
+MAX_SEED = 2**64 - 1
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise OptionError(f"--seed must be in 0..{MAX_SEED}, got {seed}")
 
 
 def _positive_int(name: str, value: int) -> None:

@@ -37,6 +37,26 @@ class ResumeError(NstError):
     """A work directory cannot be resumed with the given settings."""
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is an allocation failure: MemoryError (numpy), torch's OutOfMemoryError
+    (CUDA, MPS) or its CPU allocator's RuntimeError, which has no class of its own."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower()
+    )
+
+
+def out_of_memory_error(exc: BaseException, size: int | None) -> NstError:
+    """One line for an allocation failure, naming a size that needs a quarter of the memory."""
+    detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    detail = detail.split("DefaultCPUAllocator: ")[-1]
+    at = f"at --size {size}" if size else "at this size"
+    smaller = f"--size {size // 2}" if size and size > 1 else "a smaller --size"
+    return NstError(f"out of memory {at} ({detail.rstrip('.')}); try {smaller}")
+
+
 def plural(count: int, noun: str) -> str:
     """'1 frame', '2 frames': counts in messages go through here."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -173,6 +173,8 @@ def test_a_segment_store_removes_only_its_own_temporaries(tmp_path: Path) -> Non
     own = view.warmup / ".000002.png.nst-12-00001a2b.tmp.png"
     other = view.main / ".000005.png.nst-34-00003c4d.tmp.png"
     kept = view.warmup / "000003.png"
+    for folder in (view.warmup, view.main):  # segment_frames creates nothing (status reads it)
+        folder.mkdir(parents=True)
     for path in (own, other, kept):
         path.write_bytes(b"x")
     view.remove_temporaries()

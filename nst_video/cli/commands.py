@@ -3,11 +3,12 @@ imported here, and app.py loads this module only when a command runs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,11 +30,13 @@ from nst_video.errors import (
     NstError,
     OptionError,
     OutputError,
+    is_out_of_memory,
+    out_of_memory_error,
     plural,
     unknown_choice,
 )
 from nst_video.media import open_source, parse_fps
-from nst_video.media.files import require_regular
+from nst_video.media.files import check_name_fits, require_regular
 from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
 from nst_video.media.paths import check_not_inputs, check_output_image, ensure_directory
 from nst_video.models import chosen_weights
@@ -124,6 +127,18 @@ def parse_rate(text: str | None) -> object:
     return parse_fps(text) if text else None
 
 
+@contextlib.contextmanager
+def memory_boundary(size: int | None) -> Iterator[None]:
+    """An allocation failure anywhere in a command becomes one line naming a smaller --size
+    (finished frames of a render are saved already, each atomically)."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise out_of_memory_error(exc, size) from None
+
+
 # --- image -------------------------------------------------------------------------------------
 
 
@@ -147,9 +162,10 @@ def image(
         image=image_config(stylize, size, init),
         compute=compute_config(stylize),
     )
-    return _run_image(
-        content, style, output, settings, stylize.weights, output_ext, overwrite, quiet
-    )
+    with memory_boundary(size):
+        return _run_image(
+            content, style, output, settings, stylize.weights, output_ext, overwrite, quiet
+        )
 
 
 def _weights(weights: Path | None) -> list[Path]:
@@ -216,12 +232,14 @@ def _run_image(
     quiet: bool,
 ) -> int:
     """Returns the number of failed inputs."""
+    check_name_fits(output, "output")  # a too-long name is an OSError in every check below
     items = _image_items(contents, output, ext)
     init = Path(settings.image.init)
     inputs = [*(item.content for item in items), *styles, *([init] if init.is_file() else [])]
     check_not_inputs([("output", item.output) for item in items], [*inputs, *_weights(weights)])
-    for item in items:
+    for item in items:  # before any image is rendered, not when writing the first result
         require_regular(item.output)  # a FIFO or a device: refused before any work
+        check_name_fits(item.output, "output")
     single = len(items) == 1 and items[0].output == output
     if single:
         if not contents[0].exists():
@@ -329,14 +347,16 @@ def video(
         _absolute(report) if report else None,
         settings,
     )
-    _run_render(job, work_dir, overwrite, restart, quiet, Parallel(workers, ray_address))
+    with memory_boundary(size):
+        _run_render(job, work_dir, overwrite, restart, quiet, Parallel(workers, ray_address))
 
 
 def resume(
     work_dir: Path, workers: int, ray_address: str | None, overwrite: bool, quiet: bool
 ) -> None:
     job = open_work_dir(work_dir).manifest().job
-    _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
+    with memory_boundary(job.settings.image.size):
+        _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
 
 
 def status(work_dir: Path, as_json: bool) -> None:
@@ -451,15 +471,17 @@ def preview(
     for value in sweep[1:]:  # each value checked before any frame is rendered
         replace(settings.loss, style_weight=value).validate()
     weights = stylize.weights
+    check_name_fits(output, "-o")
     check_output_image(output, overwrite)
     if not 1 <= count <= 12:
         raise OptionError(f"--count must be in 1..12, got {count}")
     source = open_source(input, settings.video.fps)
     check_not_inputs({"-o": output}, [*input_files(source), *style, *_weights(weights)])
-    engine = make_engine(style, settings, weights)
-    indices = pick_frames(source.frame_count, count)
-    with ProgressReporter(quiet, unit="frame", total=len(indices) * len(sweep)) as reporter:
-        sheet = contact_sheet(engine, source, indices, reporter, sweep)
+    with memory_boundary(size):
+        engine = make_engine(style, settings, weights)
+        indices = pick_frames(source.frame_count, count)
+        with ProgressReporter(quiet, unit="frame", total=len(indices) * len(sweep)) as reporter:
+            sheet = contact_sheet(engine, source, indices, reporter, sweep)
     write_image(output, sheet)
     if not quiet:
         print(f"wrote {output}", file=sys.stderr)

@@ -71,6 +71,23 @@ def configure_backend(device: torch.device, precision: str) -> None:
             torch.set_num_threads(usable_cpus())
 
 
+def render_threads(workers: int = 1) -> int:
+    """CPU threads for each of `workers` rendering processes on this machine: the user's
+    OMP_NUM_THREADS when set, else the usable cores split between them. Float reductions
+    depend on the count (at 32 px, 1 and 2 threads gave different frames from frame 2 on), so
+    a render records it and a resume keeps it."""
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return max(1, usable_cpus() // max(1, workers))
+
+
+def use_threads(threads: int | None) -> None:
+    """Run torch's CPU work on `threads` threads (None: leave the process default)."""
+    if threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 def usable_cpus() -> int:
     """Cores this process may use: its affinity, capped by a cgroup CPU quota (containers)."""
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

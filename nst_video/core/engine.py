@@ -199,6 +199,16 @@ class Engine:
             )
 
     @torch.no_grad()
+    def network_is_finite(self) -> bool:
+        """Whether the VGG gives finite activations on a mid-grey image of the smallest size its
+        layers take: damaged weights (NaN) would otherwise show up as a diverged loss, with
+        advice about loss weights that cannot help."""
+        layers = self.settings.loss.content_layers + self.settings.loss.style_layers
+        side = max(MIN_SIDE, 2 ** poolings_before(layers))
+        grey = torch.full((1, 3, side, side), 0.5, device=self.device)
+        return all(bool(torch.isfinite(v).all()) for v in self.features(grey).values())
+
+    @torch.no_grad()
     def _grams(self, style: np.ndarray) -> dict[str, Tensor]:
         self.style_passes += 1
         features = self.features(to_tensor(style, self.device))

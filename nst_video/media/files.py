@@ -39,6 +39,38 @@ def temporary_name(path: Path, tag: str = "tmp") -> Path:
     return path.with_name(f".{path.name}.{unique}.{tag}{path.suffix}")
 
 
+# The most digits a Linux pid has (pid_max is at most 2**22): temporary names are checked at
+# their longest.
+_PID_DIGITS = 7
+
+
+def check_name_fits(path: str | Path, what: str) -> None:
+    """Refuse, before any work, a path whose name (or a folder still to be made on the way to
+    it) is longer than its filesystem takes, counting the temporary name the atomic write
+    gives it first: an output name that fits alone failed with ENAMETOOLONG only after the
+    whole render, when the encoder opened its temporary file."""
+    path = Path(os.path.abspath(path))
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:  # no ENAMETOOLONG
+        existing = existing.parent
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = temporary_name(path, "partial").name
+    longest += "0" * max(0, _PID_DIGITS - len(str(os.getpid())))
+    extra = len(os.fsencode(longest)) - len(os.fsencode(path.name))
+    missing = [p.name for p in path.parents if p.parent != p and not os.path.lexists(p)]
+    for name, added in [(path.name, extra), *((m, 0) for m in missing)]:
+        if len(os.fsencode(name)) + added > limit:
+            shown = name if len(name) <= 40 else name[:32] + "..." + name[-5:]
+            adds = f" (nst-video adds up to {added} while writing it)" if added else ""
+            raise OutputError(
+                f"{what}: the name {shown!r} is {len(os.fsencode(name))} bytes, and its "
+                f"filesystem takes at most {limit}{adds}; choose a shorter name"
+            )
+
+
 def is_temporary(name: str, of: str | None = None) -> bool:
     """Whether `name` is exactly one of temporary_name's (of a file named `of`, if given)."""
     match = _TEMPORARY.match(name)

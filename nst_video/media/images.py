@@ -42,6 +42,8 @@ def read_image(path: str | Path) -> np.ndarray:
             if deep is not None:
                 return deep
             return _to_rgb(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(path) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise _unreadable(path) from exc
 
@@ -52,9 +54,21 @@ def image_size(path: str | Path) -> tuple[int, int]:
         with Image.open(path) as image:
             width, height = image.size
             orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(path) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise _unreadable(path) from exc
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _too_many_pixels(path: str | Path) -> InputError:
+    """Pillow refuses to decode images over twice Image.MAX_IMAGE_PIXELS (a small file can
+    claim 20000x20000 and expand to gigabytes): one line, not a traceback."""
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    return InputError(
+        f"{path} has more than {limit:,} pixels, too many to decode (a decompression bomb?); "
+        "resize it first"
+    )
 
 
 def _unreadable(path: str | Path) -> InputError:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -18,8 +20,8 @@ from typing import Any
 
 import torch
 
-from nst_video.core.device import usable_cpus
-from nst_video.errors import NstError, OptionError, plural
+from nst_video.core.device import use_threads
+from nst_video.errors import Interrupted, NstError, OptionError, is_out_of_memory, plural
 from nst_video.media import open_source
 from nst_video.media.files import atomic_write_json
 from nst_video.pipeline.passes import render_passes
@@ -31,6 +33,7 @@ from nst_video.workdir.store import DRIVER_FILE, WORKER_FILE, FrameStore, WorkDi
 
 RAY_MISSING = 'Ray is not installed; install it with: pip install "nst-video[ray]"'
 WATCH_INTERVAL = 1.0  # seconds between a task's checks that its driver is still there
+WAIT_STEP = 0.5  # seconds the driver waits on its tasks between progress and signal checks
 MAX_RETRIES = 3  # a lost worker's task runs again and resumes from the work directory
 
 
@@ -113,6 +116,7 @@ def render_segment_task(
     long_side: int,
     make_engine: EngineFactory,
     driver: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> int:
     """One Ray task: render (or resume) one segment into the shared work directory with the
     engine `make_engine` builds; stops (DriverGone) once `driver`, the run that started it, is
@@ -133,15 +137,53 @@ def render_segment_task(
 
     stores(passes).remove_temporaries()  # a killed earlier attempt's half-written warm-up frames
     worker = {"pid": os.getpid(), "host": socket.gethostname()}
+    work.segment_dir(segment.index).mkdir(parents=True, exist_ok=True)  # the write makes none
     atomic_write_json(work.segment_dir(segment.index) / WORKER_FILE, worker)
     engine = make_engine(job)
+    use_threads(threads)  # after the engine: building it set the process default
     source = open_source(job.input, job.settings.video.fps)
     callback = watch if watch is not None else ignore
     return render_passes(engine, source, stores, segment.frames, long_side, callback)
 
 
-def _start_ray(ray: Any, workers: int, address: str | None, cpu_only: bool) -> dict[str, Any]:
-    """Connect to a cluster or start a local instance; returns the per-task resources."""
+class SignalFlag:
+    """SIGINT and SIGTERM while Ray runs: recorded, and raised as Interrupted between waits.
+
+    Raised from the handler, the exception surfaced inside Ray's C++ wait as a SystemError
+    traceback (exit 1); and ray.init installs its own SIGTERM handler (exit 1, a C++ dump, no
+    resume hint). So this handler only records, installed after ray.init, and the handlers
+    found before (the render's) come back once Ray is shut down.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.main = threading.current_thread() is threading.main_thread()
+        self.previous = {s: signal.getsignal(s) for s in self.SIGNALS} if self.main else {}
+
+    def install(self) -> None:
+        for signum in self.previous:
+            signal.signal(signum, self._record)
+
+    def _record(self, signum: int, _frame: object) -> None:
+        self.received = self.received or signum
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise Interrupted(self.received)
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+def _start_ray(
+    ray: Any, workers: int, address: str | None, cpu_only: bool, threads: int | None
+) -> dict[str, Any]:
+    """Connect to a cluster or start a local instance; returns the per-task resources.
+    `threads`: each task's CPU threads, the count the work directory recorded (None: the
+    worker's default)."""
     if address:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         gpus = 0 if cpu_only else ray.cluster_resources().get("GPU", 0)
@@ -154,11 +196,10 @@ def _start_ray(ray: Any, workers: int, address: str | None, cpu_only: bool) -> d
             log_to_driver=False,
             logging_level="ERROR",
         )
-    if gpus:
-        return {"num_gpus": 1}
-    # CPU workers split the cores instead of each taking all of them.
-    threads = max(1, usable_cpus() // max(1, workers))
-    return {"num_cpus": 1, "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(threads)}}}
+    resources: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+    if threads is not None:  # float sums depend on it: every task renders with the same count
+        resources["runtime_env"] = {"env_vars": {"OMP_NUM_THREADS": str(threads)}}
+    return resources
 
 
 def render_segments(
@@ -170,17 +211,22 @@ def render_segments(
     address: str | None,
     callback: Callback,
     make_engine: EngineFactory,
+    threads: int | None = None,
 ) -> None:
-    """Run every segment as a Ray task and wait; re-raises the first user error as itself."""
+    """Run every segment as a Ray task and wait; re-raises the first user error as itself, and
+    SIGINT / SIGTERM as Interrupted once Ray is shut down. `threads`: see _start_ray."""
     ray = require_ray()
     cpu_only = job.settings.compute.device == "cpu"
-    resources = _start_ray(ray, workers, address, cpu_only)
+    signals = SignalFlag()
     try:
+        resources = _start_ray(ray, workers, address, cpu_only, threads)
+        signals.install()
+        signals.check()
         task = ray.remote(max_retries=MAX_RETRIES)(render_segment_task).options(**resources)
         data = job.to_dict()
         driver = write_driver_file(work)
         pending = [
-            task.remote(data, str(work.path), s.as_dict(), long_side, make_engine, driver)
+            task.remote(data, str(work.path), s.as_dict(), long_side, make_engine, driver, threads)
             for s in segments
         ]
         callback(
@@ -192,20 +238,23 @@ def render_segments(
         total = sum(len(range(s.start, s.stop)) for s in segments)
         reported = 0
         while pending:
-            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=2.0)
+            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=WAIT_STEP)
+            signals.check()
             for ref in ready:
                 _get(ray, ref, work)
             reported = _report_progress(work, segments, total, reported, callback)
     finally:
         ray.shutdown()
+        signals.restore()
+    signals.check()
 
 
 def _get(ray: Any, ref: Any, work: WorkDir) -> Any:
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, NstError):
-            raise exc.cause from None
+        if isinstance(exc.cause, NstError) or is_out_of_memory(exc.cause):
+            raise exc.cause from None  # the CLI's one line, as without workers
         raise
     except ray.exceptions.RayError as exc:  # worker or node lost more often than retried
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

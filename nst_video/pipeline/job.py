@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from nst_video.config import VideoConfig, check_segment_warmup, video_long_side
-from nst_video.core.device import pick_device, resolve_precision
-from nst_video.core.engine import check_frame_size, validate_settings
+from nst_video.core.device import pick_device, render_threads, resolve_precision, use_threads
+from nst_video.core.engine import Engine, check_frame_size, validate_settings
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.media import FrameSource, open_source, open_writer
 from nst_video.media.ffmpeg import rate_text
 from nst_video.media.files import (
     atomic_write_bytes,
     bytes_signature,
+    check_name_fits,
     file_digest,
     file_signature,
     is_temporary,
@@ -198,6 +199,7 @@ def prepare_work_dir(
     callback: Callback,
     precision: str | None = None,
     new: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> Manifest:
     """Create or validate the work directory; refuse to mix frames of different settings.
 
@@ -209,8 +211,14 @@ def prepare_work_dir(
     """
     new = new or job_fingerprint(job, source)
     manifest = load_manifest(work, restart)
+    replan = False
     if work.exists():
         changes = differing(manifest.fingerprint if manifest else {}, new)
+        if changes and not restart and not work.has_any_frames():
+            # Nothing was rendered with the old settings (a first attempt failed before its
+            # first frame): nothing to keep, so nothing to refuse; re-planned as new.
+            changes, replan = [], True
+            work.discard_segments()
         if changes and not restart:
             done = len(work.frames.done_frames(range(_last_frame(work) + 1)))
             raise ResumeError(
@@ -222,12 +230,21 @@ def prepare_work_dir(
             callback(Message(f"--restart: discarded {plural(work.discard_frames(), 'frame')}"))
     work.remove_temporaries()
     if manifest is None:
-        manifest = Manifest(job, new, result_hash(new), precision=precision)
+        manifest = Manifest(job, new, result_hash(new), precision=precision, threads=threads)
     else:  # the plan, and what it wrote, stay: the outputs are still ours
         manifest.job, manifest.fingerprint = job, new
         manifest.result_hash, manifest.encode = result_hash(new), "pending"
-        if restart or manifest.precision is None:
+        if restart or replan or manifest.precision is None:
             manifest.precision = precision
+        if restart or replan or manifest.threads is None:
+            manifest.threads = threads
+        elif threads is not None and threads != manifest.threads:
+            callback(
+                Message(
+                    f"continuing with {plural(manifest.threads, 'CPU thread')} per process, "
+                    f"as this render began (not {threads}): its frames depend on the count"
+                )
+            )
     work.write_manifest(manifest)
     return manifest
 
@@ -399,6 +416,7 @@ class Parallel:
 
 def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameSource:
     """Every refusal that costs no work, before anything is written; returns the source."""
+    check_names(job, work)
     work.check_ours()
     if is_within(job.input, work.path):  # before listing it: it may hold our frames too
         raise _inside(work, "input", job.input)
@@ -416,6 +434,17 @@ def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameS
     if not is_directory_output(job.output):
         check_encoder(job.output, job.settings.video.codec, job.settings.video.crf)
     return source
+
+
+def check_names(job: Job, work: WorkDir) -> None:
+    """Every name the render will create fits its filesystem, temporary names included."""
+    output = Path(job.output)
+    if is_directory_output(job.output):
+        output = output / OUTPUT_FRAME_NAME.format(0)
+    check_name_fits(output, "output")
+    check_name_fits(work.manifest_path, "work directory")
+    if job.report:
+        check_name_fits(job.report, "--report")
 
 
 def render_video(
@@ -460,18 +489,28 @@ def render_video(
         if parallel.address
         else resolve_precision(compute.precision, pick_device(compute.device))
     )
+    # Styles decoded, weights read (or downloaded) and tried, before the work directory is
+    # made: a first attempt that fails here leaves nothing that would refuse the fixed rerun.
+    stored = load_manifest(work, restart)
+    precision = stored.precision if stored and stored.precision and not restart else here
+    engine = preflight_engine(job, parallel, make_engine, precision)
+    threads = None if parallel.address else render_threads(parallel.workers)
     new = job_fingerprint(job, source)
     with interruptible():
         # A new or empty directory becomes ours when its manifest is written: before the lock
         # file or anything else, so a directory never holds our files without it.
-        claimed = work.claim(Manifest(job, new, result_hash(new), precision=here))
+        claimed = work.claim(Manifest(job, new, result_hash(new), precision=here, threads=threads))
     with interruptible(), work.lock():
         restart = restart and not claimed  # nothing to discard in a directory claimed now
-        manifest = prepare_work_dir(job, work, source, restart, callback, here, new)
+        manifest = prepare_work_dir(job, work, source, restart, callback, here, new, threads)
         job = with_precision(job, manifest.precision)
+        if engine is not None and manifest.precision != precision:
+            engine = make_engine(job)  # a re-planned work directory: this machine's precision
+        use_threads(manifest.threads)
         segments = choose_segments(manifest, work, source, indices, video, parallel, callback)
         manifest.plan = render_plan(source, indices, long_side, segments)
         work.write_manifest(manifest)
+        report_wrong_size(work, manifest.plan.size, callback)
         if segments:
             before = len(work.frames.done_frames(indices))
             render_segments(
@@ -483,12 +522,15 @@ def render_video(
                 parallel.address,
                 callback,
                 make_engine,
+                manifest.threads,
             )
             rendered = len(work.frames.done_frames(indices)) - before
         else:
             passes = video.passes
+            if engine is None:  # --workers given, but the render began on one: continues so
+                engine = make_engine(job)
             rendered = render_passes(
-                make_engine(job),
+                engine,
                 source,
                 lambda number: work.pass_frames(number, passes),
                 indices,
@@ -498,6 +540,32 @@ def render_video(
         write_report(work, indices, job.report, overwrite)
         output = encode(work, overwrite, callback)
     return RenderResult(work.path, output, rendered, len(indices))
+
+
+def preflight_engine(
+    job: Job, parallel: Parallel, make_engine: EngineFactory, precision: str | None
+) -> Engine | None:
+    """The engine of a one-process render, in the precision its frames will be rendered in.
+    With workers, each builds its own: one is built here on the CPU all the same, and dropped,
+    so that a style that does not decode or weights that do not load fail now, in one line."""
+    if not parallel.enabled:
+        return make_engine(with_precision(job, precision))
+    compute = replace(job.settings.compute, device="cpu", precision="fp32")
+    make_engine(replace(job, settings=replace(job.settings, compute=compute)))
+    return None
+
+
+def report_wrong_size(work: WorkDir, size: tuple[int, int], callback: Callback) -> None:
+    """Finished frames of another size (a file put there, or a damaged header) are rendered
+    again, with one line, rather than failing later at the crossfade or the encoder."""
+    dropped = work.drop_wrong_size(size)
+    if dropped:
+        callback(
+            Message(
+                f"{plural(len(dropped), 'frame')} in {work.path} not {size[0]}x{size[1]} "
+                f"(first: {dropped[0].relative_to(work.path)}): rendered again"
+            )
+        )
 
 
 def render_plan(

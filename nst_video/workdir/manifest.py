@@ -150,6 +150,10 @@ class Manifest:
     # precision, recorded at the start): a resume on a machine where `auto` means something
     # else keeps it. None: not resolved by the driver (a Ray cluster's workers resolve it).
     precision: str | None = None
+    # CPU threads of each rendering process (core.device.render_threads, recorded at the
+    # start): float sums depend on the count, so a resume with another number of workers, or
+    # another OMP_NUM_THREADS, keeps it and its frames stay byte-identical. None: not recorded.
+    threads: int | None = None
 
     def require_plan(self, directory: Path) -> Plan:
         if self.plan is None:
@@ -173,6 +177,7 @@ class Manifest:
             "owned": self.owned,
             "partial": self.partial,
             "precision": self.precision,
+            "threads": self.threads,
         }
 
     @classmethod
@@ -192,6 +197,7 @@ class Manifest:
                 {str(k): list(v) for k, v in (data.get("owned") or {}).items()},
                 data.get("partial"),
                 _precision(data.get("precision")),
+                _threads(data.get("threads")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResumeError(
@@ -203,6 +209,12 @@ class Manifest:
 def _precision(value: Any) -> str | None:
     if value is not None and value not in PRECISIONS:
         raise ValueError(f"precision {value!r}")
+    return value
+
+
+def _threads(value: Any) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"threads {value!r}")
     return value
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from nst_video.video.segments import Segment
-from nst_video.workdir.store import WORKER_FILE, FrameStore, WorkDir
+from nst_video.workdir.store import WORKER_FILE, FrameStore, WorkDir, read_json_object
 
 
 def render_status(work: WorkDir) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def render_status(work: WorkDir) -> dict[str, Any]:
     number = progress["number"] if progress else passes
     store = work.pass_frames(number, passes)
     in_pass = store.done_frames(indices)
-    seconds = [s["seconds"] for i in in_pass if (s := store.read_stats(i))]
+    seconds = [t for i in in_pass if (t := _seconds(store.read_stats(i))) is not None]
     per_frame = sum(seconds) / len(seconds) if seconds else None
     # The passes after this one, at this pass's speed (later passes cost about the same).
     remaining = len(indices) - len(in_pass) + (passes - number) * len(indices)
@@ -74,8 +75,25 @@ def segment_status(
                 **segment.as_dict(),
                 "done": len(work.frames.done_frames(owned)),
                 "total": len(owned),
-                "worker": json.loads(worker.read_text()) if worker.is_file() else None,
+                "worker": _worker(worker),
                 "pass": _pass_progress(stores, segment.frames) if passes > 1 else None,
             }
         )
     return rows
+
+
+def _seconds(stats: dict[str, Any] | None) -> float | None:
+    """A frame's render time from its statistics; None when missing or not a number (a
+    damaged file costs the average one sample, not the whole status)."""
+    value = (stats or {}).get("seconds")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _worker(path: Path) -> dict[str, Any] | None:
+    """segments/K/worker.json, when readable and of the shape a worker writes."""
+    worker = read_json_object(path)
+    if worker is None or not isinstance(worker.get("pid"), int):
+        return None
+    return {"pid": worker["pid"], "host": str(worker.get("host", "?"))}

@@ -30,6 +30,7 @@ import os
 import re
 import socket
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -114,13 +115,19 @@ class WorkDir:
             for p in folder.glob("[0-9][0-9]/*.png")
         )
 
+    def has_any_frames(self) -> bool:
+        """Whether any frame was rendered here: final, earlier pass, or a segment's warm-up."""
+        folders = [self.frames_dir, *self.segments_dir.glob("[0-9][0-9][0-9]")]
+        return self.has_pass_frames() or any(
+            _OUR_FRAME_FILE.match(p.name) for folder in folders for p in folder.glob("*.png")
+        )
+
     def segment_frames(
         self, segment: Segment, before_save: Callable[[], None] | None = None
     ) -> FrameStore:
-        """The frames as segment `segment` sees them: its warm-up frames in its own folder."""
+        """The frames as segment `segment` sees them: its warm-up frames in its own folder.
+        Creates nothing (status reads through here): save_frame makes the folders it needs."""
         warmup = self.segment_dir(segment.index)
-        for folder in (warmup, self.frames_dir):
-            _mkdir(folder)
         return FrameStore(self.frames_dir, warmup, segment.start, before_save)
 
     def segment_dir(self, index: int) -> Path:
@@ -272,13 +279,11 @@ class WorkDir:
             ) from exc
         try:
             _check_lock_file(fd, self.path / LOCK)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not _flock_soon(fd):
                 raise ResumeError(
                     f"{self.path} is in use by {_describe(_read_owner(fd))}; wait for it to "
                     "finish or stop it (nst-video status shows it)"
-                ) from None
+                )
             os.ftruncate(fd, 0)
             owner = {"pid": os.getpid(), "host": socket.gethostname()}
             os.pwrite(fd, (json.dumps(owner) + "\n").encode(), 0)
@@ -287,7 +292,10 @@ class WorkDir:
             os.close(fd)  # releases the lock
 
     def owner(self) -> dict[str, Any] | None:
-        """The pid and host of the process holding the lock now, or None if none does."""
+        """The pid and host of the process holding the lock now, or None if none does.
+
+        Takes the shared lock for an instant (nothing else says whether the holder lives, on
+        any filesystem); a render starting in that instant waits for it (_flock_soon)."""
         try:
             fd = os.open(self.path / LOCK, os.O_RDONLY)
         except OSError:
@@ -300,6 +308,24 @@ class WorkDir:
             return None
         finally:
             os.close(fd)
+
+    def drop_wrong_size(self, size: tuple[int, int]) -> list[Path]:
+        """Delete finished frames (PNG and statistics) whose PNG is not `size` (width, height),
+        in every folder of frames: they cannot be from this plan, so they are damaged and are
+        rendered again, like a PNG that fails its checksums. Returns the PNGs deleted."""
+        folders = [self.frames_dir, *self.passes_dir.glob("[0-9][0-9]")]
+        for segment in self.segments_dir.glob("[0-9][0-9][0-9]"):
+            folders += [segment, *(segment / PASSES).glob("[0-9][0-9]")]
+        dropped = []
+        for folder in folders:
+            for png in sorted(folder.glob("*.png")):
+                found = _png_size(png)
+                if _OUR_FRAME_FILE.match(png.name) and found is not None and found != size:
+                    for path in (png, png.with_suffix(".json")):
+                        with contextlib.suppress(FileNotFoundError):
+                            path.unlink()
+                    dropped.append(png)
+        return dropped
 
     def remove_temporaries(self) -> None:
         """Temp files a kill left behind between write and rename."""
@@ -425,11 +451,9 @@ class FrameStore:
         return changed
 
     def read_stats(self, index: int) -> dict[str, Any] | None:
-        """The statistics saved with a finished frame (see pipeline/render.build_stats)."""
-        try:
-            return json.loads(self.stats_path(index).read_text())
-        except (OSError, ValueError):
-            return None
+        """The statistics saved with a finished frame (see pipeline/render.build_stats); None
+        when missing or damaged (not a JSON object)."""
+        return read_json_object(self.stats_path(index))
 
     def done_frames(self, indices: range) -> list[int]:
         return [i for i in indices if self.has_frame(i)]
@@ -524,6 +548,63 @@ def _remove(directory: Path, ours: Any) -> None:
     fsync_directory(directory)
 
 
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A small JSON file we wrote that must hold an object; None when it is missing, unreadable
+    or damaged (a reader that finds `[1, 2]` treats it as absent, not as a traceback)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# How long a render waits for the lock: `status` holds it shared for a few microseconds, and a
+# render starting in that instant must not fail (11 times in 2,000 tries without the wait);
+# another render holds it for the whole render, far longer.
+LOCK_WAIT = 1.0  # seconds
+LOCK_POLL = 0.01
+
+
+def _flock_soon(fd: int) -> bool:
+    """Take the exclusive lock, trying for up to LOCK_WAIT; False if it stays held."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(LOCK_POLL)
+
+
+def _gone(owner: dict[str, Any]) -> bool:
+    """Whether the pid in the lock file is of a process on this host that no longer exists (a
+    pid on another host cannot be checked)."""
+    pid = owner.get("pid")
+    if owner.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, another user's
+        return False
+    return False
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk; None when the header is not a PNG's."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(24)
+    except OSError:
+        return None
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
 def _read_owner(fd: int) -> dict[str, Any] | None:
     try:
         data = json.loads(os.pread(fd, 4096, 0) or b"null")
@@ -533,6 +614,8 @@ def _read_owner(fd: int) -> dict[str, Any] | None:
 
 
 def _describe(owner: dict[str, Any] | None) -> str:
-    if not owner or owner.get("pid") is None:
+    if not owner or owner.get("pid") is None or _gone(owner):
+        # The file names an earlier holder: the one now is a `status` that outlasted the
+        # wait, or a render in the instant before it writes its own pid.
         return "another nst-video process"
     return f"another nst-video process (pid {owner['pid']} on {owner.get('host', '?')})"
