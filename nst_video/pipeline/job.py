@@ -12,13 +12,13 @@ from typing import Any
 from nst_video.config import VideoConfig, check_segment_warmup, video_long_side
 from nst_video.core.device import pick_device, resolve_precision
 from nst_video.core.engine import check_frame_size, validate_settings
+from nst_video.core.weights import locate_weights
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.media import FrameSource, open_source, open_writer
 from nst_video.media.ffmpeg import rate_text
 from nst_video.media.files import (
     atomic_write_bytes,
     bytes_signature,
-    file_digest,
     file_signature,
     is_temporary,
     is_within,
@@ -35,7 +35,7 @@ from nst_video.media.writers import (
     check_video_output,
     is_directory_output,
 )
-from nst_video.models import chosen_weights, weights_source
+from nst_video.models import chosen_weights
 from nst_video.pipeline.distributed import render_segments, require_ray
 from nst_video.pipeline.passes import render_passes
 from nst_video.pipeline.render import EngineFactory, interruptible
@@ -63,13 +63,6 @@ def render_range(source: FrameSource, video: VideoConfig) -> range:
             f"--start {video.start} is past the clip's last frame ({source.frame_count - 1})"
         )
     return range(video.start, stop)
-
-
-def weights_id(weights: str | None, model: str) -> str:
-    source = weights_source(weights, model)
-    if isinstance(source, Path):
-        return "sha256:" + file_digest(source)
-    return source
 
 
 def source_info(source: FrameSource) -> dict[str, Any]:
@@ -196,10 +189,15 @@ def prepare_work_dir(
     (say `auto`) is what the fingerprint compares, so a machine where `auto` resolves otherwise
     continues the frames as they were begun rather than being refused.
     """
-    new = fingerprint(job, source_info(source), weights_id(job.weights, job.settings.loss.model))
+    # Fetched first if need be: the weights are identified by their content hash.
+    weights = locate_weights(job.weights, job.settings.loss.model, callback)
+    new = fingerprint(job, source_info(source), weights.identity)
     manifest = load_manifest(work, restart)
     if work.exists():
-        changes = differing(manifest.fingerprint if manifest else {}, new)
+        stored = manifest.fingerprint if manifest else {}
+        if weights.matches(stored.get("weights")):  # also the URL older versions recorded
+            stored = {**stored, "weights": weights.identity}
+        changes = differing(stored, new)
         if changes and not restart:
             done = len(work.frames.done_frames(range(_last_frame(work) + 1)))
             raise ResumeError(
