@@ -30,6 +30,7 @@ from nst_video.cli.options import (
     Workers,
     stylize_options,
 )
+from nst_video.cli.weights import weights_app
 from nst_video.config import (
     IMAGE_SIZE,
     VIDEO_SIZE_CAP,
@@ -319,6 +320,9 @@ def preview(
     Several --style-weight values give one labelled row of results per value.
     """
     _commands().preview(**locals())
+
+
+app.add_typer(weights_app, cls=_Group)
 
 
 def main() -> None:

