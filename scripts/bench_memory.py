@@ -28,7 +28,7 @@ def child(args: argparse.Namespace) -> None:
     from nst_video.config import Settings
     from nst_video.core.device import configure_backend, pick_device
     from nst_video.core.engine import Engine
-    from nst_video.core.vgg import load_state_dict
+    from nst_video.core.weights import load_state_dict
 
     w, h = (int(v) for v in args.child.split("x"))
     base = with_network(Settings(), args)

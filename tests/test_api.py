@@ -159,7 +159,7 @@ def test_the_app_sets_the_backend_not_the_engine(
     from nst_video import api
     from nst_video.core.device import pick_device
     from nst_video.core.engine import Engine
-    from nst_video.core.vgg import load_state_dict
+    from nst_video.core.weights import load_state_dict
 
     calls: list[tuple[str, str]] = []
     monkeypatch.setattr(api, "configure_backend", lambda d, p: calls.append((d.type, p)))

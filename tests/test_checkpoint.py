@@ -224,7 +224,7 @@ def test_result_settings_leave_out_encoding_and_runtime_options() -> None:
         result_settings(Settings(loss=LossConfig(style_weight=5.0)))["loss"]["style_weight"] == 5.0
     )
     # The network changes every frame, so it is part of the fingerprint.
-    assert base["loss"]["model"] == "vgg19"
+    assert base["loss"]["model"] == "vgg19-caffe-q8"
     assert result_settings(Settings(loss=LossConfig(model="vgg16")))["loss"]["model"] == "vgg16"
     # bf16 and the L-BFGS history change the pixels.
     assert base["compute"]["precision"] == "auto" and base["optim"]["history_size"] == 50

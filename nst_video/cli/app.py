@@ -32,6 +32,7 @@ from nst_video.cli.options import (
     stylize_options,
     text_path,
 )
+from nst_video.cli.weights import weights_app
 from nst_video.config import (
     IMAGE_SIZE,
     VIDEO_SIZE_CAP,
@@ -344,6 +345,9 @@ def preview(
     Several --style-weight values give one labelled row of results per value.
     """
     _commands().preview(**locals())
+
+
+app.add_typer(weights_app, cls=_Group)
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ from nst_video.pipeline.job import (
     render_video,
 )
 from nst_video.pipeline.preview import contact_sheet, pick_frames
-from nst_video.progress import Event, ImageFailed, ProgressReporter, format_duration
+from nst_video.progress import Event, ImageFailed, Message, ProgressReporter, format_duration
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
 
@@ -168,6 +168,16 @@ def image(
         )
 
 
+def _notices(quiet: bool) -> Callable[[Event], None]:
+    """Before a progress bar exists: Message lines (the weights' first fetch) on stderr."""
+
+    def show(event: Event) -> None:
+        if not quiet and isinstance(event, Message):
+            print(event.text, file=sys.stderr)
+
+    return show
+
+
 def _weights(weights: Path | None) -> list[Path]:
     found = chosen_weights(weights)
     return [found] if found else []
@@ -245,7 +255,7 @@ def _run_image(
         if not contents[0].exists():
             raise InputError(f"content image not found: {contents[0]}")
         check_output_image(output, overwrite)
-    engine = make_engine(styles, settings, weights)
+    engine = make_engine(styles, settings, weights, _notices(quiet))
     if not single:
         ensure_directory(output)
     with ProgressReporter(quiet, unit="image", total=len(items)) as reporter:
@@ -478,7 +488,7 @@ def preview(
     source = open_source(input, settings.video.fps)
     check_not_inputs({"-o": output}, [*input_files(source), *style, *_weights(weights)])
     with memory_boundary(size):
-        engine = make_engine(style, settings, weights)
+        engine = make_engine(style, settings, weights, _notices(quiet))
         indices = pick_frames(source.frame_count, count)
         with ProgressReporter(quiet, unit="frame", total=len(indices) * len(sweep)) as reporter:
             sheet = contact_sheet(engine, source, indices, reporter, sweep)

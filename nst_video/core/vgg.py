@@ -1,9 +1,9 @@
-"""VGG16/VGG19 feature extractors with named layers, loadable from torchvision or Caffe weights."""
+"""VGG16/VGG19 feature extractors with named layers, built from a `features.N.*` state dict
+(core/weights.py says where that comes from)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -15,12 +15,10 @@ from nst_video.models import (
     DEFAULT_MODEL,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    WEIGHTS_ENV,
     ModelSpec,
     check_layers,
     model_spec,
     models_fitting,
-    weights_source,
 )
 
 
@@ -133,46 +131,6 @@ def _load_features(
             )
         picked[key] = source.float()
     features.load_state_dict(picked)
-
-
-def _read_weights_file(path: Path) -> Mapping[str, Tensor]:
-    if path.is_dir():
-        raise WeightsError(f"weights path is a directory, not a file: {path}")
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a corrupt or foreign file
-        raise WeightsError(f"cannot read weights file {path}: {type(exc).__name__}") from exc
-    if not isinstance(data, Mapping):
-        raise WeightsError(f"{path} does not hold a state dict")
-    return data
-
-
-def _download_weights(url: str, spec: ModelSpec) -> Mapping[str, Tensor]:
-    try:
-        return torch.hub.load_state_dict_from_url(
-            url, map_location="cpu", progress=True, check_hash=True, weights_only=True
-        )
-    except Exception as exc:  # URLError, HTTPError, hash mismatch (RuntimeError), OSError...
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(
-            f"cannot get {spec.name} weights from {url} ({reason}); download {spec.file_name} "
-            f"elsewhere and pass --weights FILE or set {WEIGHTS_ENV}=FILE"
-        ) from exc
-
-
-def load_state_dict(
-    weights: str | Path | None = None, model: str = DEFAULT_MODEL
-) -> Mapping[str, Tensor]:
-    """Weights from `weights`, else $NST_VIDEO_WEIGHTS, else the model's URL through torch.hub.
-
-    The download is hash-checked and cached under $TORCH_HOME. Never falls back to random weights.
-    """
-    source = weights_source(weights, model)
-    if isinstance(source, Path):
-        return _read_weights_file(source)
-    return _download_weights(source, model_spec(model))
 
 
 def random_state_dict(seed: int = 0, model: str = DEFAULT_MODEL) -> dict[str, Tensor]:

@@ -13,6 +13,7 @@ from typing import Any
 from nst_video.config import VideoConfig, check_segment_warmup, video_long_side
 from nst_video.core.device import pick_device, render_threads, resolve_precision, use_threads
 from nst_video.core.engine import Engine, check_frame_size, validate_settings
+from nst_video.core.weights import WeightsFile, locate_weights
 from nst_video.errors import OptionError, OutputError, ResumeError, plural
 from nst_video.media import FrameSource, open_source, open_writer
 from nst_video.media.ffmpeg import rate_text
@@ -38,7 +39,7 @@ from nst_video.media.writers import (
     check_video_output,
     is_directory_output,
 )
-from nst_video.models import chosen_weights, weights_source
+from nst_video.models import chosen_weights
 from nst_video.pipeline.distributed import render_segments, require_ray
 from nst_video.pipeline.passes import render_passes
 from nst_video.pipeline.render import EngineFactory, interruptible
@@ -66,13 +67,6 @@ def render_range(source: FrameSource, video: VideoConfig) -> range:
             f"--start {video.start} is past the clip's last frame ({source.frame_count - 1})"
         )
     return range(video.start, stop)
-
-
-def weights_id(weights: str | None, model: str) -> str:
-    source = weights_source(weights, model)
-    if isinstance(source, Path):
-        return "sha256:" + file_digest(source)
-    return source
 
 
 def source_info(source: FrameSource) -> dict[str, Any]:
@@ -187,8 +181,9 @@ def _foreign_frames(directory: Path, foreign: list[Path]) -> OutputError:
     )
 
 
-def job_fingerprint(job: Job, source: FrameSource) -> dict[str, Any]:
-    return fingerprint(job, source_info(source), weights_id(job.weights, job.settings.loss.model))
+def job_fingerprint(job: Job, source: FrameSource, weights: WeightsFile) -> dict[str, Any]:
+    # The weights are identified by their content hash (located, or fetched, by the caller).
+    return fingerprint(job, source_info(source), weights.identity)
 
 
 def prepare_work_dir(
@@ -198,22 +193,26 @@ def prepare_work_dir(
     restart: bool,
     callback: Callback,
     precision: str | None = None,
-    new: dict[str, Any] | None = None,
     threads: int | None = None,
+    weights: WeightsFile | None = None,
 ) -> Manifest:
     """Create or validate the work directory; refuse to mix frames of different settings.
 
     `precision` is what the job's precision resolves to on this machine: recorded when the
     render starts (or restarts), while a resume keeps the recorded one. The job's own precision
     (say `auto`) is what the fingerprint compares, so a machine where `auto` resolves otherwise
-    continues the frames as they were begun rather than being refused. `new`: the job's
-    fingerprint, when the caller has it already.
+    continues the frames as they were begun rather than being refused. `weights`: the job's
+    weights file, when the caller has located it already (fetched here otherwise).
     """
-    new = new or job_fingerprint(job, source)
+    weights = weights or locate_weights(job.weights, job.settings.loss.model, callback)
+    new = job_fingerprint(job, source, weights)
     manifest = load_manifest(work, restart)
     replan = False
     if work.exists():
-        changes = differing(manifest.fingerprint if manifest else {}, new)
+        stored = manifest.fingerprint if manifest else {}
+        if weights.matches(stored.get("weights")):  # also the URL older versions recorded
+            stored = {**stored, "weights": weights.identity}
+        changes = differing(stored, new)
         if changes and not restart and not work.has_any_frames():
             # Nothing was rendered with the old settings (a first attempt failed before its
             # first frame): nothing to keep, so nothing to refuse; re-planned as new.
@@ -491,18 +490,20 @@ def render_video(
     )
     # Styles decoded, weights read (or downloaded) and tried, before the work directory is
     # made: a first attempt that fails here leaves nothing that would refuse the fixed rerun.
+    # Fetched first if need be (one line says so): the fingerprint names its content hash.
+    weights = locate_weights(job.weights, job.settings.loss.model, callback)
     stored = load_manifest(work, restart)
     precision = stored.precision if stored and stored.precision and not restart else here
     engine = preflight_engine(job, parallel, make_engine, precision)
     threads = None if parallel.address else render_threads(parallel.workers)
-    new = job_fingerprint(job, source)
+    new = job_fingerprint(job, source, weights)
     with interruptible():
         # A new or empty directory becomes ours when its manifest is written: before the lock
         # file or anything else, so a directory never holds our files without it.
         claimed = work.claim(Manifest(job, new, result_hash(new), precision=here, threads=threads))
     with interruptible(), work.lock():
         restart = restart and not claimed  # nothing to discard in a directory claimed now
-        manifest = prepare_work_dir(job, work, source, restart, callback, here, new, threads)
+        manifest = prepare_work_dir(job, work, source, restart, callback, here, threads, weights)
         job = with_precision(job, manifest.precision)
         if engine is not None and manifest.precision != precision:
             engine = make_engine(job)  # a re-planned work directory: this machine's precision
