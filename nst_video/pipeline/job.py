@@ -21,7 +21,6 @@ from nst_video.media.files import (
     atomic_write_bytes,
     bytes_signature,
     check_name_fits,
-    file_digest,
     file_signature,
     is_temporary,
     is_within,
