@@ -1,6 +1,6 @@
 """Rebuild the demo inputs in ``samples/`` from their sources (see samples/README.md).
 
-    python scripts/make_samples.py --tree tree.avi --painting starry_night_cropped.jpg [--out samples]
+    python scripts/make_samples.py --tree tree.avi --painting starry_night_cropped.jpg
 
 ``tree.avi`` is OpenCV's sample clip (Apache-2.0, ``samples/data/tree.avi`` in the opencv
 repository); the painting is a border-free crop of Van Gogh's The Starry Night (public domain).
