@@ -1,7 +1,7 @@
 """Speed benchmark (never a test): VGG floor, per-evaluation overhead, s/frame, memory,
 multi-scale, and the seed tutorial's way (independent frames, 300 L-BFGS evaluations).
 
-    .venv/bin/python scripts/bench.py --input samples/clip.mp4 --style samples/style.png \\
+    .venv/bin/python scripts/bench.py --input samples/tree.mp4 --style samples/starry-night.jpg \\
         --model vgg16-caffe --weights W.pth --size 256 --frames 6 --device auto
 
 Prints a Markdown table and writes JSON (--json). Medians over --repeats, all in one run.
@@ -309,8 +309,8 @@ def peak_memory(device: torch.device) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", default="samples/clip.mp4")
-    parser.add_argument("--style", default="samples/style.png")
+    parser.add_argument("--input", default="samples/tree.mp4")
+    parser.add_argument("--style", default="samples/starry-night.jpg")
     add_network_options(parser)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=6)

@@ -61,8 +61,8 @@ def pixel_difference(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", default="samples/clip.mp4")
-    parser.add_argument("--style", default="samples/style.png")
+    parser.add_argument("--input", default="samples/tree.mp4")
+    parser.add_argument("--style", default="samples/starry-night.jpg")
     add_network_options(parser)
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--size", type=int, default=256)

@@ -13,7 +13,7 @@ Goal: seam pairs' mean error <= 1.5x the inside pairs'. With --baseline, the sam
 one-worker render are scored too, which tells seam cost apart from harder content at the seams.
 Pairs across a scene cut (flow mostly inconsistent) are left out of both groups.
 
-    python scripts/eval_seams.py --input samples/clip.mp4 --style samples/style.png \
+    python scripts/eval_seams.py --input samples/tree.mp4 --style samples/starry-night.jpg \
         --model vgg16-caffe --weights vgg16.pth --workers 3 --size 96 \
         --first-iterations 40 --iterations 12
 """
@@ -45,8 +45,8 @@ CPU = ComputeConfig(device="cpu")  # benchmarks measure the CPU path
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--input", default="samples/clip.mp4")
-    parser.add_argument("--style", default="samples/style.png")
+    parser.add_argument("--input", default="samples/tree.mp4")
+    parser.add_argument("--style", default="samples/starry-night.jpg")
     add_network_options(parser)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--size", type=int, default=96)

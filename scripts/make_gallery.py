@@ -1,43 +1,38 @@
-"""Build the README gallery under docs/ from samples/ with a trained network.
+"""Build the README gallery in docs/ with nst-video's own commands and default network.
 
-Writes, at most a few hundred KB in all:
+- `docs/gallery-stills.jpg`: each photograph next to its painting in the style of
+  samples/starry-night.jpg (`nst-video image PHOTO -s STYLE --size 384 --iterations 200`);
+- `docs/gallery-clip.gif`: samples/tree.mp4 next to `make demo`'s out/demo.mp4.
 
-- `docs/gallery-stills.jpg`: a frame of samples/clip.mp4, the style, and the result at a third
-  of, at, and at three times the default style weight (one labelled row per style image);
-- `docs/gallery-clip.gif`: the sample clip's input next to its stylized version, rendered by the
-  video pipeline (flow warm starts and temporal loss, default settings) at a small size.
+The photographs are scikit-image's sample data (astronaut: NASA, public domain; chelsea and
+coffee: CC0), shipped in its wheel:
 
-The network is HED's VGG16 backbone, made by scripts/trained_vgg16.py (`--model vgg16-caffe`):
+    pip download --no-deps --only-binary=:all: scikit-image -d /tmp/sk
+    unzip -q /tmp/sk/scikit_image-*.whl 'skimage/data/*' -d /tmp/sk
+    make demo
+    .venv/bin/python scripts/make_gallery.py --photos /tmp/sk/skimage/data
 
-    python scripts/trained_vgg16.py --out bench-out/vgg16
-    python scripts/make_gallery.py --weights bench-out/vgg16/vgg16-caffe-hed.pth \\
-        --extra-style ../shared/data/starry_night.jpg   # public domain (Van Gogh, 1889)
-
-At the default sizes it costs about 30 minutes on two busy CPU cores (the README's pictures
-used `--size 240 --clip-size 160 --clip-frames 12 --factors 0.333,1` with one thread).
+Each still costs about 200 loss evaluations of VGG19 at 384 px: 5-10 CPU-minutes.
+Arguments after `--` go to `nst-video image` (e.g. `-- --model vgg19-caffe --weights FILE`).
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from nst_video.api import engine_for, make_engine, stylize_array
-from nst_video.config import LossConfig, Settings
-from nst_video.media import open_source
-from nst_video.media.images import read_image
-from nst_video.pipeline.job import render_video
-from nst_video.pipeline.preview import pick_frames
-from nst_video.video.resize import resize_long_side
-from nst_video.workdir.manifest import Job
-
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+ROOT = Path(__file__).resolve().parent.parent
+PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png")
+STYLE = ROOT / "samples" / "starry-night.jpg"
+SIZE = 384  # big enough to see brush strokes, small enough for a few CPU-minutes each
+ITERATIONS = 200  # L-BFGS has settled by then at this size (the default 300 changes little)
 GAP = 4
 LABEL_HEIGHT = 18
 
@@ -50,6 +45,7 @@ def labelled(image: np.ndarray, text: str) -> np.ndarray:
 
 
 def hstack(images: list[np.ndarray]) -> np.ndarray:
+    """Side by side on white, tops aligned."""
     height = max(image.shape[0] for image in images)
     parts = []
     for image in images:
@@ -59,6 +55,7 @@ def hstack(images: list[np.ndarray]) -> np.ndarray:
 
 
 def vstack(rows: list[np.ndarray]) -> np.ndarray:
+    """One above the other on white, left aligned."""
     width = max(row.shape[1] for row in rows)
     parts = []
     for row in rows:
@@ -67,92 +64,56 @@ def vstack(rows: list[np.ndarray]) -> np.ndarray:
     return np.vstack(parts[:-1])
 
 
-def still_row(
-    content: np.ndarray, style_path: Path, settings: Settings, weights: Path, factors: list[float]
-) -> np.ndarray:
-    """Content | style | result at each multiple of the default style weight."""
-    base = settings.loss.style_weight
-    style = read_image(style_path)
-    tiles = [labelled(content, "content"), labelled(_fit(style, content.shape), "style")]
-    for factor in factors:
-        weight = base * factor
-        loss = replace(settings.loss, style_weight=weight)
-        engine = make_engine([style], replace(settings, loss=loss), weights)
-        image = stylize_array(engine, content).image
-        tiles.append(labelled(image, f"style weight {round(weight, 2):g}"))
-    return hstack(tiles)
+def rgb(path: Path, long_side: int) -> np.ndarray:
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
+        return np.asarray(im)
 
 
-def _fit(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The style shown at the content's height, aspect kept."""
-    scale = shape[0] / image.shape[0]
-    size = (max(1, round(image.shape[1] * scale)), shape[0])
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+def paint(photo: Path, out: Path, extra: list[str]) -> None:
+    cmd = [sys.executable, "-m", "nst_video", "image", str(photo), "-s", str(STYLE)]
+    cmd += ["-o", str(out), "--size", str(SIZE), "--iterations", str(ITERATIONS), *extra]
+    subprocess.run(cmd, check=True)
 
 
-def render_clip(
-    clip: Path, style: Path, settings: Settings, weights: Path, frames: int, work: Path
-) -> list[np.ndarray]:
-    """The first `frames` frames of `clip` through the video pipeline, as RGB arrays."""
-    video = replace(settings.video, frames=frames, audio=False)
-    settings = replace(settings, video=video)
-    out = work / "frames"
-    out.mkdir()
-    job = Job(str(clip), (str(style),), f"{out}/", str(weights), None, settings)
-    render_video(job, work / "work", engine_for)
-    return [read_image(p) for p in sorted(out.glob("*.png"))]
+def write_stills(photos: Path, out: Path, extra: list[str], done: Path | None) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in PHOTOS:
+            painted = (done or Path(tmp)) / name
+            if not painted.exists():
+                paint(photos / name, painted, extra)
+            result = rgb(painted, SIZE)
+            rows.append(
+                hstack(
+                    [
+                        labelled(rgb(photos / name, SIZE), f"photograph: {Path(name).stem}"),
+                        labelled(result, "nst-video, style: The Starry Night"),
+                    ]
+                )
+            )
+    Image.fromarray(vstack(rows)).save(out, quality=85, optimize=True)
 
 
-def write_gif(path: Path, inputs: list[np.ndarray], outputs: list[np.ndarray], fps: float) -> None:
-    pairs = [
-        hstack([labelled(a, "input"), labelled(b, "nst-video")])
-        for a, b in zip(inputs, outputs, strict=True)
-    ]
-    images = [
-        Image.fromarray(p).quantize(colors=255, method=Image.Quantize.MEDIANCUT) for p in pairs
-    ]
-    duration = round(1000 / fps)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0)
+def write_gif(styled: Path, out: Path) -> None:
+    cmd = [sys.executable, str(ROOT / "scripts" / "side_by_side.py")]
+    cmd += [str(ROOT / "samples" / "tree.mp4"), str(styled), "-o", str(out)]
+    subprocess.run(cmd, check=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", type=Path, required=True, help="vgg16-caffe-hed.pth")
-    parser.add_argument("--model", default="vgg16-caffe")
-    parser.add_argument("--out", type=Path, default=Path("docs"))
-    parser.add_argument("--size", type=int, default=192, help="long side of the stills")
-    parser.add_argument("--clip-size", type=int, default=128)
-    parser.add_argument("--clip-frames", type=int, default=12)
-    parser.add_argument("--factors", default="0.333,1,3", help="multiples of the style weight")
-    parser.add_argument("--extra-style", type=Path, action="append", default=[])
-    parser.add_argument("--skip", choices=("clip", "stills"), help="leave that picture as it is")
+    parser.add_argument("--photos", type=Path, required=True, help="skimage/data from the wheel")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--clip", type=Path, default=ROOT / "out" / "demo.mp4", help="make demo's")
+    parser.add_argument("--painted", type=Path, help="paintings already made (NAME.png): reuse")
+    parser.add_argument("extra", nargs="*", help="after --: more options for nst-video image")
     args = parser.parse_args()
-
-    base = Settings(loss=LossConfig(model=args.model))
-    clip = SAMPLES / "clip.mp4"
-    source = open_source(clip)
     args.out.mkdir(parents=True, exist_ok=True)
-
-    if args.skip != "clip":
-        moving = replace(base, image=replace(base.image, size=args.clip_size))
-        with tempfile.TemporaryDirectory() as tmp:
-            outputs = render_clip(
-                clip, SAMPLES / "style.png", moving, args.weights, args.clip_frames, Path(tmp)
-            )
-        inputs = [resize_long_side(f, args.clip_size) for f in source.frames(0, len(outputs))]
-        write_gif(args.out / "gallery-clip.gif", inputs, outputs, float(source.fps))
-    if args.skip == "stills":
-        return
-
-    factors = [float(f) for f in args.factors.split(",")]
-    index = pick_frames(source.frame_count, 1)[0]
-    content = resize_long_side(next(source.frames(index, 1)), args.size)
-    stills = replace(base, image=replace(base.image, size=args.size))
-    rows = [
-        still_row(content, style, stills, args.weights, factors)
-        for style in [SAMPLES / "style.png", *args.extra_style]
-    ]
-    Image.fromarray(vstack(rows)).save(args.out / "gallery-stills.jpg", quality=88)
+    write_stills(args.photos, args.out / "gallery-stills.jpg", args.extra, args.painted)
+    write_gif(args.clip, args.out / "gallery-clip.gif")
+    print(f"wrote {args.out / 'gallery-stills.jpg'} and {args.out / 'gallery-clip.gif'}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ from nst_video.cli.options import (
     StyleWeightSweep,
     StylizeOptions,
     Workers,
+    help_choices,
+    help_panel,
+    panel_rank,
     path_value,
     stylize_options,
     text_path,
@@ -53,17 +56,23 @@ DEBUG_ENV = "NST_VIDEO_DEBUG"
 
 class _TidyHelp:
     """typer's help shows `<bool>` beside every flag and `<list[Path]>` beside repeatable paths:
-    flags show nothing, lists show their element type (`<path>`)."""
+    flags show nothing, lists show their element type (`<path>`), options with a few allowed
+    words show them (`[lbfgs|adam]`). Options are grouped into boxes (options.help_panel)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        command = getattr(self, "name", None)
         for param in self.params:  # type: ignore[attr-defined]
-            _tidy_metavar(param)
+            _tidy_metavar(param, help_choices(command, param.name))
+            if param.param_type_name == "option" and not getattr(param, "rich_help_panel", None):
+                param.rich_help_panel = help_panel(command, param.name)
+        # typer draws the boxes in the order their first option comes: sort by box (stable).
+        self.params.sort(key=lambda p: panel_rank(getattr(p, "rich_help_panel", None)))  # type: ignore[attr-defined]
 
     def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)  # type: ignore[misc]
         if option is not None:
-            _tidy_metavar(option)
+            _tidy_metavar(option, None)
         return option
 
 
@@ -75,7 +84,7 @@ class _Group(_TidyHelp, TyperGroup):
     pass
 
 
-def _tidy_metavar(param: Any) -> None:
+def _tidy_metavar(param: Any, choices: tuple[str, ...] | None) -> None:
     if getattr(param, "is_flag", False):
         param.metavar = ""
         return
@@ -84,6 +93,8 @@ def _tidy_metavar(param: Any) -> None:
         return
 
     def display(ctx: Any) -> str | None:
+        if choices:
+            return f"[{'|'.join(choices)}]"
         text = shown(ctx=ctx)
         # <list[Path]>, and <Path> where a parser (path_value) replaced typer's path type.
         match = re.fullmatch(r"<(?:list\[(\w+)\]|(Path))>(\.\.\.)?", text or "")
@@ -102,6 +113,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # commands inherit it
 )
 
 

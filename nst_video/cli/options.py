@@ -14,8 +14,18 @@ from typing import Annotated, Any
 
 import typer
 
-from nst_video.config import ComputeConfig, ImageConfig, LossConfig, OptimConfig
-from nst_video.models import MODEL_NAMES
+from nst_video.config import (
+    DEVICES,
+    FLOW_METHODS,
+    OPTIMIZERS,
+    PRECISIONS,
+    VIDEO_INITS,
+    ComputeConfig,
+    ImageConfig,
+    LossConfig,
+    OptimConfig,
+)
+from nst_video.models import MODEL_NAMES, POOLING
 
 _L, _O, _I, _C = LossConfig(), OptimConfig(), ImageConfig(), ComputeConfig()
 
@@ -44,7 +54,7 @@ StyleBlend = Annotated[str | None, typer.Option(help="Blend weights, one per --s
 StyleScale = Annotated[float, typer.Option(help="Style image long side relative to the output.")]
 Size = Annotated[int, typer.Option(help="Output long side in pixels (aspect kept).")]
 Iterations = Annotated[int, typer.Option(help="Loss evaluations per image.")]
-Optimizer = Annotated[str, typer.Option(help="lbfgs or adam.")]
+Optimizer = Annotated[str, typer.Option(help="L-BFGS (as Gatys et al.) or Adam.")]
 History = Annotated[int, typer.Option(help="L-BFGS history size (memory vs. convergence).")]
 Tolerance = Annotated[
     float,
@@ -113,6 +123,60 @@ StyleWeightSweep = Annotated[
         help="Weight of the style term; comma-separated values give one row each (0.3,1,3).",
     ),
 ]
+
+
+# How --help groups the options: `video` has about fifty, too many for one box. An option not
+# named here stays in typer's "Options" box.
+_PANELS = {
+    "Input/output": (
+        "style", "output", "size", "output_ext", "fps", "start", "frames", "count", "report",
+        "work_dir", "restart", "overwrite", "quiet", "as_json",
+    ),
+    "Look": (
+        "style_weight", "content_weight", "tv_weight", "style_blend", "style_scale",
+        "preserve_colors",
+    ),
+    "Network": ("model", "weights", "content_layers", "style_layers", "style_layer_weights",
+                "pooling"),
+    "Optimizer": (
+        "first_iterations", "iterations", "init", "optimizer", "history_size", "tolerance",
+        "seed", "scales",
+    ),
+    "Video and temporal": ("flow", "temporal_weight", "temporal_offsets", "scene_cut_threshold"),
+    "Multi-pass": ("passes", "pass_blend", "temporal_from_pass", "pass_iterations"),
+    "Parallel": ("workers", "ray_address", "segment_warmup"),
+    "Encoding": ("crf", "codec", "no_audio"),
+    "Device": ("device", "precision"),
+}  # fmt: skip
+_PANEL_OF = {name: panel for panel, names in _PANELS.items() for name in names}
+# `video --init` chooses how a frame starts from the previous one: a temporal setting there.
+_COMMAND_PANELS = {("video", "init"): "Video and temporal"}
+
+# Options whose value is one of a few words: --help shows them as [a|b] instead of <str>.
+# Display only: the values are still checked where they are used, with the usual messages.
+_CHOICES = {
+    "optimizer": OPTIMIZERS,
+    "device": DEVICES,
+    "precision": PRECISIONS,
+    "flow": FLOW_METHODS,
+    "pooling": POOLING,
+}
+_COMMAND_CHOICES = {("video", "init"): VIDEO_INITS}  # `image --init` also takes a file
+
+
+def panel_rank(panel: str | None) -> int:
+    """Where a box comes in --help: the order of _PANELS, typer's default box last."""
+    return list(_PANELS).index(panel) if panel in _PANELS else len(_PANELS)
+
+
+def help_panel(command: str | None, option: str | None) -> str | None:
+    """The --help box an option of `command` is listed in (None: typer's default box)."""
+    return _COMMAND_PANELS.get((command, option), _PANEL_OF.get(option or ""))
+
+
+def help_choices(command: str | None, option: str | None) -> tuple[str, ...] | None:
+    """The words an option takes, for --help's `[a|b]`; None for free-form values."""
+    return _COMMAND_CHOICES.get((command, option), _CHOICES.get(option or ""))
 
 
 @dataclass(frozen=True)
