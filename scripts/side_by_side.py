@@ -9,6 +9,7 @@ that imageio-ffmpeg ships, so it needs nothing beyond nst-video's own dependenci
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,10 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"side_by_side: {error}", file=sys.stderr)
         return 1
-    result = subprocess.run(build_command(args.source, args.styled, args.output, height))
+    # Written beside the output, then renamed: a failed run never leaves half a GIF.
+    partial = args.output.with_name(f".{args.output.name}.{os.getpid()}.partial.gif")
+    result = subprocess.run(build_command(args.source, args.styled, partial, height))
     if result.returncode != 0:
+        partial.unlink(missing_ok=True)
         print(f"side_by_side: ffmpeg failed ({result.returncode})", file=sys.stderr)
         return 1
+    os.replace(partial, args.output)
     print(f"wrote {args.output}")
     return 0
 
