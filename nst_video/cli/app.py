@@ -32,6 +32,7 @@ from nst_video.cli.options import (
     stylize_options,
     text_path,
 )
+from nst_video.cli.report import report
 from nst_video.config import (
     IMAGE_SIZE,
     VIDEO_SIZE_CAP,
@@ -244,6 +245,10 @@ def video(
         Path | None,
         typer.Option(parser=path_value, help="Write per-frame statistics (JSONL)."),
     ] = None,
+    report_html: Annotated[
+        Path | None,
+        typer.Option(parser=path_value, help="HTML report kept up to date after each frame."),
+    ] = None,
     work_dir: Annotated[
         Path | None,
         typer.Option(
@@ -319,6 +324,9 @@ def status(
 ) -> None:
     """Frames done / total, average seconds per frame and ETA of a render."""
     _commands().status(**locals())
+
+
+app.command(cls=_Command)(report)
 
 
 @app.command(cls=_Command)

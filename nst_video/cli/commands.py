@@ -48,6 +48,7 @@ from nst_video.pipeline.job import (
     render_video,
 )
 from nst_video.pipeline.preview import contact_sheet, pick_frames
+from nst_video.pipeline.report import LiveReport
 from nst_video.progress import Event, ImageFailed, ProgressReporter, format_duration
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
@@ -294,6 +295,7 @@ def video(
     codec: str | None,
     no_audio: bool,
     report: Path | None,
+    report_html: Path | None,
     work_dir: Path | None,
     restart: bool,
     workers: int,
@@ -348,7 +350,9 @@ def video(
         settings,
     )
     with memory_boundary(size):
-        _run_render(job, work_dir, overwrite, restart, quiet, Parallel(workers, ray_address))
+        _run_render(
+            job, work_dir, overwrite, restart, quiet, Parallel(workers, ray_address), report_html
+        )
 
 
 def resume(
@@ -406,8 +410,10 @@ def _run_render(
     restart: bool,
     quiet: bool,
     parallel: Parallel,
+    report_html: Path | None = None,
 ) -> None:
     work = work_dir or default_work_dir(job.output)
+    live = LiveReport(work, report_html, overwrite, job) if report_html else None
     try:
         with ProgressReporter(quiet, unit="frame", total=0) as reporter:
             result = render_video(
@@ -416,16 +422,20 @@ def _run_render(
                 engine_for,
                 overwrite=overwrite,
                 restart=restart,
-                callback=reporter,
+                callback=live.wrap(reporter) if live else reporter,
                 parallel=parallel,
             )
     except Interrupted as stop:
+        if live:
+            live.update()
         print(
             f"nst-video: interrupted; finished frames are saved. Continue with:\n"
             f"  nst-video resume {shlex.quote(str(work))}",
             file=sys.stderr,
         )
         raise typer.Exit(stop.exit_code) from None
+    if live:
+        live.update()
     if not quiet:
         print(
             f"wrote {result.output} ({plural(result.total, 'frame')}, "
