@@ -48,7 +48,7 @@ from nst_video.pipeline.job import (
     render_video,
 )
 from nst_video.pipeline.preview import contact_sheet, pick_frames
-from nst_video.pipeline.report import LiveReport
+from nst_video.pipeline.report import LiveReport, open_report
 from nst_video.progress import Event, ImageFailed, ProgressReporter, format_duration
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
@@ -388,6 +388,12 @@ def status(work_dir: Path, as_json: bool) -> None:
             + (f", pass {seg['pass']['number']}/{seg['pass']['of']}" if seg["pass"] else "")
             + (f", worker pid {worker['pid']} on {worker['host']}" if worker else "")
         )
+
+
+def report(work_dir: Path, output: Path | None, overwrite: bool) -> None:
+    writer = open_report(work_dir, output, overwrite)
+    writer.write()
+    typer.echo(f"wrote {writer.path} ({writer.state})")
 
 
 def _liveness(owner: dict | None) -> str:

@@ -28,8 +28,6 @@ def report(
 ) -> None:
     """A self-contained HTML page of a render: state, ETA, thumbnails, per-frame charts,
     flagged frames. Refreshes itself while the render runs."""
-    from nst_video.pipeline.report import open_report
+    from nst_video.cli import commands  # torch and cv2: only when the command runs
 
-    writer = open_report(work_dir, output, overwrite)
-    writer.write()
-    typer.echo(f"wrote {writer.path} ({writer.state})")
+    commands.report(work_dir, output, overwrite)

@@ -35,7 +35,8 @@ from nst_video.media.files import (
 from nst_video.media.images import encode_image
 from nst_video.media.paths import check_not_inputs
 from nst_video.media.sources import open_source
-from nst_video.pipeline.job import open_work_dir
+from nst_video.pipeline.job import input_files, open_work_dir
+from nst_video.pipeline.render import _ranges
 from nst_video.progress import Callback, Event, FrameDone, Message, format_duration, ignore
 from nst_video.video.resize import resize_long_side
 from nst_video.workdir.manifest import Job, Manifest
@@ -110,7 +111,7 @@ def flag_frames(rows: Sequence[FrameRow], config: ReportConfig = REPORT) -> dict
         row = by_index[index]
         why = []
         if row.stats.get("stop") == "budget":
-            why.append(f"evaluations hit the budget ({row.stats.get('iterations')})")
+            why.append(f"{_BUDGET} ({row.stats.get('iterations')})")
         loss = row.value("loss")
         near = [
             by_index[i].value("loss")
@@ -249,6 +250,7 @@ def charts_svg(
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     panels = [
         ("iterations", "evaluations"),
@@ -272,8 +274,11 @@ def charts_svg(
                 if marked and number == passes[-1]:
                     mx, my = zip(*marked, strict=True)
                     ax.plot(mx, my, ls="none", marker="o", mfc="none", mec="red", ms=6)
-        if key in ("content", "style", "tv", "temporal") and ax.lines:
-            ax.set_yscale("log")
+        values = [y for line in ax.lines for y in line.get_ydata()]
+        if key in TERMS and values and min(values) > 0:
+            ax.set_yscale("log")  # terms fall over decades as a frame converges
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         if key == "iterations":
             for what, value in budget.items():
                 ax.axhline(value, color="grey", ls=":", lw=1)
@@ -317,7 +322,10 @@ def build_report(
     boundaries = [s.start for s in plan.segments or ()][1:]
     shown = [i for i in plan.indices if (i - plan.start) % config.every == 0]
     done_indices = {r.index for r in _final(rows)}
-    picked = sorted({*(i for i in shown if i in done_indices), *cuts, *flags})
+    # Hitting the budget is common (L-BFGS rarely converges in a frame's budget): such frames
+    # are counted in the flagged section, not each shown.
+    notable = [i for i, why in flags.items() if any(not w.startswith(_BUDGET) for w in why)]
+    picked = sorted({*(i for i in shown if i in done_indices), *cuts, *notable})
     thumbs = thumbnails(work, manifest, picked, cache, config.thumb_size)
     budget = {"first": settings.video.first_iterations, "later": settings.video.iterations}
     chart = charts_svg(rows, cuts, boundaries, flags, budget) if rows else "<p>No frame yet.</p>"
@@ -331,7 +339,7 @@ def build_report(
         header=header,
         strip=_strip(picked, thumbs, flags, cuts),
         charts=chart,
-        flagged=_flag_table(flags),
+        flagged=_flag_table(flags, len(done_indices)),
     )
 
 
@@ -429,14 +437,28 @@ def _strip(
     return "".join(cells) or "<p>No frame yet.</p>"
 
 
-def _flag_table(flags: Mapping[int, list[str]]) -> str:
-    if not flags:
-        return "<p>No frame flagged.</p>"
-    rows = "".join(
-        f"<tr><td>{index}</td><td>{html.escape('; '.join(why))}</td></tr>"
-        for index, why in sorted(flags.items())
-    )
-    return f"<table><tr><th>frame</th><th>why</th></tr>{rows}</table>"
+def _flag_table(flags: Mapping[int, list[str]], done: int) -> str:
+    budget = [i for i, why in flags.items() if any(w.startswith(_BUDGET) for w in why)]
+    others = {i: [w for w in why if not w.startswith(_BUDGET)] for i, why in flags.items()}
+    others = {i: why for i, why in others.items() if why}
+    parts = []
+    if budget:
+        parts.append(
+            f'<p id="budget">{_BUDGET.capitalize()} on {len(budget)} of {done} frames '
+            f"({html.escape(_ranges(sorted(budget)))}): the optimizer was still lowering the "
+            "loss when the frame's budget ran out; more evaluations would change them further."
+            "</p>"
+        )
+    if others:
+        rows = "".join(
+            f"<tr><td>{index}</td><td>{html.escape('; '.join(why))}</td></tr>"
+            for index, why in sorted(others.items())
+        )
+        parts.append(f"<table><tr><th>frame</th><th>why</th></tr>{rows}</table>")
+    return "".join(parts) or "<p>No frame flagged.</p>"
+
+
+_BUDGET = "evaluations hit the budget"
 
 
 _PAGE = """<!DOCTYPE html>
@@ -513,11 +535,12 @@ def open_report(work_dir: Path, output: Path | None, overwrite: bool) -> ReportW
 
 def check_report_path(work: WorkDir, job: Job, path: Path, what: str) -> None:
     """Never an input or the output, never inside the work directory but as its report.html."""
-    inputs = [
-        Path(job.input),
-        *map(Path, job.styles),
-        *([Path(job.weights)] if job.weights else []),
-    ]
+    try:  # every frame of an image sequence, as the render's own checks list them
+        frames = input_files(open_source(job.input, job.settings.video.fps))
+    except NstError:  # the input is gone: its path still names it
+        frames = []
+    weights = [Path(job.weights)] if job.weights else []
+    inputs = [*frames, Path(job.input), *map(Path, job.styles), *weights]
     check_not_inputs({what: path, "output": None}, inputs)
     if same_file(path, job.output):
         raise OutputError(f"{what} {path} is the render's output; choose another path")
