@@ -6,9 +6,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nst_video.errors import plural
+
+if TYPE_CHECKING:  # annotations only: the events module stays numpy-free at import
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,9 @@ class Iteration:
     evaluation: int
     budget: int
     loss: float
+    # The best iterate's loss terms (content, style, tv, temporal), unweighted; only for a
+    # callback that asks (wants(callback, TERMS)): reading them is a device-to-host copy.
+    terms: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class FrameDone:
     evaluations: int
     seconds: float
     terms: dict[str, float] = field(default_factory=dict)
+    # The finished frame and its input at the render's size (HxWx3 uint8), for a callback that
+    # asks (wants(callback, IMAGE)); None otherwise, and for frames rendered elsewhere (Ray).
+    image: np.ndarray | None = None
+    input: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,24 @@ Callback = Callable[[Event], None]
 
 def ignore(_: Event) -> None:
     """Default callback: the library itself never prints."""
+
+
+# What a callback may ask the events to carry, in its `wants` attribute (a set of these):
+TERMS = "terms"  # Iteration.terms
+IMAGE = "image"  # FrameDone.image and FrameDone.input
+
+
+def wants(callback: Callback, what: str) -> bool:
+    """Whether `callback` asked for `what` (TERMS, IMAGE) in its `wants` attribute: the
+    engine and the frame loop fill the costly fields only then."""
+    return what in getattr(callback, "wants", ())
+
+
+def asking(callback: Callback, *what: str, like: Callback | None = None) -> Callback:
+    """`callback`, marked as wanting `what` and whatever `like` (a callback it forwards to)
+    wants; returns it, for wrappers: `return asking(forward, IMAGE, like=inner)`."""
+    callback.wants = frozenset(what) | frozenset(getattr(like, "wants", ()))  # type: ignore[attr-defined]
+    return callback
 
 
 def format_duration(seconds: float | None) -> str:

@@ -13,7 +13,7 @@ from torch import Tensor
 from nst_video.config import OptimConfig
 from nst_video.core import device, lbfgs
 from nst_video.errors import DivergenceError
-from nst_video.progress import Callback, Iteration, ignore
+from nst_video.progress import TERMS, Callback, Iteration, ignore, wants
 
 LossFn = Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]]
 
@@ -103,9 +103,16 @@ class _Tracker:
                 )
             self.history.append(self.best_loss)
             if evaluation % self.config.log_every == 0:
-                self.callback(Iteration(evaluation, self.budget, self.best_loss))
+                self.callback(Iteration(evaluation, self.budget, self.best_loss, self._terms()))
             if self._converged():
                 self.stop = "converged"
+
+    def _terms(self) -> dict[str, float] | None:
+        """The best iterate's terms on the host, only for a callback that asks for them."""
+        if not wants(self.callback, TERMS) or not self.best_terms:
+            return None
+        names = list(self.best_terms)
+        return dict(zip(names, device.to_host(*self.best_terms.values()), strict=True))
 
     def _converged(self) -> bool:
         window = self.config.window

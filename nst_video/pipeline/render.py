@@ -22,7 +22,15 @@ from nst_video.core.engine import Engine, Stylized, Temporal
 from nst_video.core.lbfgs import Memory
 from nst_video.errors import Interrupted, plural
 from nst_video.media import FrameSource
-from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
+from nst_video.progress import (
+    IMAGE,
+    Callback,
+    FrameDone,
+    FrameStarted,
+    Message,
+    ignore,
+    wants,
+)
 from nst_video.video import flow
 from nst_video.video.resize import resize_long_side
 from nst_video.workdir.manifest import Job
@@ -367,6 +375,7 @@ class FrameLoop:
                 stylized.optimization.evaluations,
                 seconds,
                 dict(stylized.optimization.terms),
+                *((stylized.image, content) if wants(self.callback, IMAGE) else ()),
             )
         )
         return stylized.image, start.init in INDEPENDENT

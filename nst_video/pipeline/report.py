@@ -37,7 +37,15 @@ from nst_video.media.paths import check_not_inputs
 from nst_video.media.sources import open_source
 from nst_video.pipeline.job import input_files, open_work_dir
 from nst_video.pipeline.render import _ranges
-from nst_video.progress import Callback, Event, FrameDone, Message, format_duration, ignore
+from nst_video.progress import (
+    Callback,
+    Event,
+    FrameDone,
+    Message,
+    asking,
+    format_duration,
+    ignore,
+)
 from nst_video.video.resize import resize_long_side
 from nst_video.workdir.manifest import Job, Manifest
 from nst_video.workdir.store import REPORT_FILE, WorkDir
@@ -578,7 +586,7 @@ class LiveReport:
                 if due:
                     self.update(callback)
 
-        return forward
+        return asking(forward, like=callback)
 
     def update(self, callback: Callback = ignore) -> None:
         if self.failed or not self.work.exists():

@@ -314,6 +314,13 @@ class WorkDir:
         finally:
             os.close(fd)
 
+    def save_latest(self, content: np.ndarray, output: np.ndarray) -> None:
+        """WORKDIR/latest.png: the input and the finished frame side by side, replaced
+        atomically (never through a link: atomic_file refuses anything but a regular file)."""
+        pair = np.concatenate([content, output], axis=1)
+        path = self.path / LATEST_FILE
+        atomic_write_bytes(path, encode_image(pair, path))
+
     def drop_wrong_size(self, size: tuple[int, int]) -> list[Path]:
         """Delete finished frames (PNG and statistics) whose PNG is not `size` (width, height),
         in every folder of frames: they cannot be from this plan, so they are damaged and are
