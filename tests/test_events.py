@@ -50,6 +50,7 @@ def test_iteration_terms_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> Non
 
     asked: list[Event] = []
     asked_calls: list[int] = []
+
     def record(event: Event) -> None:
         asked.append(event)
 
