@@ -48,6 +48,9 @@ class FrameStarted:
     total: int
     init: str  # content | warped | previous | cut
     budget: int
+    # The budget of the warm-started frames that follow (--iterations): lets the ETA price
+    # them from the first frame's speed before one of them finished. None: not known.
+    later: int | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,10 @@ class ProgressReporter:
         self._task = None
         self._loss: float | None = None  # last loss read in the current frame
         self._clock = _Clock()
+        # The bar counts evaluations for a single image, and for a video until its first frame
+        # of this run is done (the first frame is long: frames would sit at 0 with no ETA);
+        # then frames, with the speed samples of the evaluation phase dropped.
+        self._evaluations = unit == "image" and total == 1 or unit == "frame"
 
     def __enter__(self) -> ProgressReporter:
         if not self.quiet and self.terminal:
@@ -179,10 +186,12 @@ class ProgressReporter:
             elif not self.quiet:
                 self._plain(event)
             return
-        # Started by the first event, not on entry: options and inputs are checked inside the
-        # `with`, and a refusal there must print nothing but the error line.
-        self._progress.start()
+        # Started by the first progress event, not on entry: options and inputs are checked
+        # inside the `with`, and a refusal there must print nothing but the error line. Updated
+        # first, so that the bar never shows before it has a total (no "0/0").
         self._update(self._progress, self._task, event)
+        if isinstance(event, Iteration | FrameStarted | FrameDone | ImageDone):
+            self._progress.start()
 
     def _line(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -212,28 +221,48 @@ class ProgressReporter:
     def _update(self, progress, task, event: Event) -> None:  # noqa: ANN001 - rich types
         if isinstance(event, Iteration):
             self._loss = event.loss
-            progress.update(
-                task, detail=f"eval {event.evaluation}/{event.budget} loss {event.loss:.4g}"
-            )
+            detail = f"eval {event.evaluation}/{event.budget} loss {event.loss:.4g}"
+            if self._evaluations:
+                progress.update(
+                    task,
+                    total=event.budget,
+                    completed=event.evaluation,
+                    detail=f"loss {event.loss:.4g}",
+                )
+            else:
+                progress.update(task, detail=detail)
         elif isinstance(event, FrameStarted):
             self.done = event.done
             self._loss = None  # a frame whose budget ends before the first reading shows none
-            progress.update(
-                task,
-                total=event.total,
-                completed=event.done,
-                detail=f"frame {event.index} ({event.init})",
-            )
+            detail = f"frame {event.index} ({event.init})"
+            if self._evaluations:
+                what = f"frame {event.index} evaluations"
+                progress.reset(task, total=event.budget, completed=0, description=what, detail="")
+            else:
+                progress.update(task, total=event.total, completed=event.done, detail=detail)
         elif isinstance(event, FrameDone):
             self.done = event.done
             detail = f"{event.seconds:.1f} s/frame" if event.seconds else ""
             if detail and self._loss is not None:
                 detail += f" loss {self._loss:.4g}"
-            progress.update(task, total=event.total, completed=self.done, detail=detail)
+            if self._evaluations:
+                self._evaluations = False  # frames from now on, at the later frames' speed
+                progress.reset(
+                    task,
+                    total=event.total,
+                    completed=self.done,
+                    description="frames",
+                    detail=detail,
+                )
+            else:
+                progress.update(task, total=event.total, completed=self.done, detail=detail)
         elif isinstance(event, ImageDone):
             self.done += 1
             detail = f"{event.seconds:.1f} s/image loss {event.loss:.4g}"
-            progress.update(task, completed=self.done, detail=detail)
+            if self._evaluations:
+                progress.update(task, completed=event.evaluations, total=event.evaluations)
+            else:
+                progress.update(task, completed=self.done, detail=detail)
         elif isinstance(event, ImageFailed):
             _print_plain(progress.console, failure_line(event))
         elif isinstance(event, Message):
@@ -253,11 +282,17 @@ def _isatty(stream: TextIO) -> bool:
 
 
 class _Clock:
-    """ETA from the wall time since the first event over the frames finished since then."""
+    """ETA of a video from the frames finished in this run. The frames left are warm-started
+    ones, priced at their own mean time once one finished; before that, at the first frame's
+    seconds per evaluation times their budget (the first frame's budget is larger). Without
+    per-frame times (parallel segments), wall time since the first event over frames done."""
 
     def __init__(self) -> None:
         self.start: float | None = None
         self.first_done: int | None = None
+        self.first: list[tuple[float, int]] = []  # (seconds, evaluations) of independent frames
+        self.later: list[float] = []  # seconds of warm-started frames
+        self.later_budget: int | None = None
 
     def saw(self, event: Event) -> None:
         if self.start is None:
@@ -266,9 +301,29 @@ class _Clock:
             self.first_done = event.done
         elif self.first_done is None and isinstance(event, FrameDone):
             self.first_done = event.done - 1
+        if isinstance(event, FrameStarted):
+            if event.later is not None:
+                self.later_budget = event.later
+            elif event.init not in INDEPENDENT_STARTS:
+                self.later_budget = event.budget
+        if isinstance(event, FrameDone) and event.index >= 0 and event.seconds > 0:
+            if event.init in INDEPENDENT_STARTS:
+                self.first.append((event.seconds, max(1, event.evaluations)))
+            else:
+                self.later.append(event.seconds)
 
     def eta(self, done: int, total: int) -> float | None:
+        left = total - done
+        if self.later:
+            return sum(self.later) / len(self.later) * left
+        if self.first and self.later_budget:
+            per_evaluation = sum(s for s, _ in self.first) / sum(e for _, e in self.first)
+            return per_evaluation * self.later_budget * left
         finished = done - (self.first_done or 0)
         if self.start is None or finished <= 0:
             return None
-        return (time.monotonic() - self.start) / finished * (total - done)
+        return (time.monotonic() - self.start) / finished * left
+
+
+# Frame starts that take nothing from the previous frame (first frame, scene cut): full budget.
+INDEPENDENT_STARTS = ("content", "cut")

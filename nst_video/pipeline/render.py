@@ -354,7 +354,8 @@ class FrameLoop:
         """Renders one frame; returns its output and whether it started from its content."""
         start = temporal_start(content, earlier, self.video, flows)
         total = len(self.indices)
-        self.callback(FrameStarted(index, done, total, start.init, start.budget))
+        later = self.video.iterations
+        self.callback(FrameStarted(index, done, total, start.init, start.budget, later))
         began = time.perf_counter()
         stylized = self.engine.stylize(
             content, start.image, start.budget, start.temporal, self.callback
