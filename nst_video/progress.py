@@ -24,6 +24,9 @@ class Iteration:
     # The best iterate's loss terms (content, style, tv, temporal), unweighted; only for a
     # callback that asks (wants(callback, TERMS)): reading them is a device-to-host copy.
     terms: dict[str, float] | None = None
+    # The best iterate so far (HxWx3 uint8, at the level being optimized), only for a callback
+    # that asks (wants(callback, ITERATE)): `image --save-every`.
+    image: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ def ignore(_: Event) -> None:
 # What a callback may ask the events to carry, in its `wants` attribute (a set of these):
 TERMS = "terms"  # Iteration.terms
 IMAGE = "image"  # FrameDone.image and FrameDone.input
+ITERATE = "iterate"  # Iteration.image
 
 
 def wants(callback: Callback, what: str) -> bool:

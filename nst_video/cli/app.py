@@ -165,6 +165,9 @@ def image(
     ] = _I.init,
     style_weight: StyleWeight = _L.style_weight,
     output_ext: Annotated[str, typer.Option(help="Extension of batch outputs.")] = "png",
+    save_every: Annotated[
+        int, typer.Option(help="Also save OUTPUT.iterNNNN.png every N evaluations (0: never).")
+    ] = 0,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     stylize: StylizeOptions = StylizeOptions(),

@@ -16,6 +16,7 @@ import typer
 
 from nst_video.api import BatchItem, engine_for, make_engine, stylize_batch
 from nst_video.cli.options import StylizeOptions
+from nst_video.cli.snapshots import Snapshots
 from nst_video.config import (
     ComputeConfig,
     ImageConfig,
@@ -152,6 +153,7 @@ def image(
     style_weight: float,
     init: str,
     output_ext: str,
+    save_every: int,
     overwrite: bool,
     quiet: bool,
     stylize: StylizeOptions,
@@ -165,7 +167,15 @@ def image(
     )
     with memory_boundary(size):
         return _run_image(
-            content, style, output, settings, stylize.weights, output_ext, overwrite, quiet
+            content,
+            style,
+            output,
+            settings,
+            stylize.weights,
+            output_ext,
+            overwrite,
+            quiet,
+            save_every,
         )
 
 
@@ -231,6 +241,7 @@ def _run_image(
     ext: str,
     overwrite: bool,
     quiet: bool,
+    save_every: int = 0,
 ) -> int:
     """Returns the number of failed inputs."""
     check_name_fits(output, "output")  # a too-long name is an OSError in every check below
@@ -246,12 +257,17 @@ def _run_image(
         if not contents[0].exists():
             raise InputError(f"content image not found: {contents[0]}")
         check_output_image(output, overwrite)
+    snapshots = Snapshots(output, save_every, settings, overwrite, inputs) if save_every else None
+    if snapshots and not single:
+        raise OptionError("--save-every works with one content image and one output file")
     engine = make_engine(styles, settings, weights)
     if not single:
         ensure_directory(output)
     with ProgressReporter(quiet, unit="image", total=len(items)) as reporter:
         # One image's failure is the error line itself, not also a "skipped" line before it.
         callback = _without_failures(reporter) if single else reporter
+        if snapshots:
+            callback = snapshots.wrap(callback)
         failures = stylize_batch(engine, items, overwrite, callback)
     if single and failures:
         raise NstError(failures[0].reason)
