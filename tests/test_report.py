@@ -231,3 +231,58 @@ def test_page_in_headless_chromium(rendered: tuple[Path, Path, Path], tmp_path: 
         check=True,
     )
     assert shot.stat().st_size > 10_000
+
+
+def test_live_report_rewrites_after_frames_at_a_bounded_cost(
+    rendered: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    from nst_video.pipeline.report import LiveReport
+    from nst_video.progress import FrameDone, Message
+    from nst_video.workdir.manifest import Job
+
+    work = WorkDir(rendered[0])
+    job: Job = work.manifest().job
+    page = tmp_path / "page.html"
+    live = LiveReport(work.path, page, False, job)
+    seen: list[object] = []
+
+    def inner(event: object) -> None:
+        seen.append(event)
+
+    forward = live.wrap(inner)  # type: ignore[arg-type]
+    forward(FrameDone(0, 1, 6, "content", 2, 0.1))
+    assert live.writes == 1 and page.read_text().startswith("<!DOCTYPE html>")
+    forward(FrameDone(1, 2, 6, "warped", 1, 0.1))
+    assert live.writes == 1  # right after a write that took time: skipped (config.live_share)
+    live._last = float("-inf")
+    forward(FrameDone(2, 3, 6, "warped", 1, 0.1))
+    assert live.writes == 2 and len(seen) == 3
+    # Someone else's file put there meanwhile is kept, and said once; the render goes on.
+    page.write_text("theirs")
+    live._last = float("-inf")
+    forward(FrameDone(3, 4, 6, "warped", 1, 0.1))
+    assert page.read_text() == "theirs"
+    assert [e.text for e in seen if isinstance(e, Message)] == [
+        f"--report-html is no longer updated: {page} was changed by someone else while the "
+        "report was updated; it was kept: choose another path"
+    ]
+
+
+def test_report_html_refuses_an_existing_file_before_the_render(
+    capsys: pytest.CaptureFixture[str],
+    rendered: tuple[Path, Path, Path],
+    tmp_path: Path,
+    weights_file: Path,
+) -> None:
+    _, _, seq = rendered
+    mine = tmp_path / "mine.html"
+    mine.write_text("keep me")
+    style = seq.parent / "style.png"
+    out = tmp_path / "o.mp4"
+    code, err = run_in_process(
+        capsys, "video", str(seq), "--style", str(style), "-o", str(out),
+        "--weights", str(weights_file), *FAST, "--report-html", str(mine),
+    )  # fmt: skip
+    assert code == 1
+    assert err == f"nst-video: error: {mine} exists; pass --overwrite to replace it\n"
+    assert mine.read_text() == "keep me" and not (tmp_path / "o.mp4.nst-work").exists()

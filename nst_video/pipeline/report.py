@@ -283,8 +283,8 @@ def charts_svg(
                     mx, my = zip(*marked, strict=True)
                     ax.plot(mx, my, ls="none", marker="o", mfc="none", mec="red", ms=6)
         values = [y for line in ax.lines for y in line.get_ydata()]
-        if key in TERMS and values and min(values) > 0:
-            ax.set_yscale("log")  # terms fall over decades as a frame converges
+        if key in TERMS and values and min(values) > 0 and max(values) > 10 * min(values):
+            ax.set_yscale("log")  # a term spanning decades: each decade gets its ticks
             ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
             ax.yaxis.set_minor_formatter(NullFormatter())
         if key == "iterations":
@@ -336,7 +336,7 @@ def build_report(
     picked = sorted({*(i for i in shown if i in done_indices), *cuts, *notable})
     thumbs = thumbnails(work, manifest, picked, cache, config.thumb_size)
     budget = {"first": settings.video.first_iterations, "later": settings.video.iterations}
-    chart = charts_svg(rows, cuts, boundaries, flags, budget) if rows else "<p>No frame yet.</p>"
+    chart = charts_svg(rows, cuts, boundaries, notable, budget) if rows else "<p>No frame yet.</p>"
     header = _header(work, manifest, rows, state, total, passes)
     refresh = (
         f'<meta http-equiv="refresh" content="{config.refresh_seconds}">' if state == "live" else ""
@@ -436,8 +436,10 @@ def _strip(
             for what, uri in (("input", source), ("output", output))
             if uri is not None
         )
-        notes = (["scene cut"] if index in cuts else []) + flags.get(index, [])
-        css = " flagged" if index in flags else ""
+        # Hitting the budget is summed up under the charts, not repeated on every thumbnail.
+        why = [w for w in flags.get(index, []) if not w.startswith(_BUDGET)]
+        notes = (["scene cut"] if index in cuts else []) + why
+        css = " flagged" if why else ""
         caption = html.escape(f"frame {index}" + (": " + "; ".join(notes) if notes else ""))
         cells.append(
             f'<figure class="thumb{css}">{imgs}<figcaption>{caption}</figcaption></figure>'
