@@ -286,3 +286,23 @@ def test_report_html_refuses_an_existing_file_before_the_render(
     assert code == 1
     assert err == f"nst-video: error: {mine} exists; pass --overwrite to replace it\n"
     assert mine.read_text() == "keep me" and not (tmp_path / "o.mp4.nst-work").exists()
+
+
+def test_live_report_of_passes_draws_one_line_per_pass(
+    capsys: pytest.CaptureFixture[str],
+    rendered: tuple[Path, Path, Path],
+    tmp_path: Path,
+    weights_file: Path,
+) -> None:
+    _, _, seq = rendered
+    page = tmp_path / "passes.html"
+    code, err = run_in_process(
+        capsys, "video", str(seq), "--style", str(seq.parent / "style.png"),
+        "-o", str(tmp_path / "p.mp4"), "--weights", str(weights_file), *FAST,
+        "--frames", "3", "--passes", "2", "--pass-iterations", "1", "--report-html", str(page),
+    )  # fmt: skip
+    assert code == 0, err
+    text = page.read_text()
+    # Pass 1's folder is gone once pass 2 is complete; the live page remembers its line.
+    assert ">pass 1<" in text and ">pass 2<" in text
+    assert "3/3 done" in text

@@ -33,7 +33,7 @@ from nst_video.media.files import (
     same_file,
 )
 from nst_video.media.images import encode_image
-from nst_video.media.paths import check_not_inputs
+from nst_video.media.paths import check_not_inputs, check_writable_parent
 from nst_video.media.sources import open_source
 from nst_video.pipeline.job import input_files, open_work_dir
 from nst_video.pipeline.render import _ranges
@@ -79,6 +79,9 @@ class ThumbCache:
     outputs: dict[int, tuple[tuple[int, int], str]] = field(default_factory=dict)
     inputs: dict[int, str] = field(default_factory=dict)
     encoded: int = 0  # thumbnails encoded so far (tests check that updates reuse them)
+    # Rows of earlier passes seen by a live report: a pass's folder is deleted once the next
+    # pass is complete, and the page keeps its line.
+    rows: dict[tuple[int, int], FrameRow] = field(default_factory=dict)
 
 
 # --- reading the work directory ----------------------------------------------------------------
@@ -303,7 +306,8 @@ def charts_svg(
             ax.legend(fontsize=7)
     axes[-1].set_xlabel("frame (red: scene cut, green dashed: segment start, circled: flagged)")
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg")
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text: smaller, searchable
+        figure.savefig(buffer, format="svg")
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # inline: no XML prolog or DOCTYPE
 
@@ -321,7 +325,7 @@ def build_report(
     plan = manifest.require_plan(work.path)
     settings = manifest.job.settings
     passes = settings.video.passes
-    rows = read_rows(work, manifest)
+    rows = _remembered(read_rows(work, manifest), cache, passes)
     final = [r for r in rows if r.number == passes]
     total = len(plan.indices)
     state = liveness(work, manifest, len(final), total)
@@ -349,6 +353,15 @@ def build_report(
         charts=chart,
         flagged=_flag_table(flags, len(done_indices)),
     )
+
+
+def _remembered(rows: list[FrameRow], cache: ThumbCache, passes: int) -> list[FrameRow]:
+    """`rows`, plus the earlier passes' rows this cache saw whose files are gone since."""
+    on_disk = {r.number for r in rows}
+    for row in rows:
+        cache.rows[(row.number, row.index)] = row
+    kept = [r for key, r in cache.rows.items() if key[0] < passes and key[0] not in on_disk]
+    return sorted([*rows, *kept], key=lambda r: (r.number, r.index))
 
 
 def _header(
@@ -512,7 +525,10 @@ class ReportWriter:
         self.state = "unknown"  # of the render, at the last write
 
     def check(self) -> None:
-        """Before any work: the target is writable under the output rules."""
+        """Before any work: the target is writable under the output rules (the work
+        directory's own page: its folder may not exist before the render starts)."""
+        if self.path != self.work.path / REPORT_FILE:
+            check_writable_parent(self.path)
         refuse_existing(self.path, self.overwrite)
 
     def write(self) -> None:
