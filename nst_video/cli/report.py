@@ -26,8 +26,11 @@ def report(
     ] = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """A self-contained HTML page of a render: state, ETA, thumbnails, per-frame charts,
-    flagged frames. Refreshes itself while the render runs."""
+    """A self-contained HTML page of a render: state, ETA, thumbnails, charts.
+
+    Flags frames worth a look; refreshes itself while the render runs. Opens from file:// or a
+    shared folder: nothing is fetched.
+    """
     from nst_video.cli import commands  # torch and cv2: only when the command runs
 
     commands.report(work_dir, output, overwrite)
