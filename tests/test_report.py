@@ -15,7 +15,7 @@ import pytest
 from cli_helpers import run_in_process
 
 from nst_video.config import ReportConfig
-from nst_video.media import write_image
+from nst_video.media import read_image, write_image
 from nst_video.pipeline.report import FrameRow, ThumbCache, build_report, estimate_eta, flag_frames
 from nst_video.workdir.store import WorkDir
 
@@ -299,10 +299,15 @@ def test_live_report_of_passes_draws_one_line_per_pass(
     code, err = run_in_process(
         capsys, "video", str(seq), "--style", str(seq.parent / "style.png"),
         "-o", str(tmp_path / "p.mp4"), "--weights", str(weights_file), *FAST,
-        "--frames", "3", "--passes", "2", "--pass-iterations", "1", "--report-html", str(page),
+        "--frames", "3", "--passes", "2", "--pass-iterations", "3", "--report-html", str(page),
     )  # fmt: skip
     assert code == 0, err
     text = page.read_text()
     # Pass 1's folder is gone once pass 2 is complete; the live page remembers its line.
     assert ">pass 1<" in text and ">pass 2<" in text
     assert "3/3 done" in text
+    # latest.png follows the later passes too: the last frame pass 2 finished, beside its input.
+    work = tmp_path / "p.mp4.nst-work"
+    latest = read_image(work / "latest.png")
+    finals = [read_image(work / "frames" / f"{i:06d}.png") for i in range(3)]
+    assert any(np.array_equal(latest[:, 48:], final) for final in finals)
