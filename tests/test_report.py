@@ -311,3 +311,12 @@ def test_live_report_of_passes_draws_one_line_per_pass(
     latest = read_image(work / "latest.png")
     finals = [read_image(work / "frames" / f"{i:06d}.png") for i in range(3)]
     assert any(np.array_equal(latest[:, 48:], final) for final in finals)
+
+
+def test_resume_keeps_a_report_up_to_date_too(
+    capsys: pytest.CaptureFixture[str], rendered: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    page = tmp_path / "resumed.html"
+    code, err = run_in_process(capsys, "resume", str(rendered[0]), "--report-html", str(page))
+    assert code == 0, err  # nothing left to render: the page is written once at the end
+    assert 'data-state="finished"' in page.read_text()

@@ -311,6 +311,10 @@ def resume(
     ],
     workers: Workers = 1,
     ray_address: RayAddress = None,
+    report_html: Annotated[
+        Path | None,
+        typer.Option(parser=path_value, help="HTML report kept up to date after each frame."),
+    ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:

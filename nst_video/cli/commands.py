@@ -372,11 +372,17 @@ def video(
 
 
 def resume(
-    work_dir: Path, workers: int, ray_address: str | None, overwrite: bool, quiet: bool
+    work_dir: Path,
+    workers: int,
+    ray_address: str | None,
+    overwrite: bool,
+    quiet: bool,
+    report_html: Path | None = None,
 ) -> None:
     job = open_work_dir(work_dir).manifest().job
+    parallel = Parallel(workers, ray_address)
     with memory_boundary(job.settings.image.size):
-        _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
+        _run_render(job, work_dir, overwrite, False, quiet, parallel, report_html)
 
 
 def status(work_dir: Path, as_json: bool) -> None:
