@@ -62,3 +62,18 @@ def test_save_every_must_be_positive(
     code, err = run_in_process(capsys, *args, "--save-every", "-5")
     assert code == 1
     assert err == "nst-video: error: --save-every must be >= 1 (or 0 for never), got -5\n"
+
+
+def test_snapshot_numbers_run_on_across_scales_levels(tmp_path: Path) -> None:
+    from nst_video.cli.snapshots import Snapshots
+    from nst_video.config import ImageConfig, OptimConfig, Settings
+    from nst_video.progress import Event, Iteration
+
+    settings = Settings(optim=OptimConfig(iterations=10), image=ImageConfig(scales=2))
+    snaps = Snapshots(tmp_path / "o.png", 10, settings, False, [])
+    forward = snaps.wrap(lambda _event: None)
+    image = np.zeros((4, 4, 3), np.uint8)
+    events: list[Event] = [Iteration(10, 10, 1.0, None, image), Iteration(10, 10, 0.5, None, image)]
+    for event in events:  # the coarse level's 10th evaluation, then the fine level's
+        forward(event)
+    assert [p.name for p in snaps.written] == ["o.iter0010.png", "o.iter0020.png"]

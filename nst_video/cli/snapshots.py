@@ -56,7 +56,7 @@ class Snapshots:
         return asking(forward, ITERATE, like=callback)
 
     def _saw(self, event: Iteration) -> None:
-        if event.evaluation < self._last:  # a new --scales level
+        if event.evaluation <= self._last:  # a new --scales level (counts rise within one)
             self._base += self._last
         self._last = event.evaluation
         count = self._base + event.evaluation
