@@ -464,3 +464,31 @@ def _check_seed(seed: int) -> None:
 def _positive_int(name: str, value: int) -> None:
     if value < 1:
         raise OptionError(f"{name} must be >= 1, got {value}")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The HTML render report (pipeline/report.py): what it shows and flags."""
+
+    # A thumbnail pair every 10 frames: 150 frames of tree.avi gave a 0.77 MB page at 96 px;
+    # cuts and flagged frames are shown besides.
+    every: int = 10
+    # Long side of a thumbnail: enough to see the style take, small enough to inline.
+    thumb_size: int = 96
+    # A frame whose loss exceeds this multiple of its neighbours' median stands out: flow-warped
+    # frames' losses vary by tens of percent from frame to frame, a failure by a factor.
+    loss_ratio: float = 2.0
+    # Neighbours on each side that the loss is compared with.
+    neighbours: int = 5
+    # Below this fraction of pixels with reliable flow (forward-backward consistent), the
+    # temporal term constrains little of the frame: flicker is likely there.
+    reliable_flow: float = 0.5
+    # How often a live page reloads itself (seconds): often enough to follow a render whose
+    # frames take seconds to minutes, rarely enough to read the page between reloads.
+    refresh_seconds: int = 15
+    # `video --report-html`: rewrites wait until building the page costs at most this share of
+    # the render's wall time (a big clip's charts take seconds to draw).
+    live_share: float = 0.2
+
+
+REPORT = ReportConfig()

@@ -6,9 +6,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nst_video.errors import plural
+
+if TYPE_CHECKING:  # annotations only: the events module stays numpy-free at import
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,12 @@ class Iteration:
     evaluation: int
     budget: int
     loss: float
+    # The best iterate's loss terms (content, style, tv, temporal), unweighted; only for a
+    # callback that asks (wants(callback, TERMS)): reading them is a device-to-host copy.
+    terms: dict[str, float] | None = None
+    # The best iterate so far (HxWx3 uint8, at the level being optimized), only for a callback
+    # that asks (wants(callback, ITERATE)): `image --save-every`.
+    image: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,9 @@ class FrameStarted:
     total: int
     init: str  # content | warped | previous | cut
     budget: int
+    # The budget of the warm-started frames that follow (--iterations): lets the ETA price
+    # them from the first frame's speed before one of them finished. None: not known.
+    later: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,10 @@ class FrameDone:
     evaluations: int
     seconds: float
     terms: dict[str, float] = field(default_factory=dict)
+    # The finished frame and its input at the render's size (HxWx3 uint8), for a callback that
+    # asks (wants(callback, IMAGE)); None otherwise, and for frames rendered elsewhere (Ray).
+    image: np.ndarray | None = None
+    input: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,25 @@ Callback = Callable[[Event], None]
 
 def ignore(_: Event) -> None:
     """Default callback: the library itself never prints."""
+
+
+# What a callback may ask the events to carry, in its `wants` attribute (a set of these):
+TERMS = "terms"  # Iteration.terms
+IMAGE = "image"  # FrameDone.image and FrameDone.input
+ITERATE = "iterate"  # Iteration.image
+
+
+def wants(callback: Callback, what: str) -> bool:
+    """Whether `callback` asked for `what` (TERMS, IMAGE) in its `wants` attribute: the
+    engine and the frame loop fill the costly fields only then."""
+    return what in getattr(callback, "wants", ())
+
+
+def asking(callback: Callback, *what: str, like: Callback | None = None) -> Callback:
+    """`callback`, marked as wanting `what` and whatever `like` (a callback it forwards to)
+    wants; returns it, for wrappers: `return asking(forward, IMAGE, like=inner)`."""
+    callback.wants = frozenset(what) | frozenset(getattr(like, "wants", ()))  # type: ignore[attr-defined]
+    return callback
 
 
 def format_duration(seconds: float | None) -> str:
@@ -108,6 +143,10 @@ class ProgressReporter:
         self._task = None
         self._loss: float | None = None  # last loss read in the current frame
         self._clock = _Clock()
+        # The bar counts evaluations for a single image, and for a video until its first frame
+        # of this run is done (the first frame is long: frames would sit at 0 with no ETA);
+        # then frames, with the speed samples of the evaluation phase dropped.
+        self._evaluations = unit == "image" and total == 1 or unit == "frame"
 
     def __enter__(self) -> ProgressReporter:
         if not self.quiet and self.terminal:
@@ -151,10 +190,12 @@ class ProgressReporter:
             elif not self.quiet:
                 self._plain(event)
             return
-        # Started by the first event, not on entry: options and inputs are checked inside the
-        # `with`, and a refusal there must print nothing but the error line.
-        self._progress.start()
+        # Started by the first progress event, not on entry: options and inputs are checked
+        # inside the `with`, and a refusal there must print nothing but the error line. Updated
+        # first, so that the bar never shows before it has a total (no "0/0").
         self._update(self._progress, self._task, event)
+        if isinstance(event, Iteration | FrameStarted | FrameDone | ImageDone):
+            self._progress.start()
 
     def _line(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -184,28 +225,48 @@ class ProgressReporter:
     def _update(self, progress, task, event: Event) -> None:  # noqa: ANN001 - rich types
         if isinstance(event, Iteration):
             self._loss = event.loss
-            progress.update(
-                task, detail=f"eval {event.evaluation}/{event.budget} loss {event.loss:.4g}"
-            )
+            detail = f"eval {event.evaluation}/{event.budget} loss {event.loss:.4g}"
+            if self._evaluations:
+                progress.update(
+                    task,
+                    total=event.budget,
+                    completed=event.evaluation,
+                    detail=f"loss {event.loss:.4g}",
+                )
+            else:
+                progress.update(task, detail=detail)
         elif isinstance(event, FrameStarted):
             self.done = event.done
             self._loss = None  # a frame whose budget ends before the first reading shows none
-            progress.update(
-                task,
-                total=event.total,
-                completed=event.done,
-                detail=f"frame {event.index} ({event.init})",
-            )
+            detail = f"frame {event.index} ({event.init})"
+            if self._evaluations:
+                what = f"frame {event.index} evaluations"
+                progress.reset(task, total=event.budget, completed=0, description=what, detail="")
+            else:
+                progress.update(task, total=event.total, completed=event.done, detail=detail)
         elif isinstance(event, FrameDone):
             self.done = event.done
             detail = f"{event.seconds:.1f} s/frame" if event.seconds else ""
             if detail and self._loss is not None:
                 detail += f" loss {self._loss:.4g}"
-            progress.update(task, total=event.total, completed=self.done, detail=detail)
+            if self._evaluations:
+                self._evaluations = False  # frames from now on, at the later frames' speed
+                progress.reset(
+                    task,
+                    total=event.total,
+                    completed=self.done,
+                    description="frames",
+                    detail=detail,
+                )
+            else:
+                progress.update(task, total=event.total, completed=self.done, detail=detail)
         elif isinstance(event, ImageDone):
             self.done += 1
             detail = f"{event.seconds:.1f} s/image loss {event.loss:.4g}"
-            progress.update(task, completed=self.done, detail=detail)
+            if self._evaluations:
+                progress.update(task, completed=event.evaluations, total=event.evaluations)
+            else:
+                progress.update(task, completed=self.done, detail=detail)
         elif isinstance(event, ImageFailed):
             _print_plain(progress.console, failure_line(event))
         elif isinstance(event, Message):
@@ -225,11 +286,17 @@ def _isatty(stream: TextIO) -> bool:
 
 
 class _Clock:
-    """ETA from the wall time since the first event over the frames finished since then."""
+    """ETA of a video from the frames finished in this run. The frames left are warm-started
+    ones, priced at their own mean time once one finished; before that, at the first frame's
+    seconds per evaluation times their budget (the first frame's budget is larger). Without
+    per-frame times (parallel segments), wall time since the first event over frames done."""
 
     def __init__(self) -> None:
         self.start: float | None = None
         self.first_done: int | None = None
+        self.first: list[tuple[float, int]] = []  # (seconds, evaluations) of independent frames
+        self.later: list[float] = []  # seconds of warm-started frames
+        self.later_budget: int | None = None
 
     def saw(self, event: Event) -> None:
         if self.start is None:
@@ -238,9 +305,29 @@ class _Clock:
             self.first_done = event.done
         elif self.first_done is None and isinstance(event, FrameDone):
             self.first_done = event.done - 1
+        if isinstance(event, FrameStarted):
+            if event.later is not None:
+                self.later_budget = event.later
+            elif event.init not in INDEPENDENT_STARTS:
+                self.later_budget = event.budget
+        if isinstance(event, FrameDone) and event.index >= 0 and event.seconds > 0:
+            if event.init in INDEPENDENT_STARTS:
+                self.first.append((event.seconds, max(1, event.evaluations)))
+            else:
+                self.later.append(event.seconds)
 
     def eta(self, done: int, total: int) -> float | None:
+        left = total - done
+        if self.later:
+            return sum(self.later) / len(self.later) * left
+        if self.first and self.later_budget:
+            per_evaluation = sum(s for s, _ in self.first) / sum(e for _, e in self.first)
+            return per_evaluation * self.later_budget * left
         finished = done - (self.first_done or 0)
         if self.start is None or finished <= 0:
             return None
-        return (time.monotonic() - self.start) / finished * (total - done)
+        return (time.monotonic() - self.start) / finished * left
+
+
+# Frame starts that take nothing from the previous frame (first frame, scene cut): full budget.
+INDEPENDENT_STARTS = ("content", "cut")

@@ -224,8 +224,23 @@ def test_preview_takes_every_stylization_option_of_video() -> None:
 
     assert options("video") - options("preview") == {
         "--first-iterations", "--init", "--flow", "--temporal-weight", "--scene-cut-threshold",
-        "--start", "--frames", "--crf", "--codec", "--no-audio", "--report", "--work-dir",
+        "--start", "--frames", "--crf", "--codec", "--no-audio", "--report", "--report-html",
+        "--work-dir",
         "--restart", "--workers", "--ray-address", "--segment-warmup", "--temporal-offsets",
         "--passes", "--pass-blend", "--temporal-from-pass", "--pass-iterations",
     }  # fmt: skip
-    assert options("image") - options("preview") == {"--init", "--output-ext"}
+    assert options("image") - options("preview") == {"--init", "--output-ext", "--save-every"}
+
+
+def test_preview_progress_names_the_style_weight(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
+) -> None:
+    args = [a for a in preview_args if a != "--quiet"]
+    code, err = run_in_process(
+        capsys, *args, "-o", str(tmp_path / "s.png"), "--style-weight", "0.5,20"
+    )
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("frame ")]
+    assert len(lines) == 6
+    assert all("style weight 0.5)" in line for line in lines[:3])
+    assert all("style weight 20)" in line for line in lines[3:])

@@ -46,8 +46,48 @@ def test_without_a_terminal_each_finished_frame_is_one_plain_line(
         "resuming: 2 of 5 frames already done",
         # ETA from this run's frames only (the 2 done earlier took no time here): 30 s/frame.
         "frame 3/5 (clip frame 12, warped): 1 evaluation, 30.0 s, ETA 0:01:00",
-        "frame 4/5 (clip frame 13, cut): 300 evaluations, 10.0 s, ETA 0:00:20",
+        # The frame left is warm-started: priced at the warm-started frames' 30 s, not at the
+        # mean with the cut's 10 s.
+        "frame 4/5 (clip frame 13, cut): 300 evaluations, 10.0 s, ETA 0:00:30",
     ]
+
+
+def test_eta_after_the_first_frame_prices_later_frames_by_their_budget() -> None:
+    stream = io.StringIO()
+    with ProgressReporter(False, "frame", 0, stream=stream) as reporter:
+        reporter(FrameStarted(0, 0, 11, "content", 300, later=100))
+        reporter(FrameDone(0, 1, 11, "content", 300, 60.0, {}))
+        reporter(FrameStarted(1, 1, 11, "warped", 100, later=100))
+        reporter(FrameDone(1, 2, 11, "warped", 100, 12.0, {}))
+    assert stream.getvalue().splitlines() == [
+        # 60 s / 300 evaluations = 0.2 s each; 10 frames left of 100 evaluations: 200 s.
+        "frame 1/11 (clip frame 0, content): 300 evaluations, 60.0 s, ETA 0:03:20",
+        # A warm-started frame finished: 12 s each for the 9 left.
+        "frame 2/11 (clip frame 1, warped): 100 evaluations, 12.0 s, ETA 0:01:48",
+    ]
+
+
+def test_bar_counts_evaluations_until_the_first_frame_is_done_and_never_shows_0_of_0() -> None:
+    shown = _bar(Message("resuming"), FrameStarted(0, 0, 4, "content", 50), Iteration(10, 50, 2.0))
+    assert "10/50" in shown and "0/0" not in shown
+    assert "frame 0 evaluations" in shown
+    shown = _bar(
+        FrameStarted(0, 0, 4, "content", 50),
+        Iteration(10, 50, 2.0),
+        FrameDone(0, 1, 4, "content", 50, 1.0, {}),
+        FrameStarted(1, 1, 4, "warped", 20),
+        Iteration(10, 20, 1.0),
+    )
+    assert "1/4" in shown and "0/0" not in shown
+
+
+def test_single_image_bar_counts_evaluations() -> None:
+    stream = io.StringIO()
+    with ProgressReporter(False, "image", 1, stream=stream, terminal=True) as reporter:
+        reporter(Iteration(20, 200, 5.0))
+        reporter(Iteration(40, 200, 4.0))
+    shown = stream.getvalue()
+    assert "40/200" in shown and "0/1" not in shown
 
 
 def test_parallel_progress_lines_and_quiet_prints_only_failures() -> None:

@@ -35,6 +35,7 @@ from nst_video.cli.options import (
     stylize_options,
     text_path,
 )
+from nst_video.cli.report import report
 from nst_video.cli.weights import weights_app
 from nst_video.config import (
     IMAGE_SIZE,
@@ -177,6 +178,9 @@ def image(
     ] = _I.init,
     style_weight: StyleWeight = _L.style_weight,
     output_ext: Annotated[str, typer.Option(help="Extension of batch outputs.")] = "png",
+    save_every: Annotated[
+        int, typer.Option(help="Also save OUTPUT.iterNNNN.png every N evaluations (0: never).")
+    ] = 0,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     stylize: StylizeOptions = StylizeOptions(),
@@ -257,6 +261,10 @@ def video(
         Path | None,
         typer.Option(parser=path_value, help="Write per-frame statistics (JSONL)."),
     ] = None,
+    report_html: Annotated[
+        Path | None,
+        typer.Option(parser=path_value, help="HTML report kept up to date after each frame."),
+    ] = None,
     work_dir: Annotated[
         Path | None,
         typer.Option(
@@ -316,6 +324,10 @@ def resume(
     ],
     workers: Workers = 1,
     ray_address: RayAddress = None,
+    report_html: Annotated[
+        Path | None,
+        typer.Option(parser=path_value, help="HTML report kept up to date after each frame."),
+    ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
@@ -332,6 +344,9 @@ def status(
 ) -> None:
     """Frames done / total, average seconds per frame and ETA of a render."""
     _commands().status(**locals())
+
+
+app.command(cls=_Command)(report)
 
 
 @app.command(cls=_Command)

@@ -16,6 +16,7 @@ import typer
 
 from nst_video.api import BatchItem, engine_for, make_engine, stylize_batch
 from nst_video.cli.options import StylizeOptions
+from nst_video.cli.snapshots import Snapshots
 from nst_video.config import (
     ComputeConfig,
     ImageConfig,
@@ -48,6 +49,7 @@ from nst_video.pipeline.job import (
     render_video,
 )
 from nst_video.pipeline.preview import contact_sheet, pick_frames
+from nst_video.pipeline.report import LiveReport, open_report
 from nst_video.progress import Event, ImageFailed, Message, ProgressReporter, format_duration
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
@@ -151,6 +153,7 @@ def image(
     style_weight: float,
     init: str,
     output_ext: str,
+    save_every: int,
     overwrite: bool,
     quiet: bool,
     stylize: StylizeOptions,
@@ -164,7 +167,15 @@ def image(
     )
     with memory_boundary(size):
         return _run_image(
-            content, style, output, settings, stylize.weights, output_ext, overwrite, quiet
+            content,
+            style,
+            output,
+            settings,
+            stylize.weights,
+            output_ext,
+            overwrite,
+            quiet,
+            save_every,
         )
 
 
@@ -240,6 +251,7 @@ def _run_image(
     ext: str,
     overwrite: bool,
     quiet: bool,
+    save_every: int = 0,
 ) -> int:
     """Returns the number of failed inputs."""
     check_name_fits(output, "output")  # a too-long name is an OSError in every check below
@@ -255,12 +267,17 @@ def _run_image(
         if not contents[0].exists():
             raise InputError(f"content image not found: {contents[0]}")
         check_output_image(output, overwrite)
+    snapshots = Snapshots(output, save_every, settings, overwrite, inputs) if save_every else None
+    if snapshots and not single:
+        raise OptionError("--save-every works with one content image and one output file")
     engine = make_engine(styles, settings, weights, _notices(quiet))
     if not single:
         ensure_directory(output)
     with ProgressReporter(quiet, unit="image", total=len(items)) as reporter:
         # One image's failure is the error line itself, not also a "skipped" line before it.
         callback = _without_failures(reporter) if single else reporter
+        if snapshots:
+            callback = snapshots.wrap(callback)
         failures = stylize_batch(engine, items, overwrite, callback)
     if single and failures:
         raise NstError(failures[0].reason)
@@ -304,6 +321,7 @@ def video(
     codec: str | None,
     no_audio: bool,
     report: Path | None,
+    report_html: Path | None,
     work_dir: Path | None,
     restart: bool,
     workers: int,
@@ -358,15 +376,23 @@ def video(
         settings,
     )
     with memory_boundary(size):
-        _run_render(job, work_dir, overwrite, restart, quiet, Parallel(workers, ray_address))
+        _run_render(
+            job, work_dir, overwrite, restart, quiet, Parallel(workers, ray_address), report_html
+        )
 
 
 def resume(
-    work_dir: Path, workers: int, ray_address: str | None, overwrite: bool, quiet: bool
+    work_dir: Path,
+    workers: int,
+    ray_address: str | None,
+    overwrite: bool,
+    quiet: bool,
+    report_html: Path | None = None,
 ) -> None:
     job = open_work_dir(work_dir).manifest().job
+    parallel = Parallel(workers, ray_address)
     with memory_boundary(job.settings.image.size):
-        _run_render(job, work_dir, overwrite, False, quiet, Parallel(workers, ray_address))
+        _run_render(job, work_dir, overwrite, False, quiet, parallel, report_html)
 
 
 def status(work_dir: Path, as_json: bool) -> None:
@@ -396,6 +422,12 @@ def status(work_dir: Path, as_json: bool) -> None:
         )
 
 
+def report(work_dir: Path, output: Path | None, overwrite: bool) -> None:
+    writer = open_report(work_dir, output, overwrite)
+    writer.write()
+    typer.echo(f"wrote {writer.path} ({writer.state})")
+
+
 def _liveness(owner: dict | None) -> str:
     if owner is None:
         return "not running"
@@ -416,8 +448,10 @@ def _run_render(
     restart: bool,
     quiet: bool,
     parallel: Parallel,
+    report_html: Path | None = None,
 ) -> None:
     work = work_dir or default_work_dir(job.output)
+    live = LiveReport(work, report_html, overwrite, job) if report_html else None
     try:
         with ProgressReporter(quiet, unit="frame", total=0) as reporter:
             result = render_video(
@@ -426,16 +460,20 @@ def _run_render(
                 engine_for,
                 overwrite=overwrite,
                 restart=restart,
-                callback=reporter,
+                callback=live.wrap(reporter) if live else reporter,
                 parallel=parallel,
             )
     except Interrupted as stop:
+        if live:
+            live.update()
         print(
             f"nst-video: interrupted; finished frames are saved. Continue with:\n"
             f"  nst-video resume {shlex.quote(str(work))}",
             file=sys.stderr,
         )
         raise typer.Exit(stop.exit_code) from None
+    if live:
+        live.update()
     if not quiet:
         print(
             f"wrote {result.output} ({plural(result.total, 'frame')}, "

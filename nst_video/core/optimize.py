@@ -7,13 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from nst_video.config import OptimConfig
 from nst_video.core import device, lbfgs
 from nst_video.errors import DivergenceError
-from nst_video.progress import Callback, Iteration, ignore
+from nst_video.progress import ITERATE, TERMS, Callback, Iteration, ignore, wants
 
 LossFn = Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]]
 
@@ -103,9 +104,25 @@ class _Tracker:
                 )
             self.history.append(self.best_loss)
             if evaluation % self.config.log_every == 0:
-                self.callback(Iteration(evaluation, self.budget, self.best_loss))
+                self.callback(
+                    Iteration(evaluation, self.budget, self.best_loss, self._terms(), self._image())
+                )
             if self._converged():
                 self.stop = "converged"
+
+    def _terms(self) -> dict[str, float] | None:
+        """The best iterate's terms on the host, only for a callback that asks for them."""
+        if not wants(self.callback, TERMS) or not self.best_terms:
+            return None
+        names = list(self.best_terms)
+        return dict(zip(names, device.to_host(*self.best_terms.values()), strict=True))
+
+    def _image(self) -> np.ndarray | None:
+        """The best iterate as HxWx3 uint8, only for a callback that asks for it."""
+        if not wants(self.callback, ITERATE):
+            return None
+        array = self.best_image.detach()[0].clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
+        return np.rint(array * 255.0).astype(np.uint8)
 
     def _converged(self) -> bool:
         window = self.config.window

@@ -43,7 +43,7 @@ from nst_video.pipeline.distributed import render_segments, require_ray
 from nst_video.pipeline.passes import render_passes
 from nst_video.pipeline.render import EngineFactory, interruptible
 from nst_video.pipeline.segments import final_frames
-from nst_video.progress import Callback, Message, ignore
+from nst_video.progress import IMAGE, Callback, Event, FrameDone, Message, asking, ignore
 from nst_video.video.cuts import detect_cuts
 from nst_video.video.resize import scaled_shape
 from nst_video.video.segments import Segment, fit_segments, plan_segments
@@ -510,6 +510,7 @@ def render_video(
         segments = choose_segments(manifest, work, source, indices, video, parallel, callback)
         manifest.plan = render_plan(source, indices, long_side, segments)
         work.write_manifest(manifest)
+        callback = latest_frame(work, callback)
         report_wrong_size(work, manifest.plan.size, callback)
         if segments:
             before = len(work.frames.done_frames(indices))
@@ -540,6 +541,18 @@ def render_video(
         write_report(work, indices, job.report, overwrite)
         output = encode(work, overwrite, callback)
     return RenderResult(work.path, output, rendered, len(indices))
+
+
+def latest_frame(work: WorkDir, callback: Callback) -> Callback:
+    """`callback`, also replacing WORKDIR/latest.png (input | output) after each finished
+    frame that carries its image (those rendered in this process)."""
+
+    def forward(event: Event) -> None:
+        callback(event)
+        if isinstance(event, FrameDone) and event.image is not None and event.input is not None:
+            work.save_latest(event.input, event.image)
+
+    return asking(forward, IMAGE, like=callback)
 
 
 def preflight_engine(

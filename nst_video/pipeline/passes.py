@@ -47,7 +47,15 @@ from nst_video.pipeline.render import (
     temporal_start,
     unit_colors,
 )
-from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
+from nst_video.progress import (
+    IMAGE,
+    Callback,
+    FrameDone,
+    FrameStarted,
+    Message,
+    ignore,
+    wants,
+)
 from nst_video.video import flow
 from nst_video.video.resize import scaled_shape
 from nst_video.workdir.store import FrameStore, frame_digest
@@ -290,7 +298,14 @@ class PassLoop:
         result = stylized.optimization
         self.callback(
             FrameDone(
-                index, done + 1, total, label, result.evaluations, seconds, dict(result.terms)
+                index,
+                done + 1,
+                total,
+                label,
+                result.evaluations,
+                seconds,
+                dict(result.terms),
+                *((stylized.image, content) if wants(self.callback, IMAGE) else ()),
             )
         )
         return stylized.image, start.init in ALONE

@@ -46,16 +46,18 @@ def contact_sheet(
     total = len(indices) * len(weights)
     for weight in weights:
         weighted = engine.with_style_weight(weight)
+        # The progress shows which weight is being rendered (in place of the frame's start).
+        label = f"style weight {weight:g}"
         row = []
         for index, content in zip(indices, tops, strict=True):
             done = len(indices) * (len(rows) - 1) + len(row)
-            callback(FrameStarted(index, done, total, "content", budget))
+            callback(FrameStarted(index, done, total, label, budget))
             start = time.perf_counter()
             stylized = weighted.stylize(content, content, budget, callback=callback)
             seconds = time.perf_counter() - start
             terms = dict(stylized.optimization.terms)
             evaluations = stylized.optimization.evaluations
-            callback(FrameDone(index, done + 1, total, "content", evaluations, seconds, terms))
+            callback(FrameDone(index, done + 1, total, label, evaluations, seconds, terms))
             row.append(stylized.image)
         rows.append(row)
         labels.append(f"style weight {weight:g}")

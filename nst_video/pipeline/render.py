@@ -22,7 +22,15 @@ from nst_video.core.engine import Engine, Stylized, Temporal
 from nst_video.core.lbfgs import Memory
 from nst_video.errors import Interrupted, plural
 from nst_video.media import FrameSource
-from nst_video.progress import Callback, FrameDone, FrameStarted, Message, ignore
+from nst_video.progress import (
+    IMAGE,
+    Callback,
+    FrameDone,
+    FrameStarted,
+    Message,
+    ignore,
+    wants,
+)
 from nst_video.video import flow
 from nst_video.video.resize import resize_long_side
 from nst_video.workdir.manifest import Job
@@ -346,7 +354,8 @@ class FrameLoop:
         """Renders one frame; returns its output and whether it started from its content."""
         start = temporal_start(content, earlier, self.video, flows)
         total = len(self.indices)
-        self.callback(FrameStarted(index, done, total, start.init, start.budget))
+        later = self.video.iterations
+        self.callback(FrameStarted(index, done, total, start.init, start.budget, later))
         began = time.perf_counter()
         stylized = self.engine.stylize(
             content, start.image, start.budget, start.temporal, self.callback
@@ -367,6 +376,7 @@ class FrameLoop:
                 stylized.optimization.evaluations,
                 seconds,
                 dict(stylized.optimization.terms),
+                *((stylized.image, content) if wants(self.callback, IMAGE) else ()),
             )
         )
         return stylized.image, start.init in INDEPENDENT

@@ -3,6 +3,9 @@
 Layout (defined here only):
          WORKDIR/manifest.json        settings, fingerprints, the command to resume
          WORKDIR/lock                 flock()ed by the process rendering now (its pid and host)
+         WORKDIR/latest.png           the latest finished frame, input | output side by side
+                                      (replaced after each frame; only to look at)
+         WORKDIR/report.html          `nst-video report`'s page when no -o names another
          WORKDIR/frames/000123.png    stylized frame 123 of the clip (lossless)
          WORKDIR/frames/000123.json   its statistics, the digest of its input frame and that of
                                       the PNG (written before the PNG, which commits it)
@@ -58,6 +61,8 @@ LOCK = "lock"
 SEGMENTS = "segments"
 DRIVER_FILE = "driver.json"  # in segments/: the run whose tasks may write frames
 WORKER_FILE = "worker.json"  # in segments/K/: the process rendering segment K
+LATEST_FILE = "latest.png"  # in WORKDIR: the latest frame, input | output (replaced each frame)
+REPORT_FILE = "report.html"  # in WORKDIR: `nst-video report`'s default page
 PASSES = "passes"  # in WORKDIR and segments/K/: the earlier passes of a multi-pass render
 _PNG_END = b"IEND\xaeB`\x82"
 # The only names the work directory writes into frames/ and segments/K/ (besides temporaries).
@@ -308,6 +313,13 @@ class WorkDir:
             return None
         finally:
             os.close(fd)
+
+    def save_latest(self, content: np.ndarray, output: np.ndarray) -> None:
+        """WORKDIR/latest.png: the input and the finished frame side by side, replaced
+        atomically (never through a link: atomic_file refuses anything but a regular file)."""
+        pair = np.concatenate([content, output], axis=1)
+        path = self.path / LATEST_FILE
+        atomic_write_bytes(path, encode_image(pair, path))
 
     def drop_wrong_size(self, size: tuple[int, int]) -> list[Path]:
         """Delete finished frames (PNG and statistics) whose PNG is not `size` (width, height),
