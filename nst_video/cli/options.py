@@ -130,6 +130,7 @@ StyleWeightSweep = Annotated[
 _PANELS = {
     "Input/output": (
         "style", "output", "size", "output_ext", "fps", "start", "frames", "count", "report",
+        "report_html", "save_every",
         "work_dir", "restart", "overwrite", "quiet", "as_json",
     ),
     "Look": (
