@@ -26,6 +26,8 @@ FLOW_METHODS = ("dis", "farneback", "none")  # none: the previous output, unwarp
 # Resampling kernels of the warm start (video/flow.py maps them to OpenCV's).
 WARP_INTERPOLATIONS = ("linear", "cubic", "lanczos")
 RESULT, ENCODING, RUNTIME = "result", "encoding", "runtime"
+# How every VGG convolution fills its 1 px border (core/vgg.py); see ImageConfig.padding.
+PADDINGS = ("zero", "replicate", "reflect")
 # Passes are stored as WORKDIR/passes/NN: two digits.
 MAX_PASSES = 99
 ROLES = (RESULT, ENCODING, RUNTIME)
@@ -165,6 +167,8 @@ class ImageConfig:
     style_scale: float = 1.0  # style image long side relative to the output's
     style_blend: tuple[float, ...] | None = None  # one weight per style image; None: equal
     pooling: str = "avg"  # Gatys et al. prefer average pooling for synthesis
+    # PADDING_REASON_PLACEHOLDER
+    padding: str = "zero"
     preserve_colors: bool = False
     init: str = "content"  # content | noise | path to an image
     seed: int = 0
@@ -192,6 +196,7 @@ class ImageConfig:
                 f"long side relative to the output's), got {self.style_scale}"
             )
         check_pooling(self.pooling)
+        check_padding(self.padding)
         if not 1 <= self.scales <= 4:
             raise OptionError(f"--scales must be in 1..4, got {self.scales}")
 
@@ -379,6 +384,11 @@ def setting_fields(settings: Settings) -> Iterator[tuple[str, str, Any, str]]:
 def check_pooling(pooling: str) -> None:
     if pooling not in POOLING:
         raise unknown_choice("pooling", pooling, POOLING)
+
+
+def check_padding(padding: str) -> None:
+    if padding not in PADDINGS:
+        raise unknown_choice("padding", padding, PADDINGS)
 
 
 def check_flow_method(method: str) -> None:

@@ -100,6 +100,7 @@ def image_config(
         style_scale=stylize.style_scale,
         style_blend=parse_floats(stylize.style_blend, "--style-blend"),
         pooling=stylize.pooling,
+        padding=stylize.padding,
         preserve_colors=stylize.preserve_colors,
         init=init,
         seed=stylize.seed,

@@ -44,6 +44,13 @@ LayerWeights = Annotated[
     str | None, typer.Option(help="Comma-separated weights, one per style layer (default equal).")
 ]
 Pooling = Annotated[str, typer.Option(help="avg (Gatys) or max (torchvision).")]
+Padding = Annotated[
+    str,
+    typer.Option(
+        help="How the network's convolutions fill the border: replicate (no dark frame line), "
+        "reflect, or zero (as trained)."
+    ),
+]
 PreserveColors = Annotated[
     bool,
     typer.Option("--preserve-colors", help="Keep the content's colors; transfer luminance only."),
@@ -110,6 +117,7 @@ class StylizeOptions:
     style_layers: StyleLayers = ",".join(_L.style_layers)
     style_layer_weights: LayerWeights = None
     pooling: Pooling = _I.pooling
+    padding: Padding = _I.padding
     preserve_colors: PreserveColors = _I.preserve_colors
     model: Model = _L.model
     weights: Weights = None

@@ -155,6 +155,7 @@ class Engine:
             loss.content_layers + loss.style_layers,
             settings.image.pooling,
             loss.model,
+            settings.image.padding,
         ).to(device)
         self.styles = list(styles)
         self.blend = list(settings.image.style_blend or [1.0] * len(self.styles))
