@@ -104,7 +104,7 @@ def image_config(
         preserve_colors=stylize.preserve_colors,
         init=init,
         seed=stylize.seed,
-        scales=stylize.scales,
+        coarse_start=stylize.coarse_start,
     )
 
 

@@ -74,8 +74,12 @@ Precision = Annotated[
     str,
     typer.Option(help="auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes)."),
 ]
-Scales = Annotated[
-    int, typer.Option(help="Coarse-to-fine levels for images and first/cut frames (1 = off).")
+CoarseStart = Annotated[
+    int,
+    typer.Option(
+        help="Images and first/cut frames of at least twice this long side start at this size "
+        "and double up to the output (0: single scale)."
+    ),
 ]
 Workers = Annotated[
     int,
@@ -123,7 +127,7 @@ class StylizeOptions:
     weights: Weights = None
     device: Device = _C.device
     precision: Precision = _C.precision
-    scales: Scales = _I.scales
+    coarse_start: CoarseStart = _I.coarse_start
 
 
 def _group_parameters() -> list[inspect.Parameter]:
