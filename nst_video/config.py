@@ -169,6 +169,8 @@ class ImageConfig:
     pooling: str = "avg"  # Gatys et al. prefer average pooling for synthesis
     # PADDING_REASON_PLACEHOLDER
     padding: str = "zero"
+    # MARGIN_PLACEHOLDER
+    margin: int = 0
     preserve_colors: bool = False
     init: str = "content"  # content | noise | path to an image
     seed: int = 0
@@ -195,6 +197,8 @@ class ImageConfig:
             )
         check_pooling(self.pooling)
         check_padding(self.padding)
+        if self.margin < 0:
+            raise OptionError(f"margin must be >= 0 px, got {self.margin}")
         if self.coarse_start < 0:
             raise OptionError(
                 f"--coarse-start must be >= 0 (0: single scale), got {self.coarse_start}"

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -158,6 +159,24 @@ class Temporal:
     constant: float = 0.0
 
 
+def _with_margin(
+    content: np.ndarray, init: np.ndarray, temporal: Temporal | None, margin: int
+) -> tuple[np.ndarray, np.ndarray, Temporal | None]:
+    """The frame on a canvas `margin` px larger on each side, the content and start mirrored
+    into it (the network's edge falls in the margin, which is cropped away after); the
+    temporal term does not reach into the margin."""
+
+    def mirror(a: np.ndarray) -> np.ndarray:
+        return cv2.copyMakeBorder(a, margin, margin, margin, margin, cv2.BORDER_REFLECT_101)
+
+    if temporal is not None:
+        mask = cv2.copyMakeBorder(
+            temporal.mask, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0
+        )
+        temporal = replace(temporal, warped=mirror(temporal.warped), mask=mask)
+    return mirror(content), mirror(init), temporal
+
+
 @dataclass(frozen=True)
 class Stylized:
     image: np.ndarray  # HxWx3 uint8
@@ -299,9 +318,16 @@ class Engine:
         memory: Memory | None = None,
         keep_pairs: int = 0,
     ) -> Stylized:
+        # BORDER_REFLECT_101 mirrors without repeating the edge: at most side - 1 px.
+        margin = min(self.settings.image.margin, min(content.shape[:2]) - 1)
+        if margin:
+            content, init, temporal = _with_margin(content, init, temporal, margin)
         loss_fn = self.loss_for(content, temporal)
         x = to_tensor(init, self.device)
         result = optimize(loss_fn, x, budget, self.settings.optim, callback, memory, keep_pairs)
+        if margin:
+            content = content[margin:-margin, margin:-margin]
+            result = replace(result, image=result.image[..., margin:-margin, margin:-margin])
         image = result.image
         if self.settings.image.preserve_colors:
             image = losses.keep_colors(image, to_tensor(content, self.device))
