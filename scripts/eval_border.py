@@ -1,8 +1,9 @@
 """The dark frame line along the border: how the VGG's padding changes it (docs/quality.md).
 
 Stylizes each content image once per --padding, --margins value and size, writes the outputs,
-and prints the frame-line figure (`border_band`, defined in score_quality.py: how much darker the outer 3 px
-band is than the next 3 px inward, in grey levels, minus the same in the content) with CPU time.
+and prints the frame-line figure (`border_band`, defined in score_quality.py: how much darker
+the outer 3 px band is than the next 3 px inward, in grey levels, minus the same in the
+content) with CPU time.
 
     python scripts/eval_border.py --content frames/ --style starry_night_cropped.jpg \\
         --model vgg19-caffe --weights vgg19.pth --padding zero reflect --sizes 256 512 \\
@@ -26,6 +27,7 @@ from nst_video.api import make_engine
 from nst_video.config import PADDINGS, Settings
 from nst_video.video.resize import resize_long_side
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--content", type=Path, required=True)
@@ -45,7 +47,6 @@ def main() -> None:
     args = parser.parse_args()
 
     style = read_rgb(args.style)
-    rows = []
     for padding, margin in itertools.product(args.padding, args.margins):
         settings = with_network(Settings(), args)
         settings = replace(
