@@ -51,6 +51,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--padding", default=None, help="ImageConfig.padding (default: its own)")
+    parser.add_argument(
+        "--margin", type=int, default=None, help="ImageConfig.margin (default: its own)"
+    )
     parser.add_argument("--variant", nargs="*", default=["256:2:0.333"])
     parser.add_argument("--no-single", action="store_true", help="skip the single-scale run")
     parser.add_argument("--out", type=Path, required=True)
@@ -59,6 +62,7 @@ def main() -> None:
 
     base = with_network(Settings(), args)
     image = base.image if args.padding is None else replace(base.image, padding=args.padding)
+    image = image if args.margin is None else replace(image, margin=args.margin)
     base = replace(base, image=replace(image, coarse_start=0))
     style = read_rgb(args.style)
     runs = [("single", base.image)] if not args.no_single else []

@@ -101,6 +101,7 @@ def image_config(
         style_blend=parse_floats(stylize.style_blend, "--style-blend"),
         pooling=stylize.pooling,
         padding=stylize.padding,
+        margin=stylize.margin,
         preserve_colors=stylize.preserve_colors,
         init=init,
         seed=stylize.seed,

@@ -47,8 +47,15 @@ Pooling = Annotated[str, typer.Option(help="avg (Gatys) or max (torchvision).")]
 Padding = Annotated[
     str,
     typer.Option(
-        help="How the network's convolutions fill the border: replicate (no dark frame line), "
-        "reflect, or zero (as trained)."
+        help="How the network's convolutions fill the border: zero (as trained), replicate "
+        "(a cheap cure for the dark frame line with --margin 0) or reflect."
+    ),
+]
+Margin = Annotated[
+    int,
+    typer.Option(
+        help="Pixels of mirrored canvas optimized around each frame and cropped after, so no "
+        "dark frame line forms (0: none; costs the margin's pixels)."
     ),
 ]
 PreserveColors = Annotated[
@@ -122,6 +129,7 @@ class StylizeOptions:
     style_layer_weights: LayerWeights = None
     pooling: Pooling = _I.pooling
     padding: Padding = _I.padding
+    margin: Margin = _I.margin
     preserve_colors: PreserveColors = _I.preserve_colors
     model: Model = _L.model
     weights: Weights = None
