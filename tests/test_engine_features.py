@@ -245,3 +245,35 @@ def test_engine_runs_in_the_resolved_precision(
     assert engine.measure(content, content) == _engine(state_dict, precision="bf16").measure(
         content, content
     )
+
+
+def test_margin_optimizes_a_mirrored_canvas_and_crops_it(state_dict, content):
+    from nst_video.core.engine import Temporal
+
+    engine = _engine(state_dict, margin=4)
+    seen = []
+    loss_for = engine.loss_for
+
+    def spy(canvas, temporal=None, long_side=None):
+        seen.append((canvas, temporal, long_side))
+        return loss_for(canvas, temporal, long_side)
+
+    engine.loss_for = spy  # type: ignore[method-assign]
+    mask = np.ones(content.shape[:2], np.float32)
+    done = engine.stylize(content, content, 2, temporal=Temporal(content, mask))
+    canvas, temporal, long_side = seen[0]
+    assert done.image.shape == content.shape  # the margin is cropped away
+    assert canvas.shape == (40, 56, 3) and long_side == 48  # style scale: the frame's
+    np.testing.assert_array_equal(canvas[4:-4, 4:-4], content)
+    # Mirrored without repeating the edge: canvas column 3 is content column 1 (= canvas 5).
+    np.testing.assert_array_equal(canvas[4:-4, 3], content[:, 1])
+    np.testing.assert_array_equal(canvas[0, 4:-4], content[4])
+    assert temporal.mask.shape == (40, 56) and temporal.mask[4:-4, 4:-4].min() == 1
+    assert temporal.mask.sum() == mask.sum()  # no temporal term in the margin
+    assert set(engine._targets) == {48}
+
+
+def test_margin_is_at_most_the_short_side_less_one(state_dict):
+    engine = _engine(state_dict, margin=16)
+    small = np.random.default_rng(3).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    assert engine.stylize(small, small, 1).image.shape == small.shape

@@ -320,9 +320,10 @@ class Engine:
     ) -> Stylized:
         # BORDER_REFLECT_101 mirrors without repeating the edge: at most side - 1 px.
         margin = min(self.settings.image.margin, min(content.shape[:2]) - 1)
+        long_side = max(content.shape[:2])  # the style's scale follows the frame, not the canvas
         if margin:
             content, init, temporal = _with_margin(content, init, temporal, margin)
-        loss_fn = self.loss_for(content, temporal)
+        loss_fn = self.loss_for(content, temporal, long_side)
         x = to_tensor(init, self.device)
         result = optimize(loss_fn, x, budget, self.settings.optim, callback, memory, keep_pairs)
         if margin:
@@ -333,9 +334,12 @@ class Engine:
             image = losses.keep_colors(image, to_tensor(content, self.device))
         return Stylized(to_uint8(image), result)
 
-    def loss_for(self, content: np.ndarray, temporal: Temporal | None = None) -> LossFn:
-        """The loss `stylize` minimizes for `content`, over (1, 3, H, W) pixels in [0, 1]."""
-        targets = self.style_targets(max(content.shape[:2]))
+    def loss_for(
+        self, content: np.ndarray, temporal: Temporal | None = None, long_side: int | None = None
+    ) -> LossFn:
+        """The loss `stylize` minimizes for `content`, over (1, 3, H, W) pixels in [0, 1], with
+        the style targets of outputs of `long_side` (default: the content's)."""
+        targets = self.style_targets(long_side or max(content.shape[:2]))
         with torch.no_grad():
             features = self.features(to_tensor(content, self.device))
         content_targets = {n: features[n] for n in self.settings.loss.content_layers}
