@@ -184,10 +184,15 @@ class ImageConfig:
     preserve_colors: bool = False
     init: str = "content"  # content | noise | path to an image
     seed: int = 0
-    # COARSE_PLACEHOLDER
+    # Coarse-to-fine for frames that start from scratch (images, first and cut frames):
+    # levels from `coarse_start` px (long side) up to the output, each `coarse_step` times the
+    # last, started from the previous level's result enlarged; the full size gets `fine_share`
+    # of the evaluations, the coarser levels the rest (core.engine.level_long_sides,
+    # split_budget). 0: single scale, the default until it is shown to win on this network
+    # (docs/quality.md, Coarse-to-fine: the 512 px comparison at equal evaluations).
     coarse_start: int = 0
     coarse_step: float = 2.0
-    fine_share: float = 0.3
+    fine_share: float = 1 / 3
 
     def __post_init__(self) -> None:
         self._validate_own()  # a settings object that exists is valid, up to the style count
