@@ -27,7 +27,9 @@ FLOW_METHODS = ("dis", "farneback", "none")  # none: the previous output, unwarp
 WARP_INTERPOLATIONS = ("linear", "cubic", "lanczos")
 RESULT, ENCODING, RUNTIME = "result", "encoding", "runtime"
 # How every VGG convolution fills its 1 px border (core/vgg.py); see ImageConfig.padding.
-PADDINGS = ("zero", "replicate", "reflect")
+# reflect was measured too (docs/quality.md: a weaker cure than replicate) and is left out: it
+# needs 2 px at the deepest layer, where 1 px is allowed today.
+PADDINGS = ("zero", "replicate")
 # Passes are stored as WORKDIR/passes/NN: two digits.
 MAX_PASSES = 99
 ROLES = (RESULT, ENCODING, RUNTIME)
@@ -173,7 +175,7 @@ class ImageConfig:
     # the next one inward by 10.7 grey levels beyond the content's own step with zero, 7.6 with
     # reflect, 3.2 with replicate, -0.6 with `margin` 16 and zero: the margin alone meets the
     # 3-level target, so the network keeps the padding it was trained with. replicate is the
-    # cheap choice (no extra pixels); reflect also needs 2 px at the deepest layer.
+    # cheap choice (no extra pixels).
     padding: str = "zero"
     # Pixels of canvas around the frame, the content and the start mirrored into it, optimized
     # and cropped away after: the network's edge effects fall in the margin. 16 px removed the

@@ -6,7 +6,7 @@ the outer 3 px band is than the next 3 px inward, in grey levels, minus the same
 content) with CPU time.
 
     python scripts/eval_border.py --content frames/ --style starry_night_cropped.jpg \\
-        --model vgg19-caffe --weights vgg19.pth --padding zero reflect --sizes 256 512 \\
+        --model vgg19-caffe --weights vgg19.pth --padding zero replicate --sizes 256 512 \\
         --out bench-out/border
 """
 

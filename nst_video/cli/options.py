@@ -47,8 +47,8 @@ Pooling = Annotated[str, typer.Option(help="avg (Gatys) or max (torchvision).")]
 Padding = Annotated[
     str,
     typer.Option(
-        help="How the network's convolutions fill the border: zero (as trained), replicate "
-        "(a cheap cure for the dark frame line with --margin 0) or reflect."
+        help="How the network's convolutions fill the border: zero (as trained) or replicate "
+        "(a cheap cure for the dark frame line with --margin 0)."
     ),
 ]
 Margin = Annotated[

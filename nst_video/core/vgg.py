@@ -24,8 +24,8 @@ from nst_video.models import (
 )
 
 # torch's names for config.PADDINGS: zero is what the networks were trained with; replicate
-# and reflect continue the image (and every feature map) past its edge instead.
-PADDING_MODES = {"zero": "zeros", "replicate": "replicate", "reflect": "reflect"}
+# continues the image (and every feature map) past its edge instead.
+PADDING_MODES = {"zero": "zeros", "replicate": "replicate"}
 
 
 def _build_features(
