@@ -81,7 +81,7 @@ def stylize_array(engine: Engine, content: np.ndarray, callback: Callback = igno
     settings = engine.settings
     layers = settings.loss.content_layers + settings.loss.style_layers
     long_side = image_long_side(settings.image.size, max(content.shape[:2]))
-    check_frame_size(content.shape[:2], long_side, layers, settings.image.scales)
+    check_frame_size(content.shape[:2], long_side, layers, settings.image)
     content = resize_long_side(content, long_side)
     init = initial_image(content, settings.image.init, settings.image.seed)
     return engine.stylize(content, init, settings.optim.iterations, callback=callback)

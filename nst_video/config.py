@@ -27,6 +27,10 @@ FLOW_METHODS = ("dis", "farneback", "none")  # none: the previous output, unwarp
 # Resampling kernels of the warm start (video/flow.py maps them to OpenCV's).
 WARP_INTERPOLATIONS = ("linear", "cubic", "lanczos")
 RESULT, ENCODING, RUNTIME = "result", "encoding", "runtime"
+# How every VGG convolution fills its 1 px border (core/vgg.py); see ImageConfig.padding.
+# reflect was measured too (docs/quality.md: a weaker cure than replicate) and is left out: it
+# needs 2 px at the deepest layer, where 1 px is allowed today.
+PADDINGS = ("zero", "replicate")
 # Passes are stored as WORKDIR/passes/NN: two digits.
 MAX_PASSES = 99
 ROLES = (RESULT, ENCODING, RUNTIME)
@@ -169,15 +173,32 @@ class ImageConfig:
     style_scale: float = 1.0  # style image long side relative to the output's
     style_blend: tuple[float, ...] | None = None  # one weight per style image; None: equal
     pooling: str = "avg"  # Gatys et al. prefer average pooling for synthesis
+    # How the VGG's convolutions fill their 1 px border. Zero padding shows the network an edge
+    # that Gram matching paints as a dark frame line. Measured (docs/quality.md; VGG19-caffe,
+    # Starry Night, tree.avi frame 35, 256 px, 300 evaluations), the outer 3 px band darker than
+    # the next one inward by 10.7 grey levels beyond the content's own step with zero, 7.6 with
+    # reflect, 3.2 with replicate, -0.6 with `margin` 16 and zero: the margin alone meets the
+    # 3-level target, so the network keeps the padding it was trained with. replicate is the
+    # cheap choice (no extra pixels).
+    padding: str = "zero"
+    # Pixels of canvas around the frame, the content and the start mirrored into it, optimized
+    # and cropped away after: the network's edge effects fall in the margin. 16 px removed the
+    # frame line above (-0.6 grey levels) with structure (SSIM at 1/4 size 0.607 both) and
+    # palette (Lab W2 to the style 4.65 / 4.68) unchanged; it costs the margin's pixels, 1.31x
+    # CPU time at 256x192 measured, (544 x 416) / (512 x 384) = 1.15x at 512.
+    margin: int = 16
     preserve_colors: bool = False
     init: str = "content"  # content | noise | path to an image
     seed: int = 0
-    # Coarse-to-fine levels (1 = off): each coarser level halves the size and gets the full
-    # budget (cheap there); the full-size pass then gets `fine_share` of it. Off by default:
-    # trained VGG16, 128 px, 100 evaluations in all, 2 levels ended with content 0.31 / style
-    # 0.110 against 0.23 / 0.097, and a blurrier picture (edge correlation 0.42 against 0.68).
-    scales: int = 1
-    fine_share: float = 0.3
+    # Coarse-to-fine for frames that start from scratch (images, first and cut frames):
+    # levels from `coarse_start` px (long side) up to the output, each `coarse_step` times the
+    # last, started from the previous level's result enlarged; the full size gets `fine_share`
+    # of the evaluations, the coarser levels the rest (core.engine.level_long_sides,
+    # split_budget). 0: single scale, the default until it is shown to win on this network
+    # (docs/quality.md, Coarse-to-fine: the 512 px comparison at equal evaluations).
+    coarse_start: int = 0
+    coarse_step: float = 2.0
+    fine_share: float = 1 / 3
 
     def __post_init__(self) -> None:
         self._validate_own()  # a settings object that exists is valid, up to the style count
@@ -196,8 +217,17 @@ class ImageConfig:
                 f"long side relative to the output's), got {self.style_scale}"
             )
         check_pooling(self.pooling)
-        if not 1 <= self.scales <= 4:
-            raise OptionError(f"--scales must be in 1..4, got {self.scales}")
+        check_padding(self.padding)
+        if self.margin < 0:
+            raise OptionError(f"margin must be >= 0 px, got {self.margin}")
+        if self.coarse_start < 0:
+            raise OptionError(
+                f"--coarse-start must be >= 0 (0: single scale), got {self.coarse_start}"
+            )
+        if not 1.1 <= self.coarse_step <= 4:  # also rejects NaN
+            raise OptionError(f"coarse step must be in 1.1..4, got {self.coarse_step}")
+        if not 0 < self.fine_share <= 1:
+            raise OptionError(f"fine share must be in (0, 1], got {self.fine_share}")
         _check_seed(self.seed)
         _check_finite(self)
 
@@ -386,6 +416,11 @@ def setting_fields(settings: Settings) -> Iterator[tuple[str, str, Any, str]]:
 def check_pooling(pooling: str) -> None:
     if pooling not in POOLING:
         raise unknown_choice("pooling", pooling, POOLING)
+
+
+def check_padding(padding: str) -> None:
+    if padding not in PADDINGS:
+        raise unknown_choice("padding", padding, PADDINGS)
 
 
 def check_flow_method(method: str) -> None:

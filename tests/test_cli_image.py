@@ -409,8 +409,6 @@ def test_unavailable_device_lists_the_available_ones(
         (["--size", "16"], "16x12", f"{TOO_SMALL}; use --size 21 or more"),
         (["--size", "8"], "8x6", f"{TOO_SMALL}; use --size 21 or more"),
         (["--size", "1"], "1x1", f"{TOO_SMALL}; use --size 21 or more"),
-        (["--size", "32", "--scales", "4"], "32x24", f"{TOO_SMALL} at the coarsest of 4 "
-         "--scales levels (1/8 size); use --size 165 or more, fewer --scales"),
     ],
 )  # fmt: skip
 def test_too_small_for_the_network_is_one_line_with_the_minimum(
@@ -433,19 +431,36 @@ def test_too_small_for_the_network_is_one_line_with_the_minimum(
     assert not output.exists()
 
 
+def test_a_coarse_level_too_small_names_the_coarse_start_that_works(
+    capsys: pytest.CaptureFixture[str], weights_file: Path, content: Path, style: Path, tmp_path
+) -> None:
+    # 64x48 content at 32 px: 32x24 fits relu5_1 (16 px), its coarse levels 16x12 and 8x6 do
+    # not; one level fits from 21x16, so a coarse level must start at 21 px or more.
+    output = tmp_path / "o.png"
+    args = ["image", content, "-s", style, "-o", output, "--weights", weights_file, "-q"]
+    extra = ["--iterations", "1", "--size", "32", "--coarse-start", "8"]
+    code, err = run_in_process(capsys, *map(str, args), *extra)
+    assert code == 1
+    assert err.splitlines() == [
+        "nst-video: error: the image (32x24 px) is too small at the coarsest coarse-to-fine "
+        f"level (8 px long side): {TOO_SMALL}; use --coarse-start 21 or more, or 0"
+    ]
+    assert not output.exists()
+
+
 @pytest.mark.parametrize(
-    ("layers", "scales", "minimum"),
+    ("layers", "coarse_start", "minimum"),
     [
-        (("relu4_2", "relu5_1"), 1, 21),  # 4 poolings: 16 px short side, 64x48 -> 21x16
-        (("relu4_2", "relu5_1"), 2, 42),  # 16 px at half size: 21x16 (21 rounds up to 16)
-        (("relu1_1", "relu2_1"), 1, 2),  # 1 pooling: 2 px (2x2: 1.5 rounds up)
+        (("relu4_2", "relu5_1"), 0, 21),  # 4 poolings: 16 px short side, 64x48 -> 21x16
+        (("relu4_2", "relu5_1"), 20, 21),  # a coarse level from 42 px only: 21 has none
+        (("relu1_1", "relu2_1"), 0, 2),  # 1 pooling: 2 px (2x2: 1.5 rounds up)
     ],
 )
 def test_the_stated_minimum_is_what_the_network_needs(
     weights_file: Path,
     make_image: Callable[..., np.ndarray],
     layers: tuple[str, ...],
-    scales: int,
+    coarse_start: int,
     minimum: int,
 ) -> None:
     content, style = make_image(48, 64, 1), make_image(40, 40, 2)
@@ -454,7 +469,12 @@ def test_the_stated_minimum_is_what_the_network_needs(
 
     def run(size: int) -> np.ndarray:
         return stylize_image(
-            content, style, settings=settings, weights=weights_file, size=size, scales=scales
+            content,
+            style,
+            settings=settings,
+            weights=weights_file,
+            size=size,
+            coarse_start=coarse_start,
         )
 
     assert max(run(minimum).shape[:2]) == minimum  # VGG passes, Grams and TV all work there

@@ -36,22 +36,71 @@ def content() -> np.ndarray:
     return np.random.default_rng(2).integers(0, 256, (32, 48, 3), dtype=np.uint8)
 
 
-def test_multiscale_runs_coarse_levels_then_a_share_of_the_budget(state_dict, content):
-    engine = _engine(state_dict, scales=2, fine_share=0.5)
+@pytest.mark.parametrize(
+    ("long_side", "start", "step", "sides"),
+    [
+        (512, 256, 2.0, [256, 512]),
+        (511, 256, 2.0, [511]),  # 255.5 < 256: one level
+        (600, 256, 2.0, [300, 600]),
+        (1024, 256, 2.0, [256, 512, 1024]),
+        (512, 256, 2**0.5, [256, 362, 512]),  # 512 / 1.4142 = 362.04
+        (400, 256, 2**0.5, [283, 400]),  # 282.8
+        (512, 0, 2.0, [512]),  # 0: single scale
+        (200, 256, 2.0, [200]),
+    ],
+)
+def test_coarse_to_fine_levels_by_hand(long_side, start, step, sides):
+    from nst_video.config import ImageConfig
+    from nst_video.core.engine import level_long_sides
+
+    image = ImageConfig(coarse_start=start, coarse_step=step)
+    assert level_long_sides(long_side, image) == sides
+
+
+@pytest.mark.parametrize(
+    ("budget", "levels", "share", "split"),
+    [
+        (300, 2, 1 / 3, [200, 100]),
+        (300, 3, 0.3, [105, 105, 90]),
+        (10, 3, 0.3, [4, 3, 3]),  # 7 left for 2 levels: 4 + 3
+        (1, 3, 0.3, [0, 0, 1]),  # the full size always gets an evaluation
+        (7, 1, 0.3, [7]),
+    ],
+)
+def test_budget_split_sums_to_the_total(budget, levels, share, split):
+    from nst_video.core.engine import split_budget
+
+    assert split_budget(budget, levels, share) == split
+    assert sum(split) == budget
+
+
+def test_coarse_to_fine_runs_each_level_with_its_share(state_dict, content):
+    engine = _engine(state_dict, coarse_start=24, fine_share=0.5)
+    sizes: list[tuple[int, ...]] = []
+    once = engine._stylize_once
+
+    def spy(small, start, budget, *rest, **kw):
+        sizes.append((small.shape[:2], start.shape[:2], budget))
+        return once(small, start, budget, *rest, **kw)
+
+    engine._stylize_once = spy  # type: ignore[method-assign]
     done = engine.stylize(content, content, budget=6)
-    # Coarse level: the full budget (6) at half size; full size: half of it (3).
-    assert done.optimization.evaluations == 6 + 3
+    # Half size (24x16 from 32x48... long side 24) gets 3, the full size the other 3.
+    assert sizes == [((16, 24), (16, 24), 3), ((32, 48), (32, 48), 3)]
+    assert done.optimization.evaluations == 6
     assert done.image.shape == content.shape
     assert set(engine._targets) == {24, 48}  # style targets for each level's size
 
 
-def test_multiscale_is_skipped_for_frames_with_a_temporal_target(state_dict, content):
+def test_coarse_to_fine_is_skipped_for_frames_with_a_temporal_target(state_dict, content):
     from nst_video.core.engine import Temporal
 
-    engine = _engine(state_dict, scales=2)
+    engine = _engine(state_dict, coarse_start=24)
     temporal = Temporal(content, np.ones(content.shape[:2], np.float32))
     done = engine.stylize(content, content, budget=4, temporal=temporal)
     assert done.optimization.evaluations == 4
+    assert set(engine._targets) == {48}
+    engine.stylize(content, content, budget=4, refine=True)
     assert set(engine._targets) == {48}
 
 
@@ -66,13 +115,15 @@ def test_bf16_autocast_stays_close_to_fp32(state_dict, content):
     assert b["content"] != a["content"]  # the bf16 path really ran
 
 
-def test_bad_precision_and_scales_are_refused():
+def test_bad_precision_and_coarse_start_are_refused():
     from nst_video.config import ComputeConfig, ImageConfig
 
     with pytest.raises(OptionError, match="unknown precision 'fp8'; valid: auto, fp32, tf32, bf16"):
         ComputeConfig(precision="fp8").validate()
-    with pytest.raises(OptionError, match=r"--scales must be in 1..4, got 7"):
-        ImageConfig(scales=7).validate(1)
+    with pytest.raises(
+        OptionError, match=r"--coarse-start must be >= 0 \(0: single scale\), got -1"
+    ):
+        ImageConfig(coarse_start=-1).validate(1)
 
 
 def test_usable_cpus_is_positive_and_at_most_the_affinity():
@@ -194,3 +245,35 @@ def test_engine_runs_in_the_resolved_precision(
     assert engine.measure(content, content) == _engine(state_dict, precision="bf16").measure(
         content, content
     )
+
+
+def test_margin_optimizes_a_mirrored_canvas_and_crops_it(state_dict, content):
+    from nst_video.core.engine import Temporal
+
+    engine = _engine(state_dict, margin=4)
+    seen = []
+    loss_for = engine.loss_for
+
+    def spy(canvas, temporal=None, long_side=None):
+        seen.append((canvas, temporal, long_side))
+        return loss_for(canvas, temporal, long_side)
+
+    engine.loss_for = spy  # type: ignore[method-assign]
+    mask = np.ones(content.shape[:2], np.float32)
+    done = engine.stylize(content, content, 2, temporal=Temporal(content, mask))
+    canvas, temporal, long_side = seen[0]
+    assert done.image.shape == content.shape  # the margin is cropped away
+    assert canvas.shape == (40, 56, 3) and long_side == 48  # style scale: the frame's
+    np.testing.assert_array_equal(canvas[4:-4, 4:-4], content)
+    # Mirrored without repeating the edge: canvas column 3 is content column 1 (= canvas 5).
+    np.testing.assert_array_equal(canvas[4:-4, 3], content[:, 1])
+    np.testing.assert_array_equal(canvas[0, 4:-4], content[4])
+    assert temporal.mask.shape == (40, 56) and temporal.mask[4:-4, 4:-4].min() == 1
+    assert temporal.mask.sum() == mask.sum()  # no temporal term in the margin
+    assert set(engine._targets) == {48}
+
+
+def test_margin_is_at_most_the_short_side_less_one(state_dict):
+    engine = _engine(state_dict, margin=16)
+    small = np.random.default_rng(3).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    assert engine.stylize(small, small, 1).image.shape == small.shape

@@ -64,12 +64,12 @@ def test_save_every_must_be_positive(
     assert err == "nst-video: error: --save-every must be >= 1 (or 0 for never), got -5\n"
 
 
-def test_snapshot_numbers_run_on_across_scales_levels(tmp_path: Path) -> None:
+def test_snapshot_numbers_run_on_across_coarse_levels(tmp_path: Path) -> None:
     from nst_video.cli.snapshots import Snapshots
     from nst_video.config import ImageConfig, OptimConfig, Settings
     from nst_video.progress import Event, Iteration
 
-    settings = Settings(optim=OptimConfig(iterations=10), image=ImageConfig(scales=2))
+    settings = Settings(optim=OptimConfig(iterations=20), image=ImageConfig(coarse_start=128))
     snaps = Snapshots(tmp_path / "o.png", 10, settings, False, [])
     forward = snaps.wrap(lambda _event: None)
     image = np.zeros((4, 4, 3), np.uint8)

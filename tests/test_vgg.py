@@ -488,3 +488,25 @@ def test_vgg16_download_is_hash_checked_and_loads_as_vgg16(
         "download vgg16-00b39a1b.pth elsewhere and pass --weights FILE or set "
         "NST_VIDEO_WEIGHTS=FILE"
     )
+
+
+def test_replicate_padding_sees_no_border_in_a_flat_image(
+    state_dict: Mapping[str, torch.Tensor],
+) -> None:
+    # A flat grey image continued past its edge is still flat: every position of every layer
+    # then holds the same vector. Zero padding darkens the border row (the frame line's cause).
+    flat = torch.full((1, 3, 32, 32), 0.4)
+    for padding, flat_inside in (("replicate", True), ("zero", False)):
+        out = VGGFeatures(state_dict, ["relu2_1"], padding=padding)(flat)["relu2_1"][0]
+        spread = (out - out[:, 8:9, 8:9]).abs().max().item()
+        assert (spread < 1e-5) is flat_inside, (padding, spread)
+
+
+def test_padding_mode_reaches_every_convolution(state_dict: Mapping[str, torch.Tensor]) -> None:
+    vgg = VGGFeatures(state_dict, ["relu5_1"], padding="replicate")
+    convs = [m for m in vgg.features if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 13 and {m.padding_mode for m in convs} == {"replicate"}
+    assert {m.padding_mode for m in VGGFeatures(state_dict, ["relu1_1"]).features[:1]} == {"zeros"}
+    with pytest.raises(OptionError) as info:
+        VGGFeatures(state_dict, ["relu1_1"], padding="mirror")
+    assert str(info.value) == "unknown padding 'mirror'; valid: zero, replicate"

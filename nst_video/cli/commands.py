@@ -114,10 +114,12 @@ def image_config(
         style_scale=stylize.style_scale,
         style_blend=parse_floats(stylize.style_blend, "--style-blend"),
         pooling=stylize.pooling,
+        padding=stylize.padding,
+        margin=stylize.margin,
         preserve_colors=stylize.preserve_colors,
         init=init,
         seed=stylize.seed,
-        scales=stylize.scales,
+        coarse_start=stylize.coarse_start,
     )
 
 

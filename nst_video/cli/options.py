@@ -74,6 +74,20 @@ LayerWeights = Annotated[
     str | None, typer.Option(help="Comma-separated weights, one per style layer (default equal).")
 ]
 Pooling = Annotated[str, typer.Option(help="avg (Gatys) or max (torchvision).")]
+Padding = Annotated[
+    str,
+    typer.Option(
+        help="How the network's convolutions fill the border: zero (as trained) or replicate "
+        "(a cheap cure for the dark frame line with --margin 0)."
+    ),
+]
+Margin = Annotated[
+    int,
+    typer.Option(
+        help="Pixels of mirrored canvas optimized around each frame and cropped after, so no "
+        "dark frame line forms (0: none; costs the margin's pixels)."
+    ),
+]
 PreserveColors = Annotated[
     bool,
     typer.Option("--preserve-colors", help="Keep the content's colors; transfer luminance only."),
@@ -99,8 +113,12 @@ Precision = Annotated[
     str,
     typer.Option(help="auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes)."),
 ]
-Scales = Annotated[
-    int, typer.Option(help="Coarse-to-fine levels for images and first/cut frames (1 = off).")
+CoarseStart = Annotated[
+    int,
+    typer.Option(
+        help="Images and first/cut frames of at least twice this long side start at this size "
+        "and double up to the output (0: single scale)."
+    ),
 ]
 Workers = Annotated[
     int,
@@ -135,13 +153,13 @@ _PANELS = {
     ),
     "Look": (
         "style_weight", "content_weight", "tv_weight", "style_blend", "style_scale",
-        "preserve_colors",
+        "preserve_colors", "margin",
     ),
     "Network": ("model", "weights", "content_layers", "style_layers", "style_layer_weights",
-                "pooling"),
+                "pooling", "padding"),
     "Optimizer": (
         "first_iterations", "iterations", "init", "optimizer", "history_size", "tolerance",
-        "seed", "scales",
+        "seed", "coarse_start",
     ),
     "Video and temporal": ("flow", "temporal_weight", "temporal_offsets", "scene_cut_threshold"),
     "Multi-pass": ("passes", "pass_blend", "temporal_from_pass", "pass_iterations"),
@@ -197,12 +215,14 @@ class StylizeOptions:
     style_layers: StyleLayers = ",".join(_L.style_layers)
     style_layer_weights: LayerWeights = None
     pooling: Pooling = _I.pooling
+    padding: Padding = _I.padding
+    margin: Margin = _I.margin
     preserve_colors: PreserveColors = _I.preserve_colors
     model: Model = _L.model
     weights: Weights = None
     device: Device = _C.device
     precision: Precision = _C.precision
-    scales: Scales = _I.scales
+    coarse_start: CoarseStart = _I.coarse_start
 
 
 def _group_parameters() -> list[inspect.Parameter]:

@@ -21,7 +21,7 @@ def snapshot_path(output: Path, evaluation: int) -> Path:
 
 
 class Snapshots:
-    """Saves the best iterate every `every` evaluations, counted over all --scales levels (a
+    """Saves the best iterate every `every` evaluations, counted over all --coarse-start levels (a
     level's count starts at 0 again: its snapshots continue the numbering)."""
 
     def __init__(
@@ -35,8 +35,8 @@ class Snapshots:
         if every < 1:
             raise OptionError(f"--save-every must be >= 1 (or 0 for never), got {every}")
         self.output, self.every, self.overwrite = Path(output), every, overwrite
-        # Every level may spend the whole budget: the largest count a snapshot can carry.
-        most = settings.optim.iterations * settings.image.scales
+        # The --coarse-start levels share one budget: the largest count a snapshot can carry.
+        most = settings.optim.iterations
         paths = [snapshot_path(self.output, n) for n in range(every, most + 1, every)]
         check_not_inputs([("--save-every image", p) for p in paths], inputs)
         for path in paths:
@@ -56,7 +56,7 @@ class Snapshots:
         return asking(forward, ITERATE, like=callback)
 
     def _saw(self, event: Iteration) -> None:
-        if event.evaluation <= self._last:  # a new --scales level (counts rise within one)
+        if event.evaluation <= self._last:  # a new --coarse-start level (counts rise within one)
             self._base += self._last
         self._last = event.evaluation
         count = self._base + event.evaluation

@@ -7,14 +7,16 @@ no file I/O and never prints.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
-from nst_video.config import Settings
+from nst_video.config import ImageConfig, Settings
 from nst_video.core import losses
 from nst_video.core.device import pick_device, resolve_precision
 from nst_video.core.lbfgs import Memory
@@ -54,56 +56,82 @@ def poolings_before(layers: Sequence[str]) -> int:
     return sum(name.startswith("pool") for name in LAYER_NAMES[:deepest])
 
 
-def level_long_sides(long_side: int, scales: int) -> list[int]:
-    """Long side of each coarse-to-fine level, coarsest first (each coarser level halves)."""
-    return [max(1, round(long_side / 2**level)) for level in range(scales - 1, -1, -1)]
+def level_long_sides(long_side: int, image: ImageConfig | None = None) -> list[int]:
+    """Long side of each coarse-to-fine level of a frame started from scratch, coarsest first.
+
+    Levels divide the output's long side by `coarse_step` as often as the result stays at
+    least `coarse_start` px (0: one level), so a 512 px output at 256 and step 2 has
+    [256, 512], at step sqrt(2) [256, 362, 512], and a 500 px output one level.
+    """
+    if image is None or not image.coarse_start or long_side < image.coarse_start:
+        return [long_side]
+    steps = math.floor(math.log(long_side / image.coarse_start, image.coarse_step) + 1e-9)
+    return [round(long_side / image.coarse_step**k) for k in range(steps, -1, -1)]
+
+
+def split_budget(budget: int, levels: int, fine_share: float) -> list[int]:
+    """Evaluations per level, coarsest first, summing to `budget`: the full size gets
+    `fine_share` of it (at least 1), the coarser levels the rest in equal parts."""
+    if levels == 1:
+        return [budget]
+    fine = min(budget, max(1, round(budget * fine_share)))
+    rest, coarse = budget - fine, levels - 1
+    return [rest // coarse + (i < rest % coarse) for i in range(coarse)] + [fine]
 
 
 def check_frame_size(
     shape: tuple[int, int],
     long_side: int | None,
     layers: Sequence[str],
-    scales: int = 1,
+    image: ImageConfig | None = None,
     what: str = "the image",
     flow: bool = False,
 ) -> None:
-    """Refuse (one line, with the --size that works) frames of `shape` (height, width) that
-    are too small at `long_side` for the layers in use, at the coarsest --scales level, or for
-    optical flow."""
+    """Refuse (one line, with the --size or --coarse-start that works) frames of `shape`
+    (height, width) that are too small at `long_side` for the layers in use, at the coarsest
+    coarse-to-fine level of `image`, or for optical flow."""
     poolings = poolings_before(layers)
     need = max(MIN_SIDE, 2**poolings)
-    if _fits(shape, long_side or max(shape), scales, need, flow):
+    if _fits(shape, long_side or max(shape), image, need, flow):
         return
     h, w = scaled_shape(*shape, long_side or max(shape))
     deepest = max(layers, key=LAYER_NAMES.index)
     reason = f"{deepest} follows {poolings} poolings, so the short side must be at least {need} px"
-    if scales > 1:
-        reason += f" at the coarsest of {scales} --scales levels (1/{2 ** (scales - 1)} size)"
+    minimum = _smallest_long_side(shape, need, flow)
+    verb = "are" if what.endswith("s") else "is"
+    coarsest = level_long_sides(long_side or max(shape), image)[0]
+    if min(h, w) >= need and (not flow or min(h, w) >= FLOW_MIN_SIDE):
+        # Only the coarse level is too small: start it larger (or not at all).
+        raise OptionError(
+            f"{what} ({w}x{h} px) {verb} too small at the coarsest coarse-to-fine level "
+            f"({coarsest} px long side): {reason}; use --coarse-start {minimum} or more, or 0"
+        )
     if flow and min(h, w) < FLOW_MIN_SIDE:
         reason += f", and optical flow needs {FLOW_MIN_SIDE} px"
-    minimum = _smallest_long_side(shape, scales, need, flow)
-    verb = "are" if what.endswith("s") else "is"
     raise OptionError(
         f"{what} ({w}x{h} px) {verb} too small: {reason}; use --size {minimum} or more"
-        + (", fewer --scales" if scales > 1 else "")
-        + " or shallower layers"
+        " or shallower layers"
     )
 
 
-def _fits(shape: tuple[int, int], long_side: int, scales: int, need: int, flow: bool) -> bool:
-    coarsest = scaled_shape(*shape, level_long_sides(long_side, scales)[0])
+def _fits(
+    shape: tuple[int, int], long_side: int, image: ImageConfig | None, need: int, flow: bool
+) -> bool:
+    coarsest = scaled_shape(*shape, level_long_sides(long_side, image)[0])
     full = scaled_shape(*shape, long_side)
     return min(coarsest) >= need and (not flow or min(full) >= FLOW_MIN_SIDE)
 
 
-def _smallest_long_side(shape: tuple[int, int], scales: int, need: int, flow: bool) -> int:
+def _smallest_long_side(shape: tuple[int, int], need: int, flow: bool) -> int:
+    """The smallest output long side that fits at one level (a coarse level can always be
+    started there, or later)."""
     aspect = max(shape) / min(shape)
-    # A lower bound: a side rounds up from (need - 0.5) at each level, never from below need - 1.
-    lower = (need - 1) * 2 ** (scales - 1) * aspect
+    # A lower bound: a side rounds up from (need - 0.5), never from below need - 1.
+    lower = (need - 1) * aspect
     if flow:
         lower = max(lower, (FLOW_MIN_SIDE - 1) * aspect)
     long_side = max(1, int(lower))
-    while not _fits(shape, long_side, scales, need, flow):
+    while not _fits(shape, long_side, None, need, flow):
         long_side += 1
     return long_side
 
@@ -131,6 +159,24 @@ class Temporal:
     constant: float = 0.0
 
 
+def _with_margin(
+    content: np.ndarray, init: np.ndarray, temporal: Temporal | None, margin: int
+) -> tuple[np.ndarray, np.ndarray, Temporal | None]:
+    """The frame on a canvas `margin` px larger on each side, the content and start mirrored
+    into it (the network's edge falls in the margin, which is cropped away after); the
+    temporal term does not reach into the margin."""
+
+    def mirror(a: np.ndarray) -> np.ndarray:
+        return cv2.copyMakeBorder(a, margin, margin, margin, margin, cv2.BORDER_REFLECT_101)
+
+    if temporal is not None:
+        mask = cv2.copyMakeBorder(
+            temporal.mask, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0
+        )
+        temporal = replace(temporal, warped=mirror(temporal.warped), mask=mask)
+    return mirror(content), mirror(init), temporal
+
+
 @dataclass(frozen=True)
 class Stylized:
     image: np.ndarray  # HxWx3 uint8
@@ -155,6 +201,7 @@ class Engine:
             loss.content_layers + loss.style_layers,
             settings.image.pooling,
             loss.model,
+            settings.image.padding,
         ).to(device)
         self.styles = list(styles)
         self.blend = list(settings.image.style_blend or [1.0] * len(self.styles))
@@ -227,25 +274,37 @@ class Engine:
     ) -> Stylized:
         """Optimize from `init` (HxWx3) towards `content`'s features and the style targets.
 
-        With `scales > 1` and no temporal target, coarser levels run first and seed the next;
-        not with `refine`, for an `init` that is already a finished result (a later pass).
-        `memory` (a previous result's, for a similar problem of the same size) starts L-BFGS
-        at full size; the result's memory keeps the newest `keep_pairs` curvature pairs.
+        A frame with no temporal target starts coarse (level_long_sides): each level starts
+        from the previous one's result upsampled, with its part of `budget` (split_budget)
+        plus what the previous level left unspent. Not with `refine`, for an `init` that is
+        already a finished result (a later pass). `memory` (a previous result's, for a similar
+        problem of the same size) starts L-BFGS at full size; the result's memory keeps the
+        newest `keep_pairs` curvature pairs.
         """
-        levels = self.settings.image.scales if temporal is None and not refine else 1
+        image = self.settings.image
+        long_side = max(content.shape[:2])
+        coarse = temporal is None and not refine
+        sides = level_long_sides(long_side, image) if coarse else [long_side]
         # Before any work: a pooling error deep in the VGG pass would be a traceback.
         loss = self.settings.loss
-        check_frame_size(content.shape[:2], None, loss.content_layers + loss.style_layers, levels)
-        spent = 0
-        for long_side in level_long_sides(max(content.shape[:2]), levels)[:-1]:
-            small = resize_long_side(content, long_side)
-            start = resize_to(init, small.shape[:2])
-            coarse = self._stylize_once(small, start, budget, None, callback)
-            spent += coarse.optimization.evaluations
-            init = resize_to(coarse.image, content.shape[:2])
-        if levels > 1:
-            budget = max(1, round(budget * self.settings.image.fine_share))
-        done = self._stylize_once(content, init, budget, temporal, callback, memory, keep_pairs)
+        layers = loss.content_layers + loss.style_layers
+        check_frame_size(content.shape[:2], None, layers, image if coarse else None)
+        budgets = split_budget(budget, len(sides), image.fine_share)
+        spent = allowed = 0
+        for side, share in zip(sides[:-1], budgets, strict=False):
+            allowed += share
+            if allowed <= spent:  # a budget too small to reach this level
+                continue
+            small = resize_long_side(content, side)
+            done = self._stylize_once(
+                small, resize_to(init, small.shape[:2]), allowed - spent, None, callback
+            )
+            spent += done.optimization.evaluations
+            init = done.image  # upsampled by the next level
+        init = resize_to(init, content.shape[:2])
+        done = self._stylize_once(
+            content, init, budget - spent, temporal, callback, memory, keep_pairs
+        )
         if spent:
             total = done.optimization.evaluations + spent
             done = Stylized(done.image, replace(done.optimization, evaluations=total))
@@ -269,17 +328,28 @@ class Engine:
         memory: Memory | None = None,
         keep_pairs: int = 0,
     ) -> Stylized:
-        loss_fn = self.loss_for(content, temporal)
+        # BORDER_REFLECT_101 mirrors without repeating the edge: at most side - 1 px.
+        margin = min(self.settings.image.margin, min(content.shape[:2]) - 1)
+        long_side = max(content.shape[:2])  # the style's scale follows the frame, not the canvas
+        if margin:
+            content, init, temporal = _with_margin(content, init, temporal, margin)
+        loss_fn = self.loss_for(content, temporal, long_side)
         x = to_tensor(init, self.device)
         result = optimize(loss_fn, x, budget, self.settings.optim, callback, memory, keep_pairs)
+        if margin:
+            content = content[margin:-margin, margin:-margin]
+            result = replace(result, image=result.image[..., margin:-margin, margin:-margin])
         image = result.image
         if self.settings.image.preserve_colors:
             image = losses.keep_colors(image, to_tensor(content, self.device))
         return Stylized(to_uint8(image), result)
 
-    def loss_for(self, content: np.ndarray, temporal: Temporal | None = None) -> LossFn:
-        """The loss `stylize` minimizes for `content`, over (1, 3, H, W) pixels in [0, 1]."""
-        targets = self.style_targets(max(content.shape[:2]))
+    def loss_for(
+        self, content: np.ndarray, temporal: Temporal | None = None, long_side: int | None = None
+    ) -> LossFn:
+        """The loss `stylize` minimizes for `content`, over (1, 3, H, W) pixels in [0, 1], with
+        the style targets of outputs of `long_side` (default: the content's)."""
+        targets = self.style_targets(long_side or max(content.shape[:2]))
         with torch.no_grad():
             features = self.features(to_tensor(content, self.device))
         content_targets = {n: features[n] for n in self.settings.loss.content_layers}

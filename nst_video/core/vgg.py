@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import Tensor, nn
 
-from nst_video.config import check_pooling
+from nst_video.config import check_padding, check_pooling
 from nst_video.errors import WeightsError
 from nst_video.models import (
     CAFFE_MEAN_BGR,
@@ -21,9 +21,17 @@ from nst_video.models import (
     models_fitting,
 )
 
+# torch's names for config.PADDINGS: zero is what the networks were trained with; replicate
+# continues the image (and every feature map) past its edge instead.
+PADDING_MODES = {"zero": "zeros", "replicate": "replicate"}
 
-def _build_features(cfg: tuple[int | str, ...], depth: int, pooling: str) -> nn.Sequential:
-    """torchvision's `features` Sequential cut to `depth` modules (indices keep their keys)."""
+
+def _build_features(
+    cfg: tuple[int | str, ...], depth: int, pooling: str, padding: str = "zero"
+) -> nn.Sequential:
+    """torchvision's `features` Sequential cut to `depth` modules (indices keep their keys);
+    `padding` fills each convolution's 1 px border (config.PADDINGS)."""
+    mode = PADDING_MODES[padding]
     modules: list[nn.Module] = []
     channels = 3
     for item in cfg:
@@ -32,7 +40,8 @@ def _build_features(cfg: tuple[int | str, ...], depth: int, pooling: str) -> nn.
             pool = nn.AvgPool2d(2, 2) if pooling == "avg" else nn.MaxPool2d(2, 2)
             modules.append(pool)
         else:
-            modules += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU(inplace=False)]
+            conv = nn.Conv2d(channels, int(item), 3, padding=1, padding_mode=mode)
+            modules += [conv, nn.ReLU(inplace=False)]
             channels = int(item)
     return nn.Sequential(*modules[:depth])
 
@@ -50,9 +59,11 @@ class VGGFeatures(nn.Module):
         layers: Iterable[str],
         pooling: str = "avg",
         model: str = DEFAULT_MODEL,
+        padding: str = "zero",
     ):
         super().__init__()
         check_pooling(pooling)
+        check_padding(padding)
         self.spec = model_spec(model)
         wanted = tuple(dict.fromkeys(layers))
         check_layers(wanted, model)
@@ -61,7 +72,7 @@ class VGGFeatures(nn.Module):
         self.layers = wanted
         names = self.spec.layer_names
         depth = max(names.index(name) for name in wanted) + 1
-        self.features = _build_features(self.spec.cfg, depth, pooling)
+        self.features = _build_features(self.spec.cfg, depth, pooling, padding)
         _load_features(self.features, state_dict, self.spec)
         if self.spec.caffe:
             # x * 255 - mean, in BGR order: scale and shift per channel after the flip below.

@@ -474,9 +474,7 @@ def render_video(
     loss = job.settings.loss
     layers = loss.content_layers + loss.style_layers
     height_width = (source.size[1], source.size[0])
-    check_frame_size(
-        height_width, long_side, layers, job.settings.image.scales, "the frames", uses_flow
-    )
+    check_frame_size(height_width, long_side, layers, job.settings.image, "the frames", uses_flow)
     warning = getattr(source, "warning", None)
     if warning:
         callback(Message(f"warning: {warning}"))

@@ -40,7 +40,7 @@ def contact_sheet(
     layers = engine.settings.loss.content_layers + engine.settings.loss.style_layers
     height_width = (source.size[1], source.size[0])
     size = image_long_side(engine.settings.image.size, max(source.size))
-    check_frame_size(height_width, size, layers, engine.settings.image.scales, "the frames")
+    check_frame_size(height_width, size, layers, engine.settings.image, "the frames")
     tops = [resize_long_side(frame, size) for frame in picked_frames(source, indices)]
     rows, labels = [tops], ["input"]
     total = len(indices) * len(weights)
