@@ -24,7 +24,7 @@ from nst_video.core.optimize import LossFn, OptimizeResult, optimize
 from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import OptionError
 from nst_video.models import MODELS
-from nst_video.progress import Callback, ignore
+from nst_video.progress import Callback, Event, Iteration, asking, ignore
 from nst_video.video.resize import resize_long_side, resize_to, scaled_shape
 
 
@@ -333,6 +333,7 @@ class Engine:
         long_side = max(content.shape[:2])  # the style's scale follows the frame, not the canvas
         if margin:
             content, init, temporal = _with_margin(content, init, temporal, margin)
+            callback = _cropping(callback, margin)
         loss_fn = self.loss_for(content, temporal, long_side)
         x = to_tensor(init, self.device)
         result = optimize(loss_fn, x, budget, self.settings.optim, callback, memory, keep_pairs)
@@ -420,6 +421,17 @@ class Engine:
             return total, terms
 
         return loss_fn
+
+
+def _cropping(callback: Callback, margin: int) -> Callback:
+    """`callback`, handed the iterates it asked for cropped to the frame, as the result is."""
+
+    def forward(event: Event) -> None:
+        if isinstance(event, Iteration) and event.image is not None:
+            event = replace(event, image=event.image[margin:-margin, margin:-margin])
+        callback(event)
+
+    return asking(forward, like=callback)
 
 
 def noise_like(content: np.ndarray, seed: int) -> np.ndarray:
