@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from fractions import Fraction
 from typing import Any
 
@@ -42,6 +42,24 @@ def _encoding(default: Any) -> Any:
 
 def _runtime(default: Any) -> Any:
     return field(default=default, metadata={"role": RUNTIME})
+
+
+def _since(default: Any, before: Any) -> Any:
+    """A RESULT setting added after work directories existed: one that lacks it rendered as if
+    it were `before`, which it is read as (absent_value), so its frames continue exactly."""
+    return field(default=default, metadata={"before": before})
+
+
+# Settings that no longer exist, with the value under which dropping one changes nothing; a work
+# directory that stored another value cannot be continued by this version.
+RETIRED = {("image", "scales"): 1}  # --scales N: replaced by --coarse-start (0: single scale)
+
+
+def absent_value(f: Field[Any]) -> Any:
+    """The value a work directory that predates setting `f` rendered with."""
+    if "before" in f.metadata:
+        return f.metadata["before"]
+    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
 
 
 # The style image is resized to style_scale x the output's long side: at 4 its VGG pass holds
@@ -186,7 +204,7 @@ class ImageConfig:
     # frame line above (-0.6 grey levels) with structure (SSIM at 1/4 size 0.607 both) and
     # palette (Lab W2 to the style 4.65 / 4.68) unchanged; it costs the margin's pixels, 1.31x
     # CPU time at 256x192 measured, (544 x 416) / (512 x 384) = 1.15x at 512.
-    margin: int = 16
+    margin: int = _since(16, 0)  # work directories from before it rendered without one
     preserve_colors: bool = False
     init: str = "content"  # content | noise | path to an image
     seed: int = 0

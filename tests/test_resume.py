@@ -31,7 +31,7 @@ from PIL import Image
 
 from nst_video import cli, config
 from nst_video.core import device as core_device
-from nst_video.errors import Interrupted
+from nst_video.errors import Interrupted, ResumeError
 from nst_video.media import ffmpeg_exe, open_source
 from nst_video.media.writers import ImageDirWriter
 from nst_video.workdir.manifest import Manifest
@@ -1144,3 +1144,54 @@ def test_frame_range_is_not_a_result_setting(
     done = run_in_process(video_args(inputs, output, "--start", "2"))
     assert done.code == 1
     assert "settings.video.start (0 -> 2)" in done.err
+
+
+# --- work directories from before a setting existed ---------------------------------------------
+
+_ADDED_SINCE = ("margin", "padding", "coarse_start", "coarse_step", "fine_share")
+
+
+def _as_written_before_the_margin(work: Path, scales: int = 1) -> dict:
+    """Rewrites a manifest as the version before --margin and --coarse-start wrote it."""
+    data = manifest(work)
+    for image in (data["job"]["settings"]["image"], data["fingerprint"]["settings"]["image"]):
+        for name in _ADDED_SINCE:
+            del image[name]
+        image["scales"] = scales
+    (work / "manifest.json").write_text(json.dumps(data))
+    return data
+
+
+def test_a_work_dir_from_before_the_margin_continues_exactly(
+    inputs: Inputs, run_in_process: RunInProcess, tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole.mp4"
+    assert run_in_process(video_args(inputs, whole, "--margin", "0")).code == 0
+    expected = frame_bytes(tmp_path / "whole.mp4.nst-work")
+    part = tmp_path / "part.mp4"
+    assert run_in_process(video_args(inputs, part, "--margin", "0", "--frames", "4")).code == 0
+    work = tmp_path / "part.mp4.nst-work"
+    old = _as_written_before_the_margin(work)
+    # Read as it rendered (no margin), the old job is intact, not "damaged".
+    assert Manifest.from_dict(old).job.settings.image.margin == 0
+    # Today's default (a 16 px margin) would mix two looks: refused, naming the one change.
+    done = run_in_process(video_args(inputs, part))
+    assert done.code == 1
+    assert "rendered with other settings: settings.image.margin (0 -> 16);" in done.err
+    # The old look, asked for, continues the old frames byte for byte.
+    done = run_in_process(video_args(inputs, part, "--margin", "0"))
+    assert done.code == 0, done.err
+    assert frame_bytes(work) == expected
+
+
+def test_a_work_dir_made_with_scales_is_refused_in_one_line(
+    inputs: Inputs, reference: Reference, tmp_path: Path
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    old = _as_written_before_the_margin(work, scales=2)
+    with pytest.raises(ResumeError) as caught:
+        Manifest.from_dict(old)
+    assert str(caught.value) == (
+        "this render used image.scales = 2, which this version of nst-video no longer has; "
+        "finish it with the version that began it, or pass --restart to render it again"
+    )

@@ -47,7 +47,15 @@ from nst_video.progress import IMAGE, Callback, Event, FrameDone, Message, askin
 from nst_video.video.cuts import detect_cuts
 from nst_video.video.resize import scaled_shape
 from nst_video.video.segments import Segment, fit_segments, plan_segments
-from nst_video.workdir.manifest import Job, Manifest, Plan, differing, fingerprint, result_hash
+from nst_video.workdir.manifest import (
+    Job,
+    Manifest,
+    Plan,
+    differing,
+    fingerprint,
+    result_hash,
+    upgraded,
+)
 from nst_video.workdir.store import WorkDir
 
 
@@ -208,7 +216,7 @@ def prepare_work_dir(
     manifest = load_manifest(work, restart)
     replan = False
     if work.exists():
-        stored = manifest.fingerprint if manifest else {}
+        stored = upgraded(manifest.fingerprint) if manifest else {}
         if weights.matches(stored.get("weights")):  # also the URL older versions recorded
             stored = {**stored, "weights": weights.identity}
         changes = differing(stored, new)

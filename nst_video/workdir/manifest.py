@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,15 @@ from typing import Any
 from nst_video.config import (
     PRECISIONS,
     RESULT,
+    RETIRED,
     ComputeConfig,
     ImageConfig,
     LossConfig,
     OptimConfig,
     Settings,
     VideoConfig,
+    absent_value,
+    role,
     setting_fields,
 )
 from nst_video.errors import ResumeError
@@ -72,18 +75,19 @@ class Job:
 def _job_from_dict(data: dict[str, Any]) -> Job:
     raw = data["settings"]
 
-    def build(cls: type, values: dict[str, Any]) -> Any:
+    def build(cls: type, group: str) -> Any:
+        values = {**_absent(cls), **_current(group, raw[group])}
         fields = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         if cls is VideoConfig and fields.get("fps"):
             fields["fps"] = Fraction(fields["fps"])
         return cls(**fields)
 
     settings = Settings(
-        loss=build(LossConfig, raw["loss"]),
-        optim=build(OptimConfig, raw["optim"]),
-        image=build(ImageConfig, raw["image"]),
-        compute=build(ComputeConfig, raw["compute"]),
-        video=build(VideoConfig, raw["video"]),
+        loss=build(LossConfig, "loss"),
+        optim=build(OptimConfig, "optim"),
+        image=build(ImageConfig, "image"),
+        compute=build(ComputeConfig, "compute"),
+        video=build(VideoConfig, "video"),
     )
     return Job(
         data["input"],
@@ -93,6 +97,45 @@ def _job_from_dict(data: dict[str, Any]) -> Job:
         data["report"],
         settings,
     )
+
+
+def _absent(cls: type) -> dict[str, Any]:
+    """A settings group's values as a work directory that predates any of them rendered."""
+    return {f.name: _jsonable(absent_value(f)) for f in fields(cls)}
+
+
+def _current(group: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """Stored settings less those this version retired, each only while it held the value
+    under which dropping it changes nothing (RETIRED); any other value cannot be continued."""
+    kept = dict(stored)
+    for (retired_group, name), neutral in RETIRED.items():
+        if retired_group == group and name in kept:
+            value = kept.pop(name)
+            if value != neutral:
+                raise ResumeError(
+                    f"this render used {group}.{name} = {value}, which this version of "
+                    "nst-video no longer has; finish it with the version that began it, or "
+                    "pass --restart to render it again"
+                )
+    return kept
+
+
+def upgraded(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored fingerprint as this version writes it: settings it predates filled with the
+    values it rendered with, retired ones dropped, so only real changes are named."""
+    settings = stored.get("settings")
+    if not isinstance(settings, dict):
+        return stored
+    groups = {f.name: f.default_factory for f in fields(Settings)}  # type: ignore[misc]
+    filled = {}
+    for group, values in settings.items():
+        if group not in groups or not isinstance(values, dict):
+            filled[group] = values
+            continue
+        config = groups[group]()
+        absent = {f.name: _jsonable(absent_value(f)) for f in fields(config) if role(f) == RESULT}
+        filled[group] = {**absent, **_current(group, values)}
+    return {**stored, "settings": filled}
 
 
 @dataclass(frozen=True)
