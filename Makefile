@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # loss evaluations than the defaults (300 first / 100 later) buy the time; the flow warm start
 # carries the first frame's painting, so 25 per later frame suffice here. At 256 px with 30
 # it took 3 min 44 s once the 16 px margin canvas became the default.
-DEMO_FLAGS := --size 224 --first-iterations 100 --iterations 25
+DEMO_FLAGS := --size 192 --first-iterations 80 --iterations 25
 
 .PHONY: setup demo test lint
 setup:
