@@ -2,11 +2,11 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-# The demo paints the 2 s sample clip (12 frames) at 224x168 in 2 min 34 s on two quiet CPU
-# cores (measured from a fresh clone, the network fetched too; setup is another 55 s): fewer
-# loss evaluations than the defaults (300 first / 100 later) buy the time; the flow warm start
-# carries the first frame's painting, so 25 per later frame suffice here. At 256 px with 30
-# it took 3 min 44 s once the 16 px margin canvas became the default.
+# The demo paints the 2 s sample clip (12 frames) at 192x144. From a fresh clone, `make demo`
+# took 2 min 49 s on two quiet CPU cores, the set-up and the network's fetch included (the
+# render itself about 2 min): fewer loss evaluations than the defaults (300 first / 100 later)
+# buy the time; the flow warm start carries the first frame's painting, so 25 per later frame
+# suffice here. 224 px took 2 min 34 s without the set-up, 3 min 29 s with it.
 DEMO_FLAGS := --size 192 --first-iterations 80 --iterations 25
 
 .PHONY: setup demo test lint

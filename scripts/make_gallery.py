@@ -2,7 +2,9 @@
 
 - `docs/gallery-stills.jpg`: each photograph next to its painting in the style of
   samples/starry-night.jpg (`nst-video image PHOTO -s STYLE --size 384 --iterations 200`);
-- `docs/gallery-clip.gif`: samples/tree.mp4 next to `make demo`'s out/demo.mp4.
+- `docs/gallery-clip.gif`: samples/tree.mp4 next to a painting of it (`--clip`; the README's
+  is `nst-video video samples/tree.mp4 -s samples/starry-night.jpg -o demo.mp4 --size 256
+  --first-iterations 100 --iterations 30`, make demo's default is out/demo.mp4).
 
 The photographs are scikit-image's sample data (astronaut: NASA, public domain; chelsea and
 coffee: CC0), shipped in its wheel:
