@@ -9,8 +9,8 @@ import pytest
 from nst_video import cli
 
 
-def run_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """Runs `nst-video ARGS` through cli.main(); returns (exit code, stderr)."""
+def run_capturing(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Runs `nst-video ARGS` through cli.main(); returns (exit code, stdout, stderr)."""
     argv = sys.argv
     sys.argv = ["nst-video", *args]
     try:
@@ -20,4 +20,11 @@ def run_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int,
         code = stop.code if isinstance(stop.code, int) else 1
     finally:
         sys.argv = argv
-    return code, capsys.readouterr().err
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Runs `nst-video ARGS` through cli.main(); returns (exit code, stderr)."""
+    code, _out, err = run_capturing(capsys, *args)
+    return code, err

