@@ -51,7 +51,7 @@ class _NoCapture:
     """run_in_process outside a test function (module fixture): stderr is not captured."""
 
     def readouterr(self) -> object:
-        return type("R", (), {"err": ""})()
+        return type("R", (), {"out": "", "err": ""})()
 
 
 def test_report_html_is_self_contained_and_complete(rendered: tuple[Path, Path, Path]) -> None:
