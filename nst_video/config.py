@@ -19,6 +19,7 @@ from nst_video.errors import OptionError, plural, unknown_choice
 from nst_video.models import DEFAULT_MODEL, MODEL_NAMES, POOLING, check_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
+STYLE_LOSSES = ("gram", "w2")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 INITS = ("content", "noise")  # or a file path
@@ -98,6 +99,10 @@ class LossConfig:
     # stylization score (style_cos 0.957 -> 0.941) for little content gain (edge_r 0.763 -> 0.777).
     style_layer_weights: tuple[float, ...] | None = None
     content_weight: float = 1.0
+    # How the style term compares activations: gram (Gatys et al.: relative error of the Gram
+    # matrices) or w2 (crowsonkb/style-transfer-pytorch: 2-Wasserstein distance between Gaussian
+    # fits, mean and covariance apart); core/losses.py. Compared in docs/quality.md.
+    style_loss: str = "gram"
     # Measured on a trained VGG16 (HED's backbone, scripts/trained_vgg16.py), Starry Night on
     # tree.avi at 256 px: 30 leaves no content; 3 ends with content error ~0.3 and style error
     # ~0.06 (1 keeps more content, less style). Relative errors make this carry to other nets.
@@ -120,6 +125,8 @@ class LossConfig:
         if self.model not in MODEL_NAMES:
             raise unknown_choice("model", self.model, MODEL_NAMES)
         check_layers(self.content_layers + self.style_layers, self.model)
+        if self.style_loss not in STYLE_LOSSES:
+            raise unknown_choice("style loss", self.style_loss, STYLE_LOSSES)
         if not self.content_layers:
             raise OptionError(
                 "--content-layers is empty; give at least one layer such as relu4_2 "

@@ -14,6 +14,7 @@ from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings
 from nst_video.core import losses
 from nst_video.core.device import pick_device
 from nst_video.core.engine import Engine, Temporal, noise_like, to_tensor, to_uint8
+from nst_video.video.resize import resize_long_side
 
 CPU = torch.device("cpu")
 # Shallow layers keep every forward pass cheap; the engine logic does not depend on depth.
@@ -79,14 +80,55 @@ def test_style_blend_is_weighted_mean_of_grams(
     torch.testing.assert_close(equal["relu1_1"], 0.5 * first["relu1_1"] + 0.5 * second["relu1_1"])
 
 
+def test_w2_targets_are_the_blended_styles_mixture(
+    state_dict: Mapping[str, Tensor], style_rgb: np.ndarray, make_image: Callable[..., np.ndarray]
+) -> None:
+    other = make_image(30, 20, 7)
+    w2 = replace(SETTINGS, loss=replace(SETTINGS.loss, style_loss="w2"))
+    engine = Engine(
+        state_dict,
+        [style_rgb, other],
+        replace(w2, image=replace(w2.image, style_blend=(3.0, 1.0))),
+        CPU,
+    )
+    targets = engine.style_targets(32)
+    assert isinstance(targets, losses.W2Targets)
+    stats = [
+        make_engine(state_dict, [s])._statistics(resize_long_side(s, 32))
+        for s in (style_rgb, other)
+    ]
+    for name, target in targets.gaussians.items():
+        # Mixture of 3/4 and 1/4: means and second moments blend; the covariance follows.
+        mean = 0.75 * stats[0][1][name] + 0.25 * stats[1][1][name]
+        second = 0.75 * stats[0][0][name] + 0.25 * stats[1][0][name]
+        cov = second - torch.outer(mean, mean)
+        torch.testing.assert_close(target.mean, mean)
+        torch.testing.assert_close(target.cov_trace, torch.trace(cov), rtol=1e-4, atol=1e-6)
+        # fp32 rounding leaves tiny negative eigenvalues, which the square root clamps to 0.
+        error = (target.cov_sqrt @ target.cov_sqrt - cov).norm() / cov.norm()
+        assert error < 1e-3
+
+
+def test_w2_render_lowers_its_style_term(
+    state_dict: Mapping[str, Tensor], style_rgb: np.ndarray, make_image: Callable[..., np.ndarray]
+) -> None:
+    w2 = replace(SETTINGS, loss=replace(SETTINGS.loss, style_loss="w2", style_weight=10.0))
+    engine = Engine(state_dict, [style_rgb], w2, CPU)
+    content = make_image(24, 32, 0)
+    before = engine.measure(content, content)["style"]
+    done = engine.stylize(content, content, 15)
+    after = engine.measure(content, done.image)["style"]
+    assert after < 0.8 * before
+    gram = Engine(state_dict, [style_rgb], SETTINGS, CPU)
+    assert gram.measure(content, content)["style"] != pytest.approx(before, rel=1e-3)
+
+
 def test_style_targets_use_the_scaled_style(
     engine: Engine, state_dict: Mapping[str, Tensor], style_rgb: np.ndarray
 ) -> None:
     half = make_engine(state_dict, [style_rgb], style_scale=0.5).style_targets(32).grams
     # style_rgb is 40x40: scale 0.5 of a 32 px output resizes it to 16x16.
-    from nst_video.video.resize import resize_long_side
-
-    direct = engine._grams(resize_long_side(style_rgb, 16))
+    direct, _ = engine._statistics(resize_long_side(style_rgb, 16))
     for name in half:
         torch.testing.assert_close(half[name], direct[name])
     assert engine.style_targets(32).layer_weights == {"relu1_1": 0.5, "relu2_1": 0.5}

@@ -151,3 +151,58 @@ def test_gram_and_its_gradient_match_the_plain_product(layout: torch.memory_form
     torch.testing.assert_close(value, plain, rtol=1e-12, atol=0)
     torch.testing.assert_close(ours, plain_in.grad, rtol=1e-12, atol=1e-15)
     assert ours.is_contiguous(memory_format=layout)  # the gradient stays in the features' layout
+
+
+def _gaussian(mean: list[float], cov: list[list[float]]) -> losses.GaussianTarget:
+    """A target from its mean and covariance, through the moments the engine passes."""
+    m, c = torch.tensor(mean), torch.tensor(cov)
+    return losses.GaussianTarget.from_moments(m, c + torch.outer(m, m))
+
+
+def test_w2_loss_one_channel_hand_value() -> None:
+    # Positions 0, 2, 0, 2: mean 1, variance 1. Target: mean 3, variance 4 (sd 2).
+    # W2^2 = (1 - 3)^2 + (1 - 2)^2 = 5; the target's own distance from zero is 9 + 4 = 13.
+    features = torch.tensor([[[[0.0, 2.0], [0.0, 2.0]]]])
+    value = losses.w2_loss(features, _gaussian([3.0], [[4.0]]))
+    assert value.item() == pytest.approx(5.0 / 13.0, rel=1e-5)
+
+
+def test_w2_loss_two_channels_hand_value() -> None:
+    # Channel 0: 0, 2, 0, 2 (mean 1, var 1); channel 1: 1, 1, 3, 3 (mean 2, var 1);
+    # uncorrelated. Target: same means, variances 4 and 1:
+    # W2^2 = (1 - 2)^2 + (1 - 1)^2 = 1; energy 1 + 4 (means) + 4 + 1 (variances) = 10.
+    features = torch.tensor([[[[0.0, 2.0], [0.0, 2.0]], [[1.0, 1.0], [3.0, 3.0]]]])
+    value = losses.w2_loss(features, _gaussian([1.0, 2.0], [[4.0, 0.0], [0.0, 1.0]]))
+    assert value.item() == pytest.approx(0.1, rel=1e-5)
+
+
+def test_w2_loss_is_zero_at_the_target_and_hand_value_for_swapped_axes() -> None:
+    features = torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+    mean = losses.feature_mean(features)
+    own = losses.GaussianTarget.from_moments(mean, losses.gram(features))
+    assert losses.w2_loss(features, own).item() == pytest.approx(0.0, abs=1e-5)
+    # A rotated covariance (correlated channels): W2 between N(0, diag(4, 1)) and the same
+    # rotated by 90 degrees, N(0, diag(1, 4)), is (2 - 1)^2 + (1 - 2)^2 = 2; energy 5.
+    rotated = torch.tensor([[[[2.0, -2.0], [0.0, 0.0]], [[0.0, 0.0], [1.0, -1.0]]]])
+    # Positions (2,0), (-2,0), (0,1), (0,-1): mean 0, covariance diag(2, 0.5); scaled below.
+    features = rotated * torch.tensor([2**0.5, 2**0.5]).view(1, 2, 1, 1)  # diag(4, 1)
+    target = _gaussian([0.0, 0.0], [[1.0, 0.0], [0.0, 4.0]])
+    assert losses.w2_loss(features, target).item() == pytest.approx(2.0 / 5.0, rel=1e-4)
+
+
+def test_w2_loss_gradient_is_finite_for_flat_features() -> None:
+    # Constant activations have a zero covariance, where the square root's slope is infinite.
+    features = torch.ones(1, 2, 3, 3, requires_grad=True)
+    target = _gaussian([0.5, 2.0], [[1.0, 0.3], [0.3, 2.0]])
+    losses.w2_loss(features, target).backward()
+    assert features.grad is not None and torch.isfinite(features.grad).all()
+    assert features.grad.abs().sum() > 0
+
+
+def test_w2_targets_weigh_layers() -> None:
+    features = {"a": torch.tensor([[[[0.0, 2.0], [0.0, 2.0]]]]), "b": torch.ones(1, 1, 2, 2)}
+    targets = losses.W2Targets(
+        {"a": _gaussian([3.0], [[4.0]]), "b": _gaussian([1.0], [[0.0]])}, {"a": 0.5, "b": 0.5}
+    )
+    # a: 5/13 as above; b: constant 1 against a point at 1, distance 0.
+    assert targets.loss(features).item() == pytest.approx(0.5 * 5.0 / 13.0, rel=1e-4)

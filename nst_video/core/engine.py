@@ -208,7 +208,7 @@ class Engine:
         self.layer_weights = losses.normalized_layer_weights(
             loss.style_layers, loss.style_layer_weights
         )
-        self._targets: dict[int, losses.StyleTargets] = {}
+        self._targets: dict[int, losses.StyleTargets | losses.W2Targets] = {}
         # What `auto` means here; a render passes the one its work directory recorded.
         self.precision = resolve_precision(settings.compute.precision, device)
         self.bf16 = self.precision == "bf16"
@@ -219,16 +219,24 @@ class Engine:
             self.vgg = self.vgg.to(memory_format=torch.channels_last)
         self.style_passes = 0  # VGG passes spent on style images, for tests and reports
 
-    def style_targets(self, long_side: int) -> losses.StyleTargets:
+    def style_targets(self, long_side: int) -> losses.StyleTargets | losses.W2Targets:
         """Gram targets for outputs whose long side is `long_side`, computed once and cached."""
         if long_side not in self._targets:
             scale = self.settings.image.style_scale
             side = max(1, round(long_side * scale))
             for number, style in enumerate(self.styles, 1):
                 self._check_style_size(number, style.shape[:2], side)
-            per_style = [self._grams(resize_long_side(s, side)) for s in self.styles]
-            grams = losses.blend_grams(per_style, self.blend)
-            self._targets[long_side] = losses.StyleTargets(grams, self.layer_weights)
+            per_style = [self._statistics(resize_long_side(s, side)) for s in self.styles]
+            grams = losses.blend_grams([g for g, _ in per_style], self.blend)
+            if self.settings.loss.style_loss == "w2":
+                # Means and second moments blend linearly: the blend is the mixture's Gaussian.
+                means = losses.blend_grams([m for _, m in per_style], self.blend)
+                gaussians = {
+                    n: losses.GaussianTarget.from_moments(means[n], grams[n]) for n in grams
+                }
+                self._targets[long_side] = losses.W2Targets(gaussians, self.layer_weights)
+            else:
+                self._targets[long_side] = losses.StyleTargets(grams, self.layer_weights)
         return self._targets[long_side]
 
     def _check_style_size(self, number: int, shape: tuple[int, int], long_side: int) -> None:
@@ -256,10 +264,13 @@ class Engine:
         return all(bool(torch.isfinite(v).all()) for v in self.features(grey).values())
 
     @torch.no_grad()
-    def _grams(self, style: np.ndarray) -> dict[str, Tensor]:
+    def _statistics(self, style: np.ndarray) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Gram matrices and channel means of a style image's style layers."""
         self.style_passes += 1
         features = self.features(to_tensor(style, self.device))
-        return {name: losses.gram(features[name]) for name in self.settings.loss.style_layers}
+        layers = self.settings.loss.style_layers
+        grams = {name: losses.gram(features[name]) for name in layers}
+        return grams, {name: losses.feature_mean(features[name]) for name in layers}
 
     def stylize(
         self,
@@ -386,7 +397,7 @@ class Engine:
     def _loss_fn(
         self,
         content_targets: dict[str, Tensor],
-        targets: losses.StyleTargets,
+        targets: losses.StyleTargets | losses.W2Targets,
         temporal: Temporal | None,
     ) -> LossFn:
         weights = self.settings.loss

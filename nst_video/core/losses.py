@@ -106,6 +106,78 @@ class StyleTargets:
         return style_loss(grams, self.grams, self.layer_weights)
 
 
+def feature_mean(features: Tensor) -> Tensor:
+    """Mean activation per channel of (1, C, H, W) features: (C,)."""
+    return features.mean(dim=(0, 2, 3))
+
+
+# Eigenvalues below this fraction of the largest are treated as this: the square root's slope
+# is infinite at 0, and fp32 eigenvalues of a rank-deficient covariance come out slightly
+# negative or tiny at random.
+_EIGEN_FLOOR = 1e-7
+
+
+def _sqrt_psd(matrix: Tensor) -> Tensor:
+    """Symmetric square root of a symmetric positive semi-definite matrix."""
+    values, vectors = torch.linalg.eigh(matrix)
+    values = values.clamp_min(0.0).sqrt()
+    return (vectors * values) @ vectors.t()
+
+
+@dataclass(frozen=True)
+class GaussianTarget:
+    """A style layer's activations as a Gaussian: its mean, the square root of its covariance,
+    and |mean|^2 + tr(cov), the squared W2 distance of the Gaussian from a point at zero."""
+
+    mean: Tensor
+    cov_sqrt: Tensor
+    cov_trace: Tensor
+    energy: Tensor
+
+    @classmethod
+    def from_moments(cls, mean: Tensor, second_moment: Tensor) -> GaussianTarget:
+        """From the channel means and the mean of x x^T (the Gram matrix of `gram`): the
+        moments blend linearly, so a blend of styles is the mixture's Gaussian."""
+        cov = second_moment - torch.outer(mean, mean)
+        cov = (cov + cov.t()) / 2
+        trace = torch.trace(cov)
+        return cls(mean, _sqrt_psd(cov), trace, mean.pow(2).sum() + trace)
+
+
+def w2_loss(features: Tensor, target: GaussianTarget) -> Tensor:
+    """Squared 2-Wasserstein distance between Gaussian fits of `features`' positions and the
+    target, relative to the target's distance from zero (as relative_sq_error is):
+
+        |m - m_t|^2 + tr(C) + tr(C_t) - 2 tr((C_t^1/2 C C_t^1/2)^1/2)
+
+    The mean-plus-covariance style loss of crowsonkb/style-transfer-pytorch (our own
+    derivation): unlike the Gram matrix it does not mix the mean into the covariance.
+    """
+    mean = feature_mean(features)
+    cov = gram(features) - torch.outer(mean, mean)
+    product = target.cov_sqrt @ cov @ target.cov_sqrt
+    values = torch.linalg.eigvalsh((product + product.t()) / 2)
+    floor = values.detach().abs().max() * _EIGEN_FLOOR + 1e-12
+    cross = values.clamp_min(floor).sqrt().sum()
+    distance = (mean - target.mean).pow(2).sum() + torch.trace(cov) + target.cov_trace
+    return (distance - 2 * cross) / target.energy.clamp_min(1e-12)
+
+
+@dataclass(frozen=True)
+class W2Targets:
+    """Gaussian targets per style layer (--style-loss w2); the same interface as StyleTargets."""
+
+    gaussians: dict[str, GaussianTarget]
+    layer_weights: dict[str, float]
+
+    def loss(self, features: Mapping[str, Tensor]) -> Tensor:
+        total = sum(
+            weight * w2_loss(features[name], self.gaussians[name])
+            for name, weight in self.layer_weights.items()
+        )
+        return total if isinstance(total, Tensor) else torch.zeros(())
+
+
 def blend_grams(
     per_style: Sequence[Mapping[str, Tensor]], blend: Sequence[float]
 ) -> dict[str, Tensor]:
