@@ -31,16 +31,8 @@ from nst_video.core.optimize import OptimizeResult
 from nst_video.errors import OptionError
 from nst_video.pipeline.distributed import render_segment_task
 from nst_video.pipeline.job import render_video
-from nst_video.pipeline.passes import (
-    Neighbour,
-    PassLoop,
-    later_start,
-    pass_neighbour,
-    pass_order,
-    render_passes,
-    reversed_contents,
-)
-from nst_video.pipeline.render import Earlier
+from nst_video.pipeline.passes import PassLoop, pass_order, render_passes, reversed_contents
+from nst_video.pipeline.start import Earlier, Neighbour, later_start, pass_neighbour
 from nst_video.progress import Event, FrameStarted, Message
 from nst_video.video import flow
 from nst_video.video.segments import Segment

@@ -19,15 +19,10 @@ from nst_video.core.engine import Engine
 from nst_video.core.lbfgs import Memory
 from nst_video.errors import Interrupted, OptionError, OutputError
 from nst_video.media import open_source, read_image, write_image
+from nst_video.pipeline.background import FrameSaver
 from nst_video.pipeline.job import render_video
-from nst_video.pipeline.render import (
-    Earlier,
-    FrameLoop,
-    FrameSaver,
-    Window,
-    frame_start,
-    temporal_start,
-)
+from nst_video.pipeline.render import FrameLoop
+from nst_video.pipeline.start import Earlier, Window, frame_start, temporal_start
 from nst_video.progress import Event, FrameDone, FrameStarted
 from nst_video.video import flow
 from nst_video.workdir.manifest import Job
@@ -479,7 +474,7 @@ def test_the_combined_target_is_the_sum_of_the_per_offset_terms() -> None:
     import torch
 
     from nst_video.core import losses
-    from nst_video.pipeline.render import combined_temporal
+    from nst_video.pipeline.start import combined_temporal
 
     rng = np.random.default_rng(3)
     warps = {k: rng.integers(0, 256, (6, 5, 3)).astype(np.uint8) for k in OFFSETS}

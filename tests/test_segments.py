@@ -1,4 +1,4 @@
-"""Segment planning and seam blending (nst_video.pipeline.segments); no Ray needed."""
+"""Segment planning and seam blending (video/segments.py, pipeline/encode.py); no Ray needed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nst_video.config import VideoConfig
-from nst_video.pipeline.segments import final_frames
+from nst_video.pipeline.encode import final_frames
 from nst_video.video.segments import DEFAULT_WARMUP, Segment, blend_weight
 from nst_video.video.segments import plan_segments as _plan_segments
 from nst_video.workdir.store import WorkDir

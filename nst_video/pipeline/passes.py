@@ -24,28 +24,22 @@ complete, the last pass's are the render's frames.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from nst_video.config import VideoConfig
-from nst_video.core.engine import Engine, Temporal
+from nst_video.core.engine import Engine
 from nst_video.errors import ResumeError, plural
 from nst_video.media import FrameSource
-from nst_video.pipeline.render import (
+from nst_video.pipeline.background import FrameSaver, close_frames, prefetch
+from nst_video.pipeline.render import FrameLoop, build_stats, drop_changed, read_contents
+from nst_video.pipeline.start import (
+    ALONE,
     Earlier,
-    FrameLoop,
-    FrameSaver,
-    FrameStart,
+    NeighbourTarget,
     Window,
-    build_stats,
-    close_frames,
-    drop_changed,
-    prefetch,
-    read_contents,
-    temporal_start,
-    unit_colors,
+    later_start,
+    pass_neighbour,
 )
 from nst_video.progress import (
     IMAGE,
@@ -56,7 +50,6 @@ from nst_video.progress import (
     ignore,
     wants,
 )
-from nst_video.video import flow
 from nst_video.video.resize import scaled_shape
 from nst_video.workdir.store import FrameStore, frame_digest
 
@@ -79,71 +72,6 @@ def direction(number: int) -> int:
 def pass_order(indices: range, number: int) -> range:
     """The frames of `indices` in the order pass `number` renders them."""
     return indices if direction(number) > 0 else indices[::-1]
-
-
-# --- what a frame takes from its neighbour -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Neighbour:
-    """The neighbours' results of this pass warped onto a frame, and where to trust them."""
-
-    warped: np.ndarray  # HxWx3 uint8 (one neighbour) or float32 in [0, 1] (several, combined)
-    mask: np.ndarray  # HxW float32 in [0, 1]
-    consistent: float
-    constant: float = 0.0  # Temporal.constant of the combined target
-    recovered: float | None = None  # as FrameStart.recovered
-
-
-# (frame's content, this pass's earlier frames at the temporal offsets (Earlier.offset k: frame
-# i-k going forward, i+k going backward; the same shot only), pass direction, settings) -> what
-# the frame takes from them, or None across a scene cut.
-NeighbourTarget = Callable[[np.ndarray, Sequence[Earlier], int, VideoConfig], "Neighbour | None"]
-
-
-def pass_neighbour(
-    content: np.ndarray, earlier: Sequence[Earlier], step: int, video: VideoConfig
-) -> Neighbour | None:
-    """This pass's earlier results warped onto the frame and weighted as pass 1 weights them
-    (render.temporal_start: Ruder's long-term masks, flows between the input frames).
-
-    A backward pass warps frame i+1 onto frame i (flow i -> i+1) but decides the cut between
-    them from the forward pair, as pass 1 did, so every pass sees the same cuts.
-    """
-    adjacent = next((e for e in earlier if e.offset == 1), None)
-    if adjacent is None:
-        return None
-    flows, cut_flow = None, None
-    if step < 0:
-        cut_flow, behind = flow.pair_flows(content, adjacent.input, video.flow)
-        flows = {1: behind}
-    start = temporal_start(content, earlier, video, flows, cut_flow)
-    if start.temporal is None:  # offset 1 is there: a scene cut
-        return None
-    target = start.temporal
-    return Neighbour(target.warped, target.mask, start.consistent, target.constant, start.recovered)
-
-
-def later_start(
-    own: np.ndarray, neighbour: Neighbour | None, number: int, video: VideoConfig, init: str
-) -> FrameStart:
-    """How a frame of pass `number` (>= 2) starts: its own last result blended with the warped
-    neighbour where the flow is reliable; `init` names a frame without one (own / cut)."""
-    if neighbour is None:
-        return FrameStart(own, video.pass_iterations, init, None, None)
-    weight = (video.pass_blend * neighbour.mask)[..., None]
-    image = weight * unit_colors(neighbour.warped) + (1.0 - weight) * unit_colors(own)
-    temporal = None
-    if number >= video.temporal_from_pass:
-        temporal = Temporal(neighbour.warped, neighbour.mask, neighbour.constant)
-    return FrameStart(
-        image.astype(np.float32),
-        video.pass_iterations,
-        "blended",
-        temporal,
-        neighbour.consistent,
-        neighbour.recovered,
-    )
 
 
 # --- reading the input -------------------------------------------------------------------------
@@ -309,10 +237,6 @@ class PassLoop:
             )
         )
         return stylized.image, start.init in ALONE
-
-
-# Starts of a later pass that take nothing from the neighbours: none before them is reached.
-ALONE = ("own", "cut")
 
 
 def pass_stats(number: int, indices: range) -> dict[str, object]:

@@ -35,7 +35,8 @@ from nst_video.media.files import (
 from nst_video.media.images import encode_image
 from nst_video.media.paths import check_not_inputs, check_writable_parent
 from nst_video.media.sources import open_source
-from nst_video.pipeline.job import input_files, open_work_dir
+from nst_video.pipeline.outputs import input_files
+from nst_video.pipeline.preflight import open_work_dir
 from nst_video.pipeline.render import _ranges
 from nst_video.progress import (
     Callback,
