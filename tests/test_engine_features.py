@@ -184,7 +184,7 @@ def test_prefetch_closes_the_source_even_after_giving_up_the_wait(
         finally:
             closed.set()
 
-    source = items()  # still referenced, as a FrameLoop holds its source: no GC closes it
+    source = items()  # still referenced, as a sweep holds its source: no GC closes it
     stream = prefetch(source, depth=1)
     assert next(stream) == 0
     assert busy.wait(5)

@@ -29,7 +29,7 @@ from nst_video.pipeline.preflight import (
     report_wrong_size,
     with_precision,
 )
-from nst_video.pipeline.render import EngineFactory
+from nst_video.pipeline.sweep import EngineFactory
 from nst_video.progress import IMAGE, Callback, Event, FrameDone, Message, asking, ignore
 from nst_video.workdir.manifest import (
     Job,
@@ -132,6 +132,7 @@ def render_video(
                 engine = make_engine(job)
             rendered = render_passes(
                 engine,
+                video,
                 source,
                 lambda number: work.pass_frames(number, passes),
                 indices,

@@ -28,7 +28,7 @@ from nst_video.pipeline.outputs import (
     check_replaceable,
     inside_work_dir,
 )
-from nst_video.pipeline.render import EngineFactory
+from nst_video.pipeline.sweep import EngineFactory
 from nst_video.progress import Callback, Message
 from nst_video.video.cuts import detect_cuts
 from nst_video.video.resize import scaled_shape

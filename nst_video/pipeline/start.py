@@ -158,8 +158,10 @@ def unit_colors(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
-# Starts that use no earlier frame: later frames reach back to such a frame, never past it.
-INDEPENDENT = ("content", "cut")
+# Starts that take nothing from the frames before them in their pass (pass 1: the first frame,
+# a cut, --init content; a later pass: its first frame, a cut): a sweep's later frames reach
+# back to such a frame, never past it.
+INDEPENDENT = ("content", "cut", "own")
 
 
 class Window:
@@ -260,7 +262,3 @@ def later_start(
         neighbour.consistent,
         neighbour.recovered,
     )
-
-
-# Starts of a later pass that take nothing from the neighbours: none before them is reached.
-ALONE = ("own", "cut")
