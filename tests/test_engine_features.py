@@ -208,11 +208,6 @@ def test_native_bf16_reads_the_cpu_flags(capabilities: dict, native: bool) -> No
     assert native_bf16(capabilities) is native
 
 
-def test_native_bf16_of_this_machine_is_torchs_reading() -> None:
-    caps = torch.cpu.get_capabilities()
-    assert native_bf16() is bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
-
-
 @pytest.mark.parametrize(
     ("device", "allowed", "native", "resolved"),
     [

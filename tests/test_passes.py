@@ -401,6 +401,7 @@ def reference(inputs: Inputs) -> dict[str, bytes]:
     return frame_bytes(work / "frames")
 
 
+@pytest.mark.slow
 def test_sigkill_in_the_second_pass_then_resume_gives_the_same_frames(
     inputs: Inputs, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
@@ -444,6 +445,7 @@ def test_sigkill_in_the_second_pass_then_resume_gives_the_same_frames(
     assert json.loads((work / "frames" / "000000.json").read_text())["pass"] == 3
 
 
+@pytest.mark.slow
 def test_more_passes_change_the_frames_and_one_pass_is_the_single_pass_render(
     inputs: Inputs, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
