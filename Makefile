@@ -24,7 +24,8 @@ test: setup
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check nst_video tests scripts
 
-# The edit-test loop: every test but the `slow` ones (subprocess runs, SIGKILL resumes, Ray).
+# The edit-test loop: every test but the `slow` ones (subprocess runs, SIGKILL resumes, Ray,
+# whole-clip renders); under a minute on two quiet cores.
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
