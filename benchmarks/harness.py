@@ -358,7 +358,8 @@ def render(
     seconds. restart=False continues the frames already in `work_dir` (same settings), like a
     rerun. `make_engine` replaces the API's engine factory (a benchmark's variant engine)."""
     from nst_video.api import engine_for
-    from nst_video.pipeline.job import Parallel, render_video
+    from nst_video.pipeline.job import render_video
+    from nst_video.pipeline.preflight import Parallel
     from nst_video.workdir.manifest import Job
 
     job = Job(
