@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import with_layout
-from bench_carry import cpu_name
-from benchlib import add_network_options, network_label, with_network
+from benchlib import add_network_options, cpu_name, network_label, with_network
 from eval_temporal import extract_inputs, warping_errors, write_frames
 
 from nst_video.api import make_engine

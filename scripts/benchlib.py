@@ -7,6 +7,7 @@ scripts/ first on sys.path).
 from __future__ import annotations
 
 import argparse
+import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -83,3 +84,14 @@ def render(
         parallel=Parallel(workers),
     )
     return time.perf_counter() - start
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -19,7 +19,6 @@ from torch import Tensor
 from nst_video.config import ImageConfig, Settings
 from nst_video.core import losses
 from nst_video.core.device import pick_device, resolve_precision
-from nst_video.core.lbfgs import Memory
 from nst_video.core.optimize import LossFn, OptimizeResult, optimize
 from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import OptionError
@@ -269,17 +268,13 @@ class Engine:
         temporal: Temporal | None = None,
         callback: Callback = ignore,
         refine: bool = False,
-        memory: Memory | None = None,
-        keep_pairs: int = 0,
     ) -> Stylized:
         """Optimize from `init` (HxWx3) towards `content`'s features and the style targets.
 
         A frame with no temporal target starts coarse (level_long_sides): each level starts
         from the previous one's result upsampled, with its part of `budget` (split_budget)
         plus what the previous level left unspent. Not with `refine`, for an `init` that is
-        already a finished result (a later pass). `memory` (a previous result's, for a similar
-        problem of the same size) starts L-BFGS at full size; the result's memory keeps the
-        newest `keep_pairs` curvature pairs.
+        already a finished result (a later pass).
         """
         image = self.settings.image
         long_side = max(content.shape[:2])
@@ -302,9 +297,7 @@ class Engine:
             spent += done.optimization.evaluations
             init = done.image  # upsampled by the next level
         init = resize_to(init, content.shape[:2])
-        done = self._stylize_once(
-            content, init, budget - spent, temporal, callback, memory, keep_pairs
-        )
+        done = self._stylize_once(content, init, budget - spent, temporal, callback)
         if spent:
             total = done.optimization.evaluations + spent
             done = Stylized(done.image, replace(done.optimization, evaluations=total))
@@ -325,8 +318,6 @@ class Engine:
         budget: int,
         temporal: Temporal | None,
         callback: Callback,
-        memory: Memory | None = None,
-        keep_pairs: int = 0,
     ) -> Stylized:
         # BORDER_REFLECT_101 mirrors without repeating the edge: at most side - 1 px.
         margin = min(self.settings.image.margin, min(content.shape[:2]) - 1)
@@ -336,7 +327,7 @@ class Engine:
             callback = _cropping(callback, margin)
         loss_fn = self.loss_for(content, temporal, long_side)
         x = to_tensor(init, self.device)
-        result = optimize(loss_fn, x, budget, self.settings.optim, callback, memory, keep_pairs)
+        result = optimize(loss_fn, x, budget, self.settings.optim, callback)
         if margin:
             content = content[margin:-margin, margin:-margin]
             result = replace(result, image=result.image[..., margin:-margin, margin:-margin])
