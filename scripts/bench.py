@@ -28,7 +28,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nst_video.config import ComputeConfig, Settings
+from nst_video.config import ComputeConfig, Settings, VideoConfig
 from nst_video.core import device as core_device
 from nst_video.core import losses
 from nst_video.core.device import configure_backend, pick_device
@@ -124,7 +124,7 @@ def evaluation_parts(engine: Engine, frame: np.ndarray, repeats: int) -> dict[st
     x = to_tensor(frame, engine.device).requires_grad_(True)
     features = {k: v.detach().requires_grad_(True) for k, v in engine.features(x).items()}
     targets = engine.style_targets(max(frame.shape[:2]))
-    content = engine.settings.loss.content_layers[0]
+    content = engine.loss.content_layers[0]
 
     def bare() -> None:
         sum(f.mean() for f in engine.features(x).values()).backward()
@@ -167,14 +167,16 @@ def with_layout(engine: Engine, layout: str) -> Engine:
     return other
 
 
-def render_clip(engine: Engine, source, indices: range, long_side: int) -> dict[str, Any]:  # noqa: ANN001
+def render_clip(
+    engine: Engine, video: VideoConfig, source, indices: range, long_side: int
+) -> dict[str, Any]:  # noqa: ANN001, E501
     """Render frames like `nst-video video` does; returns timing and loss statistics."""
     with tempfile.TemporaryDirectory() as tmp:
         work = WorkDir(Path(tmp))
         work.frames_dir.mkdir(parents=True)
         sync(engine.device)
         start = time.perf_counter()
-        FirstPass(engine, engine.settings.video, source, work.frames, indices, long_side).run()
+        FirstPass(engine, video, source, work.frames, indices, long_side).run()
         sync(engine.device)
         wall = time.perf_counter() - start
         stats = [work.frames.read_stats(i) for i in indices]
@@ -191,7 +193,9 @@ def render_clip(engine: Engine, source, indices: range, long_side: int) -> dict[
     }
 
 
-def device_busy(engine: Engine, source, indices: range, long_side: int) -> float:  # noqa: ANN001
+def device_busy(
+    engine: Engine, video: VideoConfig, source, indices: range, long_side: int
+) -> float:  # noqa: ANN001, E501
     """Fraction of a clip render's wall time the device spends computing: on CUDA the union of
     kernel intervals, on the CPU the union of top-level torch ops (under the profiler)."""
     cuda = engine.device.type == "cuda"
@@ -202,7 +206,7 @@ def device_busy(engine: Engine, source, indices: range, long_side: int) -> float
         sync(engine.device)
         with profile(activities=[activity]) as prof:
             start = time.perf_counter()
-            FirstPass(engine, engine.settings.video, source, work.frames, indices, long_side).run()
+            FirstPass(engine, video, source, work.frames, indices, long_side).run()
             sync(engine.device)
             wall = time.perf_counter() - start
     kind = DeviceType.CUDA if cuda else DeviceType.CPU
@@ -232,7 +236,7 @@ def host_reads(engine: Engine, frame: np.ndarray, evaluations: int) -> dict[str,
     finally:
         core_device.to_host = real_read
     x = content.clone().requires_grad_(True)
-    history = engine.settings.optim.history_size
+    history = engine.optim.history_size
     reference = torch.optim.LBFGS([x], max_iter=evaluations, max_eval=evaluations,
                                   history_size=history, tolerance_grad=0, tolerance_change=0,
                                   line_search_fn="strong_wolfe")  # fmt: skip
@@ -272,7 +276,7 @@ class _Reads(TorchDispatchMode):
 def tutorial_way(engine: Engine, frames: list[np.ndarray]) -> dict[str, Any]:
     """Each frame from its content with 300 L-BFGS evaluations, no warm start, no early stop."""
     engine = copy.copy(engine)  # tolerance 0: the default early stop would end small frames early
-    engine.settings = replace(engine.settings, optim=replace(engine.settings.optim, tolerance=0))
+    engine.optim = replace(engine.optim, tolerance=0)
     styles = []
     sync(engine.device)
     start = time.perf_counter()
@@ -391,9 +395,11 @@ def main() -> None:
                 print(f"| {name} | " + " | ".join(f"{p[name] * 1000:.1f}" for p in parts) + " |")
         return
     floor, per_eval, ratio = floor_and_evaluation(engine, frame, args.evaluations, args.repeats)
-    clip = render_clip(engine, source, indices, args.size)
+    clip = render_clip(engine, base.video, source, indices, args.size)
     memory = peak_memory(device)  # before the profiler, whose event records take memory
-    busy = None if args.skip_profile else device_busy(engine, source, indices, args.size)
+    busy = (
+        None if args.skip_profile else device_busy(engine, base.video, source, indices, args.size)
+    )
     reads = host_reads(engine, frame, args.evaluations)
     result: dict[str, Any] = {
         "network": network_label(args),

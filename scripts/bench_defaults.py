@@ -34,7 +34,7 @@ from benchlib import add_network_options, cpu_name, network_label, with_network
 from eval_temporal import extract_inputs, warping_errors, write_frames
 
 from nst_video.api import make_engine
-from nst_video.config import ComputeConfig, Settings
+from nst_video.config import ComputeConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
 from nst_video.media import open_source
 from nst_video.media.images import read_image
@@ -61,14 +61,14 @@ def ways(base: Settings) -> dict[str, tuple[Settings, str]]:
     }
 
 
-def render(engine: Engine, in_dir: Path, count: int, size: int) -> tuple[list[dict], list, float]:
+def render(
+    engine: Engine, video: VideoConfig, in_dir: Path, count: int, size: int
+) -> tuple[list[dict], list, float]:
     with tempfile.TemporaryDirectory() as tmp:
         work = WorkDir(Path(tmp))
         work.frames_dir.mkdir(parents=True)
         began = time.perf_counter()
-        FirstPass(
-            engine, engine.settings.video, open_source(str(in_dir)), work.frames, range(count), size
-        ).run()
+        FirstPass(engine, video, open_source(str(in_dir)), work.frames, range(count), size).run()
         wall = time.perf_counter() - began
         stats = [work.frames.read_stats(i) for i in range(count)]
         outputs = [work.frames.load_frame(i) for i in range(count)]
@@ -135,7 +135,7 @@ def main() -> None:
         for name, (settings, layout) in ways(base).items():
             engine = with_layout(make_engine([style], settings, args.weights), layout)
             count = args.tutorial_frames if name == "tutorial" else len(inputs)
-            stats, outputs, wall = render(engine, in_dir, count, args.size)
+            stats, outputs, wall = render(engine, settings.video, in_dir, count, args.size)
             rows.append(row(name, engine, inputs[:count], stats, outputs, wall, flows))
             print(json.dumps(rows[-1]), flush=True)
     machine = f"{cpu_name()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end"

@@ -31,6 +31,7 @@ from nst_video.pipeline.preflight import (
 )
 from nst_video.pipeline.sweep import EngineFactory
 from nst_video.progress import IMAGE, Callback, Event, FrameDone, Message, asking, ignore
+from nst_video.video import flow
 from nst_video.workdir.manifest import (
     Job,
     Manifest,
@@ -72,11 +73,11 @@ def render_video(
     source = check_job(job, work, overwrite, restart)
     indices = render_range(source, video)
     long_side = video_long_side(job.settings.image.size, max(source.size))
-    uses_flow = video.init == "flow" and video.flow != "none"
     loss = job.settings.loss
     layers = loss.content_layers + loss.style_layers
     height_width = (source.size[1], source.size[0])
-    check_frame_size(height_width, long_side, layers, job.settings.image, "the frames", uses_flow)
+    flow_need = flow.size_need(video.init, video.flow)
+    check_frame_size(height_width, long_side, layers, job.settings.image, "the frames", flow_need)
     warning = getattr(source, "warning", None)
     if warning:
         callback(Message(f"warning: {warning}"))

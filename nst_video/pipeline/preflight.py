@@ -128,7 +128,7 @@ def prepare_work_dir(
             changes, replan = [], True
             work.discard_segments()
         if changes and not restart:
-            done = len(work.frames.done_frames(range(_last_frame(work) + 1)))
+            done = len(work.frames.done_frames(range(work.last_frame() + 1)))
             raise ResumeError(
                 f"{work.path} holds {plural(done, 'frame')} rendered with other settings: "
                 f"{'; '.join(changes)}; run with the old settings to continue, or pass "
@@ -163,11 +163,6 @@ def with_precision(job: Job, precision: str | None) -> Job:
         return job
     compute = replace(job.settings.compute, precision=precision)
     return replace(job, settings=replace(job.settings, compute=compute))
-
-
-def _last_frame(work: WorkDir) -> int:
-    names = [p.stem for p in work.frames_dir.glob("*.png") if p.stem.isdigit()]
-    return max(map(int, names), default=-1)
 
 
 @dataclass(frozen=True)
