@@ -17,11 +17,11 @@ from nst_video.pipeline.encode import encode, write_report
 from nst_video.pipeline.passes import render_passes
 from nst_video.pipeline.preflight import (
     Parallel,
-    check_job,
     choose_segments,
     default_work_dir,
     job_fingerprint,
     load_manifest,
+    open_checked_source,
     preflight_engine,
     prepare_work_dir,
     render_plan,
@@ -70,7 +70,7 @@ def render_video(
     if parallel.enabled:
         require_ray()  # before any work: one line that says how to install it
     work = WorkDir(work_dir or default_work_dir(job.output))
-    source = check_job(job, work, overwrite, restart)
+    source = open_checked_source(job, work, overwrite, restart)
     indices = render_range(source, video)
     long_side = video_long_side(job.settings.image.size, max(source.size))
     loss = job.settings.loss

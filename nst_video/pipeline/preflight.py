@@ -186,8 +186,9 @@ class Parallel:
             )
 
 
-def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameSource:
-    """Every refusal that costs no work, before anything is written; returns the source."""
+def open_checked_source(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameSource:
+    """The job's input, opened after every refusal that costs no work and before anything is
+    written (a sequence's files are checked against the outputs too)."""
     check_names(job, work)
     work.check_ours()
     if is_within(job.input, work.path):  # before listing it: it may hold our frames too

@@ -198,7 +198,7 @@ def pass_neighbour(
     content: np.ndarray, earlier: Sequence[Earlier], step: int, video: VideoConfig
 ) -> Neighbour | None:
     """This pass's earlier results warped onto the frame and weighted as pass 1 weights them
-    (render.temporal_start: Ruder's long-term masks, flows between the input frames).
+    (temporal_start: Ruder's long-term masks, flows between the input frames).
 
     A backward pass warps frame i+1 onto frame i (flow i -> i+1) but decides the cut between
     them from the forward pair, as pass 1 did, so every pass sees the same cuts.
