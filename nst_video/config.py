@@ -7,12 +7,15 @@ frames, not any frame's pixels. A field is RESULT unless its metadata says other
 field is checked on resume until someone decides it may change freely.
 
 Each field is also the one source of its option: `opt(default, help, panel, ...)` declares the
-command-line flag (--field-name unless `flag=` says otherwise), its --help text and box, the
-words it takes (`choices=`), the commands that have it (`commands=`; a settings group's default
-is GROUP_COMMANDS) and, per command, another default or help (`on=`). From that metadata the CLI
-builds its options (cli/options.py), `settings_from_flat` maps flat keywords (the field names:
-`style_weight=5`) to Settings for the Python API and the --config files, and a refused resume
-names the flag. Adding a setting is one field here:
+command-line flag (--field-name unless `flag=` says otherwise), its --help text and box (one of
+PANELS), the words it takes (`choices=`, shown as [a|b]; validation still checks them), its
+role (`role=`), the commands that have it (`commands=`; by default a VideoConfig field is the
+video command's, any other field all three stylizing commands') and, per command, another
+default or help (`on={"video": {"default": None}}`). From that metadata the CLI builds its
+options and the options -> Settings mapping (cli/options.py, settings_from_cli),
+`settings_from_flat` maps flat keywords (the field names: `style_weight=5`) to Settings for the
+Python API and --config files, a work directory's fingerprint keeps the video command's result
+settings, and a refused resume names the flag. Adding a setting is one field here:
 
     # Why this default (what was measured).
     style_loss: str = opt("gram", "Style statistics matched: gram or w2.", "Look",
@@ -21,7 +24,7 @@ names the flag. Adding a setting is one field here:
 `before=` (the value work directories made before it existed rendered with) lets older work
 directories resume without a manifest format bump; with no `before`, the default is assumed
 (right when the default reproduces the old behaviour). A field without `opt` (a plain default,
-or `_runtime`/`_encoding`) has no flag but is still a flat keyword. Within one command the flat
+or `_runtime`) has no flag but is still a flat keyword. Within one command the flat
 names are unique: `iterations` is optim.iterations for `image` and `preview` (an image's
 budget) and video.iterations for `video` (a warm-started frame's budget); a video's first frame
 and cuts take video.first_iterations, and optim.iterations is not one of its settings.
@@ -105,18 +108,8 @@ def opt(
     return field(default=default, metadata=metadata)
 
 
-def _encoding(default: Any) -> Any:
-    return field(default=default, metadata={"role": ENCODING})
-
-
 def _runtime(default: Any) -> Any:
     return field(default=default, metadata={"role": RUNTIME})
-
-
-def _since(default: Any, before: Any) -> Any:
-    """A RESULT setting added after work directories existed: one that lacks it rendered as if
-    it were `before`, which it is read as (absent_value), so its frames continue exactly."""
-    return field(default=default, metadata={"before": before})
 
 
 # Settings that no longer exist, with the value under which dropping one changes nothing; a work

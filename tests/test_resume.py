@@ -1242,6 +1242,7 @@ def _as_written_with_a_fingerprint_of_before(work: Path) -> dict:
     return data
 
 
+@pytest.mark.slow
 def test_a_work_dir_with_an_older_fingerprint_continues_exactly(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
