@@ -134,6 +134,8 @@ class ListSource:
         self.fps = Fraction(24)
         self.frame_count = len(frames)
         self.has_audio = False
+        self.files: list[Path] = []
+        self.warning: str | None = None
         self.alive: list[weakref.ref[np.ndarray]] = []
         self.reads: list[tuple[int, int]] = []
 
