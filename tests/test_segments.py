@@ -10,7 +10,7 @@ import pytest
 
 from nst_video.config import VideoConfig
 from nst_video.pipeline.encode import final_frames
-from nst_video.video.segments import DEFAULT_WARMUP, Segment, blend_weight
+from nst_video.video.segments import Segment, blend_weight
 from nst_video.video.segments import plan_segments as _plan_segments
 from nst_video.workdir.store import WorkDir
 
@@ -20,10 +20,6 @@ from nst_video.workdir.store import WorkDir
 def plan_segments(indices: range, parts: int, cuts: Sequence[int] = (), warmup: int = 4):
     """The planner with a 4-frame warm-up, which the hand-computed plans below assume."""
     return _plan_segments(indices, parts, cuts, warmup)
-
-
-def test_default_warmup_matches_the_video_config() -> None:
-    assert DEFAULT_WARMUP == VideoConfig().segment_warmup == 12
 
 
 def test_even_split_two_parts() -> None:
