@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from clip_inputs import Inputs, make_inputs
+from clip_inputs import Inputs, inputs_fixture
 from PIL import Image
 
 from nst_video.api import make_engine
@@ -355,14 +355,7 @@ def test_with_offset_1_later_passes_render_as_the_adjacent_neighbour_did(
 COUNT, WIDTH, HEIGHT = 6, 48, 32
 
 
-@pytest.fixture(scope="module")
-def inputs(
-    tmp_path_factory: pytest.TempPathFactory,
-    weights_file: Path,
-    write_sequence: Callable[..., Path],
-) -> Inputs:
-    root = tmp_path_factory.mktemp("passes")
-    return make_inputs(root, COUNT, (WIDTH, HEIGHT), weights_file, write_sequence)
+inputs = inputs_fixture("passes", COUNT, (WIDTH, HEIGHT))
 
 
 def video_args(inputs: Inputs, output: Path, *extra: str) -> list[str]:
