@@ -209,6 +209,7 @@ def test_a_backward_pass_holds_a_bounded_number_of_frames(
     assert len(live) == 14 and max(live) <= 3 + 2 + 1 + 1 + max(offsets)
 
 
+@pytest.mark.slow
 def test_reversed_contents_keeps_at_most_a_chunk(make_moving_frames: Callable[..., list]) -> None:
     source = ListSource(make_moving_frames(10, 48, 32))
     order, live = [], []

@@ -244,6 +244,7 @@ def test_stored_segments_follow_a_longer_or_shorter_range() -> None:
 # --- long-term offsets in a segment ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_segment_warmed_up_as_far_as_the_largest_offset_gives_its_start_every_offset(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
