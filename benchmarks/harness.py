@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nst_video.config import LossConfig, Settings
+from nst_video.config import VIDEO, LossConfig, Settings, settings_from_flat
 from nst_video.models import MODEL_NAMES
 
 # The version of the result document below; bump it when a key changes meaning.
@@ -101,12 +101,14 @@ def add_budget_options(parser: argparse.ArgumentParser) -> None:
 
 
 def with_budgets(settings: Settings, args: argparse.Namespace) -> Settings:
-    """`settings` with the video budgets the command line asked for."""
-    video = settings.video
-    for option in ("first_iterations", "iterations"):
-        if getattr(args, option, None) is not None:
-            video = replace(video, **{option: getattr(args, option)})
-    return replace(settings, video=video)
+    """`settings` with the video budgets the command line asked for (as `nst-video video`
+    reads them: config.settings_from_flat)."""
+    flat = {
+        name: getattr(args, name)
+        for name in ("first_iterations", "iterations")
+        if getattr(args, name, None) is not None
+    }
+    return settings_from_flat(settings, command=VIDEO, **flat)
 
 
 def add_tutorial_option(parser: argparse.ArgumentParser) -> None:
@@ -120,10 +122,10 @@ def add_tutorial_option(parser: argparse.ArgumentParser) -> None:
 
 def with_network(settings: Settings, args: argparse.Namespace) -> Settings:
     """`settings` with the network and style weight the command line asked for."""
-    loss = replace(settings.loss, model=args.model)
+    flat = {"model": args.model}
     if getattr(args, "style_weight", None) is not None:
-        loss = replace(loss, style_weight=args.style_weight)
-    return replace(settings, loss=loss)
+        flat["style_weight"] = args.style_weight
+    return settings_from_flat(settings, command=VIDEO, **flat)
 
 
 def network_label(args: argparse.Namespace) -> str:

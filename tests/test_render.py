@@ -243,6 +243,7 @@ def _slow_saves(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[tuple[s
     return log
 
 
+@pytest.mark.slow
 def test_frames_are_saved_off_the_main_thread_with_the_same_bytes(
     small_engine: Engine, clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from clip_inputs import Inputs, make_inputs
+from clip_inputs import Inputs, inputs_fixture
 from PIL import Image
 
 from nst_video import cli
@@ -52,14 +52,7 @@ class Reference:
     frames: dict[str, bytes]  # frame file name -> PNG bytes
 
 
-@pytest.fixture(scope="module")
-def inputs(
-    tmp_path_factory: pytest.TempPathFactory,
-    weights_file: Path,
-    write_sequence: Callable[..., Path],
-) -> Inputs:
-    root = tmp_path_factory.mktemp("resume")
-    return make_inputs(root, COUNT, (WIDTH, HEIGHT), weights_file, write_sequence)
+inputs = inputs_fixture("resume", COUNT, (WIDTH, HEIGHT))
 
 
 def video_args(inputs: Inputs, output: Path | str, *extra: str, source: Path | None = None) -> list:
