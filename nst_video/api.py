@@ -1,15 +1,39 @@
-"""Python API: `stylize_image` for one picture, `stylize_batch` for many with shared targets."""
+"""Python API: `stylize_image` for one picture, `stylize_video` for a clip (resumable, through
+the pipeline's own entry point), and the engine helpers the CLI shares (`make_engine`,
+`stylize_batch` for many pictures with shared targets).
+
+The API prints nothing: progress reaches the caller as the engine's event dataclasses
+(nst_video.progress), and every refusal is an NstError whose message names keywords
+(`weights=`), not the command line's flags (`--weights`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from nst_video.config import ComputeConfig, Settings, image_long_side
+from nst_video.config import (
+    DEVICES,
+    FLOW_METHODS,
+    INITS,
+    OPTIMIZERS,
+    PADDINGS,
+    PRECISIONS,
+    VIDEO_INITS,
+    WARP_INTERPOLATIONS,
+    ComputeConfig,
+    Settings,
+    image_long_side,
+)
 from nst_video.core.device import configure_backend, pick_device, resolve_precision
 from nst_video.core.engine import (
     Engine,
@@ -19,25 +43,148 @@ from nst_video.core.engine import (
     validate_settings,
 )
 from nst_video.core.weights import load_state_dict
-from nst_video.errors import NstError, WeightsError
+from nst_video.errors import InputError, NstError, WeightsError
 from nst_video.media.files import refuse_existing
-from nst_video.media.images import read_image, write_image
+from nst_video.media.images import pil_to_rgb, read_image, write_image
 from nst_video.media.paths import check_inputs
-from nst_video.models import weights_source
+from nst_video.models import MODEL_NAMES, POOLING, weights_source
+from nst_video.pipeline.job import Parallel, render_video
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
 from nst_video.video.resize import resize_long_side, resize_to
 from nst_video.workdir.manifest import Job
 
-ImageLike = str | Path | np.ndarray
+# What an image argument may be: a file, an HxWx3 array (uint8, or float in [0, 1]), a PIL image.
+ImageInput = str | os.PathLike[str] | np.ndarray | Image.Image
+PathInput = str | os.PathLike[str]
 COMPUTE_FIELDS = tuple(f.name for f in fields(ComputeConfig))
 
 
-def _as_array(image: ImageLike) -> np.ndarray:
-    return image if isinstance(image, np.ndarray) else read_image(image)
+# --- inputs ----------------------------------------------------------------------------------
+
+
+def as_rgb(image: object, what: str = "image") -> np.ndarray:
+    """`image` as the HxWx3 uint8 RGB array the engine takes; `what` names the argument in
+    messages. A path reads as the CLI reads it, a PIL image as its file would read."""
+    if isinstance(image, str | os.PathLike):
+        return read_image(image)
+    if isinstance(image, Image.Image):
+        return pil_to_rgb(image)
+    if isinstance(image, np.ndarray):
+        return _array_rgb(image, what)
+    raise InputError(
+        f"{what}= takes a file path, an HxWx3 numpy array or a PIL image, "
+        f"got {type(image).__name__}"
+    )
+
+
+def _array_rgb(array: np.ndarray, what: str) -> np.ndarray:
+    if array.ndim != 3 or array.shape[2] != 3 or not array.size:
+        raise InputError(f"{what}= array must be HxWx3 (RGB), got shape {array.shape}")
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InputError(f"{what}= array must be uint8 (0-255) or float (0-1), got {array.dtype}")
+    low, high = float(np.min(array)), float(np.max(array))
+    if not (low >= 0.0 and high <= 1.0):  # also NaN
+        raise InputError(
+            f"{what}= float array must hold values in [0, 1], got {low:g}..{high:g}; "
+            "divide 0-255 values by 255"
+        )
+    # Rounded to 8 bits, as a file holding the image would be: equal inputs, equal results.
+    return np.rint(array * 255.0).astype(np.uint8)
+
+
+def style_list(style: object) -> list[Any]:
+    """One style (any ImageInput) or a non-empty sequence of them."""
+    if isinstance(style, str | os.PathLike | np.ndarray | Image.Image):
+        return [style]
+    if isinstance(style, Sequence) and style:
+        return list(style)
+    if isinstance(style, Sequence):
+        raise InputError("style= is empty; give an image or a list of images")
+    raise InputError(
+        f"style= takes an image (path, HxWx3 numpy array, PIL image) or a list of them, "
+        f"got {type(style).__name__}"
+    )
+
+
+# --- keywords --------------------------------------------------------------------------------
+
+
+def resolve_settings(
+    settings: Settings | None, keywords: Mapping[str, Any], command: str
+) -> Settings:
+    """`settings` (default: the defaults) with the flat keywords of `command` applied."""
+    # Interim (the keywords stylize_image took so far) until config.settings_from_flat lands.
+    settings = settings or Settings()
+    options = dict(keywords)
+    if "model" in options:
+        settings = replace(settings, loss=replace(settings.loss, model=options.pop("model")))
+    compute = {k: options.pop(k) for k in COMPUTE_FIELDS if k in options}
+    if compute:
+        settings = replace(settings, compute=replace(settings.compute, **compute))
+    if options:
+        settings = replace(settings, image=replace(settings.image, **options))
+    return settings
+
+
+# --- errors in API terms ---------------------------------------------------------------------
+
+# `--flag` in a message, and the word after it, which is its value when it looks like one.
+_FLAG = re.compile(r"(?<![\w-])--(?P<flag>[a-z][a-z0-9-]*)(?P<next> [^\s;,)]+)?")
+# Switches: `--overwrite` is `overwrite=True` here, `--no-audio` is `audio=False`.
+_SWITCHES = ("overwrite", "restart")
+# Words that are values of a flag they follow (`--init flow`); others read on (`--size or`).
+_CHOICE_WORDS = frozenset(
+    (*OPTIMIZERS, *DEVICES, *PRECISIONS, *INITS, *VIDEO_INITS, *FLOW_METHODS,
+     *WARP_INTERPOLATIONS, *PADDINGS, *POOLING, *MODEL_NAMES)
+)  # fmt: skip
+
+
+def api_terms(message: str) -> str:
+    """A message written for the command line, with each `--flag` as the keyword this API
+    takes (`--weights FILE` -> `weights=FILE`, `--overwrite` -> `overwrite=True`)."""
+    switches = {*_SWITCHES, *_bool_settings()}
+
+    def keyword(match: re.Match[str]) -> str:
+        name = match["flag"].replace("-", "_")
+        after = match["next"] or ""
+        word = after.strip().rstrip(":.")
+        is_value = bool(word) and (
+            any(c.isdigit() for c in word) or word.isupper() or word in _CHOICE_WORDS
+        )
+        if name in switches:
+            return f"{name}=True{after}"
+        if name.startswith("no_") and name[3:] in switches:
+            return f"{name[3:]}=False{after}"
+        if is_value:
+            return f"{name}={after.strip()}"
+        return f"{name}={after}"
+
+    return _FLAG.sub(keyword, message)
+
+
+def _bool_settings() -> set[str]:
+    """The yes/no settings (preserve_colors, audio): a flag of theirs is a switch."""
+    groups = (getattr(Settings(), f.name) for f in fields(Settings))
+    return {f.name for g in groups for f in fields(g) if f.type in (bool, "bool")}
+
+
+@contextlib.contextmanager
+def api_errors() -> Iterator[None]:
+    """Refusals raised inside, re-raised (same class, same traceback) in API terms."""
+    try:
+        yield
+    except NstError as exc:
+        exc.args = (api_terms(str(exc)),)
+        raise
+
+
+# --- engines ---------------------------------------------------------------------------------
 
 
 def make_engine(
-    styles: Sequence[ImageLike],
+    styles: Sequence[ImageInput],
     settings: Settings,
     weights: str | Path | None = None,
     callback: Callback = ignore,
@@ -47,7 +194,7 @@ def make_engine(
     `callback` hears a Message when the weights are fetched first."""
     validate_settings(settings, len(styles))
     check_inputs(styles, weights)
-    style_images = [_as_array(s) for s in styles]
+    style_images = [as_rgb(s, "style") for s in styles]
     device = pick_device(settings.compute.device)
     precision = resolve_precision(settings.compute.precision, device)
     configure_backend(device, precision)  # process-wide: the app's choice
@@ -87,36 +234,132 @@ def stylize_array(engine: Engine, content: np.ndarray, callback: Callback = igno
     return engine.stylize(content, init, settings.optim.iterations, callback=callback)
 
 
+# --- images ----------------------------------------------------------------------------------
+
+
 def stylize_image(
-    content: ImageLike,
-    style: ImageLike | Sequence[ImageLike],
+    content: ImageInput,
+    style: ImageInput | Sequence[ImageInput],
     *,
     settings: Settings | None = None,
-    weights: str | Path | None = None,
-    model: str | None = None,
-    callback: Callback = ignore,
-    **image_options: object,
+    weights: PathInput | None = None,
+    progress: Callback | None = None,
+    **keywords: Any,
 ) -> np.ndarray:
-    """Stylize one image; returns HxWx3 uint8 RGB. `image_options` override ImageConfig fields,
-    and ComputeConfig's (device, precision).
+    """Stylize one image; returns it as an HxWx3 uint8 RGB array.
 
-    `model` (one of models.MODEL_NAMES) overrides `settings.loss.model`; `weights` is a local
-    file for that model (default: $NST_VIDEO_WEIGHTS, else its download, fetched once and
-    cached).
-
-    >>> out = stylize_image("photo.jpg", "starry.jpg", size=256)  # doctest: +SKIP
+    `content` and `style` (one image or a list, blended) are each a file path, an HxWx3 numpy
+    array (uint8, or float in [0, 1]) or a PIL image. `keywords` are the settings by their
+    flat names (`style_weight=5, iterations=200, size=256, model="vgg16"`); they override
+    `settings` (nested Settings, default: the defaults). `weights` is a local file for the
+    model (default: $NST_VIDEO_WEIGHTS, else its download, fetched once and cached).
+    `progress`, if given, receives the engine's events (nst_video.progress).
     """
-    settings = settings or Settings()
-    if model is not None:
-        settings = replace(settings, loss=replace(settings.loss, model=model))
-    compute = {k: image_options.pop(k) for k in COMPUTE_FIELDS if k in image_options}
-    if compute:
-        settings = replace(settings, compute=replace(settings.compute, **compute))
-    if image_options:
-        settings = replace(settings, image=replace(settings.image, **image_options))
-    styles = [style] if isinstance(style, str | Path | np.ndarray) else list(style)
-    engine = make_engine(styles, settings, weights, callback)
-    return stylize_array(engine, _as_array(content), callback).image
+    callback = progress or ignore
+    with api_errors():
+        resolved = resolve_settings(settings, keywords, "image")
+        styles = style_list(style)
+        image = as_rgb(content, "content")  # before the weights load: a bad input costs nothing
+        engine = make_engine(styles, resolved, _path_or_none(weights), callback)
+        return stylize_array(engine, image, callback).image
+
+
+# --- videos ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """What stylize_video did. `rendered` counts the frame renders of this call (with
+    passes > 1, each pass's); `reused` the clip's frames that were finished before it."""
+
+    output: str
+    work_dir: Path
+    total: int
+    rendered: int
+    reused: int
+    seconds: float
+    report: Path | None
+
+
+def stylize_video(
+    input: PathInput,
+    style: PathInput | Sequence[PathInput],
+    output: PathInput,
+    *,
+    work_dir: PathInput | None = None,
+    progress: Callback | None = None,
+    settings: Settings | None = None,
+    weights: PathInput | None = None,
+    report: PathInput | None = None,
+    overwrite: bool = False,
+    restart: bool = False,
+    workers: int = 1,
+    ray_address: str | None = None,
+    **keywords: Any,
+) -> VideoResult:
+    """Stylize a clip or image sequence into `output` (a video file, or a folder of PNG frames
+    when given as a string ending in '/'), as `nst-video video` does, with its checks.
+
+    Resumable: the work directory (`work_dir`, default OUTPUT.nst-work) keeps each finished
+    frame; calling again with the same arguments continues, reusing them. Other settings are
+    refused unless `restart=True`; files nst-video did not write are never replaced unless
+    `overwrite=True`. `keywords` are the video settings by their flat names
+    (`iterations=100, first_iterations=300, size=256, style_weight=5`), over `settings`.
+    `report` writes per-frame statistics (JSON lines). `progress` receives the events.
+    """
+    began = time.perf_counter()
+    with api_errors():
+        resolved = resolve_settings(settings, keywords, "video")
+        styles = [_style_path(s) for s in style_list(style)]
+        job = Job(
+            absolute(input),
+            tuple(absolute(s) for s in styles),
+            absolute(output),
+            absolute(weights) if weights else None,
+            absolute(report) if report else None,
+            resolved,
+        )
+        done = render_video(
+            job,
+            _path_or_none(work_dir),
+            engine_for,
+            overwrite=overwrite,
+            restart=restart,
+            callback=progress or ignore,
+            parallel=Parallel(workers, ray_address),
+        )
+    return VideoResult(
+        output=done.output,
+        work_dir=done.work_dir,
+        total=done.total,
+        rendered=done.rendered,
+        reused=max(done.total - done.rendered, 0),
+        seconds=time.perf_counter() - began,
+        report=Path(job.report) if job.report else None,
+    )
+
+
+def _style_path(style: object) -> PathInput:
+    if isinstance(style, str | os.PathLike):
+        return style
+    raise InputError(
+        f"style= of a video must be image files, got {type(style).__name__}: the work directory "
+        "records them to resume; save the image first"
+    )
+
+
+def _path_or_none(path: PathInput | None) -> Path | None:
+    return Path(path) if path is not None else None
+
+
+def absolute(path: PathInput) -> str:
+    """Absolute path, keeping a trailing separator (it means 'directory output')."""
+    text = os.fspath(path)
+    resolved = os.path.abspath(text)
+    return resolved + os.sep if text.endswith(("/", os.sep)) else resolved
+
+
+# --- batches (the CLI's `image` with several inputs) ------------------------------------------
 
 
 @dataclass(frozen=True)

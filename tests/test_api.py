@@ -1,4 +1,4 @@
-"""The Python API: stylize_image, make_engine and stylize_batch."""
+"""The Python API: stylize_image, stylize_video, make_engine and stylize_batch."""
 
 from __future__ import annotations
 
@@ -10,10 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_video.api import BatchItem, initial_image, make_engine, stylize_batch
+from nst_video.api import (
+    BatchItem,
+    VideoResult,
+    api_terms,
+    initial_image,
+    make_engine,
+    stylize_batch,
+)
 from nst_video.config import ComputeConfig, LossConfig, OptimConfig, Settings
-from nst_video.errors import OptionError, WeightsError
-from nst_video.progress import Event, ImageDone, ImageFailed
+from nst_video.errors import InputError, NstError, OptionError, OutputError, WeightsError
+from nst_video.progress import Event, FrameDone, ImageDone, ImageFailed
 
 FAST = Settings(
     loss=LossConfig(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1")),
@@ -65,7 +72,7 @@ def test_invalid_options_raise_before_work(
 
     with pytest.raises(OptionError, match=r"^size must be >= 1, got 0$"):
         stylize_image(content_rgb, style_rgb, size=0, weights=weights_file)
-    with pytest.raises(OptionError, match=r"^--style-blend has 1 weight for 2 styles; "):
+    with pytest.raises(OptionError, match=r"^style_blend= has 1 weight for 2 styles; "):
         stylize_image(content_rgb, [style_rgb, style_rgb], style_blend=(1.0,), weights=weights_file)
     with pytest.raises(TypeError):
         stylize_image(content_rgb, style_rgb, no_such_option=1, weights=weights_file)
@@ -77,7 +84,7 @@ def test_missing_weights_never_fall_back_to_random(
     from nst_video import stylize_image
 
     monkeypatch.delenv("NST_VIDEO_WEIGHTS", raising=False)
-    with pytest.raises(WeightsError, match="--weights FILE or set NST_VIDEO_WEIGHTS=FILE"):
+    with pytest.raises(WeightsError, match="weights=FILE or set NST_VIDEO_WEIGHTS=FILE"):
         stylize_image(content_rgb, style_rgb, size=32, settings=FAST)
 
 
@@ -143,9 +150,9 @@ def test_model_argument_picks_the_network(
     assert out.shape == (24, 32, 3)
     with pytest.raises(WeightsError) as info:  # model= wins over settings.loss.model
         stylize_image(content_rgb, style_rgb, settings=FAST_32, weights=weights_file, model="vgg16")
-    assert str(info.value) == (
-        "weights do not fit --model vgg16: this file holds a VGG19; pass --model vgg19 or "
-        "--model vgg19-caffe"
+    assert str(info.value) == (  # in the API's terms: keywords, not flags
+        "weights do not fit model=vgg16: this file holds a VGG19; pass model=vgg19 or "
+        "model=vgg19-caffe"
     )
 
 
@@ -173,3 +180,223 @@ def test_the_app_sets_the_backend_not_the_engine(
     monkeypatch.setattr(torch, "set_num_threads", refuse)
     monkeypatch.setattr(torch, "set_flush_denormal", refuse)
     Engine(load_state_dict(weights_file), [make_image(32, 32, 1)], settings, pick_device("cpu"))
+
+
+# --- what an image may be ------------------------------------------------------------------------
+
+
+def test_path_array_float_and_pil_inputs_give_identical_results(
+    weights_file: Path, image_file: Callable[..., Path]
+) -> None:
+    """A picture given as a file, its uint8 array, the array as floats in [0, 1], or a PIL
+    image is the same picture: the results are byte for byte equal at a fixed seed."""
+    from nst_video import stylize_image
+
+    content_path = image_file("c.png", seed=1, size=(24, 32))
+    style_path = image_file("s.png", seed=2, size=(40, 40))
+    content, style = np.asarray(Image.open(content_path)), np.asarray(Image.open(style_path))
+    forms = {
+        "path": (content_path, style_path),
+        "str": (str(content_path), str(style_path)),
+        "uint8": (content, style),
+        "float": (content / 255.0, style.astype(np.float32) / 255),
+        "pil": (Image.fromarray(content), Image.open(style_path)),
+    }
+    noise = replace(FAST_32, image=replace(FAST_32.image, init="noise", seed=5))
+    results = {
+        name: stylize_image(c, s, settings=noise, weights=weights_file)
+        for name, (c, s) in forms.items()
+    }
+    first = results["path"]
+    assert first.shape == (24, 32, 3) and first.dtype == np.uint8
+    assert {
+        name: out.tobytes() == first.tobytes() for name, out in results.items()
+    } == dict.fromkeys(forms, True)
+
+
+def test_pil_image_with_alpha_reads_as_its_file(
+    weights_file: Path, make_image: Callable[..., np.ndarray], tmp_path: Path
+) -> None:
+    """RGBA and grey PIL images convert as read_image converts their files (over white)."""
+    from nst_video import stylize_image
+
+    rgba = Image.fromarray(make_image(24, 32, 3)).convert("RGBA")
+    rgba.putalpha(Image.fromarray(np.tile(np.arange(32, dtype=np.uint8) * 8, (24, 1))))
+    rgba.save(tmp_path / "a.png")
+    style = make_image(40, 40, 2)
+    from_file = stylize_image(tmp_path / "a.png", style, settings=FAST_32, weights=weights_file)
+    from_pil = stylize_image(rgba, style, settings=FAST_32, weights=weights_file)
+    assert from_pil.tobytes() == from_file.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (42, "content= takes a file path, an HxWx3 numpy array or a PIL image, got int"),
+        (np.zeros((24, 32), np.uint8), "content= array must be HxWx3 (RGB), got shape (24, 32)"),
+        (
+            np.zeros((24, 32, 4), np.uint8),
+            "content= array must be HxWx3 (RGB), got shape (24, 32, 4)",
+        ),
+        (
+            np.zeros((24, 32, 3), np.int64),
+            "content= array must be uint8 (0-255) or float (0-1), got int64",
+        ),
+        (
+            np.full((24, 32, 3), 255.0),
+            "content= float array must hold values in [0, 1], got 255..255; divide 0-255 values "
+            "by 255",
+        ),
+        (
+            np.full((24, 32, 3), np.nan),
+            "content= float array must hold values in [0, 1], got nan..nan; divide 0-255 "
+            "values by 255",
+        ),
+        ("missing.png", "image not found: missing.png"),
+    ],
+)
+def test_bad_content_is_one_input_error(
+    weights_file: Path, style_rgb: np.ndarray, content: object, message: str
+) -> None:
+    from nst_video import stylize_image
+
+    with pytest.raises(InputError) as info:
+        stylize_image(content, style_rgb, settings=FAST_32, weights=weights_file)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("style", "message"),
+    [
+        ([], "style= is empty; give an image or a list of images"),
+        (
+            None,
+            "style= takes an image (path, HxWx3 numpy array, PIL image) or a list of them, got "
+            "NoneType",
+        ),
+        ([np.zeros((4, 4), np.uint8)], "style= array must be HxWx3 (RGB), got shape (4, 4)"),
+    ],
+)
+def test_bad_style_is_one_input_error(
+    weights_file: Path, content_rgb: np.ndarray, style: object, message: str
+) -> None:
+    from nst_video import stylize_image
+
+    with pytest.raises(InputError) as info:
+        stylize_image(content_rgb, style, settings=FAST_32, weights=weights_file)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+# --- messages in the API's terms ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cli", "api"),
+    [
+        (
+            "out.png exists; pass --overwrite to replace it",
+            "out.png exists; pass overwrite=True to replace it",
+        ),
+        (
+            "pass --weights FILE or set NST_VIDEO_WEIGHTS=FILE",
+            "pass weights=FILE or set NST_VIDEO_WEIGHTS=FILE",
+        ),
+        (
+            "out of memory at --size 64 (x); try --size 32",
+            "out of memory at size=64 (x); try size=32",
+        ),
+        (
+            "--passes 3 needs --init flow: with --init content",
+            "passes=3 needs init=flow: with init=content",
+        ),
+        ("--style-scale must be > 0", "style_scale= must be > 0"),
+        ("set --size or --coarse-start", "set size= or coarse_start="),
+        ("with --no-audio and --preserve-colors", "with audio=False and preserve_colors=True"),
+        ("pass --restart to discard them", "pass restart=True to discard them"),
+        ("file NST_VIDEO_WEIGHTS=a--b stays", "file NST_VIDEO_WEIGHTS=a--b stays"),
+    ],
+)
+def test_messages_name_keywords_not_flags(cli: str, api: str) -> None:
+    assert api_terms(cli) == api
+
+
+# --- videos --------------------------------------------------------------------------------------
+
+VIDEO_FAST = replace(
+    FAST,
+    image=replace(FAST.image, size=None),
+    video=replace(FAST.video, first_iterations=3, iterations=2),
+)
+
+
+@pytest.fixture
+def clip(tmp_path: Path, weights_file: Path, write_sequence: Callable[..., Path]):  # noqa: ANN201
+    from clip_inputs import make_inputs
+
+    (tmp_path / "in").mkdir()
+    return make_inputs(tmp_path / "in", 4, (32, 24), weights_file, write_sequence)
+
+
+def test_stylize_video_then_again_reuses_every_frame(
+    clip,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # noqa: ANN001
+) -> None:
+    from nst_video import stylize_video
+
+    output, report = tmp_path / "out.mp4", tmp_path / "stats.jsonl"
+    events: list[Event] = []
+    first = stylize_video(
+        clip.clip, clip.style, output, settings=VIDEO_FAST, weights=clip.weights,
+        report=report, progress=events.append,
+    )  # fmt: skip
+    assert isinstance(first, VideoResult)
+    assert (first.total, first.rendered, first.reused) == (4, 4, 0)
+    assert first.output == str(output) and first.work_dir == tmp_path / "out.mp4.nst-work"
+    assert first.report == report and len(report.read_text().splitlines()) == 4
+    assert first.seconds > 0
+    assert [e.index for e in events if isinstance(e, FrameDone)] == [0, 1, 2, 3]
+    frames = {p.name: p.read_bytes() for p in (first.work_dir / "frames").glob("*.png")}
+    encoded = output.read_bytes()
+
+    again = stylize_video(
+        clip.clip, clip.style, output, settings=VIDEO_FAST, weights=clip.weights, report=report
+    )
+    assert (again.total, again.rendered, again.reused) == (4, 0, 4)
+    assert {p.name: p.read_bytes() for p in (again.work_dir / "frames").glob("*.png")} == frames
+    assert output.read_bytes() == encoded
+    assert capsys.readouterr() == ("", "")  # the API prints nothing
+
+
+def test_stylize_video_keeps_what_it_did_not_write(clip, tmp_path: Path) -> None:  # noqa: ANN001
+    """The CLI's checks, before any work, with the keyword to pass named."""
+    from nst_video import stylize_video
+
+    output = tmp_path / "mine.mp4"
+    output.write_bytes(b"not ours")
+    with pytest.raises(OutputError) as info:
+        stylize_video(clip.clip, clip.style, output, settings=VIDEO_FAST, weights=clip.weights)
+    assert str(info.value) == f"{output} exists; pass overwrite=True to replace it"
+    assert output.read_bytes() == b"not ours"
+    assert not (tmp_path / "mine.mp4.nst-work").exists()
+    with pytest.raises(OutputError) as info:  # never an input, even so
+        stylize_video(
+            clip.clip, clip.style, clip.clip, settings=VIDEO_FAST, weights=clip.weights,
+            overwrite=True,
+        )  # fmt: skip
+    assert str(info.value) == (
+        f"output {clip.clip} is also an input ({clip.clip}); nst-video never writes over an "
+        "input, not even with overwrite=True: choose another path"
+    )
+
+
+def test_stylize_video_styles_are_files(clip, tmp_path: Path, style_rgb: np.ndarray) -> None:  # noqa: ANN001
+    from nst_video import stylize_video
+
+    with pytest.raises(InputError) as info:
+        stylize_video(clip.clip, style_rgb, tmp_path / "o.mp4", settings=VIDEO_FAST)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "style= of a video must be image files, got ndarray: the work directory records them "
+        "to resume; save the image first"
+    )
+    assert isinstance(info.value, NstError)
