@@ -10,11 +10,13 @@ The API prints nothing: progress reaches the caller as the engine's event datacl
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +24,13 @@ import numpy as np
 from PIL import Image
 
 from nst_video.config import (
-    DEVICES,
-    FLOW_METHODS,
-    INITS,
-    OPTIMIZERS,
-    PADDINGS,
-    PRECISIONS,
-    VIDEO_INITS,
-    WARP_INTERPOLATIONS,
-    ComputeConfig,
+    COMMANDS,
+    IMAGE,
+    VIDEO,
     Settings,
+    command_settings,
     image_long_side,
+    settings_from_flat,
 )
 from nst_video.core.device import configure_backend, pick_device, resolve_precision
 from nst_video.core.engine import (
@@ -43,11 +41,11 @@ from nst_video.core.engine import (
     validate_settings,
 )
 from nst_video.core.weights import load_state_dict
-from nst_video.errors import InputError, NstError, WeightsError
+from nst_video.errors import InputError, NstError, WeightsError, unknown_choice
 from nst_video.media.files import refuse_existing
 from nst_video.media.images import pil_to_rgb, read_image, write_image
 from nst_video.media.paths import check_inputs
-from nst_video.models import MODEL_NAMES, POOLING, weights_source
+from nst_video.models import weights_source
 from nst_video.pipeline.job import Parallel, render_video
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
 from nst_video.video.resize import resize_long_side, resize_to
@@ -56,7 +54,6 @@ from nst_video.workdir.manifest import Job
 # What an image argument may be: a file, an HxWx3 array (uint8, or float in [0, 1]), a PIL image.
 ImageInput = str | os.PathLike[str] | np.ndarray | Image.Image
 PathInput = str | os.PathLike[str]
-COMPUTE_FIELDS = tuple(f.name for f in fields(ComputeConfig))
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -112,62 +109,64 @@ def style_list(style: object) -> list[Any]:
 
 
 def resolve_settings(
-    settings: Settings | None, keywords: Mapping[str, Any], command: str
+    settings: Settings | None, keywords: Mapping[str, Any], command: str, function: Any
 ) -> Settings:
-    """`settings` (default: the defaults) with the flat keywords of `command` applied."""
-    # Interim (the keywords stylize_image took so far) until config.settings_from_flat lands.
-    settings = settings or Settings()
-    options = dict(keywords)
-    if "model" in options:
-        settings = replace(settings, loss=replace(settings.loss, model=options.pop("model")))
-    compute = {k: options.pop(k) for k in COMPUTE_FIELDS if k in options}
-    if compute:
-        settings = replace(settings, compute=replace(settings.compute, **compute))
-    if options:
-        settings = replace(settings, image=replace(settings.image, **options))
-    return settings
+    """`settings` (default: `command`'s defaults) with the flat keywords applied, by the
+    settings' metadata (config.settings_from_flat). A keyword that is neither a setting of
+    `command` nor a parameter of `function` is refused with the valid ones listed."""
+    known = command_settings(command)
+    unknown = [key for key in keywords if key not in known]
+    if unknown:
+        own = [
+            p.name
+            for p in inspect.signature(function).parameters.values()
+            if p.kind == p.KEYWORD_ONLY
+        ]
+        raise unknown_choice(f"{function.__name__} keyword", unknown[0], [*own, *known])
+    return settings_from_flat(settings, command=command, **keywords)
 
 
 # --- errors in API terms ---------------------------------------------------------------------
 
 # `--flag` in a message, and the word after it, which is its value when it looks like one.
-_FLAG = re.compile(r"(?<![\w-])--(?P<flag>[a-z][a-z0-9-]*)(?P<next> [^\s;,)]+)?")
-# Switches: `--overwrite` is `overwrite=True` here, `--no-audio` is `audio=False`.
+_FLAG = re.compile(r"(?<![\w-])(?P<flag>--[a-z][a-z0-9-]*)(?P<next> [^\s;,)]+)?")
+# The API's own switches (stylize_video's); the settings' come from their metadata.
 _SWITCHES = ("overwrite", "restart")
-# Words that are values of a flag they follow (`--init flow`); others read on (`--size or`).
-_CHOICE_WORDS = frozenset(
-    (*OPTIMIZERS, *DEVICES, *PRECISIONS, *INITS, *VIDEO_INITS, *FLOW_METHODS,
-     *WARP_INTERPOLATIONS, *PADDINGS, *POOLING, *MODEL_NAMES)
-)  # fmt: skip
 
 
 def api_terms(message: str) -> str:
     """A message written for the command line, with each `--flag` as the keyword this API
-    takes (`--weights FILE` -> `weights=FILE`, `--overwrite` -> `overwrite=True`)."""
-    switches = {*_SWITCHES, *_bool_settings()}
+    takes (`--weights FILE` -> `weights=FILE`, `--overwrite` -> `overwrite=True`,
+    `--no-audio` -> `audio=False`)."""
+    keywords, words = _keywords_of_flags()
 
     def keyword(match: re.Match[str]) -> str:
-        name = match["flag"].replace("-", "_")
+        text = keywords.get(match["flag"], match["flag"][2:].replace("-", "_") + "=")
         after = match["next"] or ""
         word = after.strip().rstrip(":.")
-        is_value = bool(word) and (
-            any(c.isdigit() for c in word) or word.isupper() or word in _CHOICE_WORDS
-        )
-        if name in switches:
-            return f"{name}=True{after}"
-        if name.startswith("no_") and name[3:] in switches:
-            return f"{name[3:]}=False{after}"
-        if is_value:
-            return f"{name}={after.strip()}"
-        return f"{name}={after}"
+        takes = text.endswith("=")
+        if takes and word and (any(c.isdigit() for c in word) or word.isupper() or word in words):
+            return text + after.strip()  # `--size 64` -> `size=64`, `--init flow` -> `init=flow`
+        return text + after
 
     return _FLAG.sub(keyword, message)
 
 
-def _bool_settings() -> set[str]:
-    """The yes/no settings (preserve_colors, audio): a flag of theirs is a switch."""
-    groups = (getattr(Settings(), f.name) for f in fields(Settings))
-    return {f.name for g in groups for f in fields(g) if f.type in (bool, "bool")}
+@functools.cache
+def _keywords_of_flags() -> tuple[dict[str, str], frozenset[str]]:
+    """Each option's flag as a keyword (`--no-audio`: `audio=False`, a yes/no setting's:
+    `name=True`, others: `name=` for the value to follow), and the words options take."""
+    keywords = {f"--{name}": f"{name}=True" for name in _SWITCHES}
+    words: set[str] = set()
+    for command in COMMANDS:
+        for name, setting in command_settings(command).items():
+            cli = setting.cli
+            if cli and cli.invert:
+                keywords[setting.flag] = f"{name}=False"
+            else:
+                keywords[setting.flag] = f"{name}=True" if setting.hint is bool else f"{name}="
+            words.update(cli.choices or () if cli else ())
+    return keywords, frozenset(words)
 
 
 @contextlib.contextmanager
@@ -257,7 +256,7 @@ def stylize_image(
     """
     callback = progress or ignore
     with api_errors():
-        resolved = resolve_settings(settings, keywords, "image")
+        resolved = resolve_settings(settings, keywords, IMAGE, stylize_image)
         styles = style_list(style)
         image = as_rgb(content, "content")  # before the weights load: a bad input costs nothing
         engine = make_engine(styles, resolved, _path_or_none(weights), callback)
@@ -309,7 +308,7 @@ def stylize_video(
     """
     began = time.perf_counter()
     with api_errors():
-        resolved = resolve_settings(settings, keywords, "video")
+        resolved = resolve_settings(settings, keywords, VIDEO, stylize_video)
         styles = [_style_path(s) for s in style_list(style)]
         job = Job(
             absolute(input),

@@ -74,8 +74,6 @@ def test_invalid_options_raise_before_work(
         stylize_image(content_rgb, style_rgb, size=0, weights=weights_file)
     with pytest.raises(OptionError, match=r"^style_blend= has 1 weight for 2 styles; "):
         stylize_image(content_rgb, [style_rgb, style_rgb], style_blend=(1.0,), weights=weights_file)
-    with pytest.raises(TypeError):
-        stylize_image(content_rgb, style_rgb, no_such_option=1, weights=weights_file)
 
 
 def test_missing_weights_never_fall_back_to_random(
@@ -180,6 +178,61 @@ def test_the_app_sets_the_backend_not_the_engine(
     monkeypatch.setattr(torch, "set_num_threads", refuse)
     monkeypatch.setattr(torch, "set_flush_denormal", refuse)
     Engine(load_state_dict(weights_file), [make_image(32, 32, 1)], settings, pick_device("cpu"))
+
+
+def test_unknown_keyword_lists_the_valid_ones(content_rgb: np.ndarray) -> None:
+    from nst_video import stylize_image, stylize_video
+
+    with pytest.raises(OptionError) as info:
+        stylize_image(content_rgb, content_rgb, styel_weight=5)
+    assert str(info.value) == (
+        "unknown stylize_image keyword 'styel_weight'; valid: settings, weights, progress, "
+        "model, content_layers, style_layers, style_layer_weights, content_weight, "
+        "style_weight, tv_weight, range_weight, optimizer, iterations, history_size, "
+        "tolerance, window, adam_lr, log_every, size, style_scale, style_blend, pooling, "
+        "padding, margin, preserve_colors, init, seed, coarse_start, coarse_step, fine_share, "
+        "device, precision"
+    )
+    with pytest.raises(OptionError) as info:  # a video setting is not an image's
+        stylize_image(content_rgb, content_rgb, first_iterations=5)
+    assert str(info.value).startswith("unknown stylize_image keyword 'first_iterations'; ")
+    with pytest.raises(OptionError) as info:
+        stylize_video("in.mp4", "s.png", "out.mp4", command="image")
+    assert str(info.value).startswith(
+        "unknown stylize_video keyword 'command'; valid: work_dir, progress, settings, weights, "
+        "report, overwrite, restart, workers, ray_address, model, "
+    )
+
+
+def test_flat_keywords_are_the_nested_settings(
+    weights_file: Path, content_rgb: np.ndarray, style_rgb: np.ndarray
+) -> None:
+    """Keywords by flat name, as values or as the CLI's text, give what nested settings give;
+    they win over settings=."""
+    from nst_video import stylize_image
+
+    nested = replace(
+        FAST_32,
+        loss=replace(FAST.loss, style_weight=10.0, content_layers=("relu1_1",)),
+        optim=replace(FAST.optim, iterations=4),
+        image=replace(FAST_32.image, init="noise", seed=3),
+    )
+    by_settings = stylize_image(content_rgb, style_rgb, settings=nested, weights=weights_file)
+    flat = stylize_image(
+        content_rgb, style_rgb, weights=weights_file, size=32, style_weight=10,
+        content_layers="relu1_1", style_layers=["relu1_1", "relu2_1"], iterations=4,
+        init="noise", seed=3,
+    )  # fmt: skip
+    over = stylize_image(
+        content_rgb, style_rgb, settings=FAST_32, weights=weights_file, style_weight=10,
+        content_layers=("relu1_1",), iterations=4, init="noise", seed=3,
+    )  # fmt: skip
+    assert flat.tobytes() == by_settings.tobytes() == over.tobytes()
+    other = stylize_image(content_rgb, style_rgb, settings=FAST_32, weights=weights_file)
+    assert other.tobytes() != flat.tobytes()  # the keywords did change something
+    with pytest.raises(OptionError) as info:
+        stylize_image(content_rgb, style_rgb, weights=weights_file, style_weight="lots")
+    assert str(info.value) == "style_weight must be a number, got 'lots'"
 
 
 # --- what an image may be ------------------------------------------------------------------------
@@ -400,3 +453,32 @@ def test_stylize_video_styles_are_files(clip, tmp_path: Path, style_rgb: np.ndar
         "to resume; save the image first"
     )
     assert isinstance(info.value, NstError)
+
+
+# --- docs/api.md -------------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_docs_api_examples_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    weights_env: Path,
+    write_sequence: Callable[..., Path],
+    make_image: Callable[..., np.ndarray],
+) -> None:
+    """Every example of docs/api.md, with the files it names made here, tiny, and the random
+    weights in NST_VIDEO_WEIGHTS."""
+    import doctest
+
+    from clip_inputs import make_inputs
+
+    monkeypatch.chdir(tmp_path)
+    make_inputs(tmp_path, 4, (32, 24), weights_env, write_sequence)  # clip.mkv, style.png
+    Image.fromarray(make_image(24, 32, 1)).save(tmp_path / "photo.png")
+    flags = doctest.ELLIPSIS
+    result = doctest.testfile(
+        str(DOCS / "api.md"), module_relative=False, optionflags=flags, raise_on_error=False
+    )
+    assert result.failed == 0, "docs/api.md: see the doctest report above"
+    assert result.attempted >= 30  # the examples ran: a file doctest reads no code from passes

@@ -478,7 +478,7 @@ def test_the_stated_minimum_is_what_the_network_needs(
         )
 
     assert max(run(minimum).shape[:2]) == minimum  # VGG passes, Grams and TV all work there
-    with pytest.raises(OptionError, match=rf"use --size {minimum} or more"):
+    with pytest.raises(OptionError, match=rf"use size={minimum} or more"):  # API terms
         run(minimum - 1)
 
 
