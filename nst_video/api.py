@@ -365,18 +365,33 @@ def absolute(path: PathInput) -> str:
 class BatchItem:
     content: Path
     output: Path
+    style_weight: float | None = None  # None: the engine's; else a sweep's value (sweep_items)
+
+
+def sweep_path(output: Path, style_weight: float) -> Path:
+    """Where a style weight sweep writes one value's result: out.png -> out.sw3.png."""
+    return output.with_name(f"{output.stem}.sw{style_weight:g}{output.suffix}")
+
+
+def sweep_items(content: Path, output: Path, style_weights: Sequence[float]) -> list[BatchItem]:
+    """One content image stylized once per style weight, each to its sweep_path."""
+    return [BatchItem(content, sweep_path(output, w), w) for w in style_weights]
 
 
 def stylize_batch(
     engine: Engine, items: Sequence[BatchItem], overwrite: bool = False, callback: Callback = ignore
 ) -> list[ImageFailed]:
-    """Stylize each item with the engine's cached targets; a bad file is reported and skipped."""
+    """Stylize each item with the engine's cached targets (at the item's style weight, if it
+    has one); a bad file is reported and skipped."""
     failures: list[ImageFailed] = []
     for item in items:
         start = time.perf_counter()
         try:
             refuse_existing(item.output, overwrite)
-            done = stylize_array(engine, read_image(item.content), callback)
+            weighted = (
+                engine if item.style_weight is None else engine.with_style_weight(item.style_weight)
+            )
+            done = stylize_array(weighted, read_image(item.content), callback)
             write_image(item.output, done.image)
         except NstError as exc:
             failure = ImageFailed(str(item.content), str(exc))

@@ -17,6 +17,7 @@ from nst_video.api import (
     initial_image,
     make_engine,
     stylize_batch,
+    sweep_items,
 )
 from nst_video.config import ComputeConfig, LossConfig, OptimConfig, Settings
 from nst_video.errors import InputError, NstError, OptionError, OutputError, WeightsError
@@ -127,6 +128,24 @@ def test_batch_does_not_overwrite_unless_asked(
     assert stylize_batch(engine, [BatchItem(source, target)], overwrite=True) == []
     with Image.open(target) as written:
         assert written.size == (16, 12)
+
+
+def test_sweep_items_render_each_style_weight(
+    weights_file: Path, image_file: Callable[..., Path], style_rgb: np.ndarray, tmp_path: Path
+) -> None:
+    """A sweep is a batch whose items carry a style weight: out.swW.EXT each, equal to a render
+    by an engine made with that weight (the style targets are shared, not changed)."""
+    content = image_file("c.png", seed=1)
+    items = sweep_items(content, tmp_path / "out.jpg", [0.5, 10.0])
+    assert [i.output.name for i in items] == ["out.sw0.5.jpg", "out.sw10.jpg"]
+    engine = make_engine([style_rgb], FAST_32, weights_file)
+    assert stylize_batch(engine, items) == []
+    for item in items:
+        alone = replace(FAST_32, loss=replace(FAST_32.loss, style_weight=item.style_weight))
+        expected = tmp_path / f"alone{item.style_weight:g}.jpg"
+        stylize_batch(make_engine([style_rgb], alone, weights_file), [BatchItem(content, expected)])
+        assert item.output.read_bytes() == expected.read_bytes()
+    assert engine.settings.loss.style_weight == FAST_32.loss.style_weight
 
 
 def test_initial_image(content_rgb: np.ndarray, image_file: Callable[..., Path]) -> None:
