@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clip_inputs import Inputs, make_inputs
 from PIL import Image
 
 from nst_video.api import (
@@ -402,17 +403,15 @@ VIDEO_FAST = replace(
 
 
 @pytest.fixture
-def clip(tmp_path: Path, weights_file: Path, write_sequence: Callable[..., Path]):  # noqa: ANN201
-    from clip_inputs import make_inputs
-
+def clip(tmp_path: Path, weights_file: Path, write_sequence: Callable[..., Path]) -> Inputs:
     (tmp_path / "in").mkdir()
     return make_inputs(tmp_path / "in", 4, (32, 24), weights_file, write_sequence)
 
 
 def test_stylize_video_then_again_reuses_every_frame(
-    clip,
+    clip: Inputs,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],  # noqa: ANN001
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     from nst_video import stylize_video
 
@@ -437,10 +436,10 @@ def test_stylize_video_then_again_reuses_every_frame(
     assert (again.total, again.rendered, again.reused) == (4, 0, 4)
     assert {p.name: p.read_bytes() for p in (again.work_dir / "frames").glob("*.png")} == frames
     assert output.read_bytes() == encoded
-    assert capsys.readouterr() == ("", "")  # the API prints nothing
+    assert capfd.readouterr() == ("", "")  # the API prints nothing, nor does ffmpeg
 
 
-def test_stylize_video_keeps_what_it_did_not_write(clip, tmp_path: Path) -> None:  # noqa: ANN001
+def test_stylize_video_keeps_what_it_did_not_write(clip: Inputs, tmp_path: Path) -> None:
     """The CLI's checks, before any work, with the keyword to pass named."""
     from nst_video import stylize_video
 
@@ -462,7 +461,9 @@ def test_stylize_video_keeps_what_it_did_not_write(clip, tmp_path: Path) -> None
     )
 
 
-def test_stylize_video_styles_are_files(clip, tmp_path: Path, style_rgb: np.ndarray) -> None:  # noqa: ANN001
+def test_stylize_video_styles_are_files(
+    clip: Inputs, tmp_path: Path, style_rgb: np.ndarray
+) -> None:
     from nst_video import stylize_video
 
     with pytest.raises(InputError) as info:
@@ -489,8 +490,6 @@ def test_docs_api_examples_run(
     """Every example of docs/api.md, with the files it names made here, tiny, and the random
     weights in NST_VIDEO_WEIGHTS."""
     import doctest
-
-    from clip_inputs import make_inputs
 
     monkeypatch.chdir(tmp_path)
     make_inputs(tmp_path, 4, (32, 24), weights_env, write_sequence)  # clip.mkv, style.png
