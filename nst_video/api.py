@@ -41,7 +41,7 @@ from nst_video.core.engine import (
     validate_settings,
 )
 from nst_video.core.weights import load_state_dict
-from nst_video.errors import InputError, NstError, WeightsError, unknown_choice
+from nst_video.errors import InputError, NstError, OptionError, WeightsError, unknown_choice
 from nst_video.media.files import refuse_existing
 from nst_video.media.images import pil_to_rgb, read_image, write_image
 from nst_video.media.paths import check_inputs
@@ -114,6 +114,7 @@ def resolve_settings(
     """`settings` (default: `command`'s defaults) with the flat keywords applied, by the
     settings' metadata (config.settings_from_flat). A keyword that is neither a setting of
     `command` nor a parameter of `function` is refused with the valid ones listed."""
+    _require(settings, Settings | None, "settings", "a nst_video.Settings")
     known = command_settings(command)
     unknown = [key for key in keywords if key not in known]
     if unknown:
@@ -254,12 +255,12 @@ def stylize_image(
     model (default: $NST_VIDEO_WEIGHTS, else its download, fetched once and cached).
     `progress`, if given, receives the engine's events (nst_video.progress).
     """
-    callback = progress or ignore
     with api_errors():
+        callback = _callback(progress)
         resolved = resolve_settings(settings, keywords, IMAGE, stylize_image)
         styles = style_list(style)
         image = as_rgb(content, "content")  # before the weights load: a bad input costs nothing
-        engine = make_engine(styles, resolved, _path_or_none(weights), callback)
+        engine = make_engine(styles, resolved, _path_arg(weights, "weights"), callback)
         return stylize_array(engine, image, callback).image
 
 
@@ -308,23 +309,28 @@ def stylize_video(
     """
     began = time.perf_counter()
     with api_errors():
+        callback = _callback(progress)
         resolved = resolve_settings(settings, keywords, VIDEO, stylize_video)
         styles = [_style_path(s) for s in style_list(style)]
+        for name, value in (("overwrite", overwrite), ("restart", restart)):
+            _require(value, bool, name, "True or False")
+        _require(workers, int, "workers", "a whole number")
+        _require(ray_address, str | None, "ray_address", "an address (text)")
         job = Job(
-            absolute(input),
+            absolute(_path_arg(input, "input", text=True)),
             tuple(absolute(s) for s in styles),
-            absolute(output),
-            absolute(weights) if weights else None,
-            absolute(report) if report else None,
+            absolute(_path_arg(output, "output", text=True)),
+            _optional(absolute, _path_arg(weights, "weights")),
+            _optional(absolute, _path_arg(report, "report")),
             resolved,
         )
         done = render_video(
             job,
-            _path_or_none(work_dir),
+            _path_arg(work_dir, "work_dir"),
             engine_for,
             overwrite=overwrite,
             restart=restart,
-            callback=progress or ignore,
+            callback=callback,
             parallel=Parallel(workers, ray_address),
         )
     return VideoResult(
@@ -347,8 +353,38 @@ def _style_path(style: object) -> PathInput:
     )
 
 
-def _path_or_none(path: PathInput | None) -> Path | None:
-    return Path(path) if path is not None else None
+def _path_arg(value: object, name: str, text: bool = False) -> Any:
+    """A path argument as a Path (None stays None; `text`: as given, str, for an input that
+    may be a pattern or an output whose trailing '/' means frames)."""
+    if value is None and not text:
+        return None
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        got = repr(value) if isinstance(value, str) else type(value).__name__
+        raise OptionError(f"{name}= takes a path (str or pathlib.Path), got {got}")
+    return os.fspath(value) if text else Path(value)
+
+
+def _optional(function: Any, value: Any) -> Any:
+    return None if value is None else function(value)
+
+
+def _callback(progress: object) -> Callback:
+    if progress is None:
+        return ignore
+    if not callable(progress):
+        raise OptionError(
+            f"progress= takes a function called with each event, got {type(progress).__name__}"
+        )
+    return progress  # type: ignore[return-value]
+
+
+def _require(value: object, kind: Any, name: str, what: str) -> None:
+    """An API argument of the wrong type: an OptionError naming it, not a TypeError later."""
+    wrong_bool = isinstance(value, bool) and kind is int  # True is an int to Python
+    if wrong_bool or not isinstance(value, kind):
+        plain = value is None or isinstance(value, str | int | float)
+        got = repr(value) if plain else type(value).__name__
+        raise OptionError(f"{name}= takes {what}, got {got}")
 
 
 def absolute(path: PathInput) -> str:

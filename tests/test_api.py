@@ -461,6 +461,32 @@ def test_stylize_video_keeps_what_it_did_not_write(clip: Inputs, tmp_path: Path)
     )
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"progress": True}, "progress= takes a function called with each event, got bool"),
+        ({"settings": {"size": 32}}, "settings= takes a nst_video.Settings, got dict"),
+        ({"overwrite": "yes"}, "overwrite= takes True or False, got 'yes'"),
+        ({"workers": True}, "workers= takes a whole number, got True"),
+        ({"weights": 3}, "weights= takes a path (str or pathlib.Path), got int"),
+        ({"work_dir": ""}, "work_dir= takes a path (str or pathlib.Path), got ''"),
+        ({"output": None}, "output= takes a path (str or pathlib.Path), got NoneType"),
+        ({"workers": 0}, "workers= must be >= 1, got 0"),
+        ({"size": "big"}, "size must be a whole number, got 'big'"),
+    ],
+)
+def test_stylize_video_wrong_arguments_are_option_errors(
+    clip: Inputs, tmp_path: Path, arguments: dict[str, object], message: str
+) -> None:
+    from nst_video import stylize_video
+
+    given = {"output": tmp_path / "o.mp4", **arguments}
+    with pytest.raises(OptionError) as info:
+        stylize_video(clip.clip, clip.style, **given)  # type: ignore[arg-type]
+    assert str(info.value) == message
+    assert list(tmp_path.iterdir()) == [clip.root]  # refused before anything was written
+
+
 def test_stylize_video_styles_are_files(
     clip: Inputs, tmp_path: Path, style_rgb: np.ndarray
 ) -> None:
