@@ -46,7 +46,8 @@ from nst_video.media.files import refuse_existing
 from nst_video.media.images import pil_to_rgb, read_image, write_image
 from nst_video.media.paths import check_inputs
 from nst_video.models import weights_source
-from nst_video.pipeline.job import Parallel, render_video
+from nst_video.pipeline.job import render_video
+from nst_video.pipeline.preflight import Parallel
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
 from nst_video.video.resize import resize_long_side, resize_to
 from nst_video.workdir.manifest import Job
