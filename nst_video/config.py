@@ -182,11 +182,11 @@ class LossConfig:
     style_layer_weights: tuple[float, ...] | None = opt(
         None, "Comma-separated weights, one per style layer (default equal).", "Network"
     )
-    content_weight: float = opt(1.0, "Weight of the content term.", "Look")
     # Measured on a trained VGG16 (HED's backbone, scripts/trained_vgg16.py), Starry Night on
     # tree.avi at 256 px: 30 leaves no content; 3 ends with content error ~0.3 and style error
     # ~0.06 (1 keeps more content, less style). Relative errors make this carry to other nets.
     style_weight: float = opt(3.0, "Weight of the style term.", "Look")
+    content_weight: float = opt(1.0, "Weight of the content term.", "Look")
     # TV is an absolute mean squared neighbour difference (~2e-3..1e-2 on content frames): at 1 it
     # was ~5% of the loss and left rainbow pixel fringes; at 10 (~15%) they are gone, strokes kept.
     tv_weight: float = opt(10.0, "Weight of the total-variation term.", "Look")
@@ -240,9 +240,6 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    optimizer: str = opt(
-        "lbfgs", "L-BFGS (as Gatys et al.) or Adam.", "Optimizer", choices=OPTIMIZERS
-    )
     # Loss evaluations of an image (or a preview frame). Trained VGG16, 256 px: the best loss
     # still falls 0.5-0.65% per 20 evaluations at 300 and sits 4% below its value at 200; past
     # 300 returns are small. Not a video's setting: its frames take VideoConfig.first_iterations
@@ -253,6 +250,9 @@ class OptimConfig:
         "Optimizer",
         commands=(IMAGE, PREVIEW),
         on={PREVIEW: {"default": 100, "help": "Loss evaluations per frame."}},
+    )
+    optimizer: str = opt(
+        "lbfgs", "L-BFGS (as Gatys et al.) or Adam.", "Optimizer", choices=OPTIMIZERS
     )
     history_size: int = opt(50, "L-BFGS history size (memory vs. convergence).", "Optimizer")
     # Early stop: the best loss improved by less than `tolerance` (relative) over `window` evals.
@@ -768,7 +768,7 @@ def coerce(setting: Setting, value: Any, label: str) -> Any:
             return None
         raise OptionError(f"{label} needs a value")
     if typing.get_origin(kind) is tuple:
-        return _items(value, typing.get_args(kind)[0], label)
+        return comma_values(value, typing.get_args(kind)[0], label)
     if kind is Fraction:
         if isinstance(value, Fraction | int) and not isinstance(value, bool):
             return Fraction(value)
@@ -802,7 +802,7 @@ def _is_a(value: Any, kind: Any) -> bool:
     return isinstance(value, kind)
 
 
-def _items(value: Any, item: type, label: str) -> tuple[Any, ...]:
+def comma_values(value: Any, item: type, label: str) -> tuple[Any, ...]:
     """A list setting from a list or comma-separated text (empty parts skipped)."""
     if isinstance(value, str):
         parts = [part.strip() for part in value.split(",") if part.strip()]

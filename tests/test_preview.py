@@ -228,9 +228,12 @@ def test_preview_takes_every_stylization_option_of_video() -> None:
         "--start", "--frames", "--crf", "--codec", "--no-audio", "--report", "--report-html",
         "--work-dir",
         "--restart", "--workers", "--ray-address", "--segment-warmup", "--temporal-offsets",
-        "--passes", "--pass-blend", "--temporal-from-pass", "--pass-iterations",
+        "--passes", "--pass-blend", "--temporal-from-pass", "--pass-iterations", "--like",
+        "--save-config",
     }  # fmt: skip
-    assert options("image") - options("preview") == {"--init", "--output-ext", "--save-every"}
+    assert options("image") - options("preview") == {
+        "--init", "--output-ext", "--save-every", "--save-config",
+    }  # fmt: skip
 
 
 def test_preview_progress_names_the_style_weight(

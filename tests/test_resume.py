@@ -396,7 +396,7 @@ def test_changed_settings_refused_then_restart(
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        "settings.loss.style_weight (3.0 -> 5.0); run with the old settings to continue, or pass "
+        "--style-weight 3 -> 5; run with the old settings to continue, or pass "
         "--restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
@@ -421,7 +421,7 @@ def test_other_model_is_refused_naming_the_setting(
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        'settings.loss.model ("vgg19-caffe-q8" -> "vgg19-caffe"); run with the old settings to '
+        "--model vgg19-caffe-q8 -> vgg19-caffe; run with the old settings to "
         "continue, or pass --restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
@@ -432,8 +432,8 @@ def test_other_model_is_refused_naming_the_setting(
 @pytest.mark.parametrize(
     ("option", "value", "change"),
     [
-        ("--precision", "bf16", 'settings.compute.precision ("auto" -> "bf16")'),
-        ("--history-size", "7", "settings.optim.history_size (50 -> 7)"),
+        ("--precision", "bf16", "--precision auto -> bf16"),
+        ("--history-size", "7", "--history-size 50 -> 7"),
     ],
 )
 def test_precision_and_history_size_are_result_settings(
@@ -970,7 +970,7 @@ def test_busy_work_dir_fails_at_once_naming_the_other_process(
         for args in (
             video_args(inputs, output, "--work-dir", str(work)),
             video_args(inputs, output, "--work-dir", str(work), "--restart", "--style-weight", "5"),
-            ["resume", work],
+            ["resume", work, "--quiet"],
         ):
             done = run_in_process(args)
             assert done.code == 1
@@ -1149,7 +1149,7 @@ def test_frame_range_is_not_a_result_setting(
     # --start is one: frame k warm-starts from a chain that begins at the first frame.
     done = run_in_process(video_args(inputs, output, "--start", "2"))
     assert done.code == 1
-    assert "settings.video.start (0 -> 2)" in done.err
+    assert "--start 0 -> 2" in done.err
 
 
 # --- work directories from before a setting existed ---------------------------------------------
@@ -1183,7 +1183,7 @@ def test_a_work_dir_from_before_the_margin_continues_exactly(
     # Today's default (a 16 px margin) would mix two looks: refused, naming the one change.
     done = run_in_process(video_args(inputs, part))
     assert done.code == 1
-    assert "rendered with other settings: settings.image.margin (0 -> 16);" in done.err
+    assert "rendered with other settings: --margin 0 -> 16;" in done.err
     # The old look, asked for, continues the old frames byte for byte.
     done = run_in_process(video_args(inputs, part, "--margin", "0"))
     assert done.code == 0, done.err
@@ -1201,3 +1201,38 @@ def test_a_work_dir_made_with_scales_is_refused_in_one_line(
         "this render used image.scales = 2, which this version of nst-video no longer has; "
         "finish it with the version that began it, or pass --restart to render it again"
     )
+
+
+def _as_written_with_a_fingerprint_of_before(work: Path) -> dict:
+    """Rewrites a manifest as the version before settings came from one source wrote it (a
+    video job's optim.iterations a copy of --first-iterations, image.init in the fingerprint),
+    and as a version that predates a whole settings group (compute) and two video settings:
+    settings added since, whose defaults render as before, need no format bump."""
+    data = manifest(work)
+    for settings in (data["job"]["settings"], data["fingerprint"]["settings"]):
+        settings["optim"]["iterations"] = settings["video"]["first_iterations"]
+        settings["image"]["init"] = "content"
+        del settings["compute"]
+        del settings["video"]["pass_blend"], settings["video"]["temporal_from_pass"]
+    (work / "manifest.json").write_text(json.dumps(data))
+    return data
+
+
+def test_a_work_dir_with_an_older_fingerprint_continues_exactly(
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    old = _as_written_with_a_fingerprint_of_before(work)
+    assert "compute" not in old["fingerprint"]["settings"]
+    for name in ("000005.png", "000006.png", "000007.png"):
+        (work / "frames" / name).unlink()
+    output = tmp_path / "out.mp4"
+    done = run_in_process(video_args(inputs, output, "--work-dir", str(work)))
+    assert done.code == 0, done.err
+    assert_same_frames(work, reference)
+    # A missing setting is filled with its default, so a changed one is still named.
+    (work / "manifest.json").write_text(json.dumps(old))
+    again = tmp_path / "again.mp4"
+    done = run_in_process(video_args(inputs, again, "--work-dir", str(work), "--pass-blend", "0.5"))
+    assert done.code == 1
+    assert "rendered with other settings: --pass-blend 1 -> 0.5;" in done.err
