@@ -439,6 +439,36 @@ def test_stylize_video_then_again_reuses_every_frame(
     assert capfd.readouterr() == ("", "")  # the API prints nothing, nor does ffmpeg
 
 
+def test_stylize_video_and_the_cli_share_a_work_directory(
+    clip: Inputs,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The same keywords and flags are the same render: the command continues what the API
+    began (and the other way round) without rendering a frame again."""
+    from cli_helpers import run_capturing
+
+    from nst_video import stylize_video
+
+    output = tmp_path / "both.mp4"
+    keywords = dict(
+        size=32, first_iterations=3, iterations=2, content_layers="relu2_1",
+        style_layers="relu1_1,relu2_1", style_weight=5, temporal_offsets=(1, 2), frames=3,
+    )  # fmt: skip
+    began = stylize_video(clip.clip, clip.style, output, weights=clip.weights, **keywords)
+    assert (began.rendered, began.reused) == (3, 0)
+    flags = [
+        "--size", "32", "--first-iterations", "3", "--iterations", "2",
+        "--content-layers", "relu2_1", "--style-layers", "relu1_1,relu2_1",
+        "--style-weight", "5", "--temporal-offsets", "1,2",
+    ]  # fmt: skip
+    args = ["video", str(clip.clip), "-s", str(clip.style), "-o", str(output)]
+    code, _, err = run_capturing(capsys, *args, *flags, "--weights", str(clip.weights))
+    assert (code, err.splitlines()[-1:]) == (0, [f"wrote {output} (4 frames, 1 rendered now)"]), err
+    again = stylize_video(clip.clip, clip.style, output, weights=clip.weights, **keywords)
+    assert (again.total, again.rendered, again.reused) == (3, 0, 3)  # frames=3: the first 3
+
+
 def test_stylize_video_keeps_what_it_did_not_write(clip: Inputs, tmp_path: Path) -> None:
     """The CLI's checks, before any work, with the keyword to pass named."""
     from nst_video import stylize_video
