@@ -317,12 +317,12 @@ def stylize_video(
             _require(value, bool, name, "True or False")
         _require(workers, int, "workers", "a whole number")
         _require(ray_address, str | None, "ray_address", "an address (text)")
-        job = Job(
-            absolute(_path_arg(input, "input", text=True)),
-            tuple(absolute(s) for s in styles),
-            absolute(_path_arg(output, "output", text=True)),
-            _optional(absolute, _path_arg(weights, "weights")),
-            _optional(absolute, _path_arg(report, "report")),
+        job = video_job(
+            _path_arg(input, "input", text=True),
+            styles,
+            _path_arg(output, "output", text=True),
+            _path_arg(weights, "weights"),
+            _path_arg(report, "report"),
             resolved,
         )
         done = render_video(
@@ -365,10 +365,6 @@ def _path_arg(value: object, name: str, text: bool = False) -> Any:
     return os.fspath(value) if text else Path(value)
 
 
-def _optional(function: Any, value: Any) -> Any:
-    return None if value is None else function(value)
-
-
 def _callback(progress: object) -> Callback:
     if progress is None:
         return ignore
@@ -386,6 +382,26 @@ def _require(value: object, kind: Any, name: str, what: str) -> None:
         plain = value is None or isinstance(value, str | int | float)
         got = repr(value) if plain else type(value).__name__
         raise OptionError(f"{name}= takes {what}, got {got}")
+
+
+def video_job(
+    input: PathInput,
+    styles: Sequence[PathInput],
+    output: PathInput,
+    weights: PathInput | None,
+    report: PathInput | None,
+    settings: Settings,
+) -> Job:
+    """A video's render job (the CLI's `video` and stylize_video), its paths absolute so that
+    a resume works from any directory."""
+    return Job(
+        absolute(input),
+        tuple(absolute(s) for s in styles),
+        absolute(output),
+        absolute(weights) if weights is not None else None,
+        absolute(report) if report is not None else None,
+        settings,
+    )
 
 
 def absolute(path: PathInput) -> str:

@@ -22,6 +22,7 @@ from nst_video.api import (
     stylize_batch,
     sweep_items,
     sweep_path,
+    video_job,
 )
 from nst_video.cli.presets import PRESET_MARK, option_settings, preset_text, summary
 from nst_video.cli.snapshots import Snapshots
@@ -334,15 +335,7 @@ def video(
     settings: Settings,
 ) -> None:
     _announce(settings, VIDEO, quiet)
-    # Absolute paths, so `nst-video resume` works from any directory.
-    job = Job(
-        _absolute(input),
-        tuple(_absolute(s) for s in style),
-        _absolute(output),
-        _absolute(weights) if weights else None,
-        _absolute(report) if report else None,
-        settings,
-    )
+    job = video_job(input, style, output, weights, report, settings)
     if save_config is not None:
         source = open_source(input, settings.video.fps)
         presets = [p for p in (config, like and WorkDir(like).manifest_path) if p]
@@ -406,13 +399,6 @@ def _liveness(owner: dict | None) -> str:
     if owner is None:
         return "not running"
     return f"running (pid {owner.get('pid')} on {owner.get('host')})"
-
-
-def _absolute(path: str | Path) -> str:
-    """Absolute path, keeping a trailing separator (it means 'directory output')."""
-    text = str(path)
-    resolved = os.path.abspath(text)
-    return resolved + os.sep if text.endswith(("/", os.sep)) else resolved
 
 
 def _run_render(
