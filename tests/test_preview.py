@@ -80,6 +80,7 @@ def test_contact_sheet_has_inputs_above_results(
     assert all((label != 255).any() for label in label_margins(sheet, margin, TILE_H))
 
 
+@pytest.mark.slow
 def test_style_weight_sweep_gives_one_labelled_row_per_value(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
 ) -> None:

@@ -25,6 +25,7 @@ from nst_video.api import (
     video_job,
 )
 from nst_video.cli.presets import PRESET_MARK, option_settings, preset_text, summary
+from nst_video.cli.progress import ProgressReporter
 from nst_video.cli.snapshots import Snapshots
 from nst_video.config import (
     IMAGE,
@@ -60,7 +61,7 @@ from nst_video.pipeline.outputs import input_files
 from nst_video.pipeline.preflight import Parallel, default_work_dir, open_work_dir
 from nst_video.pipeline.preview import contact_sheet, pick_frames
 from nst_video.pipeline.report import LiveReport, open_report
-from nst_video.progress import Event, ImageFailed, Message, ProgressReporter, format_duration
+from nst_video.progress import Event, ImageFailed, Message, format_duration
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
 from nst_video.workdir.store import WorkDir
