@@ -16,18 +16,21 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import cv2
-from benchlib import add_network_options, network_label, with_network
-from score_quality import content_images, read_rgb
 
-from nst_video.api import make_engine
-from nst_video.config import Settings
-from nst_video.video.resize import resize_long_side
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's benchmarks/
+
+from benchmarks.harness import add_network_options, network_label, with_network  # noqa: E402
+from benchmarks.metrics import content_images, read_rgb  # noqa: E402
+from nst_video.api import make_engine  # noqa: E402
+from nst_video.config import Settings  # noqa: E402
+from nst_video.video.resize import resize_long_side  # noqa: E402
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
