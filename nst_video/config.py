@@ -308,6 +308,17 @@ class ImageConfig:
             PREVIEW: {"default": 256, "help": "Long side of each preview frame."},
         },
     )
+    # The style's working size is a ratio: its long side is style_scale x the output frame's
+    # (not the margin canvas's; each coarse-to-fine level uses its own size), so strokes keep
+    # their size relative to the frame at any output size. The other rules the issue names are
+    # this knob set per size: a fixed style long side S at output N is style_scale S/N, a floor
+    # F is max(1, F/N). Looked at (docs/quality.md, VGG19, Starry Night, tree.avi frame 35): at
+    # 128 px scale 1 looks like the 256 px render made smaller, scale 2 (a 256 px floor) packs
+    # twice the strokes, 2-3 px wide, and weakens the tree's outline; at 512 px (scale 1) the
+    # swirls and walkers are crisp. No size gave a reason to leave the ratio, so 1 stays. Not
+    # looked at: a fixed size at 512 and 1024 px. Past the style image's own resolution (Starry
+    # Night cropped: 712 px) this rule enlarges it, which softens its strokes rather than adding
+    # any; pass style_scale = (style's long side) / N there to keep them at their native size.
     style_scale: float = opt(1.0, "Style image long side relative to the output.", "Look")
     # One weight per style image; None: equal.
     style_blend: tuple[float, ...] | None = opt(
