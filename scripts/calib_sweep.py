@@ -85,7 +85,7 @@ def main() -> None:
                 cv2.imwrite(str(target), cv2.cvtColor(done.image, cv2.COLOR_RGB2BGR))
                 result = done.optimization
                 row = {
-                    "style": style_path.stem,
+                    "style_image": style_path.stem,
                     "variant": name,
                     "image": path.stem,
                     "size": args.size,
