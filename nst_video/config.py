@@ -357,6 +357,17 @@ class VideoConfig:
     # On tree.avi later passes averaged 35-37 (early stop); only the frames with new content at
     # the border, which used all 100 in pass 1, used all 50.
     pass_iterations: int = 50
+    # A style schedule: "WHEN:STYLE" keyframes (a frame index, or mm:ss.s at the clip's exact
+    # rate; video/schedule.py), the Gram targets blended between them; empty: --style's styles.
+    style_at: tuple[str, ...] = ()
+    # Crossfade length in frames before each keyframe; None: the whole gap (0: a cut).
+    style_transition: int | None = None
+    # One region mask per style (Gatys et al. 2017 guided Gram targets): an image sequence, a
+    # video, or one image for every frame; white is the style's region. Empty: no regions.
+    style_masks: tuple[str, ...] = ()
+    # Where the content stays unstyled: the style term is weighted by (1 - mask) there; the
+    # temporal term still applies everywhere.
+    keep_mask: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()  # a settings object that exists is valid

@@ -26,6 +26,7 @@ from nst_video.media import open_source
 from nst_video.media.files import atomic_write_json
 from nst_video.pipeline.passes import render_passes
 from nst_video.pipeline.render import EngineFactory
+from nst_video.pipeline.styling import guided_source
 from nst_video.progress import Callback, FrameDone, Message, ignore
 from nst_video.video.segments import Segment
 from nst_video.workdir.manifest import Job
@@ -141,7 +142,8 @@ def render_segment_task(
     atomic_write_json(work.segment_dir(segment.index) / WORKER_FILE, worker)
     engine = make_engine(job)
     use_threads(threads)  # after the engine: building it set the process default
-    source = open_source(job.input, job.settings.video.fps)
+    plain = open_source(job.input, job.settings.video.fps)
+    source = guided_source(plain, job.settings.video, segment.frames)
     callback = watch if watch is not None else ignore
     return render_passes(engine, source, stores, segment.frames, long_side, callback)
 

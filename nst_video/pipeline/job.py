@@ -43,6 +43,7 @@ from nst_video.pipeline.distributed import render_segments, require_ray
 from nst_video.pipeline.passes import render_passes
 from nst_video.pipeline.render import EngineFactory, interruptible
 from nst_video.pipeline.segments import final_frames
+from nst_video.pipeline.styling import check_styling, guided_source, styles_of
 from nst_video.progress import IMAGE, Callback, Event, FrameDone, Message, asking, ignore
 from nst_video.video.cuts import detect_cuts
 from nst_video.video.resize import scaled_shape
@@ -430,7 +431,9 @@ def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameS
     # An output that is an input (or a link to one) is named as such before any other check
     # of it; check_paths repeats this with every file of an image sequence.
     what = "output directory" if is_directory_output(job.output) else "output"
-    check_not_inputs({what: job.output}, [Path(job.input), *map(Path, job.styles)])
+    masks = [*job.settings.video.style_masks, *filter(None, [job.settings.video.keep_mask])]
+    inputs = [Path(job.input), *map(Path, job.styles), *map(Path, masks)]
+    check_not_inputs({what: job.output}, inputs)
     check_output(job.output, overwrite, stored, job.settings.video.start)
     source = open_source(job.input, job.settings.video.fps)
     check_paths(job, work, source)
@@ -471,6 +474,11 @@ def render_video(
         check_segment_warmup(video)
     # Workers on a cluster may have GPUs the driver lacks: there they check the device.
     validate_settings(job.settings, len(job.styles), check_device=parallel.address is None)
+    check_styling(video, len(job.styles), job.settings.image.style_blend)
+    if list(job.styles) != styles_of(video, job.styles):
+        raise OptionError(
+            "--style cannot be combined with --style-at: the schedule names its style images"
+        )
     check_inputs(job.styles, job.weights)
     if parallel.enabled:
         require_ray()  # before any work: one line that says how to install it
@@ -483,6 +491,8 @@ def render_video(
     layers = loss.content_layers + loss.style_layers
     height_width = (source.size[1], source.size[0])
     check_frame_size(height_width, long_side, layers, job.settings.image, "the frames", uses_flow)
+    # Masks opened and checked (size, frame count) and the schedule resolved, before any work.
+    guided = guided_source(source, video, indices)
     warning = getattr(source, "warning", None)
     if warning:
         callback(Message(f"warning: {warning}"))
@@ -538,7 +548,7 @@ def render_video(
                 engine = make_engine(job)
             rendered = render_passes(
                 engine,
-                source,
+                guided,
                 lambda number: work.pass_frames(number, passes),
                 indices,
                 long_side,

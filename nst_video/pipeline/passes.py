@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nst_video.config import VideoConfig
-from nst_video.core.engine import Engine, Temporal
+from nst_video.core.engine import Engine, FrameGuide, Temporal
 from nst_video.errors import ResumeError, plural
 from nst_video.media import FrameSource
 from nst_video.pipeline.render import (
@@ -47,6 +47,7 @@ from nst_video.pipeline.render import (
     temporal_start,
     unit_colors,
 )
+from nst_video.pipeline.styling import split_frame
 from nst_video.progress import (
     IMAGE,
     Callback,
@@ -218,7 +219,8 @@ class PassLoop:
         window = Window(self.depth)
         with FrameSaver(self.store) as saver:
             start = max(first - self.depth, 0)
-            for position, (index, digest, content) in self._contents(order, start):
+            for position, (index, digest, frame) in self._contents(order, start):
+                content, guide = split_frame(self.source, index, frame)
                 out: np.ndarray | None = None
                 if self.store.has_frame(index):
                     independent = self._recorded_independent(index)
@@ -231,7 +233,7 @@ class PassLoop:
                     step = direction(self.number)
                     earlier = window.earlier(index, self.video.temporal_offsets, step)
                     out, independent = self._render(
-                        index, content, digest, earlier, done + rendered, saver
+                        index, content, digest, earlier, done + rendered, saver, guide
                     )
                     rendered += 1
                 window.push(index, content, out, independent)
@@ -268,6 +270,7 @@ class PassLoop:
         earlier: list[Earlier],
         done: int,
         saver: FrameSaver,
+        guide: FrameGuide | None = None,
     ) -> tuple[np.ndarray, bool]:
         """Renders one frame; returns its output and whether it took nothing from neighbours."""
         own = self.previous.load_frame(index)
@@ -286,7 +289,13 @@ class PassLoop:
         self.callback(FrameStarted(index, done, total, label, start.budget))
         began = time.perf_counter()
         stylized = self.engine.stylize(
-            content, start.image, start.budget, start.temporal, self.callback, refine=True
+            content,
+            start.image,
+            start.budget,
+            start.temporal,
+            self.callback,
+            refine=True,
+            guide=guide,
         )
         seconds = time.perf_counter() - began
         stats = {

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from nst_video.config import VideoConfig
-from nst_video.core.engine import Engine, Stylized, Temporal
+from nst_video.core.engine import Engine, FrameGuide, Stylized, Temporal
 from nst_video.core.lbfgs import Memory
 from nst_video.errors import Interrupted, plural
 from nst_video.media import FrameSource
+from nst_video.pipeline.styling import resize_frame, split_frame
 from nst_video.progress import (
     IMAGE,
     Callback,
@@ -254,7 +255,7 @@ class FrameLoop:
         window = Window(self.depth)
         rendered = 0
         with FrameSaver(self.store) as saver:
-            for index, content, (digest, flows) in prefetch(self._inputs(read_from)):
+            for index, content, (digest, flows, guide) in prefetch(self._inputs(read_from)):
                 out: np.ndarray | None = None
                 if self.store.has_frame(index):
                     independent = self._recorded_independent(index)
@@ -268,7 +269,7 @@ class FrameLoop:
                     window.fill(self.store.load_frame)  # finished, not decoded
                     earlier = window.earlier(index, self.video.temporal_offsets)
                     out, independent = self._render(
-                        index, content, digest, earlier, done + rendered, saver, flows
+                        index, content, digest, earlier, done + rendered, saver, flows, guide
                     )
                     rendered += 1
                 window.push(index, content, out, independent)
@@ -314,19 +315,21 @@ class FrameLoop:
 
     def _inputs(
         self, read_from: int
-    ) -> Iterator[tuple[int, np.ndarray, tuple[str, dict[int, flow.FrameFlow]]]]:
-        """Frames with their digest and, for frames still to render, the flows from the
-        earlier frames at each temporal offset, computed directly between the input frames
-        (composing adjacent flows drifts). Holds only the inputs the largest offset needs."""
+    ) -> Iterator[tuple[int, np.ndarray, tuple[str, dict[int, flow.FrameFlow], FrameGuide | None]]]:
+        """Frames with their digest, their guide (schedule, masks) and, for frames still to
+        render, the flows from the earlier frames at each temporal offset, computed directly
+        between the input frames (composing adjacent flows drifts). Holds only the inputs the
+        largest offset needs."""
         recent: deque[tuple[int, np.ndarray]] = deque(maxlen=self.depth)
         offsets = self.video.temporal_offsets
-        for index, digest, content in self._contents(read_from):
+        for index, digest, frame in self._contents(read_from):
+            content, guide = split_frame(self.source, index, frame)
             flows: dict[int, flow.FrameFlow] = {}
             if self.video.init == "flow" and not self.store.has_frame(index):
                 for earlier, frame in recent:
                     if index - earlier in offsets:
                         flows[index - earlier] = flow.frame_flow(frame, content, self.video.flow)
-            yield index, content, (digest, flows)
+            yield index, content, (digest, flows, guide)
             recent.append((index, content))
 
     def _needed_later(self, index: int) -> bool:
@@ -350,6 +353,7 @@ class FrameLoop:
         done: int,
         saver: FrameSaver,
         flows: Mapping[int, flow.FrameFlow],
+        guide: FrameGuide | None = None,
     ) -> tuple[np.ndarray, bool]:
         """Renders one frame; returns its output and whether it started from its content."""
         start = temporal_start(content, earlier, self.video, flows)
@@ -358,7 +362,7 @@ class FrameLoop:
         self.callback(FrameStarted(index, done, total, start.init, start.budget, later))
         began = time.perf_counter()
         stylized = self.engine.stylize(
-            content, start.image, start.budget, start.temporal, self.callback
+            content, start.image, start.budget, start.temporal, self.callback, guide=guide
         )
         seconds = time.perf_counter() - began
         stats = {
@@ -431,7 +435,10 @@ def read_contents(
     frames = source.frames(indices.start, len(indices))
     try:
         for index, raw in zip(indices, frames, strict=False):
-            yield index, frame_digest(raw), resize_long_side(raw, long_side)
+            # A frame with mask channels (styling.GuidedSource) resizes them on their own.
+            plain = raw.ndim == 3 and raw.shape[2] == 3
+            resized = resize_long_side(raw, long_side) if plain else resize_frame(raw, long_side)
+            yield index, frame_digest(raw), resized
     finally:
         close_frames(frames)
 
