@@ -204,7 +204,6 @@ def video(
             show_default=False,
         ),
     ],
-    style: Styles,
     output: Annotated[
         str,
         typer.Option(
@@ -216,6 +215,47 @@ def video(
             ),
         ),
     ],
+    style: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--style",
+            "-s",
+            parser=path_value,
+            help="Style image; repeat to blend (or give a schedule with --style-at).",
+        ),
+    ] = None,
+    style_at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--style-at",
+            help="Style schedule keyframe WHEN:STYLE, WHEN a frame index (120) or MM:SS.S "
+            "(0:05.0); repeat: the style targets are interpolated between keyframes.",
+        ),
+    ] = None,
+    style_transition: Annotated[
+        int | None,
+        typer.Option(
+            help="Crossfade length in frames before each --style-at keyframe (default: the "
+            "whole gap; 0: a cut)."
+        ),
+    ] = None,
+    style_mask: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--style-mask",
+            parser=text_path,
+            help="Region of each --style (repeat, one per style, in order): an image sequence, "
+            "a video, or one image for every frame; white: the style's region.",
+        ),
+    ] = None,
+    keep_mask: Annotated[
+        str | None,
+        typer.Option(
+            parser=text_path,
+            help="Region kept unstyled (white): image sequence, video or one image; the style "
+            "term is weighted by (1 - mask), the temporal term still applies.",
+        ),
+    ] = None,
     size: Annotated[
         int | None,
         typer.Option(

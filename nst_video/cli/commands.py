@@ -50,7 +50,9 @@ from nst_video.pipeline.job import (
 )
 from nst_video.pipeline.preview import contact_sheet, pick_frames
 from nst_video.pipeline.report import LiveReport, open_report
+from nst_video.pipeline.styling import styles_of
 from nst_video.progress import Event, ImageFailed, Message, ProgressReporter, format_duration
+from nst_video.video.schedule import parse_keyframe
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
 
@@ -307,8 +309,12 @@ def _without_failures(reporter: ProgressReporter) -> Callable[[Event], None]:
 
 def video(
     input: str,
-    style: list[Path],
     output: str,
+    style: list[Path] | None,
+    style_at: list[str] | None,
+    style_transition: int | None,
+    style_mask: list[str] | None,
+    keep_mask: str | None,
     size: int | None,
     first_iterations: int,
     iterations: int,
@@ -358,6 +364,10 @@ def video(
         pass_blend=pass_blend,
         temporal_from_pass=temporal_from_pass,
         pass_iterations=pass_iterations,
+        style_at=tuple(_keyframe_absolute(k) for k in style_at or ()),
+        style_transition=style_transition,
+        style_masks=tuple(_absolute(m) for m in style_mask or ()),
+        keep_mask=_absolute(keep_mask) if keep_mask else None,
     )
     # The optimizer's budget is the first frame's; later frames get the video's --iterations.
     settings = Settings(
@@ -371,7 +381,7 @@ def video(
     # Absolute paths, so `nst-video resume` works from any directory.
     job = Job(
         _absolute(input),
-        tuple(_absolute(s) for s in style),
+        tuple(_absolute(s) for s in video_styles(style, video)),
         _absolute(output),
         _absolute(weights) if weights else None,
         _absolute(report) if report else None,
@@ -434,6 +444,21 @@ def _liveness(owner: dict | None) -> str:
     if owner is None:
         return "not running"
     return f"running (pid {owner.get('pid')} on {owner.get('host')})"
+
+
+def video_styles(style: list[Path] | None, video: VideoConfig) -> list[str]:
+    """The style images of a render: --style's, or its schedule's (one or the other)."""
+    if style and video.style_at:
+        raise OptionError("give either --style or --style-at: a schedule names its style images")
+    if not style and not video.style_at:
+        raise OptionError("give a style image with --style, or a schedule with --style-at")
+    return styles_of(video, [str(s) for s in style or ()])
+
+
+def _keyframe_absolute(text: str) -> str:
+    """A --style-at WHEN:STYLE with the style's path absolute (resume works anywhere)."""
+    keyframe = parse_keyframe(text)
+    return f"{keyframe.when}:{_absolute(keyframe.style)}"
 
 
 def _absolute(path: str | Path) -> str:
