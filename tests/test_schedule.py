@@ -106,3 +106,12 @@ def test_keyframes_out_of_order_or_at_one_frame_are_refused() -> None:
         "--style-at 15:b.jpg (frame 15) is not after --style-at 0:01:a.jpg (frame 15) at "
         "15 fps; give keyframes in increasing time, one per frame"
     )
+
+
+def test_preview_frames_spread_from_the_first_keyframe_to_the_last() -> None:
+    from nst_video.pipeline.styling import schedule_frames
+
+    schedule = Schedule((10, 40, 100), (0, 1, 0), 2)
+    assert schedule_frames(schedule, 449, 4) == [10, 40, 70, 100]
+    assert schedule_frames(schedule, 449, 1) == [10]
+    assert schedule_frames(schedule, 60, 3) == [10, 34, 59]  # the last keyframe is past the clip

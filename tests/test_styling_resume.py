@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from cli_helpers import run_capturing
 from clip_inputs import Inputs, make_inputs
+from PIL import Image
 
 from nst_video import cli
 from nst_video.media import write_image
@@ -141,3 +142,30 @@ def test_bad_schedule_and_mask_options_are_one_line(
     )  # fmt: skip
     assert (code, err.strip()) == (1, "nst-video: error: " + message.format(**names))
     assert not (tmp_path / "out.nst-work").exists()
+
+
+def test_preview_shows_frames_across_the_schedule(
+    inputs: Inputs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Frames 2 and 6 (keyframes 2:a and 6:b; also what --count 2 picks from 8 frames without a
+    schedule): the sheet's tiles are style a's at frame 2 and style b's at frame 6."""
+    b = inputs.root / "b.png"
+    common = ["--count", "2", "--size", "32", "--iterations", "4", "--weights", str(inputs.weights),
+              "--device", "cpu", "--quiet"]  # fmt: skip
+    sheets = {}
+    for name, styles in (
+        ("a", ["-s", str(inputs.style)]),
+        ("b", ["-s", str(b)]),
+        ("s", ["--style-at", f"2:{inputs.style}", "--style-at", f"6:{b}"]),
+    ):
+        out = tmp_path / f"{name}.png"
+        code, _, err = run_capturing(
+            capsys, "preview", str(inputs.sequence), *styles, "-o", str(out), *common
+        )
+        assert code == 0, err
+        sheets[name] = np.asarray(Image.open(out))
+    a, b_sheet, s = sheets["a"], sheets["b"], sheets["s"]
+    assert a.shape == s.shape and not np.array_equal(a, s) and not np.array_equal(b_sheet, s)
+    columns = [np.array_equal(s[:, x], a[:, x]) or np.array_equal(s[:, x], b_sheet[:, x])
+               for x in range(s.shape[1])]  # fmt: skip
+    assert all(columns)

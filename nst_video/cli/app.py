@@ -22,8 +22,11 @@ from nst_video.cli.options import (
     Overwrite,
     Quiet,
     RayAddress,
+    ScheduledStyles,
     Size,
+    StyleAt,
     Styles,
+    StyleTransition,
     StyleWeight,
     StyleWeightSweep,
     StylizeOptions,
@@ -215,30 +218,9 @@ def video(
             ),
         ),
     ],
-    style: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--style",
-            "-s",
-            parser=path_value,
-            help="Style image; repeat to blend (or give a schedule with --style-at).",
-        ),
-    ] = None,
-    style_at: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--style-at",
-            help="Style schedule keyframe WHEN:STYLE, WHEN a frame index (120) or MM:SS.S "
-            "(0:05.0); repeat: the style targets are interpolated between keyframes.",
-        ),
-    ] = None,
-    style_transition: Annotated[
-        int | None,
-        typer.Option(
-            help="Crossfade length in frames before each --style-at keyframe (default: the "
-            "whole gap; 0: a cut)."
-        ),
-    ] = None,
+    style: ScheduledStyles = None,
+    style_at: StyleAt = None,
+    style_transition: StyleTransition = None,
     style_mask: Annotated[
         list[str] | None,
         typer.Option(
@@ -393,12 +375,16 @@ app.command(cls=_Command)(report)
 @stylize_options
 def preview(
     input: Annotated[str, typer.Argument(parser=text_path, help="Video file or image sequence.")],
-    style: Styles,
     output: Annotated[
         Path,
         typer.Option("--output", "-o", parser=path_value, help="Contact sheet image (PNG)."),
     ],
-    count: Annotated[int, typer.Option(help="Frames spread over the clip.")] = 4,
+    style: ScheduledStyles = None,
+    style_at: StyleAt = None,
+    style_transition: StyleTransition = None,
+    count: Annotated[
+        int, typer.Option(help="Frames spread over the clip (with --style-at: over the schedule).")
+    ] = 4,
     size: Annotated[int, typer.Option(help="Long side of each preview frame.")] = 256,
     iterations: Annotated[int, typer.Option(help="Loss evaluations per frame.")] = 100,
     style_weight: StyleWeightSweep = f"{_L.style_weight:g}",

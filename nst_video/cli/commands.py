@@ -50,7 +50,13 @@ from nst_video.pipeline.job import (
 )
 from nst_video.pipeline.preview import contact_sheet, pick_frames
 from nst_video.pipeline.report import LiveReport, open_report
-from nst_video.pipeline.styling import styles_of
+from nst_video.pipeline.styling import (
+    check_styling,
+    frame_schedule,
+    schedule_frames,
+    schedule_guide,
+    styles_of,
+)
 from nst_video.progress import Event, ImageFailed, Message, ProgressReporter, format_duration
 from nst_video.video.schedule import parse_keyframe
 from nst_video.workdir.manifest import Job
@@ -524,8 +530,10 @@ def parse_sweep(text: str, what: str) -> tuple[float, ...]:
 
 def preview(
     input: str,
-    style: list[Path],
     output: Path,
+    style: list[Path] | None,
+    style_at: list[str] | None,
+    style_transition: int | None,
     count: int,
     size: int,
     iterations: int,
@@ -541,8 +549,14 @@ def preview(
         optim=optim_config(stylize, iterations),
         image=image_config(stylize, size),
         compute=compute_config(stylize),
-        video=VideoConfig(fps=parse_rate(fps)),
+        video=VideoConfig(
+            fps=parse_rate(fps),
+            style_at=tuple(style_at or ()),
+            style_transition=style_transition,
+        ),
     )
+    styles = [Path(s) for s in video_styles(style, settings.video)]
+    check_styling(settings.video, len(styles), settings.image.style_blend)
     for value in sweep[1:]:  # each value checked before any frame is rendered
         replace(settings.loss, style_weight=value).validate()
     weights = stylize.weights
@@ -551,12 +565,17 @@ def preview(
     if not 1 <= count <= 12:
         raise OptionError(f"--count must be in 1..12, got {count}")
     source = open_source(input, settings.video.fps)
-    check_not_inputs({"-o": output}, [*input_files(source), *style, *_weights(weights)])
+    check_not_inputs({"-o": output}, [*input_files(source), *styles, *_weights(weights)])
+    schedule = frame_schedule(settings.video, source.fps)
     with memory_boundary(size):
-        engine = make_engine(style, settings, weights, _notices(quiet))
-        indices = pick_frames(source.frame_count, count)
+        engine = make_engine(styles, settings, weights, _notices(quiet))
+        if schedule is None:
+            indices, guide_of = pick_frames(source.frame_count, count), None
+        else:
+            indices = schedule_frames(schedule, source.frame_count, count)
+            guide_of = schedule_guide(schedule)
         with ProgressReporter(quiet, unit="frame", total=len(indices) * len(sweep)) as reporter:
-            sheet = contact_sheet(engine, source, indices, reporter, sweep)
+            sheet = contact_sheet(engine, source, indices, reporter, sweep, guide_of)
     write_image(output, sheet)
     if not quiet:
         print(f"wrote {output}", file=sys.stderr)

@@ -50,6 +50,30 @@ Styles = Annotated[
     list[Path],
     typer.Option("--style", "-s", parser=path_value, help="Style image; repeat to blend."),
 ]
+ScheduledStyles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--style",
+        "-s",
+        parser=path_value,
+        help="Style image; repeat to blend (or give a schedule with --style-at).",
+    ),
+]
+StyleAt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--style-at",
+        help="Style schedule keyframe WHEN:STYLE, WHEN a frame index (120) or MM:SS.S (0:05.0); "
+        "repeat: the style targets are interpolated between keyframes.",
+    ),
+]
+StyleTransition = Annotated[
+    int | None,
+    typer.Option(
+        help="Crossfade length in frames before each --style-at keyframe (default: the whole "
+        "gap; 0: a cut)."
+    ),
+]
 StyleBlend = Annotated[str | None, typer.Option(help="Blend weights, one per --style: 0.7,0.3.")]
 StyleScale = Annotated[float, typer.Option(help="Style image long side relative to the output.")]
 Size = Annotated[int, typer.Option(help="Output long side in pixels (aspect kept).")]

@@ -11,7 +11,7 @@ engine's FrameGuide, together with the schedule's blend weights for the frame's 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from itertools import repeat
 
@@ -63,6 +63,21 @@ def frame_schedule(video: VideoConfig, fps: Fraction) -> Schedule | None:
     """The schedule at the clip's exact rate (timestamps to frame indices), or None."""
     keyframes = schedule_keyframes(video)
     return resolve(keyframes, fps, video.style_transition) if keyframes else None
+
+
+def schedule_frames(schedule: Schedule, frame_count: int, count: int) -> list[int]:
+    """`count` frames spread evenly from the first keyframe to the last (within the clip), so
+    a preview shows each keyframe's style and the crossfades between them."""
+    first = min(schedule.frames[0], frame_count - 1)
+    last = min(schedule.frames[-1], frame_count - 1)
+    if count == 1 or last == first:
+        return [first]
+    return sorted({round(first + k * (last - first) / (count - 1)) for k in range(count)})
+
+
+def schedule_guide(schedule: Schedule) -> Callable[[int], FrameGuide]:
+    """Frame index -> its guide (blend weights alone): what a preview frame renders with."""
+    return lambda index: FrameGuide(weights=schedule.weights(index))
 
 
 class GuidedSource:
