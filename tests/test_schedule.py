@@ -8,6 +8,7 @@ from fractions import Fraction
 import pytest
 
 from nst_video.errors import OptionError
+from nst_video.pipeline.styling import schedule_frames
 from nst_video.video.schedule import (
     Keyframe,
     Schedule,
@@ -109,7 +110,6 @@ def test_keyframes_out_of_order_or_at_one_frame_are_refused() -> None:
 
 
 def test_preview_frames_spread_from_the_first_keyframe_to_the_last() -> None:
-    from nst_video.pipeline.styling import schedule_frames
 
     schedule = Schedule((10, 40, 100), (0, 1, 0), 2)
     assert schedule_frames(schedule, 449, 4) == [10, 40, 70, 100]
