@@ -17,11 +17,13 @@ from nst_video.config import ComputeConfig, ImageConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
 from nst_video.errors import InputError
 from nst_video.media import open_source, read_image, write_image
+from nst_video.pipeline.distributed import render_segment_task
 from nst_video.pipeline.job import render_video
 from nst_video.pipeline.render import FrameLoop
 from nst_video.pipeline.styling import GuidedSource, guided_source
 from nst_video.progress import Event, Message
 from nst_video.video.schedule import Keyframe, resolve
+from nst_video.video.segments import Segment
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.store import FrameStore
 
@@ -169,12 +171,16 @@ def test_a_schedule_starts_as_its_first_style_alone(
     assert not np.array_equal(alone[5], scheduled[5])
 
 
-def _recording(engine: Engine, record: dict[int, tuple[object, np.ndarray]]) -> Callable:
-    """engine.stylize with 1 evaluation, recording each call's weights and first mask."""
+def _recording(
+    engine: Engine, record: dict[int, tuple[object, np.ndarray]], keep: bool = False
+) -> Callable:
+    """engine.stylize with 1 evaluation, recording each call's weights and first mask (or
+    with `keep`, its keep mask)."""
 
     def stylize(content, init, budget, temporal=None, callback=None, **kw):  # type: ignore[no-untyped-def]
         guide = kw["guide"]
-        record[len(record)] = (guide.weights, guide.masks[0].copy())
+        mask = guide.keep if keep else guide.masks[0]
+        record[len(record)] = (guide.weights, mask.copy())
         return Engine.stylize(engine, content, init, 1, temporal, guide=guide)
 
     return stylize
@@ -209,3 +215,38 @@ def test_a_segment_gets_the_targets_of_its_absolute_frames(
         assert w_all == w_seg
         assert np.array_equal(m_all, m_seg)
     assert not np.array_equal(seen["all"][3][1], seen["all"][4][1])
+
+
+def test_a_ray_segment_task_renders_with_the_schedule_and_masks_of_its_frames(
+    clip: Path, tmp_path: Path, weights_file: Path
+) -> None:
+    """render_segment_task (what each Ray worker runs, here called in-process) reads the masks
+    and the schedule at its frames' absolute indices, as a render from frame 0 does."""
+    masks = write_masks(tmp_path / "masks", COUNT)
+    a, b = clip / "a.png", clip / "b.png"
+    video = VideoConfig(**QUICK, style_at=(f"0:{a}", f"4:{b}"), keep_mask=str(masks))
+    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=video)
+    job = Job(str(clip / "seq"), (str(a), str(b)), f"{tmp_path / 'out'}/", str(weights_file),
+              None, settings)  # fmt: skip
+    seen: dict[str, dict[int, tuple[object, np.ndarray]]] = {}
+
+    def factory(record: dict[int, tuple[object, np.ndarray]]) -> Callable[[Job], Engine]:
+        def make(job: Job) -> Engine:
+            engine = make_engine(list(job.styles), job.settings, weights_file)
+            engine.stylize = _recording(engine, record, keep=True)  # type: ignore[method-assign]
+            return engine
+
+        return make
+
+    render_video(job, tmp_path / "one", factory(seen.setdefault("one", {})))
+    segment = Segment(1, 3, COUNT, 1)  # frames 2-5, frame 2 its warm-up
+    work = tmp_path / "segment"
+    work.mkdir()
+    render_segment_task(job.to_dict(), str(work), segment.as_dict(), 32,
+                        factory(seen.setdefault("segment", {})))  # fmt: skip
+    one = list(seen["one"].values())
+    for position, index in enumerate(segment.frames):
+        weights, mask = seen["segment"][position]
+        t = min(index, 4) / 4  # 0:a to 4:b over the whole gap, then b
+        assert weights == one[index][0] == (1 - t, t)
+        assert np.array_equal(mask, one[index][1])
