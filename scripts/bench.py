@@ -37,7 +37,7 @@ from nst_video.core.optimize import optimize
 from nst_video.core.weights import load_state_dict
 from nst_video.media import open_source
 from nst_video.media.images import read_image
-from nst_video.pipeline.render import FrameLoop
+from nst_video.pipeline.sweep import FirstPass
 from nst_video.video.resize import resize_long_side
 from nst_video.workdir.store import WorkDir
 
@@ -174,7 +174,7 @@ def render_clip(engine: Engine, source, indices: range, long_side: int) -> dict[
         work.frames_dir.mkdir(parents=True)
         sync(engine.device)
         start = time.perf_counter()
-        FrameLoop(engine, source, work.frames, indices, long_side).run()
+        FirstPass(engine, engine.settings.video, source, work.frames, indices, long_side).run()
         sync(engine.device)
         wall = time.perf_counter() - start
         stats = [work.frames.read_stats(i) for i in indices]
@@ -202,7 +202,7 @@ def device_busy(engine: Engine, source, indices: range, long_side: int) -> float
         sync(engine.device)
         with profile(activities=[activity]) as prof:
             start = time.perf_counter()
-            FrameLoop(engine, source, work.frames, indices, long_side).run()
+            FirstPass(engine, engine.settings.video, source, work.frames, indices, long_side).run()
             sync(engine.device)
             wall = time.perf_counter() - start
     kind = DeviceType.CUDA if cuda else DeviceType.CPU

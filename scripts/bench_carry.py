@@ -44,7 +44,7 @@ from nst_video.api import make_engine
 from nst_video.config import ComputeConfig, Settings
 from nst_video.core.engine import Engine
 from nst_video.core.lbfgs import Memory
-from nst_video.pipeline.render import frame_start
+from nst_video.pipeline.start import frame_start
 from nst_video.progress import Event, Iteration
 from nst_video.video import flow
 

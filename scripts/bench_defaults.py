@@ -7,7 +7,7 @@ the same frames, in one process, one after the other.
   (`--temporal-offsets 1`, contiguous VGG layout);
 * `default`: today's defaults.
 
-Each way renders through the frame loop (FrameLoop), like `nst-video video`. Columns: seconds
+Each way renders through the frame loop (sweep.FirstPass), like `nst-video video`. Columns: seconds
 per frame, evaluations per frame (all frames, and later frames alone), the style and content
 terms of the saved frames (Engine.measure, mean), and the adjacent warping error (as in
 eval_temporal.py).
@@ -39,7 +39,7 @@ from nst_video.config import ComputeConfig, Settings
 from nst_video.core.engine import Engine
 from nst_video.media import open_source
 from nst_video.media.images import read_image
-from nst_video.pipeline.render import FrameLoop
+from nst_video.pipeline.sweep import FirstPass
 from nst_video.video import flow
 from nst_video.workdir.store import WorkDir
 
@@ -67,7 +67,9 @@ def render(engine: Engine, in_dir: Path, count: int, size: int) -> tuple[list[di
         work = WorkDir(Path(tmp))
         work.frames_dir.mkdir(parents=True)
         began = time.perf_counter()
-        FrameLoop(engine, open_source(str(in_dir)), work.frames, range(count), size).run()
+        FirstPass(
+            engine, engine.settings.video, open_source(str(in_dir)), work.frames, range(count), size
+        ).run()
         wall = time.perf_counter() - began
         stats = [work.frames.read_stats(i) for i in range(count)]
         outputs = [work.frames.load_frame(i) for i in range(count)]

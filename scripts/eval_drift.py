@@ -39,7 +39,7 @@ from nst_video.api import make_engine
 from nst_video.config import WARP_INTERPOLATIONS, ComputeConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
 from nst_video.media import open_source, read_image
-from nst_video.pipeline.render import frame_start
+from nst_video.pipeline.start import frame_start
 from nst_video.video import flow
 from nst_video.video.resize import resize_long_side
 

@@ -131,7 +131,8 @@ def render_all_passes(args: argparse.Namespace, engine: Engine, count: int) -> N
     def stores(number: int) -> FrameStore:
         return KeptPass(folder / f"{number:02d}")
 
-    render_passes(engine, source, stores, range(count), args.size, print_progress)
+    video = engine.settings.video
+    render_passes(engine, video, source, stores, range(count), args.size, print_progress)
 
 
 def print_progress(event: Event) -> None:

@@ -598,6 +598,7 @@ def run_subprocess(*args: object, env: dict[str, str] | None = None) -> subproce
     )
 
 
+@pytest.mark.slow
 def test_subprocess_success(weights_file: Path, content: Path, style: Path, tmp_path: Path) -> None:
     output = tmp_path / "out.png"
     done = run_subprocess(
@@ -609,6 +610,7 @@ def test_subprocess_success(weights_file: Path, content: Path, style: Path, tmp_
         assert np.asarray(written).shape == (24, 32, 3)
 
 
+@pytest.mark.slow
 def test_subprocess_error_is_one_line(style: Path, tmp_path: Path, weights_file: Path) -> None:
     missing = tmp_path / "missing.png"
     done = run_subprocess("image", missing, "-s", style, "-o", tmp_path / "o.png",
@@ -618,6 +620,7 @@ def test_subprocess_error_is_one_line(style: Path, tmp_path: Path, weights_file:
     assert done.stdout == ""
 
 
+@pytest.mark.slow
 def test_subprocess_debug_reraises(style: Path, tmp_path: Path, weights_file: Path) -> None:
     missing = tmp_path / "missing.png"
     done = run_subprocess("image", missing, "-s", style, "-o", tmp_path / "o.png",
@@ -628,6 +631,7 @@ def test_subprocess_debug_reraises(style: Path, tmp_path: Path, weights_file: Pa
     assert "nst-video: error:" not in done.stderr
 
 
+@pytest.mark.slow
 def test_subprocess_without_weights(content: Path, style: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "NST_VIDEO_WEIGHTS"}
     url = "file:///nonexistent/vgg19-00000000.pth"
@@ -648,12 +652,14 @@ def test_subprocess_without_weights(content: Path, style: Path, tmp_path: Path) 
     assert not output.exists()
 
 
+@pytest.mark.slow
 def test_subprocess_version_is_cheap() -> None:
     done = run_subprocess("--version")
     assert done.returncode == 0
     assert done.stdout == "nst-video 0.1.0\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["video", "--help"], []])
 def test_version_and_help_load_no_torch_or_cv2(args: list[str]) -> None:
     """What the console entry point imports for --version and --help: no torch, no cv2 (the
@@ -677,6 +683,7 @@ def test_version_and_help_load_no_torch_or_cv2(args: list[str]) -> None:
     assert "Usage: nst-video" in done.stdout + done.stderr or args == ["--version"]
 
 
+@pytest.mark.slow
 def test_a_command_does_load_the_heavy_modules() -> None:
     """The probe above can see torch when it is there: `status` of a missing dir runs."""
     code = (
@@ -694,6 +701,7 @@ def test_a_command_does_load_the_heavy_modules() -> None:
     assert done.stderr.strip().splitlines()[-1] == "True True"
 
 
+@pytest.mark.slow
 def test_settings_import_no_torch_or_cv2() -> None:
     code = "import sys, nst_video.config; print('torch' in sys.modules, 'cv2' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -703,6 +711,7 @@ def test_settings_import_no_torch_or_cv2() -> None:
 # --- usage errors, help, and what a run says (issue 11) ------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "line"),
     [

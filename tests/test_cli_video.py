@@ -199,6 +199,7 @@ def test_bad_inputs_exit_1_with_one_error_line(
     assert not Path(out).exists()
 
 
+@pytest.mark.slow
 def test_console_script_prints_one_line_and_exits_1(tmp_path: Path, style: Path) -> None:
     cmd = [sys.executable, "-m", "nst_video", "video", str(tmp_path / "missing.mp4"),
            "--style", str(style), "-o", str(tmp_path / "out.mp4")]  # fmt: skip

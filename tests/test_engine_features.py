@@ -17,7 +17,7 @@ from nst_video.core import device as core_device
 from nst_video.core.device import native_bf16, resolve_precision, usable_cpus
 from nst_video.core.engine import Engine
 from nst_video.errors import OptionError
-from nst_video.pipeline.render import prefetch
+from nst_video.pipeline.background import prefetch
 
 
 def _engine(
@@ -169,9 +169,9 @@ def test_prefetch_closes_the_source_even_after_giving_up_the_wait(
 ) -> None:
     """The producer is busy on a slow item (a long optical flow) when the consumer stops and
     stops waiting: the source is still closed, by the producer, once that item is done."""
-    from nst_video.pipeline import render
+    from nst_video.pipeline import background
 
-    monkeypatch.setattr(render, "JOIN_TIMEOUT", 0.01)
+    monkeypatch.setattr(background, "JOIN_TIMEOUT", 0.01)
     closed = threading.Event()
     busy = threading.Event()
 
@@ -184,7 +184,7 @@ def test_prefetch_closes_the_source_even_after_giving_up_the_wait(
         finally:
             closed.set()
 
-    source = items()  # still referenced, as a FrameLoop holds its source: no GC closes it
+    source = items()  # still referenced, as a sweep holds its source: no GC closes it
     stream = prefetch(source, depth=1)
     assert next(stream) == 0
     assert busy.wait(5)
@@ -206,11 +206,6 @@ def test_prefetch_closes_the_source_even_after_giving_up_the_wait(
 )
 def test_native_bf16_reads_the_cpu_flags(capabilities: dict, native: bool) -> None:
     assert native_bf16(capabilities) is native
-
-
-def test_native_bf16_of_this_machine_is_torchs_reading() -> None:
-    caps = torch.cpu.get_capabilities()
-    assert native_bf16() is bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
 
 
 @pytest.mark.parametrize(

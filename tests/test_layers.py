@@ -138,7 +138,7 @@ def test_every_package_module_is_in_a_layer() -> None:
 @pytest.mark.parametrize(
     ("module", "source", "expected"),
     [
-        ("core/bad.py", "from nst_video.pipeline.render import FrameLoop\n", "imports"),
+        ("core/bad.py", "from nst_video.pipeline.sweep import FirstPass\n", "imports"),
         ("config.py", "import nst_video.core.engine\n", "imports"),
         ("core/bad.py", "from nst_video.media import open_source\n", "sibling"),
         ("media/bad.py", "from nst_video import api\n", "imports"),

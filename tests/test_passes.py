@@ -31,16 +31,9 @@ from nst_video.core.optimize import OptimizeResult
 from nst_video.errors import OptionError
 from nst_video.pipeline.distributed import render_segment_task
 from nst_video.pipeline.job import render_video
-from nst_video.pipeline.passes import (
-    Neighbour,
-    PassLoop,
-    later_start,
-    pass_neighbour,
-    pass_order,
-    render_passes,
-    reversed_contents,
-)
-from nst_video.pipeline.render import Earlier
+from nst_video.pipeline.passes import render_passes
+from nst_video.pipeline.start import Earlier, Neighbour, later_start, pass_neighbour
+from nst_video.pipeline.sweep import LaterPass, pass_order, reversed_contents
 from nst_video.progress import Event, FrameStarted, Message
 from nst_video.video import flow
 from nst_video.video.segments import Segment
@@ -201,8 +194,9 @@ def test_a_backward_pass_holds_a_bounded_number_of_frames(
         if isinstance(event, FrameStarted):
             live.append(source.live())
 
-    engine = _stand_in(replace(VIDEO, flow="farneback", temporal_offsets=offsets))
-    loop = PassLoop(engine, source, previous, store, range(14), 2, 48, watch, chunk=3)  # type: ignore[arg-type]
+    video = replace(VIDEO, flow="farneback", temporal_offsets=offsets)
+    engine = _stand_in(video)
+    loop = LaterPass(engine, video, source, previous, store, range(14), 2, 48, watch, chunk=3)  # type: ignore[arg-type]
     assert loop.run() == 14
     assert store.done_frames(range(14)) == list(range(14))
     # Read in chunks of 3 frames, last chunk first; at most the chunk, the read-ahead queue
@@ -230,9 +224,10 @@ def test_no_blend_or_temporal_term_across_a_scene_cut(
     other = [np.ascontiguousarray(f[::-1, ::-1, ::-1]) for f in make_moving_frames(3, 48, 32, 3)]
     frames = [*shot, *other]
     work = WorkDir(tmp_path)
-    engine = _stand_in(VideoConfig(passes=3, first_iterations=2, iterations=2))
+    video = VideoConfig(passes=3, first_iterations=2, iterations=2)
+    engine = _stand_in(video)
     source = ListSource(frames)
-    render_passes(engine, source, lambda n: work.pass_frames(n, 3), range(6), 48)  # type: ignore[arg-type]
+    render_passes(engine, video, source, lambda n: work.pass_frames(n, 3), range(6), 48)  # type: ignore[arg-type]
     inits = [work.frames.read_stats(i)["init"] for i in range(6)]  # type: ignore[index]
     # Pass 3 runs forwards: frame 0 has no neighbour, frame 3 sits after the cut.
     assert inits == ["own", "blended", "blended", "cut", "blended", "blended"]
@@ -286,8 +281,9 @@ def test_a_backward_pass_takes_frames_i_plus_2_and_4_where_i_plus_1_was_occluded
     previous, store = FrameStore(tmp_path / "p1"), FrameStore(tmp_path / "p2")
     for index in range(8):
         previous.save_frame(index, np.full((height, width, 3), 100 + 15 * index, np.uint8), {})
-    engine = _stand_in(replace(VIDEO, temporal_offsets=offsets))
-    loop = PassLoop(engine, ListSource(frames), previous, store, range(8), 2, width)  # type: ignore[arg-type]
+    video = replace(VIDEO, temporal_offsets=offsets)
+    engine = _stand_in(video)
+    loop = LaterPass(engine, video, ListSource(frames), previous, store, range(8), 2, width)  # type: ignore[arg-type]
     assert loop.run() == 8
     out = {i: store.load_frame(i)[..., 0] for i in range(8)}  # type: ignore[index]
     own = {i: 100 + 15 * i for i in range(8)}
@@ -343,7 +339,8 @@ def test_with_offset_1_later_passes_render_as_the_adjacent_neighbour_did(
     for name, target in (("now", pass_neighbour), ("main", main_adjacent_neighbour)):
         work = WorkDir(tmp_path / name)
         stores = lambda n, work=work: work.pass_frames(n, 3)  # noqa: E731
-        render_passes(engine, ListSource(frames), stores, range(len(frames)), 32, target=target)  # type: ignore[arg-type]
+        source = ListSource(frames)
+        render_passes(engine, video, source, stores, range(len(frames)), 32, target=target)  # type: ignore[arg-type]
         results.append(frame_bytes(work.frames_dir))
     assert len(results[0]) == len(frames) and results[0] == results[1]
 
@@ -404,6 +401,7 @@ def reference(inputs: Inputs) -> dict[str, bytes]:
     return frame_bytes(work / "frames")
 
 
+@pytest.mark.slow
 def test_sigkill_in_the_second_pass_then_resume_gives_the_same_frames(
     inputs: Inputs, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
@@ -447,6 +445,7 @@ def test_sigkill_in_the_second_pass_then_resume_gives_the_same_frames(
     assert json.loads((work / "frames" / "000000.json").read_text())["pass"] == 3
 
 
+@pytest.mark.slow
 def test_more_passes_change_the_frames_and_one_pass_is_the_single_pass_render(
     inputs: Inputs, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
@@ -509,12 +508,13 @@ def test_another_frame_range_or_a_changed_input_renders_the_later_passes_again(
 ) -> None:
     source = ListSource(make_moving_frames(6, 48, 32))
     work = WorkDir(tmp_path)
-    engine = _stand_in(VideoConfig(passes=3, first_iterations=2, iterations=2))
+    video = VideoConfig(passes=3, first_iterations=2, iterations=2)
+    engine = _stand_in(video)
 
     def render(indices: range) -> list[str]:
         events: list[Event] = []
         stores = lambda n: work.pass_frames(n, 3)  # noqa: E731
-        render_passes(engine, source, stores, indices, 48, events.append)  # type: ignore[arg-type]
+        render_passes(engine, video, source, stores, indices, 48, events.append)  # type: ignore[arg-type]
         return _messages(events)
 
     render(range(6))

@@ -19,15 +19,10 @@ from nst_video.core.engine import Engine
 from nst_video.core.lbfgs import Memory
 from nst_video.errors import Interrupted, OptionError, OutputError
 from nst_video.media import open_source, read_image, write_image
+from nst_video.pipeline.background import FrameSaver
 from nst_video.pipeline.job import render_video
-from nst_video.pipeline.render import (
-    Earlier,
-    FrameLoop,
-    FrameSaver,
-    Window,
-    frame_start,
-    temporal_start,
-)
+from nst_video.pipeline.start import Earlier, Window, frame_start, temporal_start
+from nst_video.pipeline.sweep import FirstPass, stale_frames
 from nst_video.progress import Event, FrameDone, FrameStarted
 from nst_video.video import flow
 from nst_video.workdir.manifest import Job
@@ -227,10 +222,12 @@ def clip_dir(
     return write_sequence(tmp_path_factory.mktemp("saver-clip"), frames)
 
 
+SMALL_VIDEO = VideoConfig(first_iterations=4, iterations=2)
+
+
 @pytest.fixture(scope="module")
 def small_engine(weights_file: Path, make_image: Callable[..., np.ndarray]) -> Engine:
-    video = VideoConfig(first_iterations=4, iterations=2)
-    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=video)
+    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=SMALL_VIDEO)
     return make_engine([make_image(40, 40, 3)], settings, weights_file)
 
 
@@ -238,9 +235,8 @@ def _run_loop(
     engine: Engine, clip: Path, work_dir: Path, callback: Callable[[Event], None] = lambda _: None
 ) -> int:
     source = open_source(str(clip))
-    return FrameLoop(
-        engine, source, WorkDir(work_dir).frames, range(SAVED_FRAMES), 32, callback
-    ).run()
+    store = WorkDir(work_dir).frames
+    return FirstPass(engine, SMALL_VIDEO, source, store, range(SAVED_FRAMES), 32, callback).run()
 
 
 def _pngs(work_dir: Path) -> dict[str, bytes]:
@@ -430,9 +426,7 @@ def test_changed_inputs_invalidate_their_frames_and_dependants(
         recorded = inputs[index] + (0 if index not in changed else 100)
         stats = {"init": kind, "input": frame_digest(recorded)}
         work.frames.save_frame(index, inputs[index], stats)
-    loop = FrameLoop.__new__(FrameLoop)  # only the work dir, source and range are needed
-    loop.store, loop.source, loop.indices = work.frames, _Frames(inputs), range(len(kinds))
-    assert loop.stale_frames() == stale
+    assert stale_frames(work.frames, _Frames(inputs), range(len(kinds))) == stale
 
 
 def test_unknown_warp_interpolation_is_refused_before_rendering() -> None:
@@ -479,7 +473,7 @@ def test_the_combined_target_is_the_sum_of_the_per_offset_terms() -> None:
     import torch
 
     from nst_video.core import losses
-    from nst_video.pipeline.render import combined_temporal
+    from nst_video.pipeline.start import combined_temporal
 
     rng = np.random.default_rng(3)
     warps = {k: rng.integers(0, 256, (6, 5, 3)).astype(np.uint8) for k in OFFSETS}
@@ -591,11 +585,19 @@ def _true_flow(
     return frame_flow
 
 
+def _occlusion_video(offsets: tuple[int, ...]) -> VideoConfig:
+    return VideoConfig(first_iterations=10, iterations=4, temporal_offsets=offsets)
+
+
 def _render_in_memory(
-    engine: Engine, frames: list[np.ndarray], work_dir: Path, callback: Callable = lambda _: None
+    engine: Engine,
+    video: VideoConfig,
+    frames: list[np.ndarray],
+    work_dir: Path,
+    callback: Callable = lambda _: None,
 ) -> list[np.ndarray]:
     store = WorkDir(work_dir).frames
-    FrameLoop(engine, _Frames(frames), store, range(len(frames)), 64, callback).run()
+    FirstPass(engine, video, _Frames(frames), store, range(len(frames)), 64, callback).run()
     return [store.load_frame(i) for i in range(len(frames))]
 
 
@@ -603,7 +605,7 @@ def _render_in_memory(
 def occlusion_engines(weights_file: Path, make_image: Callable[..., np.ndarray]) -> dict:
     engines = {}
     for offsets in ((1,), OFFSETS):
-        video = VideoConfig(first_iterations=10, iterations=4, temporal_offsets=offsets)
+        video = _occlusion_video(offsets)
         settings = Settings(image=ImageConfig(size=64), compute=CPU, video=video)
         engines[offsets] = make_engine([make_image(40, 40, 3)], settings, weights_file)
     return engines
@@ -618,7 +620,8 @@ def test_a_revealed_region_comes_back_painted_as_before(
     monkeypatch.setattr(flow, "frame_flow", _true_flow(frames, covered))
     change = {}
     for offsets, engine in occlusion_engines.items():
-        outputs = _render_in_memory(engine, frames, tmp_path / str(len(offsets)))
+        video = _occlusion_video(offsets)
+        outputs = _render_in_memory(engine, video, frames, tmp_path / str(len(offsets)))
         before, after = outputs[LAST_SEEN][REVEALED], outputs[REVEAL_AT][REVEALED]
         change[offsets] = float(np.abs(after.astype(float) - before.astype(float)).mean())
     # With offset 1 the region is painted anew from its content; offset 4 remembers it
@@ -637,7 +640,7 @@ def test_the_loop_holds_no_more_frames_than_the_largest_offset(
     import gc
     import weakref
 
-    from nst_video.pipeline import render
+    from nst_video.pipeline import sweep
 
     frames = make_moving_frames(16, 48, 32)  # far more than the window
     video = VideoConfig(first_iterations=2, iterations=1, temporal_offsets=OFFSETS)
@@ -645,7 +648,7 @@ def test_the_loop_holds_no_more_frames_than_the_largest_offset(
     engine = make_engine([make_image(40, 40, 3)], settings, weights_file)
     outputs: list[weakref.ref] = []
     inputs: list[weakref.ref] = []
-    real_stylize, real_resize = engine.stylize, render.resize_long_side
+    real_stylize, real_resize = engine.stylize, sweep.resize_long_side
 
     def stylize(*args: object, **kwargs: object) -> object:
         done = real_stylize(*args, **kwargs)
@@ -658,7 +661,7 @@ def test_the_loop_holds_no_more_frames_than_the_largest_offset(
         return resized
 
     monkeypatch.setattr(engine, "stylize", stylize)
-    monkeypatch.setattr(render, "resize_long_side", resize)
+    monkeypatch.setattr(sweep, "resize_long_side", resize)
 
     # Cheap flows: what is counted here is what the loop keeps, not what DIS makes of it.
     def still(prev: np.ndarray, cur: np.ndarray, method: str = "dis") -> flow.FrameFlow:
@@ -675,7 +678,7 @@ def test_the_loop_holds_no_more_frames_than_the_largest_offset(
             held.append((alive[0], alive[1]))
 
     store = WorkDir(tmp_path / "work").frames
-    FrameLoop(engine, _Frames(frames), store, range(len(frames)), 32, count).run()
+    FirstPass(engine, video, _Frames(frames), store, range(len(frames)), 32, count).run()
     assert len(held) == len(frames)
     # Outputs: the window of the last 4. Inputs: those 4, the frame being rendered and what
     # the background thread has decoded ahead (2 queued, 1 in hand).
@@ -683,10 +686,12 @@ def test_the_loop_holds_no_more_frames_than_the_largest_offset(
     assert max(i for _, i in held) <= max(OFFSETS) + 4
 
 
+OFFSETS_VIDEO = VideoConfig(first_iterations=4, iterations=2, temporal_offsets=OFFSETS)
+
+
 @pytest.fixture(scope="module")
 def offsets_engine(weights_file: Path, make_image: Callable[..., np.ndarray]) -> Engine:
-    video = VideoConfig(first_iterations=4, iterations=2, temporal_offsets=OFFSETS)
-    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=video)
+    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=OFFSETS_VIDEO)
     return make_engine([make_image(40, 40, 3)], settings, weights_file)
 
 
@@ -698,7 +703,7 @@ def _cut_clip(make_moving_frames: Callable[..., list]) -> list[np.ndarray]:
 
 def _loop_pngs(engine: Engine, frames: list[np.ndarray], work_dir: Path) -> dict[str, bytes]:
     store = WorkDir(work_dir).frames
-    FrameLoop(engine, _Frames(frames), store, range(len(frames)), 32).run()
+    FirstPass(engine, OFFSETS_VIDEO, _Frames(frames), store, range(len(frames)), 32).run()
     return _pngs(work_dir)
 
 
@@ -722,7 +727,7 @@ def test_offsets_resume_from_finished_frames_byte_identical(
         return real_load(self, index)
 
     monkeypatch.setattr(FrameStore, "load_frame", load)
-    FrameLoop(offsets_engine, _Frames(frames), store, range(10), 32).run()
+    FirstPass(offsets_engine, OFFSETS_VIDEO, _Frames(frames), store, range(10), 32).run()
     assert _pngs(tmp_path / "whole") == reference
     # Frame 6 reaches back 4 frames: those (and only those) are read back from their PNGs.
     assert sorted(set(loads)) == [2, 3, 4, 5]
@@ -747,9 +752,8 @@ def test_a_changed_input_renders_every_frame_that_reaches_back_to_it_again(
     ]
     edited = list(frames)
     edited[changed] = np.roll(frames[changed], 3, axis=1)
-    loop = FrameLoop(offsets_engine, _Frames(edited), store, range(10), 32)
-    assert loop.stale_frames() == stale
-    loop.run()
+    assert stale_frames(store, _Frames(edited), range(10)) == stale
+    FirstPass(offsets_engine, OFFSETS_VIDEO, _Frames(edited), store, range(10), 32).run()
     # Exactly what a render of the edited clip from scratch gives: no frame kept a term
     # against the old input (frames after the cut at 6 never reach back past it).
     assert _pngs(tmp_path / "work") == _loop_pngs(offsets_engine, edited, tmp_path / "fresh")

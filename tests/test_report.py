@@ -197,6 +197,7 @@ _PROBE_TAIL = (
 )
 
 
+@pytest.mark.slow
 def test_page_in_headless_chromium(rendered: tuple[Path, Path, Path], tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

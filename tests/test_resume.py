@@ -201,6 +201,7 @@ def frames_done(work: Path) -> int:
     return sum(1 for p in frames.iterdir() if FRAME_NAME.match(p.name))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("killed_at", "how"), [(1, "same command"), (3, "resume")])
 def test_sigkill_after_k_frames_then_continue(
     inputs: Inputs,
@@ -232,6 +233,7 @@ def test_sigkill_after_k_frames_then_continue(
     assert manifest(work)["encode"] == "done"
 
 
+@pytest.mark.slow
 def test_sigkill_with_long_term_offsets_then_resume_byte_identical(
     inputs: Inputs, spawn: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
@@ -253,6 +255,7 @@ def test_sigkill_with_long_term_offsets_then_resume_byte_identical(
     assert manifest(work)["job"]["settings"]["video"]["temporal_offsets"] == [1, 2, 4]
 
 
+@pytest.mark.slow
 def test_sigkill_at_an_arbitrary_moment_then_resume(
     inputs: Inputs,
     reference: Reference,
@@ -273,6 +276,7 @@ def test_sigkill_at_an_arbitrary_moment_then_resume(
     assert_video(output)
 
 
+@pytest.mark.slow
 def test_sigkill_during_encode_then_continue(
     inputs: Inputs,
     reference: Reference,
@@ -319,6 +323,7 @@ def test_sigkill_during_encode_then_continue(
     assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_stops_with_resume_hint_and_keeps_frames(
     inputs: Inputs,
@@ -991,6 +996,7 @@ def test_busy_work_dir_fails_at_once_naming_the_other_process(
     assert_video(output)
 
 
+@pytest.mark.slow
 def test_a_second_process_is_refused_while_a_render_runs(
     inputs: Inputs, spawn: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:

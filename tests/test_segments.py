@@ -1,4 +1,4 @@
-"""Segment planning and seam blending (nst_video.pipeline.segments); no Ray needed."""
+"""Segment planning and seam blending (video/segments.py, pipeline/encode.py); no Ray needed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nst_video.config import VideoConfig
-from nst_video.pipeline.segments import final_frames
+from nst_video.pipeline.encode import final_frames
 from nst_video.video.segments import DEFAULT_WARMUP, Segment, blend_weight
 from nst_video.video.segments import plan_segments as _plan_segments
 from nst_video.workdir.store import WorkDir
@@ -258,7 +258,7 @@ def test_a_segment_warmed_up_as_far_as_the_largest_offset_gives_its_start_every_
     from nst_video.api import make_engine
     from nst_video.config import ComputeConfig, ImageConfig, Settings
     from nst_video.media import open_source, write_image
-    from nst_video.pipeline import render
+    from nst_video.pipeline import sweep
 
     frames = make_moving_frames(10, 48, 32)
     (tmp_path / "in").mkdir()
@@ -268,17 +268,17 @@ def test_a_segment_warmed_up_as_far_as_the_largest_offset_gives_its_start_every_
     settings = Settings(image=ImageConfig(size=32), compute=ComputeConfig("cpu"), video=video)
     engine = make_engine([make_image(40, 40, 3)], settings, weights_file)
     seen: dict[int, list[int]] = {}
-    real = render.temporal_start
+    real = sweep.temporal_start
 
-    def record(content: np.ndarray, earlier: list, *args: object) -> render.FrameStart:
+    def record(content: np.ndarray, earlier: list, *args: object) -> sweep.FrameStart:
         seen[len(seen)] = sorted(e.offset for e in earlier)
         return real(content, earlier, *args)
 
-    monkeypatch.setattr(render, "temporal_start", record)
+    monkeypatch.setattr(sweep, "temporal_start", record)
     segment = Segment(1, 6, 10, 4)  # frames 2-5 warm up, 6-9 are its own
     store = WorkDir(tmp_path / "work").segment_frames(segment)
     source = open_source(str(tmp_path / "in"))
-    assert render.FrameLoop(engine, source, store, segment.frames, 32).run() == 8
+    assert sweep.FirstPass(engine, video, source, store, segment.frames, 32).run() == 8
     by_frame = dict(zip(segment.frames, seen.values(), strict=True))
     # The segment starts afresh at frame 2 (nothing before its first frame), and by its first
     # own frame every offset reaches a frame it rendered itself.

@@ -19,8 +19,8 @@ from nst_video.errors import InputError
 from nst_video.media import open_source, read_image, write_image
 from nst_video.pipeline.distributed import render_segment_task
 from nst_video.pipeline.job import render_video
-from nst_video.pipeline.render import FrameLoop
 from nst_video.pipeline.styling import GuidedSource, guided_source
+from nst_video.pipeline.sweep import FirstPass
 from nst_video.progress import Event, Message
 from nst_video.video.schedule import Keyframe, resolve
 from nst_video.video.segments import Segment
@@ -200,7 +200,8 @@ def test_a_segment_gets_the_targets_of_its_absolute_frames(
         engine = make_engine([read_image(clip / "a.png")] * 2, settings, weights_file)
         engine.stylize = _recording(engine, record := {})  # type: ignore[method-assign]
         source = GuidedSource(open_source(str(clip / "seq")), [masks, masks], None, schedule)
-        FrameLoop(engine, source, FrameStore(tmp_path / name / "frames"), frames, 32).run()
+        store = FrameStore(tmp_path / name / "frames")
+        FirstPass(engine, settings.video, source, store, frames, 32).run()
         seen[name] = {frames[k]: v for k, v in record.items()}
     assert [seen["all"][i][0] for i in range(COUNT)] == [
         (1.0, 0.0),

@@ -60,6 +60,7 @@ def frames(work: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((work / "frames").glob("[0-9]*.png"))}
 
 
+@pytest.mark.slow
 def test_sigkill_mid_schedule_then_resume_gives_identical_frames(
     inputs: Inputs, tmp_path: Path
 ) -> None:

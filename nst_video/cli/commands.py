@@ -41,13 +41,9 @@ from nst_video.media.files import check_name_fits, require_regular
 from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
 from nst_video.media.paths import check_not_inputs, check_output_image, ensure_directory
 from nst_video.models import chosen_weights
-from nst_video.pipeline.job import (
-    Parallel,
-    default_work_dir,
-    input_files,
-    open_work_dir,
-    render_video,
-)
+from nst_video.pipeline.job import render_video
+from nst_video.pipeline.outputs import input_files
+from nst_video.pipeline.preflight import Parallel, default_work_dir, open_work_dir
 from nst_video.pipeline.preview import contact_sheet, pick_frames
 from nst_video.pipeline.report import LiveReport, open_report
 from nst_video.pipeline.styling import (

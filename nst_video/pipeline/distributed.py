@@ -25,8 +25,8 @@ from nst_video.errors import Interrupted, NstError, OptionError, is_out_of_memor
 from nst_video.media import open_source
 from nst_video.media.files import atomic_write_json
 from nst_video.pipeline.passes import render_passes
-from nst_video.pipeline.render import EngineFactory
 from nst_video.pipeline.styling import guided_source
+from nst_video.pipeline.sweep import EngineFactory
 from nst_video.progress import Callback, FrameDone, Message, ignore
 from nst_video.video.segments import Segment
 from nst_video.workdir.manifest import Job
@@ -145,7 +145,8 @@ def render_segment_task(
     plain = open_source(job.input, job.settings.video.fps)
     source = guided_source(plain, job.settings.video, segment.frames)
     callback = watch if watch is not None else ignore
-    return render_passes(engine, source, stores, segment.frames, long_side, callback)
+    video = job.settings.video
+    return render_passes(engine, video, source, stores, segment.frames, long_side, callback)
 
 
 class SignalFlag:

@@ -35,8 +35,9 @@ from nst_video.media.files import (
 from nst_video.media.images import encode_image
 from nst_video.media.paths import check_not_inputs, check_writable_parent
 from nst_video.media.sources import open_source
-from nst_video.pipeline.job import input_files, open_work_dir
-from nst_video.pipeline.render import _ranges
+from nst_video.pipeline.outputs import input_files
+from nst_video.pipeline.preflight import open_work_dir
+from nst_video.pipeline.sweep import frame_ranges
 from nst_video.progress import (
     Callback,
     Event,
@@ -468,7 +469,7 @@ def _flag_table(flags: Mapping[int, list[str]], done: int) -> str:
     if budget:
         parts.append(
             f'<p id="budget">{_BUDGET.capitalize()} on {len(budget)} of {done} frames '
-            f"({html.escape(_ranges(sorted(budget)))}): the optimizer was still lowering the "
+            f"({html.escape(frame_ranges(sorted(budget)))}): the optimizer was still lowering the "
             "loss when the frame's budget ran out; more evaluations would change them further."
             "</p>"
         )

@@ -463,7 +463,7 @@ class FrameStore:
         return changed
 
     def read_stats(self, index: int) -> dict[str, Any] | None:
-        """The statistics saved with a finished frame (see pipeline/render.build_stats); None
+        """The statistics saved with a finished frame (see pipeline/sweep.build_stats); None
         when missing or damaged (not a JSON object)."""
         return read_json_object(self.stats_path(index))
 
