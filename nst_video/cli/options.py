@@ -177,7 +177,7 @@ _PANELS = {
     ),
     "Look": (
         "style_weight", "content_weight", "tv_weight", "style_blend", "style_scale",
-        "preserve_colors", "margin",
+        "preserve_colors", "margin", "style_at", "style_transition", "style_mask", "keep_mask",
     ),
     "Network": ("model", "weights", "content_layers", "style_layers", "style_layer_weights",
                 "pooling", "padding"),
