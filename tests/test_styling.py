@@ -4,7 +4,9 @@ schedule's first frame equal to its first style's render, and the CLI's refusals
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from clip_inputs import moving_pattern
 from nst_video.api import make_engine
 from nst_video.config import ComputeConfig, ImageConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
-from nst_video.errors import InputError
+from nst_video.errors import InputError, ResumeError
 from nst_video.media import open_source, read_image, write_image
 from nst_video.pipeline.distributed import render_segment_task
 from nst_video.pipeline.job import render_video
@@ -251,3 +253,25 @@ def test_a_ray_segment_task_renders_with_the_schedule_and_masks_of_its_frames(
         t = min(index, 4) / 4  # 0:a to 4:b over the whole gap, then b
         assert weights == one[index][0] == (1 - t, t)
         assert np.array_equal(mask, one[index][1])
+
+
+def test_the_schedule_and_masks_are_in_the_fingerprint(
+    clip: Path, tmp_path: Path, weights_file: Path
+) -> None:
+    a, b = clip / "a.png", clip / "b.png"
+    masks = write_masks(tmp_path / "masks", COUNT)
+    video = VideoConfig(**QUICK, frames=2, style_at=(f"0:{a}", f"4:{b}"), keep_mask=str(masks))
+    settings = Settings(image=ImageConfig(size=32), compute=CPU, video=video)
+    job = Job(str(clip / "seq"), (str(a), str(b)), f"{tmp_path / 'out'}/", str(weights_file),
+              None, settings)  # fmt: skip
+    work = tmp_path / "work"
+    render_video(job, work, _factory(weights_file))
+    changes = {
+        "video.style_transition (null -> 2)": {"style_transition": 2},
+        "video.style_at": {"style_at": (f"0:{a}", f"5:{b}")},
+        "video.keep_mask": {"keep_mask": None},
+    }
+    for named, change in changes.items():
+        other = replace(job, settings=replace(settings, video=replace(video, **change)))
+        with pytest.raises(ResumeError, match=re.escape(named)):
+            render_video(other, work, _factory(weights_file))
