@@ -22,13 +22,14 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check nst_video tests scripts
+	$(BIN)/ruff check nst_video tests scripts benchmarks
 
-# The edit-test loop: every test but the `slow` ones (subprocess runs, SIGKILL resumes, Ray).
+# The edit-test loop: every test but the `slow` ones (subprocess runs, SIGKILL resumes, Ray,
+# whole-clip renders); under a minute on two quiet cores.
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check nst_video tests scripts
+	$(BIN)/ruff check nst_video tests scripts benchmarks
 	$(BIN)/python -m pytest -q tests/test_layers.py
-	$(BIN)/ruff format --check nst_video tests scripts
+	$(BIN)/ruff format --check nst_video tests scripts benchmarks

@@ -211,6 +211,7 @@ def test_progress_events_every_log_every() -> None:
     assert events[-1].loss >= result.loss
 
 
+@pytest.mark.slow
 def test_high_style_weight_never_diverges(
     state_dict: Mapping[str, Tensor],
     style_rgb: np.ndarray,

@@ -179,6 +179,7 @@ def _stand_in(video: VideoConfig) -> StandIn:
     return StandIn(Settings(compute=CPU, video=video), [])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("offsets", [(1,), (1, 2, 4)])
 def test_a_backward_pass_holds_a_bounded_number_of_frames(
     tmp_path: Path, make_moving_frames: Callable[..., list], offsets: tuple[int, ...]
@@ -317,6 +318,7 @@ def main_adjacent_neighbour(
     return Neighbour(warped, ff.mask, ff.consistent_fraction)
 
 
+@pytest.mark.slow
 def test_with_offset_1_later_passes_render_as_the_adjacent_neighbour_did(
     tmp_path: Path,
     weights_file: Path,
@@ -467,6 +469,7 @@ def _job(inputs: Inputs, output: Path, video: VideoConfig) -> Job:
     )
 
 
+@pytest.mark.slow
 def test_each_segment_runs_its_own_passes_over_its_frames(inputs: Inputs, tmp_path: Path) -> None:
     video = VideoConfig(passes=2, first_iterations=6, iterations=3, pass_iterations=3)
     factory = _factory(inputs.weights)

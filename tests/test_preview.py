@@ -80,6 +80,7 @@ def test_contact_sheet_has_inputs_above_results(
     assert all((label != 255).any() for label in label_margins(sheet, margin, TILE_H))
 
 
+@pytest.mark.slow
 def test_style_weight_sweep_gives_one_labelled_row_per_value(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
 ) -> None:
@@ -228,10 +229,12 @@ def test_preview_takes_every_stylization_option_of_video() -> None:
         "--start", "--frames", "--crf", "--codec", "--no-audio", "--report", "--report-html",
         "--work-dir",
         "--restart", "--workers", "--ray-address", "--segment-warmup", "--temporal-offsets",
-        "--passes", "--pass-blend", "--temporal-from-pass", "--pass-iterations",
-        "--style-mask", "--keep-mask",
+        "--passes", "--pass-blend", "--temporal-from-pass", "--pass-iterations", "--like",
+        "--save-config", "--style-mask", "--keep-mask",
     }  # fmt: skip
-    assert options("image") - options("preview") == {"--init", "--output-ext", "--save-every"}
+    assert options("image") - options("preview") == {
+        "--init", "--output-ext", "--save-every", "--save-config",
+    }  # fmt: skip
 
 
 def test_preview_progress_names_the_style_weight(

@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from nst_video import progress
+from nst_video.cli import progress
+from nst_video.cli.progress import ProgressReporter
 from nst_video.errors import plural
 from nst_video.progress import (
     FrameDone,
@@ -14,7 +15,6 @@ from nst_video.progress import (
     ImageFailed,
     Iteration,
     Message,
-    ProgressReporter,
     format_duration,
 )
 

@@ -11,19 +11,22 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from nst_video.api import BatchItem, engine_for, make_engine, stylize_batch
-from nst_video.cli.options import StylizeOptions
+from nst_video.cli.presets import PRESET_MARK, option_settings, preset_text, summary
+from nst_video.cli.progress import ProgressReporter
 from nst_video.cli.snapshots import Snapshots
 from nst_video.config import (
-    ComputeConfig,
-    ImageConfig,
-    LossConfig,
-    OptimConfig,
+    IMAGE,
+    PREVIEW,
+    VIDEO,
     Settings,
     VideoConfig,
+    cli_text,
+    comma_values,
 )
 from nst_video.errors import (
     InputError,
@@ -36,8 +39,13 @@ from nst_video.errors import (
     plural,
     unknown_choice,
 )
-from nst_video.media import open_source, parse_fps
-from nst_video.media.files import check_name_fits, require_regular
+from nst_video.media import open_source
+from nst_video.media.files import (
+    atomic_write_bytes,
+    check_name_fits,
+    require_regular,
+    write_error,
+)
 from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
 from nst_video.media.paths import check_not_inputs, check_output_image, ensure_directory
 from nst_video.models import chosen_weights
@@ -53,86 +61,59 @@ from nst_video.pipeline.styling import (
     schedule_guide,
     styles_of,
 )
-from nst_video.progress import Event, ImageFailed, Message, ProgressReporter, format_duration
+from nst_video.progress import Event, ImageFailed, Message, format_duration
 from nst_video.video.schedule import parse_keyframe
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
+from nst_video.workdir.store import WorkDir
 
-# --- settings from options, field by field -----------------------------------------------------
+# --- settings: presets and the start-up line ----------------------------------------------------
 
 
-def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
+def like_values(work_dir: Path, command: str) -> dict[str, Any]:
+    """--like WORKDIR: the settings of the render in `work_dir` (from its manifest; a directory
+    without one is one line), as `command`'s option values."""
+    settings = open_work_dir(work_dir).manifest().job.settings
+    return {
+        name: cli_text(setting, getattr(getattr(settings, setting.group), name))
+        for name, setting in option_settings(command).items()
+    }
+
+
+def save_preset(
+    path: Path | None, settings: Settings, command: str, inputs: list[Path], overwrite: bool
+) -> None:
+    """--save-config FILE: the resolved settings as TOML, written atomically. Never over an
+    input or a non-regular file; over an existing file only if --save-config wrote it, or
+    with --overwrite."""
+    if path is None:
+        return
+    check_name_fits(path, "--save-config")
+    check_not_inputs({"--save-config": path}, inputs)
+    if require_regular(path) and not overwrite and not _is_preset(path):
+        raise OutputError(
+            f"{path} exists and is not a settings file nst-video wrote; pass --overwrite to "
+            "replace it, or choose another --save-config"
+        )
     try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise OptionError(f"{what} must be comma-separated numbers, got {text!r}") from None
+        atomic_write_bytes(path, preset_text(settings, command).encode())
+    except OSError as exc:
+        raise write_error(path, exc) from exc
 
 
-def parse_offsets(text: str) -> tuple[int, ...]:
-    """--temporal-offsets: comma-separated whole numbers (VideoConfig checks the rest)."""
+def _is_preset(path: Path) -> bool:
     try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise OptionError(
-            f"--temporal-offsets must be comma-separated whole numbers such as 1,2,4, got {text!r}"
-        ) from None
+        with path.open("rb") as file:
+            return file.read(len(PRESET_MARK)) == PRESET_MARK.encode()
+    except OSError:
+        return False
 
 
-def parse_names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def loss_config(
-    stylize: StylizeOptions,
-    style_weight: float,
-    temporal_weight: float = LossConfig.temporal_weight,
-) -> LossConfig:
-    return LossConfig(
-        model=stylize.model,
-        content_layers=parse_names(stylize.content_layers),
-        style_layers=parse_names(stylize.style_layers),
-        style_layer_weights=parse_floats(stylize.style_layer_weights, "--style-layer-weights"),
-        content_weight=stylize.content_weight,
-        style_weight=style_weight,
-        tv_weight=stylize.tv_weight,
-        temporal_weight=temporal_weight,
-    )
-
-
-def optim_config(stylize: StylizeOptions, iterations: int) -> OptimConfig:
-    return OptimConfig(
-        optimizer=stylize.optimizer,
-        iterations=iterations,
-        history_size=stylize.history_size,
-        tolerance=stylize.tolerance,
-    )
-
-
-def image_config(
-    stylize: StylizeOptions, size: int | None, init: str = ImageConfig.init
-) -> ImageConfig:
-    return ImageConfig(
-        size=size,
-        style_scale=stylize.style_scale,
-        style_blend=parse_floats(stylize.style_blend, "--style-blend"),
-        pooling=stylize.pooling,
-        padding=stylize.padding,
-        margin=stylize.margin,
-        preserve_colors=stylize.preserve_colors,
-        init=init,
-        seed=stylize.seed,
-        coarse_start=stylize.coarse_start,
-    )
-
-
-def compute_config(stylize: StylizeOptions) -> ComputeConfig:
-    return ComputeConfig(device=stylize.device, precision=stylize.precision)
-
-
-def parse_rate(text: str | None) -> object:
-    return parse_fps(text) if text else None
+def _announce(settings: Settings, command: str, quiet: bool) -> None:
+    """The settings a command runs with, one line on stdout (none with --quiet): on stderr it
+    would come before an error, which is one line there."""
+    if not quiet:
+        print(summary(settings, command), flush=True)
 
 
 @contextlib.contextmanager
@@ -154,34 +135,22 @@ def image(
     content: list[Path],
     style: list[Path],
     output: Path,
-    size: int,
-    iterations: int,
-    style_weight: float,
-    init: str,
     output_ext: str,
     save_every: int,
+    config: Path | None,
+    save_config: Path | None,
     overwrite: bool,
     quiet: bool,
-    stylize: StylizeOptions,
+    weights: Path | None,
+    settings: Settings,
 ) -> int:
     """Returns the number of failed inputs."""
-    settings = Settings(
-        loss=loss_config(stylize, style_weight),
-        optim=optim_config(stylize, iterations),
-        image=image_config(stylize, size, init),
-        compute=compute_config(stylize),
-    )
-    with memory_boundary(size):
+    _announce(settings, IMAGE, quiet)
+    inputs = [*content, *style, *_weights(weights), *([config] if config else [])]
+    save_preset(save_config, settings, IMAGE, inputs, overwrite)
+    with memory_boundary(settings.image.size):
         return _run_image(
-            content,
-            style,
-            output,
-            settings,
-            stylize.weights,
-            output_ext,
-            overwrite,
-            quiet,
-            save_every,
+            content, style, output, settings, weights, output_ext, overwrite, quiet, save_every
         )
 
 
@@ -311,85 +280,40 @@ def _without_failures(reporter: ProgressReporter) -> Callable[[Event], None]:
 
 def video(
     input: str,
-    output: str,
     style: list[Path] | None,
-    style_at: list[str] | None,
-    style_transition: int | None,
-    style_mask: list[str] | None,
-    keep_mask: str | None,
-    size: int | None,
-    first_iterations: int,
-    iterations: int,
-    init: str,
-    flow: str,
-    temporal_weight: float,
-    scene_cut_threshold: float,
-    fps: str | None,
-    start: int,
-    frames: int | None,
-    crf: int,
-    codec: str | None,
-    no_audio: bool,
+    output: str,
     report: Path | None,
     report_html: Path | None,
     work_dir: Path | None,
     restart: bool,
-    workers: int,
-    ray_address: str | None,
-    segment_warmup: int,
-    temporal_offsets: str,
-    passes: int,
-    pass_blend: float,
-    temporal_from_pass: int,
-    pass_iterations: int,
-    style_weight: float,
+    config: Path | None,
+    like: Path | None,
+    save_config: Path | None,
     overwrite: bool,
     quiet: bool,
-    stylize: StylizeOptions,
+    weights: Path | None,
+    workers: int,
+    ray_address: str | None,
+    settings: Settings,
 ) -> None:
-    # Settings validate on construction: the video's first, whose errors came first before.
-    video = VideoConfig(
-        first_iterations=first_iterations,
-        iterations=iterations,
-        flow=flow,
-        init=init,
-        scene_cut_threshold=scene_cut_threshold,
-        fps=parse_rate(fps),
-        start=start,
-        frames=frames,
-        crf=crf,
-        codec=codec,
-        audio=not no_audio,
-        segment_warmup=segment_warmup,
-        temporal_offsets=parse_offsets(temporal_offsets),
-        passes=passes,
-        pass_blend=pass_blend,
-        temporal_from_pass=temporal_from_pass,
-        pass_iterations=pass_iterations,
-        style_at=tuple(_keyframe_absolute(k) for k in style_at or ()),
-        style_transition=style_transition,
-        style_masks=tuple(_absolute(m) for m in style_mask or ()),
-        keep_mask=_absolute(keep_mask) if keep_mask else None,
-    )
-    # The optimizer's budget is the first frame's; later frames get the video's --iterations.
-    settings = Settings(
-        loss=loss_config(stylize, style_weight, temporal_weight),
-        optim=optim_config(stylize, first_iterations),
-        image=image_config(stylize, size),
-        compute=compute_config(stylize),
-        video=video,
-    )
-    weights = stylize.weights
+    settings = absolute_styling(settings)
+    styles = video_styles(style, settings.video)
+    _announce(settings, VIDEO, quiet)
     # Absolute paths, so `nst-video resume` works from any directory.
     job = Job(
         _absolute(input),
-        tuple(_absolute(s) for s in video_styles(style, video)),
+        tuple(_absolute(s) for s in styles),
         _absolute(output),
         _absolute(weights) if weights else None,
         _absolute(report) if report else None,
         settings,
     )
-    with memory_boundary(size):
+    if save_config is not None:
+        source = open_source(input, settings.video.fps)
+        presets = [p for p in (config, like and WorkDir(like).manifest_path) if p]
+        inputs = [*input_files(source), *map(Path, styles), *_weights(weights), *presets]
+        save_preset(save_config, settings, VIDEO, inputs, overwrite)
+    with memory_boundary(settings.image.size):
         _run_render(
             job, work_dir, overwrite, restart, quiet, Parallel(workers, ray_address), report_html
         )
@@ -404,6 +328,7 @@ def resume(
     report_html: Path | None = None,
 ) -> None:
     job = open_work_dir(work_dir).manifest().job
+    _announce(job.settings, VIDEO, quiet)
     parallel = Parallel(workers, ray_address)
     with memory_boundary(job.settings.image.size):
         _run_render(job, work_dir, overwrite, False, quiet, parallel, report_html)
@@ -457,10 +382,21 @@ def video_styles(style: list[Path] | None, video: VideoConfig) -> list[str]:
     return styles_of(video, [str(s) for s in style or ()])
 
 
-def _keyframe_absolute(text: str) -> str:
-    """A --style-at WHEN:STYLE with the style's path absolute (resume works anywhere)."""
-    keyframe = parse_keyframe(text)
-    return f"{keyframe.when}:{_absolute(keyframe.style)}"
+def absolute_styling(settings: Settings) -> Settings:
+    """The schedule's style images and the masks as absolute paths (resume works anywhere)."""
+    video = settings.video
+
+    def keyframe(text: str) -> str:
+        found = parse_keyframe(text)
+        return f"{found.when}:{_absolute(found.style)}"
+
+    video = replace(
+        video,
+        style_at=tuple(map(keyframe, video.style_at)),
+        style_masks=tuple(map(_absolute, video.style_masks)),
+        keep_mask=_absolute(video.keep_mask) if video.keep_mask else None,
+    )
+    return replace(settings, video=video)
 
 
 def _absolute(path: str | Path) -> str:
@@ -518,7 +454,7 @@ _MAX_SWEEP = 8
 
 def parse_sweep(text: str, what: str) -> tuple[float, ...]:
     """One or more comma-separated numbers: the values of a preview sweep."""
-    values = parse_floats(text, what) or ()
+    values = comma_values(text, float, what)
     if not 1 <= len(values) <= _MAX_SWEEP:
         raise OptionError(f"{what} takes 1 to {_MAX_SWEEP} comma-separated values, got {text!r}")
     return values
@@ -526,36 +462,23 @@ def parse_sweep(text: str, what: str) -> tuple[float, ...]:
 
 def preview(
     input: str,
-    output: Path,
     style: list[Path] | None,
-    style_at: list[str] | None,
-    style_transition: int | None,
+    output: Path,
     count: int,
-    size: int,
-    iterations: int,
     style_weight: str,
-    fps: str | None,
+    config: Path | None,
     overwrite: bool,
     quiet: bool,
-    stylize: StylizeOptions,
+    weights: Path | None,
+    settings: Settings,
 ) -> None:
     sweep = parse_sweep(style_weight, "--style-weight")
-    settings = Settings(
-        loss=loss_config(stylize, sweep[0]),
-        optim=optim_config(stylize, iterations),
-        image=image_config(stylize, size),
-        compute=compute_config(stylize),
-        video=VideoConfig(
-            fps=parse_rate(fps),
-            style_at=tuple(style_at or ()),
-            style_transition=style_transition,
-        ),
-    )
-    styles = [Path(s) for s in video_styles(style, settings.video)]
-    check_styling(settings.video, len(styles), settings.image.style_blend)
+    settings = replace(settings, loss=replace(settings.loss, style_weight=sweep[0]))
     for value in sweep[1:]:  # each value checked before any frame is rendered
         replace(settings.loss, style_weight=value).validate()
-    weights = stylize.weights
+    styles = [Path(s) for s in video_styles(style, settings.video)]
+    check_styling(settings.video, len(styles), settings.image.style_blend)
+    _announce(settings, PREVIEW, quiet)
     check_name_fits(output, "-o")
     check_output_image(output, overwrite)
     if not 1 <= count <= 12:
@@ -563,7 +486,7 @@ def preview(
     source = open_source(input, settings.video.fps)
     check_not_inputs({"-o": output}, [*input_files(source), *styles, *_weights(weights)])
     schedule = frame_schedule(settings.video, source.fps)
-    with memory_boundary(size):
+    with memory_boundary(settings.image.size):
         engine = make_engine(styles, settings, weights, _notices(quiet))
         if schedule is None:
             indices, guide_of = pick_frames(source.frame_count, count), None

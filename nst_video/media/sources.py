@@ -14,10 +14,10 @@ from typing import IO, Protocol, runtime_checkable
 
 import numpy as np
 
+from nst_video.config import parse_fps as parse_fps  # --fps: a settings value, parsed there
 from nst_video.errors import FFmpegError, InputError, OptionError
 from nst_video.media.ffmpeg import (
     cfr_filter,
-    exact_rate,
     ffmpeg_exe,
     file_url,
     probe,
@@ -26,10 +26,6 @@ from nst_video.media.ffmpeg import (
 from nst_video.media.images import IMAGE_EXTENSIONS, image_size, read_image
 
 DEFAULT_SEQUENCE_FPS = Fraction(24)
-# --fps bounds. Below a frame every 10 s (a slow slide show) a rate is a typo, and ffmpeg
-# prints such rates with 2 decimals, so reading them back loses them (1/60 reads as 0.02).
-# Above 1000 (beyond phones' 960 fps slow motion) no camera or player goes.
-MIN_FPS, MAX_FPS = Fraction(1, 10), Fraction(1000)
 _PRINTF_RE = re.compile(r"%0?(\d*)d")
 _GLOB_CHARS = ("*", "?", "[")
 
@@ -47,21 +43,6 @@ class FrameSource(Protocol):
     def frames(self, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]: ...
 
     def __iter__(self) -> Iterator[np.ndarray]: ...
-
-
-def parse_fps(text: str) -> Fraction:
-    """Exact frame rate from '24', '23.976', '29.97' or '24000/1001' (NTSC decimals snap)."""
-    rate = exact_rate(str(text))
-    if rate is None:
-        raise OptionError(
-            f"invalid frame rate {text!r}; give a positive number like 24, 29.97 or 24000/1001"
-        )
-    if not MIN_FPS <= rate <= MAX_FPS:
-        raise OptionError(
-            f"frame rate {text} is out of range; give {MIN_FPS} (a frame every 10 s) to "
-            f"{MAX_FPS} frames per second"
-        )
-    return rate
 
 
 def _check_range(start: int, count: int | None) -> None:
