@@ -4,7 +4,6 @@ schedule's first frame equal to its first style's render, and the CLI's refusals
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
@@ -267,11 +266,11 @@ def test_the_schedule_and_masks_are_in_the_fingerprint(
     work = tmp_path / "work"
     render_video(job, work, _factory(weights_file))
     changes = {
-        "video.style_transition (null -> 2)": {"style_transition": 2},
-        "video.style_at": {"style_at": (f"0:{a}", f"5:{b}")},
-        "video.keep_mask": {"keep_mask": None},
+        r"--style-transition \(none\) -> 2;": {"style_transition": 2},
+        r"--style-at 0:/\S+ -> 0:/\S+;": {"style_at": (f"0:{a}", f"5:{b}")},
+        r"--keep-mask /\S+ -> \(none\);": {"keep_mask": None},
     }
     for named, change in changes.items():
         other = replace(job, settings=replace(settings, video=replace(video, **change)))
-        with pytest.raises(ResumeError, match=re.escape(named)):
+        with pytest.raises(ResumeError, match=named):
             render_video(other, work, _factory(weights_file))
