@@ -4,9 +4,12 @@ frame index computed by hand."""
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
+from nst_video.cli.presets import preset_text, read_preset
+from nst_video.config import VIDEO, settings_from_flat
 from nst_video.errors import OptionError
 from nst_video.pipeline.styling import schedule_frames
 from nst_video.video.schedule import (
@@ -115,3 +118,21 @@ def test_preview_frames_spread_from_the_first_keyframe_to_the_last() -> None:
     assert schedule_frames(schedule, 449, 4) == [10, 40, 70, 100]
     assert schedule_frames(schedule, 449, 1) == [10]
     assert schedule_frames(schedule, 60, 3) == [10, 34, 59]  # the last keyframe is past the clip
+
+
+def test_schedule_and_masks_round_trip_through_a_settings_file(tmp_path: Path) -> None:
+    """--save-config writes them as TOML lists, --config reads them back as repeated flags
+    (a comma inside a path stays in it)."""
+    settings = settings_from_flat(
+        command=VIDEO,
+        style_at=("0:/a,b.jpg", "0:05.0:/c.jpg"),
+        style_transition=3,
+        style_masks=("/m/%03d.png",),
+        keep_mask="/k.png",
+    )
+    path = tmp_path / "p.toml"
+    path.write_text(preset_text(settings, VIDEO))
+    values = read_preset(path, VIDEO)
+    assert values["style_at"] == ["0:/a,b.jpg", "0:05.0:/c.jpg"]
+    assert values["style_masks"] == ["/m/%03d.png"]
+    assert (values["style_transition"], values["keep_mask"]) == (3, "/k.png")
