@@ -9,7 +9,9 @@ field is checked on resume until someone decides it may change freely.
 Each field is also the one source of its option: `opt(default, help, panel, ...)` declares the
 command-line flag (--field-name unless `flag=` says otherwise), its --help text and box, the
 words it takes (`choices=`), the commands that have it (`commands=`; a settings group's default
-is GROUP_COMMANDS) and, per command, another default or help (`on=`). From that metadata the CLI
+is GROUP_COMMANDS), per command another default or help (`on=`), and for a list whose items
+may hold commas (paths) that the flag is repeated, one item each (`repeat=True`: --style-at
+0:a.jpg --style-at 120:b.jpg; other lists are comma-separated). From that metadata the CLI
 builds its options (cli/options.py), `settings_from_flat` maps flat keywords (the field names:
 `style_weight=5`) to Settings for the Python API and the --config files, and a refused resume
 names the flag. Adding a setting is one field here:
