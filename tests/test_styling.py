@@ -17,7 +17,7 @@ from nst_video.api import make_engine
 from nst_video.config import ComputeConfig, ImageConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
 from nst_video.errors import InputError, ResumeError
-from nst_video.media import open_source, read_image, write_image
+from nst_video.media import VideoWriter, open_source, read_image, write_image
 from nst_video.pipeline.distributed import render_segment_task
 from nst_video.pipeline.job import render_video
 from nst_video.pipeline.styling import GuidedSource, guided_source
@@ -274,3 +274,18 @@ def test_the_schedule_and_masks_are_in_the_fingerprint(
         other = replace(job, settings=replace(settings, video=replace(video, **change)))
         with pytest.raises(ResumeError, match=named):
             render_video(other, work, _factory(weights_file))
+
+
+def test_a_video_mask_is_read_in_lockstep(clip: Path, tmp_path: Path) -> None:
+    masks = write_masks(tmp_path / "masks", COUNT)
+    video_mask = tmp_path / "mask.mkv"
+    with VideoWriter(video_mask, (WIDTH, HEIGHT), Fraction(24), codec="ffv1", pix_fmt="gbrp") as w:
+        for path in sorted(masks.iterdir()):
+            w.write(read_image(path))
+    source = guided_source(
+        open_source(str(clip / "seq")), VideoConfig(keep_mask=str(video_mask)), range(COUNT)
+    )
+    for index, frame in zip((2, 3, 4), source.frames(2, 3), strict=True):
+        _, guide = source.split(index, frame)  # type: ignore[attr-defined]
+        edge = WIDTH // 2 + 2 * index
+        assert guide.keep[:, :edge].min() == 1.0 and guide.keep[:, edge:].max() == 0.0
