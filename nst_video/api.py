@@ -78,13 +78,13 @@ def initial_image(content: np.ndarray, init: str, seed: int) -> np.ndarray:
 
 
 def stylize_array(engine: Engine, content: np.ndarray, callback: Callback = ignore) -> Stylized:
-    settings = engine.settings
-    layers = settings.loss.content_layers + settings.loss.style_layers
-    long_side = image_long_side(settings.image.size, max(content.shape[:2]))
-    check_frame_size(content.shape[:2], long_side, layers, settings.image)
+    image = engine.image
+    layers = engine.loss.content_layers + engine.loss.style_layers
+    long_side = image_long_side(image.size, max(content.shape[:2]))
+    check_frame_size(content.shape[:2], long_side, layers, image)
     content = resize_long_side(content, long_side)
-    init = initial_image(content, settings.image.init, settings.image.seed)
-    return engine.stylize(content, init, settings.optim.iterations, callback=callback)
+    init = initial_image(content, image.init, image.seed)
+    return engine.stylize(content, init, engine.optim.iterations, callback=callback)
 
 
 def stylize_image(

@@ -262,7 +262,8 @@ class OptimConfig:
     history_size: int = opt(50, "L-BFGS history size (memory vs. convergence).", "Optimizer")
     # Early stop: the best loss improved by less than `tolerance` (relative) over `window` evals.
     # Measured: first frames never stop before 300; near-static warm-started frames after 21-28,
-    # distinct tree.avi frames (128 px, scripts/bench_carry.py) after 31-100, 56-67 on average.
+    # distinct tree.avi frames (128 px, benchmarks.md "Carrying L-BFGS memory") after 31-100,
+    # 56-67 on average.
     # Replayed on those paths, window 10 would stop at 48-50 for a 0.02-0.07% higher loss and
     # window 5 at 37-39 for +0.11-0.18%: a higher loss, so the window stays 20.
     tolerance: float = opt(
@@ -408,14 +409,6 @@ class ImageConfig:
                 raise OptionError("--style-blend weights must not all be zero")
 
 
-# Whether `auto` picks bf16 on a CPU that runs it natively (AVX512-BF16 or AMX-BF16). No: on the
-# trained VGG16 (tree.avi frame 300, 256 px, 50 evaluations) bf16 ended with a style term 15%
-# above fp32's (0.1231 vs 0.1073) where fp32 from a start nudged by 1e-4 stayed within 0.2%,
-# gradient cosine 0.994; at 128 px +3.0% against fp32's own -1.6%, pixels 7.1 against 4.6 of
-# 255 (README, Precision): outside fp32's own drift, whatever its speed.
-AUTO_BF16_ON_NATIVE_CPU = False
-
-
 @dataclass(frozen=True)
 class ComputeConfig:
     """Where and in what arithmetic the engine runs, for images and videos alike."""
@@ -427,11 +420,11 @@ class ComputeConfig:
         role=RUNTIME,
         choices=DEVICES,
     )
-    # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere (bf16 on a CPU with native bf16
-    # only if AUTO_BF16_ON_NATIVE_CPU); bf16 autocasts the VGG passes. A result setting: on the
-    # trained VGG16, 100 evaluations, bf16 moved pixels by 5.5/255 on average, 1.3x what a 1e-4
-    # nudge of the start does in fp32 (README, Precision). A work directory records what auto
-    # became (core.device.resolve_precision) and a resume keeps it.
+    # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere (even on a CPU with native bf16:
+    # bf16 failed the quality check, benchmarks.md "Precision"); bf16 autocasts the VGG passes.
+    # A result setting: on the trained VGG16, 100 evaluations, bf16 moved pixels by 5.5/255 on
+    # average, 1.3x what a 1e-4 nudge of the start does in fp32 (README, Precision). A work
+    # directory records what auto became (core.device.resolve_precision) and a resume keeps it.
     precision: str = opt(
         "auto",
         "auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes).",
