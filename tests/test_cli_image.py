@@ -715,7 +715,11 @@ def test_settings_import_no_torch_or_cv2() -> None:
 @pytest.mark.parametrize(
     ("args", "line"),
     [
-        (["video", "x.mp4"], "Missing option '--style' / '-s'; see nst-video video --help"),
+        (["video", "x.mp4", "-o", "o.mp4"],
+         "Missing option '--style' / '-s' (or a schedule: --style-at); see nst-video video --help"),
+        (["video", "x.mp4", "-o", "o.mp4", "-s", "s.png", "--style-at", "0:s.png"],
+         "give either --style or --style-at: a schedule names its style images; see nst-video "
+         "video --help"),
         (["image", "a.png", "-s", "s.png", "-o", "o.png", "--size", "big"],
          "Invalid value for '--size': Input should be a valid integer, unable to parse string "
          "as an integer; see nst-video image --help"),

@@ -99,11 +99,6 @@ def test_sigkill_mid_schedule_then_resume_gives_identical_frames(
     ("extra", "message"),
     [
         (
-            ["-s", "{style}", "--style-at", "0:{style}"],
-            "give either --style or --style-at: a schedule names its style images",
-        ),
-        ([], "give a style image with --style, or a schedule with --style-at"),
-        (
             ["--style-at", "x:{style}"],
             "--style-at 'x:{style}' is not valid; give FRAME:STYLE (120:starry.jpg) or "
             "MM:SS.S:STYLE (0:05.0:starry.jpg)",

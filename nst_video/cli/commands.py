@@ -15,6 +15,13 @@ from typing import Any
 
 import typer
 
+try:  # typer >= 0.2x ships its own copy of click (as in app.py)
+    from typer._click.exceptions import UsageError
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import UsageError
+    from click.globals import get_current_context
+
 from nst_video.api import BatchItem, engine_for, make_engine, stylize_batch
 from nst_video.cli.presets import PRESET_MARK, option_settings, preset_text, summary
 from nst_video.cli.progress import ProgressReporter
@@ -376,10 +383,15 @@ def _liveness(owner: dict | None) -> str:
 def video_styles(style: list[Path] | None, video: VideoConfig) -> list[str]:
     """The style images of a render: --style's, or its schedule's (one or the other)."""
     if style and video.style_at:
-        raise OptionError("give either --style or --style-at: a schedule names its style images")
+        raise _usage("give either --style or --style-at: a schedule names its style images")
     if not style and not video.style_at:
-        raise OptionError("give a style image with --style, or a schedule with --style-at")
+        raise _usage("Missing option '--style' / '-s' (or a schedule: --style-at)")
     return styles_of(video, [str(s) for s in style or ()])
+
+
+def _usage(message: str) -> UsageError:
+    """A usage error (exit 2, one line naming the command's --help), as click's own are."""
+    return UsageError(message, ctx=get_current_context(silent=True))
 
 
 def absolute_styling(settings: Settings) -> Settings:
