@@ -168,6 +168,7 @@ class StandIn:
         temporal: Temporal | None = None,
         callback: Callable[[Event], None] | None = None,
         refine: bool = False,
+        guide: object = None,  # a schedule's or masks' (none here)
     ) -> Stylized:
         image = init if init.dtype == np.uint8 else np.rint(init * 255).astype(np.uint8)
         self.seen.append((temporal is not None, "refine" if refine else "first"))
