@@ -7,12 +7,15 @@ frames, not any frame's pixels. A field is RESULT unless its metadata says other
 field is checked on resume until someone decides it may change freely.
 
 Each field is also the one source of its option: `opt(default, help, panel, ...)` declares the
-command-line flag (--field-name unless `flag=` says otherwise), its --help text and box, the
-words it takes (`choices=`), the commands that have it (`commands=`; a settings group's default
-is GROUP_COMMANDS) and, per command, another default or help (`on=`). From that metadata the CLI
-builds its options (cli/options.py), `settings_from_flat` maps flat keywords (the field names:
-`style_weight=5`) to Settings for the Python API and the --config files, and a refused resume
-names the flag. Adding a setting is one field here:
+command-line flag (--field-name unless `flag=` says otherwise), its --help text and box (one of
+PANELS), the words it takes (`choices=`, shown as [a|b]; validation still checks them), its
+role (`role=`), the commands that have it (`commands=`; by default a VideoConfig field is the
+video command's, any other field all three stylizing commands') and, per command, another
+default or help (`on={"video": {"default": None}}`). From that metadata the CLI builds its
+options and the options -> Settings mapping (cli/options.py, settings_from_cli),
+`settings_from_flat` maps flat keywords (the field names: `style_weight=5`) to Settings for the
+Python API and --config files, a work directory's fingerprint keeps the video command's result
+settings, and a refused resume names the flag. Adding a setting is one field here:
 
     # Why this default (what was measured).
     style_loss: str = opt("gram", "Style statistics matched: gram or w2.", "Look",
@@ -21,7 +24,7 @@ names the flag. Adding a setting is one field here:
 `before=` (the value work directories made before it existed rendered with) lets older work
 directories resume without a manifest format bump; with no `before`, the default is assumed
 (right when the default reproduces the old behaviour). A field without `opt` (a plain default,
-or `_runtime`/`_encoding`) has no flag but is still a flat keyword. Within one command the flat
+or `_runtime`) has no flag but is still a flat keyword. Within one command the flat
 names are unique: `iterations` is optim.iterations for `image` and `preview` (an image's
 budget) and video.iterations for `video` (a warm-started frame's budget); a video's first frame
 and cuts take video.first_iterations, and optim.iterations is not one of its settings.
@@ -105,18 +108,8 @@ def opt(
     return field(default=default, metadata=metadata)
 
 
-def _encoding(default: Any) -> Any:
-    return field(default=default, metadata={"role": ENCODING})
-
-
 def _runtime(default: Any) -> Any:
     return field(default=default, metadata={"role": RUNTIME})
-
-
-def _since(default: Any, before: Any) -> Any:
-    """A RESULT setting added after work directories existed: one that lacks it rendered as if
-    it were `before`, which it is read as (absent_value), so its frames continue exactly."""
-    return field(default=default, metadata={"before": before})
 
 
 # Settings that no longer exist, with the value under which dropping one changes nothing; a work
@@ -257,7 +250,8 @@ class OptimConfig:
     history_size: int = opt(50, "L-BFGS history size (memory vs. convergence).", "Optimizer")
     # Early stop: the best loss improved by less than `tolerance` (relative) over `window` evals.
     # Measured: first frames never stop before 300; near-static warm-started frames after 21-28,
-    # distinct tree.avi frames (128 px, scripts/bench_carry.py) after 31-100, 56-67 on average.
+    # distinct tree.avi frames (128 px, benchmarks.md "Carrying L-BFGS memory") after 31-100,
+    # 56-67 on average.
     # Replayed on those paths, window 10 would stop at 48-50 for a 0.02-0.07% higher loss and
     # window 5 at 37-39 for +0.11-0.18%: a higher loss, so the window stays 20.
     tolerance: float = opt(
@@ -403,14 +397,6 @@ class ImageConfig:
                 raise OptionError("--style-blend weights must not all be zero")
 
 
-# Whether `auto` picks bf16 on a CPU that runs it natively (AVX512-BF16 or AMX-BF16). No: on the
-# trained VGG16 (tree.avi frame 300, 256 px, 50 evaluations) bf16 ended with a style term 15%
-# above fp32's (0.1231 vs 0.1073) where fp32 from a start nudged by 1e-4 stayed within 0.2%,
-# gradient cosine 0.994; at 128 px +3.0% against fp32's own -1.6%, pixels 7.1 against 4.6 of
-# 255 (README, Precision): outside fp32's own drift, whatever its speed.
-AUTO_BF16_ON_NATIVE_CPU = False
-
-
 @dataclass(frozen=True)
 class ComputeConfig:
     """Where and in what arithmetic the engine runs, for images and videos alike."""
@@ -422,11 +408,11 @@ class ComputeConfig:
         role=RUNTIME,
         choices=DEVICES,
     )
-    # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere (bf16 on a CPU with native bf16
-    # only if AUTO_BF16_ON_NATIVE_CPU); bf16 autocasts the VGG passes. A result setting: on the
-    # trained VGG16, 100 evaluations, bf16 moved pixels by 5.5/255 on average, 1.3x what a 1e-4
-    # nudge of the start does in fp32 (README, Precision). A work directory records what auto
-    # became (core.device.resolve_precision) and a resume keeps it.
+    # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere (even on a CPU with native bf16:
+    # bf16 failed the quality check, benchmarks.md "Precision"); bf16 autocasts the VGG passes.
+    # A result setting: on the trained VGG16, 100 evaluations, bf16 moved pixels by 5.5/255 on
+    # average, 1.3x what a 1e-4 nudge of the start does in fp32 (README, Precision). A work
+    # directory records what auto became (core.device.resolve_precision) and a resume keeps it.
     precision: str = opt(
         "auto",
         "auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes).",

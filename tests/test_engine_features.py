@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from nst_video import config
 from nst_video.config import ComputeConfig, Settings
 from nst_video.core import device as core_device
 from nst_video.core.device import native_bf16, resolve_precision, usable_cpus
@@ -210,37 +209,28 @@ def test_native_bf16_reads_the_cpu_flags(capabilities: dict, native: bool) -> No
 
 
 @pytest.mark.parametrize(
-    ("device", "allowed", "native", "resolved"),
+    ("device", "native", "resolved"),
     [
-        ("cpu", False, True, "fp32"),  # the measured rule: bf16 failed the quality check
-        ("cpu", True, True, "bf16"),
-        ("cpu", True, False, "fp32"),  # emulated bf16 is slower than fp32: never chosen
-        ("cuda", True, True, "tf32"),
-        ("mps", True, True, "fp32"),
+        ("cpu", True, "fp32"),  # the measured rule: bf16 failed the quality check
+        ("cpu", False, "fp32"),
+        ("cuda", True, "tf32"),
+        ("mps", True, "fp32"),
     ],
 )
 def test_auto_precision_per_device_and_cpu(
-    monkeypatch: pytest.MonkeyPatch, device: str, allowed: bool, native: bool, resolved: str
+    monkeypatch: pytest.MonkeyPatch, device: str, native: bool, resolved: str
 ) -> None:
-    monkeypatch.setattr(config, "AUTO_BF16_ON_NATIVE_CPU", allowed)
     monkeypatch.setattr(core_device, "native_bf16", lambda: native)
     assert resolve_precision("auto", torch.device(device)) == resolved
     for explicit in ("fp32", "tf32", "bf16"):  # an explicit choice is never rewritten
         assert resolve_precision(explicit, torch.device(device)) == explicit
 
 
-def test_engine_runs_in_the_resolved_precision(
-    monkeypatch: pytest.MonkeyPatch, state_dict, content
-) -> None:
-    assert not config.AUTO_BF16_ON_NATIVE_CPU  # today's rule: auto is fp32 on every CPU
+def test_engine_runs_in_the_resolved_precision(monkeypatch: pytest.MonkeyPatch, state_dict) -> None:
+    monkeypatch.setattr(core_device, "native_bf16", lambda: True)  # auto stays fp32 even so
     assert _engine(state_dict).precision == "fp32" and not _engine(state_dict).bf16
-    monkeypatch.setattr(config, "AUTO_BF16_ON_NATIVE_CPU", True)
-    monkeypatch.setattr(core_device, "native_bf16", lambda: True)
-    engine = _engine(state_dict)
+    engine = _engine(state_dict, precision="bf16")
     assert engine.precision == "bf16" and engine.bf16
-    assert engine.measure(content, content) == _engine(state_dict, precision="bf16").measure(
-        content, content
-    )
 
 
 def test_margin_optimizes_a_mirrored_canvas_and_crops_it(state_dict, content):

@@ -240,11 +240,11 @@ def test_torch_lbfgs_reads_per_history_pair() -> None:
     assert scalars.count > 5 * evaluations
 
 
-# --- memory carried from one minimization to the next ------------------------------------------
+# --- the first steps ---------------------------------------------------------------------------
 
 
-def losses_of(x0: Tensor, objective: Objective, budget: int, memory: lbfgs.Memory | None) -> list:
-    """Every evaluated loss of one run of optimize (L-BFGS, no early stop) from `memory`."""
+def losses_of(x0: Tensor, objective: Objective, budget: int) -> list:
+    """Every evaluated loss of one run of optimize (L-BFGS, no early stop)."""
     seen: list[float] = []
 
     def loss_fn(x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -252,7 +252,7 @@ def losses_of(x0: Tensor, objective: Objective, budget: int, memory: lbfgs.Memor
         seen.append(float(value.detach()))
         return value, {}
 
-    optimize(loss_fn, x0, budget, OptimConfig(tolerance=0.0), memory=memory)
+    optimize(loss_fn, x0, budget, OptimConfig(tolerance=0.0))
     return seen
 
 
@@ -261,48 +261,12 @@ def isotropic(x: Tensor) -> Tensor:
     return 0.5 * 4.0 * ((x - 7.0) ** 2).sum()
 
 
-def test_a_carried_scale_makes_the_first_step_land_on_an_isotropic_minimum() -> None:
+def test_a_cautious_first_step_then_one_pair_lands_on_an_isotropic_minimum() -> None:
     x0 = torch.zeros(10, dtype=torch.float64)  # f = 980, |g|_1 = 280
-    # Fresh: the first trial is t = 1/|g|_1 = t*/70; the search extrapolates 10x (the most it
-    # may) to t*/7, where the slope is 6/7 of the start's (strong Wolfe holds: <= 0.9), so that
-    # step is taken; its pair gives H = I/c exactly and the unit step then hits the minimum:
+    # The first trial is t = 1/|g|_1 = t*/70; the search extrapolates 10x (the most it may) to
+    # t*/7, where the slope is 6/7 of the start's (strong Wolfe holds: <= 0.9), so that step is
+    # taken; its pair gives H = I/c exactly and the unit step then hits the minimum:
     # evaluation 4.
-    fresh = losses_of(x0, isotropic, 6, None)
-    assert fresh[:3] == pytest.approx([980.0, 980.0 * (69 / 70) ** 2, 980.0 * (6 / 7) ** 2])
-    assert fresh[3] < 1e-20
-    # With the scale s.y / y.y = 1/c carried in, the first trial -g/c is the minimum itself.
-    carried = losses_of(x0, isotropic, 6, lbfgs.Memory(0.25))
-    assert carried[0] == 980.0 and carried[1] < 1e-20
-
-
-def test_optimize_returns_the_newest_scale_and_the_pairs_asked_for() -> None:
-    scales = torch.logspace(0, 1, 8, dtype=torch.float64)
-
-    def quadratic(x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return 0.5 * (scales * (x - 1.0) ** 2).sum(), {}
-
-    x0 = torch.zeros(8, dtype=torch.float64)
-    config = OptimConfig(tolerance=0.0, history_size=3)
-    result = optimize(quadratic, x0, 12, config, keep_pairs=2)
-    memory = result.memory
-    assert memory is not None and len(memory.pairs) == 2
-    s, y = memory.pairs[-1]
-    # For this Hessian y = diag(scales) s: the scale is the newest pair's s.y / y.y (read off
-    # the device as float32).
-    torch.testing.assert_close(y, scales * s)
-    assert memory.scale == pytest.approx(float(s.dot(y) / y.dot(y)), rel=1e-7)
-    assert optimize(quadratic, x0, 12, config).memory.pairs == ()  # the scale alone by default
-
-
-def test_loaded_pairs_give_the_same_inverse_hessian_product() -> None:
-    pairs = curvature_pairs(6, 12, seed=4)
-    first = lbfgs.History(4)
-    for s, y in pairs:
-        first.push(s, y)  # the ring wrapped: slots are out of order
-    memory = first.memory(keep=3)
-    assert memory is not None and len(memory.pairs) == 3
-    second = lbfgs.History(4)
-    second.load(memory)
-    g = torch.randn(12, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
-    torch.testing.assert_close(second.apply(g), two_loop(pairs[-3:], g), rtol=1e-10, atol=1e-12)
-    assert lbfgs.History(4).memory() is None  # nothing to carry without pairs
+    losses = losses_of(x0, isotropic, 6)
+    assert losses[:3] == pytest.approx([980.0, 980.0 * (69 / 70) ** 2, 980.0 * (6 / 7) ** 2])
+    assert losses[3] < 1e-20

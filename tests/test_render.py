@@ -16,12 +16,11 @@ import pytest
 from nst_video.api import make_engine
 from nst_video.config import ComputeConfig, ImageConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
-from nst_video.core.lbfgs import Memory
 from nst_video.errors import Interrupted, OptionError, OutputError
 from nst_video.media import open_source, read_image, write_image
 from nst_video.pipeline.background import FrameSaver
 from nst_video.pipeline.job import render_video
-from nst_video.pipeline.start import Earlier, Window, frame_start, temporal_start
+from nst_video.pipeline.start import Earlier, FrameStart, Window, temporal_start
 from nst_video.pipeline.sweep import FirstPass, stale_frames
 from nst_video.progress import Event, FrameDone, FrameStarted
 from nst_video.video import flow
@@ -37,11 +36,22 @@ def moving(make_moving_frames: Callable[..., list]) -> list[np.ndarray]:
     return make_moving_frames(3, 64, 48)
 
 
-# --- frame_start ---------------------------------------------------------------------------------
+# --- how a frame starts from the previous one (offset 1) ----------------------------------------
+
+
+def _from_previous(
+    content: np.ndarray,
+    prev_in: np.ndarray | None,
+    prev_out: np.ndarray | None,
+    video: VideoConfig,
+) -> FrameStart:
+    """temporal_start with the previous frame alone (none for a first frame)."""
+    earlier = [] if prev_in is None or prev_out is None else [Earlier(1, prev_in, prev_out)]
+    return temporal_start(content, earlier, video)
 
 
 def test_first_frame_starts_from_content_with_first_budget(moving: list[np.ndarray]) -> None:
-    start = frame_start(moving[0], None, None, VIDEO)
+    start = _from_previous(moving[0], None, None, VIDEO)
     assert start.init == "content"
     assert start.budget == VIDEO.first_iterations
     assert start.temporal is None
@@ -52,7 +62,7 @@ def test_later_frame_starts_from_warped_previous_output(
     moving: list[np.ndarray], make_image: Callable[..., np.ndarray]
 ) -> None:
     prev_out = make_image(48, 64, 5)
-    start = frame_start(moving[1], moving[0], prev_out, VIDEO)
+    start = _from_previous(moving[1], moving[0], prev_out, VIDEO)
     assert start.init == "warped"
     assert start.budget == VIDEO.iterations
     assert start.temporal is not None
@@ -72,7 +82,7 @@ def test_previous_output_is_resampled_with_the_configured_kernel(
 ) -> None:
     prev_out = make_image(48, 64, 5)
     video = VideoConfig(warp_interpolation=interpolation)
-    start = frame_start(moving[1], moving[0], prev_out, video)
+    start = _from_previous(moving[1], moving[0], prev_out, video)
     ff = flow.frame_flow(moving[0], moving[1], video.flow)
     assert start.temporal is not None
     assert np.array_equal(start.temporal.warped, flow.warp(prev_out, ff.backward, interpolation))
@@ -82,7 +92,7 @@ def test_flow_none_starts_from_the_unwarped_previous_output(
     moving: list[np.ndarray], make_image: Callable[..., np.ndarray]
 ) -> None:
     prev_out = make_image(48, 64, 5)
-    start = frame_start(moving[1], moving[0], prev_out, VideoConfig(flow="none"))
+    start = _from_previous(moving[1], moving[0], prev_out, VideoConfig(flow="none"))
     assert start.init == "previous"
     assert start.budget == VIDEO.iterations
     assert start.temporal is not None
@@ -95,7 +105,7 @@ def test_init_content_renders_frames_independently(
     moving: list[np.ndarray], make_image: Callable[..., np.ndarray]
 ) -> None:
     video = VideoConfig(init="content", first_iterations=7, iterations=3)
-    start = frame_start(moving[1], moving[0], make_image(48, 64, 5), video)
+    start = _from_previous(moving[1], moving[0], make_image(48, 64, 5), video)
     assert start.init == "content"
     assert start.budget == 7
     assert start.temporal is None
@@ -107,7 +117,7 @@ def test_hard_cut_restarts_from_content(
 ) -> None:
     unrelated = make_image(48, 64, 11)
     video = VideoConfig(first_iterations=7, iterations=3)
-    start = frame_start(unrelated, moving[0], make_image(48, 64, 5), video)
+    start = _from_previous(unrelated, moving[0], make_image(48, 64, 5), video)
     assert start.init == "cut"
     assert start.budget == 7
     assert start.temporal is None
@@ -116,7 +126,7 @@ def test_hard_cut_restarts_from_content(
 
 def test_disoccluded_pixels_start_from_content(moving: list[np.ndarray]) -> None:
     black = np.zeros_like(moving[0])
-    start = frame_start(moving[1], moving[0], black, VIDEO)
+    start = _from_previous(moving[1], moving[0], black, VIDEO)
     ff = flow.frame_flow(moving[0], moving[1], "dis")
     assert start.temporal is not None
     assert np.array_equal(start.temporal.mask, ff.mask)
@@ -125,33 +135,6 @@ def test_disoccluded_pixels_start_from_content(moving: list[np.ndarray]) -> None
     new, old = ff.mask < 0.5, ff.mask > 0.5
     assert np.array_equal(start.image[new], moving[1][new])
     assert np.array_equal(start.image[old], np.zeros_like(start.image[old]))
-
-
-MEMORY = Memory(0.125)
-
-
-@pytest.mark.parametrize(
-    ("case", "carried"),
-    [("first", False), ("independent", False), ("cut", False), ("warped", True),
-     ("unwarped", True)],
-)  # fmt: skip
-def test_only_a_warm_started_frame_takes_the_previous_lbfgs_memory(
-    moving: list[np.ndarray], make_image: Callable[..., np.ndarray], case: str, carried: bool
-) -> None:
-    prev_out = make_image(48, 64, 5)
-    content, prev_in, video = moving[1], moving[0], VIDEO
-    if case == "first":
-        prev_in = prev_out = None
-    elif case == "independent":
-        video = VideoConfig(init="content")
-    elif case == "cut":
-        content = make_image(48, 64, 11)
-    elif case == "unwarped":
-        video = VideoConfig(flow="none")
-    start = frame_start(content, prev_in, prev_out, video, memory=MEMORY)
-    expected = {"first": "content", "independent": "content", "cut": "cut"}
-    assert start.init == expected.get(case, "previous" if case == "unwarped" else "warped")
-    assert start.memory is (MEMORY if carried else None)
 
 
 # --- whole renders -------------------------------------------------------------------------------
@@ -513,7 +496,7 @@ def test_without_the_previous_frame_or_other_offsets_nothing_changes(
     assert alone.init == "content" and alone.temporal is None
     # Only offset 1 available (frame 1 of a render): exactly the short-term start.
     one = temporal_start(moving[1], [Earlier(1, moving[0], prev_out)], video)
-    short = frame_start(moving[1], moving[0], prev_out, VIDEO)
+    short = _from_previous(moving[1], moving[0], prev_out, VIDEO)
     assert one.temporal is not None and short.temporal is not None
     assert np.array_equal(one.image, short.image)
     assert np.array_equal(one.temporal.warped, short.temporal.warped)

@@ -29,11 +29,11 @@ import torch
 from clip_inputs import Inputs, inputs_fixture
 from PIL import Image
 
-from nst_video import cli, config
-from nst_video.core import device as core_device
+from nst_video import cli
 from nst_video.errors import Interrupted, ResumeError
 from nst_video.media import ffmpeg_exe, open_source
 from nst_video.media.writers import ImageDirWriter
+from nst_video.pipeline import job as job_module
 from nst_video.workdir.manifest import Manifest
 from nst_video.workdir.store import FrameStore, WorkDir
 
@@ -463,8 +463,10 @@ def test_resume_keeps_the_recorded_precision_where_auto_resolves_otherwise(
     renders the missing frames in fp32, byte for byte; only --restart resolves again."""
     assert manifest(reference.work)["job"]["settings"]["compute"]["precision"] == "auto"
     assert manifest(reference.work)["precision"] == "fp32"
-    monkeypatch.setattr(config, "AUTO_BF16_ON_NATIVE_CPU", True)
-    monkeypatch.setattr(core_device, "native_bf16", lambda: True)
+    # This machine, as one where `auto` means bf16 (the render resolves it in pipeline.job).
+    monkeypatch.setattr(
+        job_module, "resolve_precision", lambda p, _device: p.replace("auto", "bf16")
+    )
     work = copy_work(reference, tmp_path / "work")
     for index in (COUNT - 2, COUNT - 1):
         (work / "frames" / f"{index:06d}.json").unlink()
@@ -1233,6 +1235,7 @@ def _as_written_with_a_fingerprint_of_before(work: Path) -> dict:
     return data
 
 
+@pytest.mark.slow
 def test_a_work_dir_with_an_older_fingerprint_continues_exactly(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:

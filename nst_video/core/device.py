@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from nst_video import config
 from nst_video.errors import OptionError
 
 
@@ -43,16 +42,13 @@ def native_bf16(capabilities: Mapping[str, object] | None = None) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """The arithmetic `precision` means on `device`: `auto` becomes tf32 on CUDA, bf16 on a CPU
-    with native bf16 if config.AUTO_BF16_ON_NATIVE_CPU allows it, fp32 elsewhere; an explicit
-    choice stays as given. A work directory records the result, so a resume keeps it."""
+    """The arithmetic `precision` means on `device`: `auto` becomes tf32 on CUDA and fp32
+    elsewhere (on a CPU with native bf16 too: bf16 failed the quality check, benchmarks.md
+    "Precision"); an explicit choice stays as given. A work directory records the result, so a
+    resume keeps it."""
     if precision != "auto":
         return precision
-    if device.type == "cuda":
-        return "tf32"
-    if device.type == "cpu" and config.AUTO_BF16_ON_NATIVE_CPU and native_bf16():
-        return "bf16"
-    return "fp32"
+    return "tf32" if device.type == "cuda" else "fp32"
 
 
 def configure_backend(device: torch.device, precision: str) -> None:

@@ -19,12 +19,12 @@ from torch import Tensor
 from nst_video.config import ImageConfig, Settings
 from nst_video.core import losses
 from nst_video.core.device import pick_device, resolve_precision
-from nst_video.core.lbfgs import Memory
 from nst_video.core.optimize import LossFn, OptimizeResult, optimize
 from nst_video.core.vgg import VGGFeatures
 from nst_video.errors import OptionError
 from nst_video.models import MODELS
 from nst_video.progress import Callback, Event, Iteration, asking, ignore
+from nst_video.video.flow import SideNeed
 from nst_video.video.resize import resize_long_side, resize_to, scaled_shape
 
 
@@ -44,9 +44,6 @@ def validate_settings(settings: Settings, n_styles: int, check_device: bool = Tr
 MIN_SIDE = 2
 # VGG19's layer names are a superset of VGG16's, with the poolings at the same places.
 LAYER_NAMES = MODELS["vgg19"].layer_names
-# OpenCV's DIS flow refuses frames under 12 px and crashed (segfault) on 14x40 and 15x200;
-# 16 px worked at every shape tried. Farneback needs 2 px.
-FLOW_MIN_SIDE = 16
 
 
 def poolings_before(layers: Sequence[str]) -> int:
@@ -85,29 +82,30 @@ def check_frame_size(
     layers: Sequence[str],
     image: ImageConfig | None = None,
     what: str = "the image",
-    flow: bool = False,
+    extra: SideNeed | None = None,
 ) -> None:
     """Refuse (one line, with the --size or --coarse-start that works) frames of `shape`
     (height, width) that are too small at `long_side` for the layers in use, at the coarsest
-    coarse-to-fine level of `image`, or for optical flow."""
+    coarse-to-fine level of `image`, or for `extra` (the pipeline's optical flow)."""
     poolings = poolings_before(layers)
     need = max(MIN_SIDE, 2**poolings)
-    if _fits(shape, long_side or max(shape), image, need, flow):
+    also = extra.side if extra is not None else 0
+    if _fits(shape, long_side or max(shape), image, need, also):
         return
     h, w = scaled_shape(*shape, long_side or max(shape))
     deepest = max(layers, key=LAYER_NAMES.index)
     reason = f"{deepest} follows {poolings} poolings, so the short side must be at least {need} px"
-    minimum = _smallest_long_side(shape, need, flow)
+    minimum = _smallest_long_side(shape, need, also)
     verb = "are" if what.endswith("s") else "is"
     coarsest = level_long_sides(long_side or max(shape), image)[0]
-    if min(h, w) >= need and (not flow or min(h, w) >= FLOW_MIN_SIDE):
+    if min(h, w) >= max(need, also):
         # Only the coarse level is too small: start it larger (or not at all).
         raise OptionError(
             f"{what} ({w}x{h} px) {verb} too small at the coarsest coarse-to-fine level "
             f"({coarsest} px long side): {reason}; use --coarse-start {minimum} or more, or 0"
         )
-    if flow and min(h, w) < FLOW_MIN_SIDE:
-        reason += f", and optical flow needs {FLOW_MIN_SIDE} px"
+    if extra is not None and min(h, w) < extra.side:
+        reason += f", and {extra.what} needs {extra.side} px"
     raise OptionError(
         f"{what} ({w}x{h} px) {verb} too small: {reason}; use --size {minimum} or more"
         " or shallower layers"
@@ -115,23 +113,24 @@ def check_frame_size(
 
 
 def _fits(
-    shape: tuple[int, int], long_side: int, image: ImageConfig | None, need: int, flow: bool
+    shape: tuple[int, int], long_side: int, image: ImageConfig | None, need: int, also: int
 ) -> bool:
+    """Whether the coarsest level's short side reaches `need` and the full size's `also`."""
     coarsest = scaled_shape(*shape, level_long_sides(long_side, image)[0])
     full = scaled_shape(*shape, long_side)
-    return min(coarsest) >= need and (not flow or min(full) >= FLOW_MIN_SIDE)
+    return min(coarsest) >= need and min(full) >= also
 
 
-def _smallest_long_side(shape: tuple[int, int], need: int, flow: bool) -> int:
+def _smallest_long_side(shape: tuple[int, int], need: int, also: int) -> int:
     """The smallest output long side that fits at one level (a coarse level can always be
     started there, or later)."""
     aspect = max(shape) / min(shape)
     # A lower bound: a side rounds up from (need - 0.5), never from below need - 1.
     lower = (need - 1) * aspect
-    if flow:
-        lower = max(lower, (FLOW_MIN_SIDE - 1) * aspect)
+    if also:
+        lower = max(lower, (also - 1) * aspect)
     long_side = max(1, int(lower))
-    while not _fits(shape, long_side, None, need, flow):
+    while not _fits(shape, long_side, None, need, also):
         long_side += 1
     return long_side
 
@@ -193,7 +192,9 @@ class Engine:
         settings: Settings,
         device: torch.device,
     ):
-        self.settings = settings
+        # The settings the engine reads; a render's video settings travel to the pipeline
+        # beside it, never through it.
+        self.loss, self.optim, self.image = settings.loss, settings.optim, settings.image
         self.device = device
         loss = settings.loss
         self.vgg = VGGFeatures(
@@ -222,7 +223,7 @@ class Engine:
     def style_targets(self, long_side: int) -> losses.StyleTargets:
         """Gram targets for outputs whose long side is `long_side`, computed once and cached."""
         if long_side not in self._targets:
-            scale = self.settings.image.style_scale
+            scale = self.image.style_scale
             side = max(1, round(long_side * scale))
             for number, style in enumerate(self.styles, 1):
                 self._check_style_size(number, style.shape[:2], side)
@@ -232,7 +233,7 @@ class Engine:
         return self._targets[long_side]
 
     def _check_style_size(self, number: int, shape: tuple[int, int], long_side: int) -> None:
-        layers = self.settings.loss.style_layers
+        layers = self.loss.style_layers
         poolings = poolings_before(layers)
         need = max(MIN_SIDE, 2**poolings)
         h, w = scaled_shape(*shape, long_side)
@@ -240,7 +241,7 @@ class Engine:
             deepest = max(layers, key=LAYER_NAMES.index)
             raise OptionError(
                 f"style image {number} ({w}x{h} px at --style-scale "
-                f"{self.settings.image.style_scale:g}) is too small: {deepest} follows "
+                f"{self.image.style_scale:g}) is too small: {deepest} follows "
                 f"{poolings} poolings, so its short side must be at least {need} px; raise "
                 "--style-scale or --size"
             )
@@ -250,7 +251,7 @@ class Engine:
         """Whether the VGG gives finite activations on a mid-grey image of the smallest size its
         layers take: damaged weights (NaN) would otherwise show up as a diverged loss, with
         advice about loss weights that cannot help."""
-        layers = self.settings.loss.content_layers + self.settings.loss.style_layers
+        layers = self.loss.content_layers + self.loss.style_layers
         side = max(MIN_SIDE, 2 ** poolings_before(layers))
         grey = torch.full((1, 3, side, side), 0.5, device=self.device)
         return all(bool(torch.isfinite(v).all()) for v in self.features(grey).values())
@@ -259,7 +260,7 @@ class Engine:
     def _grams(self, style: np.ndarray) -> dict[str, Tensor]:
         self.style_passes += 1
         features = self.features(to_tensor(style, self.device))
-        return {name: losses.gram(features[name]) for name in self.settings.loss.style_layers}
+        return {name: losses.gram(features[name]) for name in self.loss.style_layers}
 
     def stylize(
         self,
@@ -269,24 +270,20 @@ class Engine:
         temporal: Temporal | None = None,
         callback: Callback = ignore,
         refine: bool = False,
-        memory: Memory | None = None,
-        keep_pairs: int = 0,
     ) -> Stylized:
         """Optimize from `init` (HxWx3) towards `content`'s features and the style targets.
 
         A frame with no temporal target starts coarse (level_long_sides): each level starts
         from the previous one's result upsampled, with its part of `budget` (split_budget)
         plus what the previous level left unspent. Not with `refine`, for an `init` that is
-        already a finished result (a later pass). `memory` (a previous result's, for a similar
-        problem of the same size) starts L-BFGS at full size; the result's memory keeps the
-        newest `keep_pairs` curvature pairs.
+        already a finished result (a later pass).
         """
-        image = self.settings.image
+        image = self.image
         long_side = max(content.shape[:2])
         coarse = temporal is None and not refine
         sides = level_long_sides(long_side, image) if coarse else [long_side]
         # Before any work: a pooling error deep in the VGG pass would be a traceback.
-        loss = self.settings.loss
+        loss = self.loss
         layers = loss.content_layers + loss.style_layers
         check_frame_size(content.shape[:2], None, layers, image if coarse else None)
         budgets = split_budget(budget, len(sides), image.fine_share)
@@ -302,9 +299,7 @@ class Engine:
             spent += done.optimization.evaluations
             init = done.image  # upsampled by the next level
         init = resize_to(init, content.shape[:2])
-        done = self._stylize_once(
-            content, init, budget - spent, temporal, callback, memory, keep_pairs
-        )
+        done = self._stylize_once(content, init, budget - spent, temporal, callback)
         if spent:
             total = done.optimization.evaluations + spent
             done = Stylized(done.image, replace(done.optimization, evaluations=total))
@@ -314,8 +309,7 @@ class Engine:
         """This engine with another style weight, sharing the VGG and the cached style targets
         (they do not depend on the weight), so a sweep pays for them once."""
         other = copy.copy(self)
-        loss = replace(self.settings.loss, style_weight=weight)
-        other.settings = replace(self.settings, loss=loss)
+        other.loss = replace(self.loss, style_weight=weight)
         return other
 
     def _stylize_once(
@@ -325,23 +319,21 @@ class Engine:
         budget: int,
         temporal: Temporal | None,
         callback: Callback,
-        memory: Memory | None = None,
-        keep_pairs: int = 0,
     ) -> Stylized:
         # BORDER_REFLECT_101 mirrors without repeating the edge: at most side - 1 px.
-        margin = min(self.settings.image.margin, min(content.shape[:2]) - 1)
+        margin = min(self.image.margin, min(content.shape[:2]) - 1)
         long_side = max(content.shape[:2])  # the style's scale follows the frame, not the canvas
         if margin:
             content, init, temporal = _with_margin(content, init, temporal, margin)
             callback = _cropping(callback, margin)
         loss_fn = self.loss_for(content, temporal, long_side)
         x = to_tensor(init, self.device)
-        result = optimize(loss_fn, x, budget, self.settings.optim, callback, memory, keep_pairs)
+        result = optimize(loss_fn, x, budget, self.optim, callback)
         if margin:
             content = content[margin:-margin, margin:-margin]
             result = replace(result, image=result.image[..., margin:-margin, margin:-margin])
         image = result.image
-        if self.settings.image.preserve_colors:
+        if self.image.preserve_colors:
             image = losses.keep_colors(image, to_tensor(content, self.device))
         return Stylized(to_uint8(image), result)
 
@@ -353,7 +345,7 @@ class Engine:
         targets = self.style_targets(long_side or max(content.shape[:2]))
         with torch.no_grad():
             features = self.features(to_tensor(content, self.device))
-        content_targets = {n: features[n] for n in self.settings.loss.content_layers}
+        content_targets = {n: features[n] for n in self.loss.content_layers}
         return self._loss_fn(content_targets, targets, temporal)
 
     @torch.no_grad()
@@ -363,7 +355,7 @@ class Engine:
         reference = self.features(to_tensor(content, self.device))
         x = to_tensor(image, self.device)
         features = self.features(x)
-        layers = self.settings.loss.content_layers
+        layers = self.loss.content_layers
         content_term = sum(losses.content_loss(features[n], reference[n]) for n in layers)
         return {
             "content": float(content_term) / len(layers),
@@ -389,7 +381,7 @@ class Engine:
         targets: losses.StyleTargets,
         temporal: Temporal | None,
     ) -> LossFn:
-        weights = self.settings.loss
+        weights = self.loss
         warped = mask = None
         constant = 0.0
         if temporal is not None:

@@ -40,15 +40,6 @@ class _Point:
     grad: Tensor
 
 
-@dataclass(frozen=True)
-class Memory:
-    """What one minimization leaves for the next, similar one (the next video frame): the scale
-    of its inverse-Hessian estimate and, if asked for, its newest curvature pairs."""
-
-    scale: float  # s.y / y.y of the newest pair: H0 = scale I
-    pairs: tuple[tuple[Tensor, Tensor], ...] = ()  # (s, y), oldest first
-
-
 class History:
     """The newest `size` curvature pairs (s, y) in ring buffers, with their inner products kept
     current so that applying the inverse-Hessian estimate needs no loop over the pairs."""
@@ -56,7 +47,6 @@ class History:
     def __init__(self, size: int):
         self.size = size
         self.count = 0  # pairs pushed since the last reset
-        self.resets = 0  # times the pairs misled and were dropped (for reports)
         self._s = self._y = torch.empty(0)
         self._sy = self._yy = torch.empty(0)  # [i, j] = s_i . y_j and y_i . y_j, by slot
 
@@ -65,24 +55,6 @@ class History:
 
     def reset(self) -> None:
         self.count = 0
-        self.resets += 1
-
-    def load(self, memory: Memory) -> None:
-        """Start from another minimization's pairs (its scale comes with its newest pair)."""
-        for s, y in memory.pairs[-self.size :]:
-            self.push(s, y)
-
-    def memory(self, keep: int = 0) -> Memory | None:
-        """The scale and the newest `keep` pairs, copied (None without pairs)."""
-        n = len(self)
-        if n == 0:
-            return None
-        newest = (self.count - 1) % self.size
-        # Read as float32 (device.to_host), like every value the search branches on.
-        (scale,) = device.to_host(self._sy[newest, newest] / self._yy[newest, newest])
-        order = [(self.count - n + i) % self.size for i in range(n)][max(0, n - keep) :]
-        pairs = tuple((self._s[k].clone(), self._y[k].clone()) for k in order) if keep else ()
-        return Memory(scale, pairs)
 
     def push(self, s: Tensor, y: Tensor) -> None:
         if self._s.numel() == 0:  # allocated on first use: short runs never need it
@@ -128,26 +100,16 @@ class History:
         return g * gamma.to(g.dtype) + s.T @ coef_s + y.T @ coef_y
 
 
-def minimize(
-    evaluate: Evaluate,
-    x: Tensor,
-    history: History,
-    observe: Observe,
-    scale: float | None = None,
-) -> None:
+def minimize(evaluate: Evaluate, x: Tensor, history: History, observe: Observe) -> None:
     """Minimize over `x` (a leaf tensor, changed in place) until `evaluate` raises (the caller
     owns the budget and the stopping rule) or no step along the gradient lowers the loss.
-
-    `history` may hold pairs already (History.load); the caller reads it afterwards. `scale`
-    (another minimization's Memory.scale) makes the first step -scale g with unit length, where
-    without curvature pairs it would be the cautious 1 / |g|_1 one.
-    """
+    `history` starts empty."""
     flat = x.detach().view(-1)
     f_dev = evaluate()
     g = _grad(x)
     f = device.to_host(f_dev)[0]
     observe(f, False)
-    d = -history.apply(g) if len(history) else (-g if scale is None else g * -scale)
+    d = -g
     while True:
         slope, d_max, x_max, g_l1 = device.to_host(
             g.dot(d), d.abs().max(), flat.abs().max(), g.abs().sum()
@@ -155,11 +117,11 @@ def minimize(
         if not slope < 0.0 and len(history):
             # Rounding made H g useless (not a descent direction): start again from the gradient.
             history.reset()
-            d, scale = -g, None
+            d = -g
             continue
-        # With curvature pairs (or a carried scale) a unit step is the natural one; without, a
-        # step that moves the pixels by about 1 / |g|_1 in all, as torch.optim.LBFGS starts.
-        scaled = len(history) or scale is not None
+        # With curvature pairs a unit step is the natural one; without, a step that moves the
+        # pixels by about 1 / |g|_1 in all, as torch.optim.LBFGS starts.
+        scaled = len(history) > 0
         step = 1.0 if scaled else (min(1.0, 1.0 / g_l1) if g_l1 > 0 else 1.0)
         base = flat.clone()
         at = _Line(evaluate, x, flat, base, d, observe)
@@ -168,9 +130,9 @@ def minimize(
             flat.copy_(base)
             if not scaled:
                 return  # not even the gradient decreases the loss at this precision: done
-            # The curvature pairs (or the carried scale) mislead: start again from the gradient.
+            # The curvature pairs mislead: start again from the gradient.
             history.reset()
-            d, scale = -g, None
+            d = -g
             continue
         if at.last_t != found.t:  # the search ended on an earlier, better point
             torch.add(base, d, alpha=found.t, out=flat)
@@ -178,8 +140,7 @@ def minimize(
         if found.t * (found.slope - slope) > MIN_CURVATURE:
             history.push(d * found.t, found.grad - g)
         f, g = found.f, found.grad
-        # Until the first pair of its own, the carried scale stands in for one.
-        d = -history.apply(g) if len(history) or scale is None else g * -scale
+        d = -history.apply(g)
 
 
 def _resolution(x_max: float, d_max: float, flat: Tensor) -> float:

@@ -26,10 +26,6 @@ class OptimizeResult:
     loss: float
     terms: dict[str, float]
     stop: str  # budget | converged
-    # L-BFGS: what the next, similar problem may start from (None without curvature pairs, and
-    # for Adam), and how often the pairs misled the line search and were dropped.
-    memory: lbfgs.Memory | None = None
-    resets: int = 0
 
 
 class _Stop(Exception):
@@ -138,21 +134,11 @@ def optimize(
     budget: int,
     config: OptimConfig,
     callback: Callback = ignore,
-    memory: lbfgs.Memory | None = None,
-    keep_pairs: int = 0,
 ) -> OptimizeResult:
-    """Minimize `loss_fn` over the pixels, starting at `init`, in at most `budget` evaluations.
-
-    L-BFGS starts from `memory` (its scale, and its pairs if any) and returns the newest
-    `keep_pairs` pairs in the result's memory; Adam ignores both.
-    """
+    """Minimize `loss_fn` over the pixels, starting at `init`, in at most `budget` evaluations."""
     x = init.detach().clone().contiguous().requires_grad_(True)
     tracker = _Tracker(x, budget, config, callback)
     history = lbfgs.History(config.history_size)
-    scale = None
-    if memory is not None:
-        history.load(memory)
-        scale = memory.scale
 
     def evaluate() -> Tensor:
         tracker.before_evaluation()
@@ -165,7 +151,7 @@ def optimize(
         if config.optimizer == "adam":
             _adam(evaluate, x, tracker, config.adam_lr)
         else:
-            lbfgs.minimize(evaluate, x, history, partial(tracker.record, x), scale)
+            lbfgs.minimize(evaluate, x, history, partial(tracker.record, x))
             tracker.stop = "converged"  # returned: no step lowers the loss any more
     except _Stop:
         pass
@@ -180,8 +166,6 @@ def optimize(
         loss=tracker.best_loss,
         terms=terms,
         stop=tracker.stop,
-        memory=history.memory(keep_pairs),
-        resets=history.resets,
     )
 
 

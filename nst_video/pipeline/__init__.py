@@ -1,1 +1,2 @@
-"""Rendering a clip: the frame loop, segments, the render job, the Ray driver, previews."""
+"""Rendering a clip: the sweep over frames, passes, segments, the render job, the Ray driver,
+previews."""

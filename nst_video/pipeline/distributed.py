@@ -23,13 +23,12 @@ import torch
 from nst_video.core.device import use_threads
 from nst_video.errors import Interrupted, NstError, OptionError, is_out_of_memory, plural
 from nst_video.media import open_source
-from nst_video.media.files import atomic_write_json
 from nst_video.pipeline.passes import render_passes
 from nst_video.pipeline.sweep import EngineFactory
 from nst_video.progress import Callback, FrameDone, Message, ignore
 from nst_video.video.segments import Segment
 from nst_video.workdir.manifest import Job
-from nst_video.workdir.store import DRIVER_FILE, WORKER_FILE, FrameStore, WorkDir
+from nst_video.workdir.store import FrameStore, WorkDir
 
 RAY_MISSING = 'Ray is not installed; install it with: pip install "nst-video[ray]"'
 WATCH_INTERVAL = 1.0  # seconds between a task's checks that its driver is still there
@@ -61,7 +60,7 @@ class DriverWatch:
     """
 
     def __init__(self, work_path: Path, driver: dict[str, Any]):
-        self.path = WorkDir(work_path).segments_dir / DRIVER_FILE
+        self.path = WorkDir(work_path).driver_path
         self.driver = driver
         self._checked = -float("inf")
 
@@ -103,9 +102,7 @@ def _pid_alive(pid: int) -> bool:
 def write_driver_file(work: WorkDir) -> dict[str, Any]:
     """Claim the segments for this run; tasks of an earlier run stop when they see it."""
     driver = {"pid": os.getpid(), "host": socket.gethostname(), "run": uuid.uuid4().hex}
-    folder = work.segments_dir
-    folder.mkdir(parents=True, exist_ok=True)  # the atomic write creates no directories
-    atomic_write_json(folder / DRIVER_FILE, driver)
+    work.write_driver(driver)
     return driver
 
 
@@ -137,8 +134,7 @@ def render_segment_task(
 
     stores(passes).remove_temporaries()  # a killed earlier attempt's half-written warm-up frames
     worker = {"pid": os.getpid(), "host": socket.gethostname()}
-    work.segment_dir(segment.index).mkdir(parents=True, exist_ok=True)  # the write makes none
-    atomic_write_json(work.segment_dir(segment.index) / WORKER_FILE, worker)
+    work.write_worker(segment.index, worker)
     engine = make_engine(job)
     use_threads(threads)  # after the engine: building it set the process default
     source = open_source(job.input, job.settings.video.fps)

@@ -17,11 +17,11 @@ from nst_video.pipeline.encode import encode, write_report
 from nst_video.pipeline.passes import render_passes
 from nst_video.pipeline.preflight import (
     Parallel,
-    check_job,
     choose_segments,
     default_work_dir,
     job_fingerprint,
     load_manifest,
+    open_checked_source,
     preflight_engine,
     prepare_work_dir,
     render_plan,
@@ -31,6 +31,7 @@ from nst_video.pipeline.preflight import (
 )
 from nst_video.pipeline.sweep import EngineFactory
 from nst_video.progress import IMAGE, Callback, Event, FrameDone, Message, asking, ignore
+from nst_video.video import flow
 from nst_video.workdir.manifest import (
     Job,
     Manifest,
@@ -69,14 +70,14 @@ def render_video(
     if parallel.enabled:
         require_ray()  # before any work: one line that says how to install it
     work = WorkDir(work_dir or default_work_dir(job.output))
-    source = check_job(job, work, overwrite, restart)
+    source = open_checked_source(job, work, overwrite, restart)
     indices = render_range(source, video)
     long_side = video_long_side(job.settings.image.size, max(source.size))
-    uses_flow = video.init == "flow" and video.flow != "none"
     loss = job.settings.loss
     layers = loss.content_layers + loss.style_layers
     height_width = (source.size[1], source.size[0])
-    check_frame_size(height_width, long_side, layers, job.settings.image, "the frames", uses_flow)
+    flow_need = flow.size_need(video.init, video.flow)
+    check_frame_size(height_width, long_side, layers, job.settings.image, "the frames", flow_need)
     if source.warning:
         callback(Message(f"warning: {source.warning}"))
     # A cluster's workers may have devices the driver lacks: there each resolves `auto` itself.

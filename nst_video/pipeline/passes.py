@@ -100,7 +100,7 @@ def resume_point(
         again = f"passes 2-{passes}" if passes > 2 else "pass 2"
         callback(Message(f"{reason}: rendering {again} again"))
         for store in later:
-            _drop_all(store, indices)
+            store.drop_all(indices)
     begun = [n for n in range(1, passes + 1) if stores(n).done_frames(indices)]
     number = max(begun, default=1)
     if number < passes and _complete(stores(number), indices, callback):
@@ -122,13 +122,6 @@ def _complete(store: FrameStore, indices: range, callback: Callback) -> bool:
     store.drop_damaged(indices)
     drop_changed(store, indices, callback)
     return len(store.done_frames(indices)) == len(indices)
-
-
-def _drop_all(store: FrameStore, indices: range) -> None:
-    if store.warmup is None and store.main.name.isdigit():
-        store.discard()  # an earlier pass's own folder
-    else:  # the render's (or a segment's) frames: only those of this range
-        store.drop_frames(indices)
 
 
 def _outdated(source: FrameSource, stores: list[FrameStore], indices: range) -> str | None:

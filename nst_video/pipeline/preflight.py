@@ -128,7 +128,7 @@ def prepare_work_dir(
             changes, replan = [], True
             work.discard_segments()
         if changes and not restart:
-            done = len(work.frames.done_frames(range(_last_frame(work) + 1)))
+            done = len(work.frames.done_frames(range(work.last_frame() + 1)))
             raise ResumeError(
                 f"{work.path} holds {plural(done, 'frame')} rendered with other settings: "
                 f"{'; '.join(changes)}; run with the old settings to continue, or pass "
@@ -165,11 +165,6 @@ def with_precision(job: Job, precision: str | None) -> Job:
     return replace(job, settings=replace(job.settings, compute=compute))
 
 
-def _last_frame(work: WorkDir) -> int:
-    names = [p.stem for p in work.frames_dir.glob("*.png") if p.stem.isdigit()]
-    return max(map(int, names), default=-1)
-
-
 @dataclass(frozen=True)
 class Parallel:
     """How many segments render at once, and where (None: a local Ray instance)."""
@@ -191,8 +186,9 @@ class Parallel:
             )
 
 
-def check_job(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameSource:
-    """Every refusal that costs no work, before anything is written; returns the source."""
+def open_checked_source(job: Job, work: WorkDir, overwrite: bool, restart: bool) -> FrameSource:
+    """The job's input, opened after every refusal that costs no work and before anything is
+    written (a sequence's files are checked against the outputs too)."""
     check_names(job, work)
     work.check_ours()
     if is_within(job.input, work.path):  # before listing it: it may hold our frames too

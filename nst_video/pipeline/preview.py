@@ -35,12 +35,12 @@ def contact_sheet(
     `style_weights` defaults to the engine's own; every row starts from the content, so a row
     is what a render with that one weight gives.
     """
-    budget = engine.settings.optim.iterations
-    weights = list(style_weights or [engine.settings.loss.style_weight])
-    layers = engine.settings.loss.content_layers + engine.settings.loss.style_layers
+    budget = engine.optim.iterations
+    weights = list(style_weights or [engine.loss.style_weight])
+    layers = engine.loss.content_layers + engine.loss.style_layers
     height_width = (source.size[1], source.size[0])
-    size = image_long_side(engine.settings.image.size, max(source.size))
-    check_frame_size(height_width, size, layers, engine.settings.image, "the frames")
+    size = image_long_side(engine.image.size, max(source.size))
+    check_frame_size(height_width, size, layers, engine.image, "the frames")
     tops = [resize_long_side(frame, size) for frame in picked_frames(source, indices)]
     rows, labels = [tops], ["input"]
     total = len(indices) * len(weights)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from nst_video.config import VideoConfig
 from nst_video.core.engine import Temporal
-from nst_video.core.lbfgs import Memory
 from nst_video.video import flow
 
 
@@ -29,7 +28,6 @@ class FrameStart:
     # Share of the pixels whose warm start came from an offset > 1 (hidden in the previous
     # frame, reliably tracked to an earlier one); None with offset 1 alone.
     recovered: float | None = None
-    memory: Memory | None = None  # L-BFGS memory carried from the previous frame
 
 
 @dataclass(frozen=True)
@@ -40,29 +38,6 @@ class Earlier:
     offset: int
     input: np.ndarray
     output: np.ndarray
-
-
-def frame_start(
-    content: np.ndarray,
-    prev_in: np.ndarray | None,
-    prev_out: np.ndarray | None,
-    video: VideoConfig,
-    ff: flow.FrameFlow | None = None,
-    memory: Memory | None = None,
-) -> FrameStart:
-    """How frame i starts from the previous frame alone (offset 1): from its content, or from
-    the previous output warped onto it.
-
-    `ff` is the flow between the input frames when it was computed ahead (in the background).
-    `memory`, the previous frame's L-BFGS memory, is carried only into a warm-started frame:
-    the first frame, a scene cut and an independent frame pose another problem (other content,
-    no temporal term), and FrameLoop.stale_frames relies on such frames depending on nothing
-    before them. The frame loop passes none: carrying measured no clear gain (README,
-    "Carrying L-BFGS memory"); scripts/bench_carry.py measures it through here.
-    """
-    earlier = [] if prev_in is None or prev_out is None else [Earlier(1, prev_in, prev_out)]
-    start = temporal_start(content, earlier, video, {1: ff} if ff is not None else None)
-    return start if start.init in INDEPENDENT else replace(start, memory=memory)
 
 
 def temporal_start(
@@ -223,7 +198,7 @@ def pass_neighbour(
     content: np.ndarray, earlier: Sequence[Earlier], step: int, video: VideoConfig
 ) -> Neighbour | None:
     """This pass's earlier results warped onto the frame and weighted as pass 1 weights them
-    (render.temporal_start: Ruder's long-term masks, flows between the input frames).
+    (temporal_start: Ruder's long-term masks, flows between the input frames).
 
     A backward pass warps frame i+1 onto frame i (flow i -> i+1) but decides the cut between
     them from the forward pair, as pass 1 did, so every pass sees the same cuts.

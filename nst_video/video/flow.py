@@ -25,6 +25,24 @@ _INTERPOLATIONS = {
 
 Flow = np.ndarray
 
+# OpenCV's DIS flow refuses frames under 12 px and crashed (segfault) on 14x40 and 15x200;
+# 16 px worked at every shape tried. Farneback needs 2 px.
+FLOW_MIN_SIDE = 16
+
+
+@dataclass(frozen=True)
+class SideNeed:
+    """A short side, in pixels, that something besides the network needs (said in errors)."""
+
+    side: int
+    what: str
+
+
+def size_need(init: str, method: str) -> SideNeed | None:
+    """What a render's optical flow needs of its frames (--init, --flow): none without flow."""
+    return SideNeed(FLOW_MIN_SIDE, "optical flow") if init == "flow" and method != "none" else None
+
+
 # Farneback: 4 pyramid levels at scale 0.5 reach motions of ~30 px on a 15 px window, enough
 # for consecutive video frames; the other values are OpenCV's documented typical settings.
 _FARNEBACK_PARAMS = {

@@ -139,6 +139,25 @@ class WorkDir:
         """Where segment `index` keeps its warm-up frames and worker.json."""
         return self.segments_dir / f"{index:03d}"
 
+    @property
+    def driver_path(self) -> Path:
+        """segments/driver.json: the Ray run whose segment tasks may write frames."""
+        return self.segments_dir / DRIVER_FILE
+
+    def write_driver(self, driver: dict[str, Any]) -> None:
+        self.segments_dir.mkdir(parents=True, exist_ok=True)  # the atomic write makes none
+        atomic_write_json(self.driver_path, driver)
+
+    def write_worker(self, index: int, worker: dict[str, Any]) -> None:
+        """segments/K/worker.json: the process rendering segment `index` now."""
+        self.segment_dir(index).mkdir(parents=True, exist_ok=True)  # the write makes none
+        atomic_write_json(self.segment_dir(index) / WORKER_FILE, worker)
+
+    def last_frame(self) -> int:
+        """The highest index among the render's finished frames (frames/), -1 with none."""
+        names = [p.stem for p in self.frames_dir.glob("*.png") if p.stem.isdigit()]
+        return max(map(int, names), default=-1)
+
     # --- manifest ---------------------------------------------------------------------------
 
     @property
@@ -481,6 +500,16 @@ class FrameStore:
         """Temporaries a kill left in the folder only this store writes: a segment's own
         folder, since other segments may be writing into frames/ now."""
         _remove(self.warmup if self.warmup is not None else self.main, is_temporary)
+
+    def drop_all(self, indices: range) -> None:
+        """Delete this store's frames of `indices`: all of an earlier pass's own folder (its
+        frames are of no other range), only those of `indices` in frames/ (the render's or a
+        segment's last pass, which may hold other ranges' frames)."""
+        own_folder = self.main.parent.name == PASSES and _OUR_PASS_DIR.match(self.main.name)
+        if self.warmup is None and own_folder:
+            self.discard()
+        else:
+            self.drop_frames(indices)
 
     def discard(self) -> None:
         """Delete every frame of a store that holds one folder alone (an earlier pass, no
