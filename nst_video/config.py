@@ -469,7 +469,7 @@ class VideoConfig:
     # How the previous output is resampled onto the new frame (warm start and temporal target).
     # Bilinear is a low-pass filter and each frame starts from the last one resampled: on
     # tree.avi at 96 px (300 frames, 45 with sub-pixel motion) repeated bilinear warps alone cut
-    # the Laplacian variance to 7% of the input's, 8x8 Lanczos to 78% (scripts/eval_drift.py).
+    # the Laplacian variance to 7% of the input's, 8x8 Lanczos to 78% (benchmarks/drift.py).
     # Rendered (64 px, style weight 2), frames 270-299 kept 91% of independent renders'
     # sharpness with bilinear warm starts, 102% with Lanczos; style and colour did not drift.
     warp_interpolation: str = "lanczos"
@@ -492,7 +492,7 @@ class VideoConfig:
         True, "Drop the audio track.", "Encoding", role=ENCODING, flag="--no-audio", invert=True
     )
     # Frames a parallel segment renders before its start and crossfades with the previous
-    # segment. Trained VGG16, sample clip, 2 workers (scripts/eval_seams.py): seam pairs' warping
+    # segment. Trained VGG16, sample clip, 2 workers (benchmarks/seams.py): seam pairs' warping
     # error was 2.44x / 1.28x / 1.08x the in-segment pairs' at 4 / 8 / 12, where a one-worker
     # render has 1.10x on the same pairs; 12 is the shortest measured that hides the seam.
     segment_warmup: int = opt(
@@ -501,7 +501,7 @@ class VideoConfig:
     # Earlier frames each frame is tied to (Ruder et al.'s long-term consistency): offset k
     # adds a temporal term against frame t-k's output, masked so that each pixel follows the
     # nearest earlier frame where it was visible; (1,) is the short-term loss alone. Measured
-    # (trained VGG16, 128 px, scripts/eval_temporal.py): 1,2,4 halved the warping error between
+    # (trained VGG16, 128 px, benchmarks/temporal.py): 1,2,4 halved the warping error between
     # frames t-4 and t on tree.avi (3.3e-4 -> 1.4e-4) and on a clip with an object passing in
     # front of the background (1.8e-3 -> 8.2e-4), 30-80x lower on pixels revealed again; the
     # adjacent error moved by 5% (down on tree.avi, up on the occlusion clip), style and

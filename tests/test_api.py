@@ -539,6 +539,7 @@ def test_stylize_video_styles_are_files(
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
+@pytest.mark.slow
 def test_docs_api_examples_run(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -280,7 +280,7 @@ def test_a_backward_pass_takes_frames_i_plus_2_and_4_where_i_plus_1_was_occluded
     )
     monkeypatch.setattr(flow, "frame_flow", occluded.frame_flow)
     monkeypatch.setattr(flow, "pair_flows", occluded.pair_flows)
-    monkeypatch.setattr(flow, "is_scene_cut", lambda ff, threshold=0.5: False)
+    monkeypatch.setattr(flow, "is_scene_cut", lambda motion, threshold=0.5: False)
     frames = [np.full((height, width, 3), 10 * i, np.uint8) for i in range(8)]
     previous, store = FrameStore(tmp_path / "p1"), FrameStore(tmp_path / "p2")
     for index in range(8):
@@ -311,14 +311,14 @@ def main_adjacent_neighbour(
     kept here as the reference a render with --temporal-offsets 1 must reproduce."""
     (adjacent,) = [e for e in earlier if e.offset == 1]
     if step > 0:
-        ff = flow.frame_flow(adjacent.input, content, video.flow)
-        ordered = ff
+        motion = flow.frame_flow(adjacent.input, content, video.flow)
+        ordered = motion
     else:
-        ordered, ff = flow.pair_flows(content, adjacent.input, video.flow)
+        ordered, motion = flow.pair_flows(content, adjacent.input, video.flow)
     if flow.is_scene_cut(ordered, video.scene_cut_threshold):
         return None
-    warped = flow.warp(adjacent.output, ff.backward, video.warp_interpolation)
-    return Neighbour(warped, ff.mask, ff.consistent_fraction)
+    warped = flow.warp(adjacent.output, motion.backward, video.warp_interpolation)
+    return Neighbour(warped, motion.mask, motion.consistent_fraction)
 
 
 @pytest.mark.slow
