@@ -108,11 +108,11 @@ def _is_preset(path: Path) -> bool:
         return False
 
 
-def _announce(settings: Settings, command: str, quiet: bool) -> None:
+def _announce(settings: Settings, command: str, quiet: bool, sweep: Sequence[float] = ()) -> None:
     """The settings a command runs with, one line on stdout (none with --quiet): on stderr it
     would come before an error, which is one line there."""
     if not quiet:
-        print(summary(settings, command), flush=True)
+        print(summary(settings, command, sweep), flush=True)
 
 
 @contextlib.contextmanager
@@ -146,7 +146,7 @@ def image(
 ) -> int:
     """Returns the number of failed inputs."""
     settings, sweep = style_weight_sweep(settings, style_weight)
-    _announce(settings, IMAGE, quiet)
+    _announce(settings, IMAGE, quiet, sweep)
     inputs = [*content, *style, *_weights(weights), *([config] if config else [])]
     save_preset(save_config, settings, IMAGE, inputs, overwrite)
     with memory_boundary(settings.image.size):
@@ -469,7 +469,7 @@ def preview(
     settings: Settings,
 ) -> None:
     settings, sweep = style_weight_sweep(settings, style_weight)
-    _announce(settings, PREVIEW, quiet)
+    _announce(settings, PREVIEW, quiet, sweep)
     check_name_fits(output, "-o")
     check_output_image(output, overwrite)
     if not 1 <= count <= 12:
