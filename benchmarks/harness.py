@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nst_video.config import LossConfig, Settings
+from nst_video.config import VIDEO, LossConfig, Settings, settings_from_flat
 from nst_video.models import MODEL_NAMES
 
 # The version of the result document below; bump it when a key changes meaning.
@@ -101,12 +101,14 @@ def add_budget_options(parser: argparse.ArgumentParser) -> None:
 
 
 def with_budgets(settings: Settings, args: argparse.Namespace) -> Settings:
-    """`settings` with the video budgets the command line asked for."""
-    video = settings.video
-    for option in ("first_iterations", "iterations"):
-        if getattr(args, option, None) is not None:
-            video = replace(video, **{option: getattr(args, option)})
-    return replace(settings, video=video)
+    """`settings` with the video budgets the command line asked for (as `nst-video video`
+    reads them: config.settings_from_flat)."""
+    flat = {
+        name: getattr(args, name)
+        for name in ("first_iterations", "iterations")
+        if getattr(args, name, None) is not None
+    }
+    return settings_from_flat(settings, command=VIDEO, **flat)
 
 
 def add_tutorial_option(parser: argparse.ArgumentParser) -> None:
@@ -120,10 +122,10 @@ def add_tutorial_option(parser: argparse.ArgumentParser) -> None:
 
 def with_network(settings: Settings, args: argparse.Namespace) -> Settings:
     """`settings` with the network and style weight the command line asked for."""
-    loss = replace(settings.loss, model=args.model)
+    flat = {"model": args.model}
     if getattr(args, "style_weight", None) is not None:
-        loss = replace(loss, style_weight=args.style_weight)
-    return replace(settings, loss=loss)
+        flat["style_weight"] = args.style_weight
+    return settings_from_flat(settings, command=VIDEO, **flat)
 
 
 def network_label(args: argparse.Namespace) -> str:
@@ -354,29 +356,22 @@ def render(
     make_engine: Any = None,
 ) -> float:
     """What `nst-video video INPUT -s STYLE -o FRAMES_DIR/ --report REPORT --overwrite
-    --restart` does, through the pipeline's entry point, with any Settings; returns the wall
-    seconds. restart=False continues the frames already in `work_dir` (same settings), like a
-    rerun. `make_engine` replaces the API's engine factory (a benchmark's variant engine)."""
-    from nst_video.api import engine_for
+    --restart` does, with any Settings: the API's stylize_video; returns the wall seconds.
+    restart=False continues the frames already in `work_dir` (same settings), like a rerun.
+    `make_engine` (a benchmark's own engine, e.g. one already built) goes to the pipeline's
+    entry point, render_video, in place of the API's engine factory."""
+    from nst_video.api import stylize_video, video_job
     from nst_video.pipeline.job import render_video
     from nst_video.pipeline.preflight import Parallel
-    from nst_video.workdir.manifest import Job
 
-    job = Job(
-        str(Path(input_path).resolve()),
-        (str(Path(style).resolve()),),
-        str(frames_dir.resolve()) + "/",
-        str(Path(weights).resolve()) if weights else None,
-        str(report.resolve()) if report else None,
-        settings,
-    )
+    output = str(frames_dir) + "/"
     start = time.perf_counter()
-    render_video(
-        job,
-        work_dir,
-        make_engine or engine_for,
-        overwrite=True,
-        restart=restart,
-        parallel=Parallel(workers),
-    )
+    if make_engine is None:
+        stylize_video(input_path, style, output, work_dir=work_dir, settings=settings,
+                      weights=weights, report=report, overwrite=True, restart=restart,
+                      workers=workers)  # fmt: skip
+    else:
+        job = video_job(input_path, [style], output, weights, report, settings)
+        render_video(job, work_dir, make_engine, overwrite=True, restart=restart,
+                     parallel=Parallel(workers))  # fmt: skip
     return time.perf_counter() - start

@@ -7,14 +7,17 @@ frames, not any frame's pixels. A field is RESULT unless its metadata says other
 field is checked on resume until someone decides it may change freely.
 
 Each field is also the one source of its option: `opt(default, help, panel, ...)` declares the
-command-line flag (--field-name unless `flag=` says otherwise), its --help text and box, the
-words it takes (`choices=`), the commands that have it (`commands=`; a settings group's default
-is GROUP_COMMANDS), per command another default or help (`on=`), and for a list whose items
-may hold commas (paths) that the flag is repeated, one item each (`repeat=True`: --style-at
-0:a.jpg --style-at 120:b.jpg; other lists are comma-separated). From that metadata the CLI
-builds its options (cli/options.py), `settings_from_flat` maps flat keywords (the field names:
-`style_weight=5`) to Settings for the Python API and the --config files, and a refused resume
-names the flag. Adding a setting is one field here:
+command-line flag (--field-name unless `flag=` says otherwise), its --help text and box (one of
+PANELS), the words it takes (`choices=`, shown as [a|b]; validation still checks them), its
+role (`role=`), the commands that have it (`commands=`; by default a VideoConfig field is the
+video command's, any other field all three stylizing commands'), per command another default
+or help (`on={"video": {"default": None}}`), and for a list whose items may hold commas (paths)
+that the flag is repeated, one item each (`repeat=True`: --style-at 0:a.jpg --style-at
+120:b.jpg; other lists are comma-separated). From that metadata the CLI builds its
+options and the options -> Settings mapping (cli/options.py, settings_from_cli),
+`settings_from_flat` maps flat keywords (the field names: `style_weight=5`) to Settings for the
+Python API and --config files, a work directory's fingerprint keeps the video command's result
+settings, and a refused resume names the flag. Adding a setting is one field here:
 
     # Why this default (what was measured).
     style_loss: str = opt("gram", "Style statistics matched: gram or w2.", "Look",
@@ -23,7 +26,7 @@ names the flag. Adding a setting is one field here:
 `before=` (the value work directories made before it existed rendered with) lets older work
 directories resume without a manifest format bump; with no `before`, the default is assumed
 (right when the default reproduces the old behaviour). A field without `opt` (a plain default,
-or `_runtime`/`_encoding`) has no flag but is still a flat keyword. Within one command the flat
+or `_runtime`) has no flag but is still a flat keyword. Within one command the flat
 names are unique: `iterations` is optim.iterations for `image` and `preview` (an image's
 budget) and video.iterations for `video` (a warm-started frame's budget); a video's first frame
 and cuts take video.first_iterations, and optim.iterations is not one of its settings.
@@ -110,18 +113,8 @@ def opt(
     return field(default=default, metadata=metadata)
 
 
-def _encoding(default: Any) -> Any:
-    return field(default=default, metadata={"role": ENCODING})
-
-
 def _runtime(default: Any) -> Any:
     return field(default=default, metadata={"role": RUNTIME})
-
-
-def _since(default: Any, before: Any) -> Any:
-    """A RESULT setting added after work directories existed: one that lacks it rendered as if
-    it were `before`, which it is read as (absent_value), so its frames continue exactly."""
-    return field(default=default, metadata={"before": before})
 
 
 # Settings that no longer exist, with the value under which dropping one changes nothing; a work
@@ -481,7 +474,7 @@ class VideoConfig:
     # How the previous output is resampled onto the new frame (warm start and temporal target).
     # Bilinear is a low-pass filter and each frame starts from the last one resampled: on
     # tree.avi at 96 px (300 frames, 45 with sub-pixel motion) repeated bilinear warps alone cut
-    # the Laplacian variance to 7% of the input's, 8x8 Lanczos to 78% (scripts/eval_drift.py).
+    # the Laplacian variance to 7% of the input's, 8x8 Lanczos to 78% (benchmarks/drift.py).
     # Rendered (64 px, style weight 2), frames 270-299 kept 91% of independent renders'
     # sharpness with bilinear warm starts, 102% with Lanczos; style and colour did not drift.
     warp_interpolation: str = "lanczos"
@@ -504,7 +497,7 @@ class VideoConfig:
         True, "Drop the audio track.", "Encoding", role=ENCODING, flag="--no-audio", invert=True
     )
     # Frames a parallel segment renders before its start and crossfades with the previous
-    # segment. Trained VGG16, sample clip, 2 workers (scripts/eval_seams.py): seam pairs' warping
+    # segment. Trained VGG16, sample clip, 2 workers (benchmarks/seams.py): seam pairs' warping
     # error was 2.44x / 1.28x / 1.08x the in-segment pairs' at 4 / 8 / 12, where a one-worker
     # render has 1.10x on the same pairs; 12 is the shortest measured that hides the seam.
     segment_warmup: int = opt(
@@ -513,7 +506,7 @@ class VideoConfig:
     # Earlier frames each frame is tied to (Ruder et al.'s long-term consistency): offset k
     # adds a temporal term against frame t-k's output, masked so that each pixel follows the
     # nearest earlier frame where it was visible; (1,) is the short-term loss alone. Measured
-    # (trained VGG16, 128 px, scripts/eval_temporal.py): 1,2,4 halved the warping error between
+    # (trained VGG16, 128 px, benchmarks/temporal.py): 1,2,4 halved the warping error between
     # frames t-4 and t on tree.avi (3.3e-4 -> 1.4e-4) and on a clip with an object passing in
     # front of the background (1.8e-3 -> 8.2e-4), 30-80x lower on pixels revealed again; the
     # adjacent error moved by 5% (down on tree.avi, up on the occlusion clip), style and

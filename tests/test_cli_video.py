@@ -46,6 +46,7 @@ def video_args(style: Path, weights_file: Path) -> Callable[..., list[str]]:
     return build
 
 
+@pytest.mark.slow
 def test_mp4_output_has_all_frames_the_input_rate_and_its_audio(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -62,6 +63,7 @@ def test_mp4_output_has_all_frames_the_input_rate_and_its_audio(
     assert info.has_audio
 
 
+@pytest.mark.slow
 def test_no_audio_drops_the_track(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -78,6 +80,7 @@ def test_no_audio_drops_the_track(
     assert not info.has_audio
 
 
+@pytest.mark.slow
 def test_start_and_frames_render_that_range_and_cut_the_audio_to_it(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -111,6 +114,7 @@ def test_directory_output_gets_numbered_pngs(
     assert read_image(out / names[0]).shape == (32, 48, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["directory", "glob", "printf"])
 def test_image_sequence_inputs_take_fps(
     capsys: pytest.CaptureFixture[str],
@@ -398,6 +402,7 @@ def test_frame_of_another_size_is_found_before_rendering(
     assert not list(tmp_path.glob("*.nst-work"))
 
 
+@pytest.mark.slow
 def test_printf_gap_renders_every_file_with_one_warning(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,

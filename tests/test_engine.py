@@ -63,6 +63,7 @@ def test_each_style_passes_once(
     assert engine.style_passes == 2
 
 
+@pytest.mark.slow
 def test_style_blend_is_weighted_mean_of_grams(
     state_dict: Mapping[str, Tensor], style_rgb: np.ndarray, make_image: Callable[..., np.ndarray]
 ) -> None:
@@ -79,6 +80,7 @@ def test_style_blend_is_weighted_mean_of_grams(
     torch.testing.assert_close(equal["relu1_1"], 0.5 * first["relu1_1"] + 0.5 * second["relu1_1"])
 
 
+@pytest.mark.slow
 def test_style_targets_use_the_scaled_style(
     engine: Engine, state_dict: Mapping[str, Tensor], style_rgb: np.ndarray
 ) -> None:

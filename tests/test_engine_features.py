@@ -91,6 +91,7 @@ def test_coarse_to_fine_runs_each_level_with_its_share(state_dict, content):
     assert set(engine._targets) == {24, 48}  # style targets for each level's size
 
 
+@pytest.mark.slow
 def test_coarse_to_fine_is_skipped_for_frames_with_a_temporal_target(state_dict, content):
     from nst_video.core.engine import Temporal
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from clip_inputs import Inputs, make_inputs
+from clip_inputs import Inputs, inputs_fixture
 from PIL import Image
 
 from nst_video.api import make_engine
@@ -134,6 +134,8 @@ class ListSource:
         self.fps = Fraction(24)
         self.frame_count = len(frames)
         self.has_audio = False
+        self.files: list[Path] = []
+        self.warning: str | None = None
         self.alive: list[weakref.ref[np.ndarray]] = []
         self.reads: list[tuple[int, int]] = []
 
@@ -208,6 +210,7 @@ def test_a_backward_pass_holds_a_bounded_number_of_frames(
     assert len(live) == 14 and max(live) <= 3 + 2 + 1 + 1 + max(offsets)
 
 
+@pytest.mark.slow
 def test_reversed_contents_keeps_at_most_a_chunk(make_moving_frames: Callable[..., list]) -> None:
     source = ListSource(make_moving_frames(10, 48, 32))
     order, live = [], []
@@ -278,7 +281,7 @@ def test_a_backward_pass_takes_frames_i_plus_2_and_4_where_i_plus_1_was_occluded
     )
     monkeypatch.setattr(flow, "frame_flow", occluded.frame_flow)
     monkeypatch.setattr(flow, "pair_flows", occluded.pair_flows)
-    monkeypatch.setattr(flow, "is_scene_cut", lambda ff, threshold=0.5: False)
+    monkeypatch.setattr(flow, "is_scene_cut", lambda motion, threshold=0.5: False)
     frames = [np.full((height, width, 3), 10 * i, np.uint8) for i in range(8)]
     previous, store = FrameStore(tmp_path / "p1"), FrameStore(tmp_path / "p2")
     for index in range(8):
@@ -309,14 +312,14 @@ def main_adjacent_neighbour(
     kept here as the reference a render with --temporal-offsets 1 must reproduce."""
     (adjacent,) = [e for e in earlier if e.offset == 1]
     if step > 0:
-        ff = flow.frame_flow(adjacent.input, content, video.flow)
-        ordered = ff
+        motion = flow.frame_flow(adjacent.input, content, video.flow)
+        ordered = motion
     else:
-        ordered, ff = flow.pair_flows(content, adjacent.input, video.flow)
+        ordered, motion = flow.pair_flows(content, adjacent.input, video.flow)
     if flow.is_scene_cut(ordered, video.scene_cut_threshold):
         return None
-    warped = flow.warp(adjacent.output, ff.backward, video.warp_interpolation)
-    return Neighbour(warped, ff.mask, ff.consistent_fraction)
+    warped = flow.warp(adjacent.output, motion.backward, video.warp_interpolation)
+    return Neighbour(warped, motion.mask, motion.consistent_fraction)
 
 
 @pytest.mark.slow
@@ -354,14 +357,7 @@ def test_with_offset_1_later_passes_render_as_the_adjacent_neighbour_did(
 COUNT, WIDTH, HEIGHT = 6, 48, 32
 
 
-@pytest.fixture(scope="module")
-def inputs(
-    tmp_path_factory: pytest.TempPathFactory,
-    weights_file: Path,
-    write_sequence: Callable[..., Path],
-) -> Inputs:
-    root = tmp_path_factory.mktemp("passes")
-    return make_inputs(root, COUNT, (WIDTH, HEIGHT), weights_file, write_sequence)
+inputs = inputs_fixture("passes", COUNT, (WIDTH, HEIGHT))
 
 
 def video_args(inputs: Inputs, output: Path, *extra: str) -> list[str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from clip_inputs import Inputs, make_inputs
+from clip_inputs import Inputs, inputs_fixture
 from PIL import Image
 
 from nst_video import cli
@@ -52,14 +52,7 @@ class Reference:
     frames: dict[str, bytes]  # frame file name -> PNG bytes
 
 
-@pytest.fixture(scope="module")
-def inputs(
-    tmp_path_factory: pytest.TempPathFactory,
-    weights_file: Path,
-    write_sequence: Callable[..., Path],
-) -> Inputs:
-    root = tmp_path_factory.mktemp("resume")
-    return make_inputs(root, COUNT, (WIDTH, HEIGHT), weights_file, write_sequence)
+inputs = inputs_fixture("resume", COUNT, (WIDTH, HEIGHT))
 
 
 def video_args(inputs: Inputs, output: Path | str, *extra: str, source: Path | None = None) -> list:
@@ -1222,7 +1215,7 @@ def test_a_work_dir_made_with_scales_is_refused_in_one_line(
     with pytest.raises(ResumeError) as caught:
         Manifest.from_dict(old)
     assert str(caught.value) == (
-        "this render used image.scales = 2, which this version of nst-video no longer has; "
+        "this render used --scales 2, which this version of nst-video no longer has; "
         "finish it with the version that began it, or pass --restart to render it again"
     )
 
@@ -1242,6 +1235,7 @@ def _as_written_with_a_fingerprint_of_before(work: Path) -> dict:
     return data
 
 
+@pytest.mark.slow
 def test_a_work_dir_with_an_older_fingerprint_continues_exactly(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:

@@ -14,12 +14,11 @@ import subprocess
 import sys
 import threading
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from clip_inputs import Inputs, make_inputs
+from clip_inputs import Inputs, inputs_fixture
 from PIL import Image
 
 from nst_video import cli
@@ -68,14 +67,7 @@ def bomb_png(path: Path, side: int = 20000) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def inputs(
-    tmp_path_factory: pytest.TempPathFactory,
-    weights_file: Path,
-    write_sequence: Callable[..., Path],
-) -> Inputs:
-    root = tmp_path_factory.mktemp("runtime-safety")
-    return make_inputs(root, COUNT, (WIDTH, HEIGHT), weights_file, write_sequence)
+inputs = inputs_fixture("runtime-safety", COUNT, (WIDTH, HEIGHT))
 
 
 @pytest.fixture(scope="module")

@@ -167,6 +167,7 @@ def image(
         ),
     ],
     output_ext: Annotated[str, typer.Option(help="Extension of batch outputs.")] = "png",
+    style_weight: StyleWeightSweep = f"{LossConfig().style_weight:g}",
     save_every: Annotated[
         int, typer.Option(help="Also save OUTPUT.iterNNNN.png every N evaluations (0: never).")
     ] = 0,

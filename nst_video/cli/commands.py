@@ -8,7 +8,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,15 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click.exceptions import UsageError
     from click.globals import get_current_context
 
-from nst_video.api import BatchItem, engine_for, make_engine, stylize_batch
+from nst_video.api import (
+    BatchItem,
+    engine_for,
+    make_engine,
+    stylize_batch,
+    sweep_items,
+    sweep_path,
+    video_job,
+)
 from nst_video.cli.presets import PRESET_MARK, option_settings, preset_text, summary
 from nst_video.cli.progress import ProgressReporter
 from nst_video.cli.snapshots import Snapshots
@@ -69,7 +77,6 @@ from nst_video.pipeline.styling import (
     styles_of,
 )
 from nst_video.progress import Event, ImageFailed, Message, format_duration
-from nst_video.video.schedule import parse_keyframe
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
 from nst_video.workdir.store import WorkDir
@@ -116,11 +123,11 @@ def _is_preset(path: Path) -> bool:
         return False
 
 
-def _announce(settings: Settings, command: str, quiet: bool) -> None:
+def _announce(settings: Settings, command: str, quiet: bool, sweep: Sequence[float] = ()) -> None:
     """The settings a command runs with, one line on stdout (none with --quiet): on stderr it
     would come before an error, which is one line there."""
     if not quiet:
-        print(summary(settings, command), flush=True)
+        print(summary(settings, command, sweep), flush=True)
 
 
 @contextlib.contextmanager
@@ -143,6 +150,7 @@ def image(
     style: list[Path],
     output: Path,
     output_ext: str,
+    style_weight: str,
     save_every: int,
     config: Path | None,
     save_config: Path | None,
@@ -152,13 +160,15 @@ def image(
     settings: Settings,
 ) -> int:
     """Returns the number of failed inputs."""
-    _announce(settings, IMAGE, quiet)
+    settings, sweep = style_weight_sweep(settings, style_weight)
+    _announce(settings, IMAGE, quiet, sweep)
     inputs = [*content, *style, *_weights(weights), *([config] if config else [])]
     save_preset(save_config, settings, IMAGE, inputs, overwrite)
     with memory_boundary(settings.image.size):
         return _run_image(
-            content, style, output, settings, weights, output_ext, overwrite, quiet, save_every
-        )
+            content, style, output, settings, weights, output_ext, overwrite, quiet, save_every,
+            sweep if len(sweep) > 1 else (),
+        )  # fmt: skip
 
 
 def _notices(quiet: bool) -> Callable[[Event], None]:
@@ -203,6 +213,36 @@ def _image_items(contents: list[Path], output: Path, ext: str) -> list[BatchItem
     return items
 
 
+def _sweep_items(contents: list[Path], output: Path, sweep: Sequence[float]) -> list[BatchItem]:
+    """One content image, once per --style-weight value: OUT.swW.EXT each (api.sweep_path)."""
+    if len(contents) != 1 or contents[0].is_dir() or output.is_dir():
+        raise OptionError(
+            f"--style-weight with {len(sweep)} values takes one content image and one output "
+            f"file (written as {sweep_path(output, sweep[0]).name}, ...)"
+        )
+    if not contents[0].exists():
+        raise InputError(f"content image not found: {contents[0]}")
+    items = sweep_items(contents[0], output, sweep)
+    names = [item.output.name for item in items]
+    for item in items:
+        if names.count(item.output.name) > 1:  # 1 and 1.0, or values equal to 6 digits
+            raise OptionError(
+                f"--style-weight gives {item.style_weight:g} twice (both written to "
+                f"{item.output.name}); give each value once"
+            )
+    return items
+
+
+def style_weight_sweep(settings: Settings, text: str) -> tuple[Settings, tuple[float, ...]]:
+    """--style-weight of `image` and `preview`, one value or several: the settings at the
+    first, and every value, each checked before any work."""
+    sweep = parse_sweep(text, "--style-weight")
+    settings = replace(settings, loss=replace(settings.loss, style_weight=sweep[0]))
+    for value in sweep[1:]:
+        replace(settings.loss, style_weight=value).validate()
+    return settings, sweep
+
+
 def refuse_collisions(items: list[BatchItem]) -> None:
     """Two inputs that would be written to one output file: refused before any work (the
     second would silently replace the first's result; --overwrite is only about files that
@@ -234,10 +274,13 @@ def _run_image(
     overwrite: bool,
     quiet: bool,
     save_every: int = 0,
+    sweep: Sequence[float] = (),
 ) -> int:
-    """Returns the number of failed inputs."""
+    """Returns the number of failed inputs. `sweep`: style weights, one output each."""
+    if save_every and sweep:
+        raise OptionError(f"--save-every takes one --style-weight value, got {len(sweep)}")
     check_name_fits(output, "output")  # a too-long name is an OSError in every check below
-    items = _image_items(contents, output, ext)
+    items = _sweep_items(contents, output, sweep) if sweep else _image_items(contents, output, ext)
     init = Path(settings.image.init)
     inputs = [*(item.content for item in items), *styles, *([init] if init.is_file() else [])]
     check_not_inputs([("output", item.output) for item in items], [*inputs, *_weights(weights)])
@@ -249,11 +292,13 @@ def _run_image(
         if not contents[0].exists():
             raise InputError(f"content image not found: {contents[0]}")
         check_output_image(output, overwrite)
+    for item in items if sweep else ():  # each refused now, not after the first is rendered
+        check_output_image(item.output, overwrite)
     snapshots = Snapshots(output, save_every, settings, overwrite, inputs) if save_every else None
     if snapshots and not single:
         raise OptionError("--save-every works with one content image and one output file")
     engine = make_engine(styles, settings, weights, _notices(quiet))
-    if not single:
+    if not single and not sweep:
         ensure_directory(output)
     with ProgressReporter(quiet, unit="image", total=len(items)) as reporter:
         # One image's failure is the error line itself, not also a "skipped" line before it.
@@ -270,6 +315,8 @@ def _run_image(
         )
     if not quiet and written:
         where = output if single else f"{plural(written, 'image')} to {output}"
+        if sweep and not failures:
+            where = ", ".join(str(item.output) for item in items)
         print(f"wrote {where}", file=sys.stderr)
     return len(failures)
 
@@ -303,18 +350,9 @@ def video(
     ray_address: str | None,
     settings: Settings,
 ) -> None:
-    settings = absolute_styling(settings)
     styles = video_styles(style, settings.video)
     _announce(settings, VIDEO, quiet)
-    # Absolute paths, so `nst-video resume` works from any directory.
-    job = Job(
-        _absolute(input),
-        tuple(_absolute(s) for s in styles),
-        _absolute(output),
-        _absolute(weights) if weights else None,
-        _absolute(report) if report else None,
-        settings,
-    )
+    job = video_job(input, style or [], output, weights, report, settings)
     if save_config is not None:
         source = open_source(input, settings.video.fps)
         presets = [p for p in (config, like and WorkDir(like).manifest_path) if p]
@@ -394,30 +432,6 @@ def _usage(message: str) -> UsageError:
     return UsageError(message, ctx=get_current_context(silent=True))
 
 
-def absolute_styling(settings: Settings) -> Settings:
-    """The schedule's style images and the masks as absolute paths (resume works anywhere)."""
-    video = settings.video
-
-    def keyframe(text: str) -> str:
-        found = parse_keyframe(text)
-        return f"{found.when}:{_absolute(found.style)}"
-
-    video = replace(
-        video,
-        style_at=tuple(map(keyframe, video.style_at)),
-        style_masks=tuple(map(_absolute, video.style_masks)),
-        keep_mask=_absolute(video.keep_mask) if video.keep_mask else None,
-    )
-    return replace(settings, video=video)
-
-
-def _absolute(path: str | Path) -> str:
-    """Absolute path, keeping a trailing separator (it means 'directory output')."""
-    text = str(path)
-    resolved = os.path.abspath(text)
-    return resolved + os.sep if text.endswith(("/", os.sep)) else resolved
-
-
 def _run_render(
     job: Job,
     work_dir: Path | None,
@@ -465,7 +479,7 @@ _MAX_SWEEP = 8
 
 
 def parse_sweep(text: str, what: str) -> tuple[float, ...]:
-    """One or more comma-separated numbers: the values of a preview sweep."""
+    """One or more comma-separated numbers: the values of a sweep (image, preview)."""
     values = comma_values(text, float, what)
     if not 1 <= len(values) <= _MAX_SWEEP:
         raise OptionError(f"{what} takes 1 to {_MAX_SWEEP} comma-separated values, got {text!r}")
@@ -484,13 +498,10 @@ def preview(
     weights: Path | None,
     settings: Settings,
 ) -> None:
-    sweep = parse_sweep(style_weight, "--style-weight")
-    settings = replace(settings, loss=replace(settings.loss, style_weight=sweep[0]))
-    for value in sweep[1:]:  # each value checked before any frame is rendered
-        replace(settings.loss, style_weight=value).validate()
+    settings, sweep = style_weight_sweep(settings, style_weight)
     styles = [Path(s) for s in video_styles(style, settings.video)]
     check_styling(settings.video, len(styles), settings.image.style_blend)
-    _announce(settings, PREVIEW, quiet)
+    _announce(settings, PREVIEW, quiet, sweep)
     check_name_fits(output, "-o")
     check_output_image(output, overwrite)
     if not 1 <= count <= 12:

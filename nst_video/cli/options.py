@@ -142,7 +142,8 @@ StyleWeightSweep = Annotated[
     str,
     typer.Option(
         "--style-weight",
-        help="Weight of the style term; comma-separated values give one row each (0.3,1,3).",
+        help="Weight of the style term; comma-separated values (0.3,1,3) give one result "
+        "each: `image` writes OUT.sw0.3.png, OUT.sw1.png...; `preview` one row per value.",
     ),
 ]
 

@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
@@ -39,8 +39,13 @@ class FrameSource(Protocol):
     fps: Fraction
     frame_count: int
     has_audio: bool
+    files: list[Path]  # what it reads: the video file, or every image of a sequence in order
+    warning: str | None  # one line for the user about the input (numbering gaps), or None
 
-    def frames(self, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]: ...
+    # A generator: close() on it stops reading early (a decoder subprocess ends at once).
+    def frames(
+        self, start: int = 0, count: int | None = None
+    ) -> Generator[np.ndarray, None, None]: ...
 
     def __iter__(self) -> Iterator[np.ndarray]: ...
 
@@ -74,6 +79,8 @@ class VideoSource:
         self.has_audio = info.has_audio
         self.rotation = info.rotation
         self.duration = info.duration
+        self.files = [Path(self.path)]
+        self.warning: str | None = None
 
     def __repr__(self) -> str:
         return f"VideoSource({self.path!r}, size={self.size}, frames={self.frame_count})"
@@ -81,11 +88,11 @@ class VideoSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.frames()
 
-    def frames(self, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
+    def frames(self, start: int = 0, count: int | None = None) -> Generator[np.ndarray, None, None]:
         _check_range(start, count)
         stop = _stop(start, count, self.frame_count)
         if start >= stop:
-            return iter(())
+            return (frame for frame in ())  # a generator too, as the contract says
         return self._decode(start, stop - start)
 
     def _command(self, start: int, count: int) -> list[str]:
@@ -100,7 +107,7 @@ class VideoSource:
         cmd += ["-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         return cmd
 
-    def _decode(self, start: int, count: int) -> Iterator[np.ndarray]:
+    def _decode(self, start: int, count: int) -> Generator[np.ndarray, None, None]:
         width, height = self.size
         frame_bytes = width * height * 3
         with tempfile.TemporaryFile() as errors:
@@ -180,7 +187,7 @@ class ImageSequenceSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.frames()
 
-    def frames(self, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
+    def frames(self, start: int = 0, count: int | None = None) -> Generator[np.ndarray, None, None]:
         _check_range(start, count)
         stop = _stop(start, count, self.frame_count)
         return (self._read(index) for index in range(start, stop))

@@ -87,9 +87,8 @@ def render_video(
     check_frame_size(height_width, long_side, layers, job.settings.image, "the frames", flow_need)
     # Masks opened and checked (size, frame count) and the schedule resolved, before any work.
     guided = guided_source(source, video, indices)
-    warning = getattr(source, "warning", None)
-    if warning:
-        callback(Message(f"warning: {warning}"))
+    if source.warning:
+        callback(Message(f"warning: {source.warning}"))
     # A cluster's workers may have devices the driver lacks: there each resolves `auto` itself.
     compute = job.settings.compute
     here = (

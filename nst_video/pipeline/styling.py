@@ -11,7 +11,9 @@ engine's FrameGuide, together with the schedule's blend weights for the frame's 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from fractions import Fraction
 from itertools import repeat
 
@@ -57,6 +59,23 @@ def styles_of(video: VideoConfig, styles: Sequence[str]) -> list[str]:
     """The style images a render loads: its schedule's distinct ones, else --style's."""
     keyframes = schedule_keyframes(video)
     return style_images(keyframes) if keyframes else list(styles)
+
+
+def absolute_styling(video: VideoConfig) -> VideoConfig:
+    """The schedule's style images and the masks as absolute paths (a resume works from any
+    directory)."""
+
+    def keyframe(text: str) -> str:
+        found = parse_keyframe(text)
+        return f"{found.when}:{os.path.abspath(found.style)}"
+
+    keep = os.path.abspath(video.keep_mask) if video.keep_mask else None
+    return replace(
+        video,
+        style_at=tuple(map(keyframe, video.style_at)),
+        style_masks=tuple(map(os.path.abspath, video.style_masks)),
+        keep_mask=keep,
+    )
 
 
 def frame_schedule(video: VideoConfig, fps: Fraction) -> Schedule | None:
