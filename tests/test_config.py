@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from nst_video.config import (
-    IMAGE_SIZE,
     ComputeConfig,
     ImageConfig,
     OptimConfig,
@@ -27,10 +26,6 @@ def test_a_video_without_size_takes_its_inputs_long_side_at_most_512() -> None:
     assert video_long_side(None, 1920) == 512
     assert video_long_side(None, 320) == 320
     assert video_long_side(720, 1920) == 720  # a given --size is never capped
-
-
-def test_the_image_default_is_the_named_constant() -> None:
-    assert ImageConfig().size == IMAGE_SIZE == 512
 
 
 def test_settings_are_validated_on_construction_except_the_style_count() -> None:

@@ -207,6 +207,7 @@ EXPECTED_SEGMENTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @ray_only
 def test_two_workers_render_every_frame_like_one(one_worker: Render, two_workers: Render) -> None:
@@ -224,6 +225,7 @@ def test_two_workers_render_every_frame_like_one(one_worker: Render, two_workers
     assert not list((two_workers.work / "segments" / "000").glob("*.png"))
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @ray_only
 def test_first_segment_matches_the_single_worker_render(
@@ -238,6 +240,7 @@ def test_first_segment_matches_the_single_worker_render(
     assert np.abs(one[11].astype(int) - two[11].astype(int)).mean() > 0
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @ray_only
 def test_seam_frames_are_the_crossfade_of_both_segments(two_workers: Render) -> None:
@@ -262,6 +265,7 @@ def test_seam_frames_are_the_crossfade_of_both_segments(two_workers: Render) -> 
     assert differs == 4  # the two chains really differ over the overlap: blending did something
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @ray_only
 def test_no_ray_process_outlives_the_render(two_workers: Render) -> None:
@@ -293,6 +297,7 @@ def partial_work(two_workers: Render, tmp_path: Path) -> Path:
     return work
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @ray_only
 def test_status_lists_segments(partial_work: Path) -> None:
@@ -312,6 +317,7 @@ def test_status_lists_segments(partial_work: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @ray_only
 def test_status_json_has_segments(partial_work: Path) -> None:
@@ -339,6 +345,7 @@ def test_segment_status_before_any_worker_started(tmp_path: Path) -> None:
 # --- a worker killed mid-segment -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @ray_only
 def test_killed_worker_is_retried(

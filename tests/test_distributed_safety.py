@@ -32,7 +32,7 @@ from test_distributed import (
 
 from nst_video.workdir.store import WorkDir
 
-pytestmark = [pytest.mark.ray, ray_only]
+pytestmark = [pytest.mark.slow, pytest.mark.ray, ray_only]
 clip = test_distributed.clip  # its module fixture: the 12-frame moving clip and a style
 
 

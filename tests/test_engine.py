@@ -63,6 +63,7 @@ def test_each_style_passes_once(
     assert engine.style_passes == 2
 
 
+@pytest.mark.slow
 def test_style_blend_is_weighted_mean_of_grams(
     state_dict: Mapping[str, Tensor], style_rgb: np.ndarray, make_image: Callable[..., np.ndarray]
 ) -> None:

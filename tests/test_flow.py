@@ -123,8 +123,8 @@ def test_compute_flow_recovers_a_shift(method: str) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_frame_flow_warps_previous_frame_onto_current(method: str) -> None:
     prev, cur = _shifted_pair()
-    ff = frame_flow(prev, cur, method)
-    warped = warp(prev.astype(np.float32), ff.backward)
+    motion = frame_flow(prev, cur, method)
+    warped = warp(prev.astype(np.float32), motion.backward)
     error = np.abs(warped - cur.astype(np.float32))[INTERIOR]
     assert error.mean() < 2.0
     blind = np.abs(prev.astype(np.float32) - cur.astype(np.float32))[INTERIOR]
@@ -134,14 +134,14 @@ def test_frame_flow_warps_previous_frame_onto_current(method: str) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_mask_drops_the_band_that_entered_the_frame(method: str) -> None:
     prev, cur = _shifted_pair()
-    ff = frame_flow(prev, cur, method)
-    assert ff.mask.shape == (SIZE, SIZE)
-    assert ff.mask.dtype == np.float32
-    assert np.all(ff.mask[INTERIOR] == 1.0)
+    motion = frame_flow(prev, cur, method)
+    assert motion.mask.shape == (SIZE, SIZE)
+    assert motion.mask.dtype == np.float32
+    assert np.all(motion.mask[INTERIOR] == 1.0)
     # Content moved right by 3 and up by 2: these pixels had no counterpart in prev.
-    assert np.all(ff.mask[:, : SHIFT[0]] == 0.0)
-    assert np.all(ff.mask[SIZE + SHIFT[1] :, :] == 0.0)
-    assert 0.8 < ff.consistent_fraction < 0.95
+    assert np.all(motion.mask[:, : SHIFT[0]] == 0.0)
+    assert np.all(motion.mask[SIZE + SHIFT[1] :, :] == 0.0)
+    assert 0.8 < motion.consistent_fraction < 0.95
 
 
 def test_consistent_constant_flows_give_ones() -> None:
@@ -215,9 +215,9 @@ def test_cut_between_flat_frames_is_caught_by_color(method: str) -> None:
     # Flat frames give zero, perfectly consistent flow: only the color check sees the cut.
     prev = np.full((SIZE, SIZE, 3), 30, np.uint8)
     cur = np.full((SIZE, SIZE, 3), 200, np.uint8)
-    ff = frame_flow(prev, cur, method)
-    assert ff.consistent_fraction > 0.9
-    assert is_scene_cut(ff)
+    motion = frame_flow(prev, cur, method)
+    assert motion.consistent_fraction > 0.9
+    assert is_scene_cut(motion)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -230,40 +230,40 @@ def test_scene_cut_without_color_check_uses_the_mask() -> None:
     flow = np.zeros((4, 4, 2), np.float32)
     mask = np.zeros((4, 4), np.float32)
     mask[:1] = 1.0
-    ff = FrameFlow(backward=flow, mask=mask)
-    assert ff.consistent_fraction == 0.25
-    assert is_scene_cut(ff)
-    assert not is_scene_cut(ff, threshold=0.2)
+    motion = FrameFlow(backward=flow, mask=mask)
+    assert motion.consistent_fraction == 0.25
+    assert is_scene_cut(motion)
+    assert not is_scene_cut(motion, threshold=0.2)
 
 
 def test_scene_cut_threshold_must_be_a_fraction() -> None:
-    ff = FrameFlow(backward=np.zeros((2, 2, 2), np.float32), mask=np.ones((2, 2), np.float32))
+    motion = FrameFlow(backward=np.zeros((2, 2, 2), np.float32), mask=np.ones((2, 2), np.float32))
     with pytest.raises(OptionError, match="threshold"):
-        is_scene_cut(ff, threshold=1.5)
+        is_scene_cut(motion, threshold=1.5)
 
 
 def test_method_none_gives_zero_flow_and_full_mask() -> None:
     prev, cur = _texture(0), _texture(5)
     np.testing.assert_array_equal(compute_flow(prev, cur, "none"), 0.0)
-    ff = frame_flow(prev, cur, "none")
-    np.testing.assert_array_equal(ff.backward, 0.0)
-    np.testing.assert_array_equal(ff.mask, 1.0)
-    assert ff.consistent_fraction == 1.0
-    assert not is_scene_cut(ff)
+    motion = frame_flow(prev, cur, "none")
+    np.testing.assert_array_equal(motion.backward, 0.0)
+    np.testing.assert_array_equal(motion.mask, 1.0)
+    assert motion.consistent_fraction == 1.0
+    assert not is_scene_cut(motion)
 
 
 def test_warping_error_is_zero_for_a_perfect_warp() -> None:
     prev_out = _texture(1).astype(np.float32) / 255
     backward = _constant_flow(-2.0, 1.0)
-    ff = FrameFlow(backward=backward, mask=consistency_mask(-backward, backward))
+    motion = FrameFlow(backward=backward, mask=consistency_mask(-backward, backward))
     cur_out = warp(prev_out, backward)
-    assert warping_error(prev_out, cur_out, ff) == pytest.approx(0.0, abs=1e-12)
+    assert warping_error(prev_out, cur_out, motion) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_warping_error_of_a_constant_offset() -> None:
     prev_out = np.full((SIZE, SIZE, 3), 0.5, np.float32)
-    ff = FrameFlow(backward=_constant_flow(0, 0), mask=np.ones((SIZE, SIZE), np.float32))
-    assert warping_error(prev_out, prev_out + 0.1, ff) == pytest.approx(0.01, rel=1e-5)
+    motion = FrameFlow(backward=_constant_flow(0, 0), mask=np.ones((SIZE, SIZE), np.float32))
+    assert warping_error(prev_out, prev_out + 0.1, motion) == pytest.approx(0.01, rel=1e-5)
 
 
 def test_warping_error_scales_uint8_and_ignores_masked_pixels() -> None:
@@ -272,14 +272,14 @@ def test_warping_error_scales_uint8_and_ignores_masked_pixels() -> None:
     cur_out[:, :10] = 255  # masked out below, so it must not count
     mask = np.ones((SIZE, SIZE), np.float32)
     mask[:, :10] = 0.0
-    ff = FrameFlow(backward=_constant_flow(0, 0), mask=mask)
-    assert warping_error(prev_out, cur_out, ff) == pytest.approx(0.2**2, rel=1e-5)
+    motion = FrameFlow(backward=_constant_flow(0, 0), mask=mask)
+    assert warping_error(prev_out, cur_out, motion) == pytest.approx(0.2**2, rel=1e-5)
 
 
 def test_warping_error_without_consistent_pixels_is_zero() -> None:
     image = np.zeros((8, 8, 3), np.float32)
-    ff = FrameFlow(backward=np.zeros((8, 8, 2), np.float32), mask=np.zeros((8, 8), np.float32))
-    assert warping_error(image, image + 1, ff) == 0.0
+    motion = FrameFlow(backward=np.zeros((8, 8, 2), np.float32), mask=np.zeros((8, 8), np.float32))
+    assert warping_error(image, image + 1, motion) == 0.0
 
 
 @pytest.mark.parametrize("call", [compute_flow, frame_flow])

@@ -160,3 +160,15 @@ def test_a_bad_import_is_caught(tmp_path: Path, module: str, source: str, expect
     (root / "__init__.py").write_text("")
     found = violations(root)
     assert len(found) == 1 and expected in found[0], found
+
+
+def test_the_package_never_imports_the_benchmarks_or_scripts() -> None:
+    """Code only a benchmark needs lives in benchmarks/ (a checkout folder, not installed):
+    the package must not depend on it, nor on scripts/."""
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{line} imports {module}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for module, _, line in module_imports(path, PACKAGE)
+        if module.split(".")[0] in ("benchmarks", "scripts")
+    ]
+    assert found == []

@@ -75,7 +75,7 @@ def quadratic(target: Tensor) -> Recorder:
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-def test_loss_decreases_with_vgg(
+def test_loss_decreases_with_vgg_within_an_exact_budget(
     vgg: VGGFeatures, images: tuple[Tensor, Tensor], optimizer: str
 ) -> None:
     content, style = images
@@ -83,21 +83,11 @@ def test_loss_decreases_with_vgg(
     config = OptimConfig(optimizer=optimizer, tolerance=0.0)
     result = optimize(recorder, content, 12, config)
     assert result.evaluations == 12
+    assert len(recorder.values) == 12
+    assert result.stop == "budget"
     assert result.loss < 0.9 * recorder.values[0]
     assert set(result.terms) == {"content", "style"}
     assert all(math.isfinite(v) for v in result.terms.values())
-
-
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-def test_evaluation_budget_is_exact(
-    vgg: VGGFeatures, images: tuple[Tensor, Tensor], optimizer: str
-) -> None:
-    content, style = images
-    recorder = vgg_loss(vgg, content, style)
-    result = optimize(recorder, content, 7, OptimConfig(optimizer=optimizer, tolerance=0.0))
-    assert result.evaluations == 7
-    assert len(recorder.values) == 7
-    assert result.stop == "budget"
 
 
 @pytest.mark.parametrize(("log_every", "stopped_at"), [(1, 3), (4, 4)])
@@ -131,7 +121,6 @@ def test_returns_the_best_iterate_clamped() -> None:
     assert best != len(recorder.values) - 1
     assert result.loss == min(recorder.values)
     torch.testing.assert_close(result.image, recorder.images[best].clamp(0.0, 1.0))
-    assert result.image.min() >= 0.0 and result.image.max() <= 1.0
     assert result.terms["quadratic"] == pytest.approx(result.loss)
 
 
@@ -222,6 +211,7 @@ def test_progress_events_every_log_every() -> None:
     assert events[-1].loss >= result.loss
 
 
+@pytest.mark.slow
 def test_high_style_weight_never_diverges(
     state_dict: Mapping[str, Tensor],
     style_rgb: np.ndarray,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from clip_inputs import Inputs, make_inputs
+from clip_inputs import Inputs, inputs_fixture
 from PIL import Image
 
 from nst_video.api import make_engine
@@ -134,6 +134,8 @@ class ListSource:
         self.fps = Fraction(24)
         self.frame_count = len(frames)
         self.has_audio = False
+        self.files: list[Path] = []
+        self.warning: str | None = None
         self.alive: list[weakref.ref[np.ndarray]] = []
         self.reads: list[tuple[int, int]] = []
 
@@ -179,6 +181,7 @@ def _stand_in(video: VideoConfig) -> StandIn:
     return StandIn(Settings(compute=CPU, video=video), [])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("offsets", [(1,), (1, 2, 4)])
 def test_a_backward_pass_holds_a_bounded_number_of_frames(
     tmp_path: Path, make_moving_frames: Callable[..., list], offsets: tuple[int, ...]
@@ -206,6 +209,7 @@ def test_a_backward_pass_holds_a_bounded_number_of_frames(
     assert len(live) == 14 and max(live) <= 3 + 2 + 1 + 1 + max(offsets)
 
 
+@pytest.mark.slow
 def test_reversed_contents_keeps_at_most_a_chunk(make_moving_frames: Callable[..., list]) -> None:
     source = ListSource(make_moving_frames(10, 48, 32))
     order, live = [], []
@@ -317,6 +321,7 @@ def main_adjacent_neighbour(
     return Neighbour(warped, ff.mask, ff.consistent_fraction)
 
 
+@pytest.mark.slow
 def test_with_offset_1_later_passes_render_as_the_adjacent_neighbour_did(
     tmp_path: Path,
     weights_file: Path,
@@ -351,14 +356,7 @@ def test_with_offset_1_later_passes_render_as_the_adjacent_neighbour_did(
 COUNT, WIDTH, HEIGHT = 6, 48, 32
 
 
-@pytest.fixture(scope="module")
-def inputs(
-    tmp_path_factory: pytest.TempPathFactory,
-    weights_file: Path,
-    write_sequence: Callable[..., Path],
-) -> Inputs:
-    root = tmp_path_factory.mktemp("passes")
-    return make_inputs(root, COUNT, (WIDTH, HEIGHT), weights_file, write_sequence)
+inputs = inputs_fixture("passes", COUNT, (WIDTH, HEIGHT))
 
 
 def video_args(inputs: Inputs, output: Path, *extra: str) -> list[str]:
@@ -401,6 +399,7 @@ def reference(inputs: Inputs) -> dict[str, bytes]:
     return frame_bytes(work / "frames")
 
 
+@pytest.mark.slow
 def test_sigkill_in_the_second_pass_then_resume_gives_the_same_frames(
     inputs: Inputs, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
@@ -444,6 +443,7 @@ def test_sigkill_in_the_second_pass_then_resume_gives_the_same_frames(
     assert json.loads((work / "frames" / "000000.json").read_text())["pass"] == 3
 
 
+@pytest.mark.slow
 def test_more_passes_change_the_frames_and_one_pass_is_the_single_pass_render(
     inputs: Inputs, reference: dict[str, bytes], tmp_path: Path
 ) -> None:
@@ -465,6 +465,7 @@ def _job(inputs: Inputs, output: Path, video: VideoConfig) -> Job:
     )
 
 
+@pytest.mark.slow
 def test_each_segment_runs_its_own_passes_over_its_frames(inputs: Inputs, tmp_path: Path) -> None:
     video = VideoConfig(passes=2, first_iterations=6, iterations=3, pass_iterations=3)
     factory = _factory(inputs.weights)

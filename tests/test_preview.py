@@ -60,6 +60,7 @@ def label_margins(sheet: np.ndarray, margin: int, tile_h: int) -> list[np.ndarra
 TILE_H, TILE_W = 21, 32  # 48x32 frames scaled to long side 32
 
 
+@pytest.mark.slow
 def test_contact_sheet_has_inputs_above_results(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -80,6 +81,7 @@ def test_contact_sheet_has_inputs_above_results(
     assert all((label != 255).any() for label in label_margins(sheet, margin, TILE_H))
 
 
+@pytest.mark.slow
 def test_style_weight_sweep_gives_one_labelled_row_per_value(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
 ) -> None:
@@ -129,6 +131,7 @@ def test_bad_sweep_value_is_one_line(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_existing_sheet_is_kept_without_overwrite(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
 ) -> None:
@@ -228,11 +231,15 @@ def test_preview_takes_every_stylization_option_of_video() -> None:
         "--start", "--frames", "--crf", "--codec", "--no-audio", "--report", "--report-html",
         "--work-dir",
         "--restart", "--workers", "--ray-address", "--segment-warmup", "--temporal-offsets",
-        "--passes", "--pass-blend", "--temporal-from-pass", "--pass-iterations",
+        "--passes", "--pass-blend", "--temporal-from-pass", "--pass-iterations", "--like",
+        "--save-config",
     }  # fmt: skip
-    assert options("image") - options("preview") == {"--init", "--output-ext", "--save-every"}
+    assert options("image") - options("preview") == {
+        "--init", "--output-ext", "--save-every", "--save-config",
+    }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_preview_progress_names_the_style_weight(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, preview_args: list[str]
 ) -> None:

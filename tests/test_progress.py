@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from nst_video import progress
+from nst_video.cli import progress
+from nst_video.cli.progress import ProgressReporter
 from nst_video.errors import plural
 from nst_video.progress import (
     FrameDone,
@@ -14,7 +15,6 @@ from nst_video.progress import (
     ImageFailed,
     Iteration,
     Message,
-    ProgressReporter,
     format_duration,
 )
 
@@ -82,11 +82,7 @@ def test_bar_counts_evaluations_until_the_first_frame_is_done_and_never_shows_0_
 
 
 def test_single_image_bar_counts_evaluations() -> None:
-    stream = io.StringIO()
-    with ProgressReporter(False, "image", 1, stream=stream, terminal=True) as reporter:
-        reporter(Iteration(20, 200, 5.0))
-        reporter(Iteration(40, 200, 4.0))
-    shown = stream.getvalue()
+    shown = _bar(Iteration(20, 200, 5.0), Iteration(40, 200, 4.0), unit="image", total=1)
     assert "40/200" in shown and "0/1" not in shown
 
 
@@ -106,9 +102,9 @@ def test_parallel_progress_lines_and_quiet_prints_only_failures() -> None:
     ]
 
 
-def _bar(*events: object) -> str:
+def _bar(*events: object, unit: str = "frame", total: int = 0) -> str:
     stream = io.StringIO()
-    with ProgressReporter(False, "frame", 0, stream=stream, terminal=True) as reporter:
+    with ProgressReporter(False, unit, total, stream=stream, terminal=True) as reporter:
         for event in events:
             reporter(event)  # type: ignore[arg-type]
     return stream.getvalue()

@@ -168,6 +168,7 @@ def _warping_error(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> float
     )
 
 
+@pytest.mark.slow
 def test_flow_warm_start_flickers_much_less_than_independent_frames(
     tmp_path: Path,
     weights_file: Path,
@@ -242,6 +243,7 @@ def _slow_saves(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[tuple[s
     return log
 
 
+@pytest.mark.slow
 def test_frames_are_saved_off_the_main_thread_with_the_same_bytes(
     small_engine: Engine, clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -594,6 +596,7 @@ def occlusion_engines(weights_file: Path, make_image: Callable[..., np.ndarray])
     return engines
 
 
+@pytest.mark.slow
 def test_a_revealed_region_comes_back_painted_as_before(
     occlusion_engines: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -613,6 +616,7 @@ def test_a_revealed_region_comes_back_painted_as_before(
     assert change[OFFSETS] * 3 < change[(1,)], change
 
 
+@pytest.mark.slow
 def test_the_loop_holds_no_more_frames_than_the_largest_offset(
     weights_file: Path,
     make_image: Callable[..., np.ndarray],
@@ -690,6 +694,7 @@ def _loop_pngs(engine: Engine, frames: list[np.ndarray], work_dir: Path) -> dict
     return _pngs(work_dir)
 
 
+@pytest.mark.slow
 def test_offsets_resume_from_finished_frames_byte_identical(
     offsets_engine: Engine,
     make_moving_frames: Callable[..., list],
@@ -716,6 +721,7 @@ def test_offsets_resume_from_finished_frames_byte_identical(
     assert sorted(set(loads)) == [2, 3, 4, 5]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("changed", "stale"), [(3, [3, 4, 5]), (5, [5, 6, 7, 8, 9])])
 def test_a_changed_input_renders_every_frame_that_reaches_back_to_it_again(
     offsets_engine: Engine,

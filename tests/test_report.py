@@ -54,6 +54,7 @@ class _NoCapture:
         return type("R", (), {"out": "", "err": ""})()
 
 
+@pytest.mark.slow
 def test_report_html_is_self_contained_and_complete(rendered: tuple[Path, Path, Path]) -> None:
     work, page, _ = rendered
     text = page.read_text()
@@ -69,6 +70,7 @@ def test_report_html_is_self_contained_and_complete(rendered: tuple[Path, Path, 
     assert 'http-equiv="refresh"' not in text  # finished: no reload
 
 
+@pytest.mark.slow
 def test_live_page_refreshes_and_finished_page_does_not(rendered: tuple[Path, Path, Path]) -> None:
     work = WorkDir(rendered[0])
     with work.lock():  # as a running render holds it
@@ -78,6 +80,7 @@ def test_live_page_refreshes_and_finished_page_does_not(rendered: tuple[Path, Pa
     assert 'data-state="finished"' in build_report(work)
 
 
+@pytest.mark.slow
 def test_thumbnails_are_cached_between_updates(rendered: tuple[Path, Path, Path]) -> None:
     work = WorkDir(rendered[0])
     cache = ThumbCache()
@@ -97,6 +100,7 @@ def test_thumbnails_are_cached_between_updates(rendered: tuple[Path, Path, Path]
     assert cache.encoded == first + 1
 
 
+@pytest.mark.slow
 def test_report_command_writes_into_the_work_dir_and_refuses_users_files(
     capsys: pytest.CaptureFixture[str], rendered: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -123,6 +127,7 @@ def test_report_command_writes_into_the_work_dir_and_refuses_users_files(
     assert mine.read_text().startswith("<!DOCTYPE html>")
 
 
+@pytest.mark.slow
 def test_report_on_bad_input_is_one_line(
     capsys: pytest.CaptureFixture[str], rendered: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -197,6 +202,7 @@ _PROBE_TAIL = (
 )
 
 
+@pytest.mark.slow
 def test_page_in_headless_chromium(rendered: tuple[Path, Path, Path], tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -233,6 +239,7 @@ def test_page_in_headless_chromium(rendered: tuple[Path, Path, Path], tmp_path: 
     assert shot.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_live_report_rewrites_after_frames_at_a_bounded_cost(
     rendered: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -268,6 +275,7 @@ def test_live_report_rewrites_after_frames_at_a_bounded_cost(
     ]
 
 
+@pytest.mark.slow
 def test_report_html_refuses_an_existing_file_before_the_render(
     capsys: pytest.CaptureFixture[str],
     rendered: tuple[Path, Path, Path],
@@ -288,6 +296,7 @@ def test_report_html_refuses_an_existing_file_before_the_render(
     assert mine.read_text() == "keep me" and not (tmp_path / "o.mp4.nst-work").exists()
 
 
+@pytest.mark.slow
 def test_live_report_of_passes_draws_one_line_per_pass(
     capsys: pytest.CaptureFixture[str],
     rendered: tuple[Path, Path, Path],
@@ -313,6 +322,7 @@ def test_live_report_of_passes_draws_one_line_per_pass(
     assert any(np.array_equal(latest[:, 48:], final) for final in finals)
 
 
+@pytest.mark.slow
 def test_resume_keeps_a_report_up_to_date_too(
     capsys: pytest.CaptureFixture[str], rendered: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from clip_inputs import Inputs, make_inputs
+from clip_inputs import Inputs, inputs_fixture
 from PIL import Image
 
 from nst_video import cli
@@ -52,14 +52,7 @@ class Reference:
     frames: dict[str, bytes]  # frame file name -> PNG bytes
 
 
-@pytest.fixture(scope="module")
-def inputs(
-    tmp_path_factory: pytest.TempPathFactory,
-    weights_file: Path,
-    write_sequence: Callable[..., Path],
-) -> Inputs:
-    root = tmp_path_factory.mktemp("resume")
-    return make_inputs(root, COUNT, (WIDTH, HEIGHT), weights_file, write_sequence)
+inputs = inputs_fixture("resume", COUNT, (WIDTH, HEIGHT))
 
 
 def video_args(inputs: Inputs, output: Path | str, *extra: str, source: Path | None = None) -> list:
@@ -201,6 +194,7 @@ def frames_done(work: Path) -> int:
     return sum(1 for p in frames.iterdir() if FRAME_NAME.match(p.name))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("killed_at", "how"), [(1, "same command"), (3, "resume")])
 def test_sigkill_after_k_frames_then_continue(
     inputs: Inputs,
@@ -232,6 +226,7 @@ def test_sigkill_after_k_frames_then_continue(
     assert manifest(work)["encode"] == "done"
 
 
+@pytest.mark.slow
 def test_sigkill_with_long_term_offsets_then_resume_byte_identical(
     inputs: Inputs, spawn: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
@@ -253,6 +248,7 @@ def test_sigkill_with_long_term_offsets_then_resume_byte_identical(
     assert manifest(work)["job"]["settings"]["video"]["temporal_offsets"] == [1, 2, 4]
 
 
+@pytest.mark.slow
 def test_sigkill_at_an_arbitrary_moment_then_resume(
     inputs: Inputs,
     reference: Reference,
@@ -273,6 +269,7 @@ def test_sigkill_at_an_arbitrary_moment_then_resume(
     assert_video(output)
 
 
+@pytest.mark.slow
 def test_sigkill_during_encode_then_continue(
     inputs: Inputs,
     reference: Reference,
@@ -319,6 +316,7 @@ def test_sigkill_during_encode_then_continue(
     assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_stops_with_resume_hint_and_keeps_frames(
     inputs: Inputs,
@@ -381,6 +379,7 @@ def run_in_process(
 RunInProcess = Callable[[list], Outcome]
 
 
+@pytest.mark.slow
 def test_changed_settings_refused_then_restart(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -391,7 +390,7 @@ def test_changed_settings_refused_then_restart(
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        "settings.loss.style_weight (3.0 -> 5.0); run with the old settings to continue, or pass "
+        "--style-weight 3 -> 5; run with the old settings to continue, or pass "
         "--restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
@@ -406,6 +405,7 @@ def test_changed_settings_refused_then_restart(
     assert_video(output)
 
 
+@pytest.mark.slow
 def test_other_model_is_refused_naming_the_setting(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -416,7 +416,7 @@ def test_other_model_is_refused_naming_the_setting(
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        'settings.loss.model ("vgg19-caffe-q8" -> "vgg19-caffe"); run with the old settings to '
+        "--model vgg19-caffe-q8 -> vgg19-caffe; run with the old settings to "
         "continue, or pass --restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
@@ -424,11 +424,12 @@ def test_other_model_is_refused_naming_the_setting(
     assert manifest(work)["fingerprint"]["settings"]["loss"]["model"] == "vgg19-caffe-q8"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("option", "value", "change"),
     [
-        ("--precision", "bf16", 'settings.compute.precision ("auto" -> "bf16")'),
-        ("--history-size", "7", "settings.optim.history_size (50 -> 7)"),
+        ("--precision", "bf16", "--precision auto -> bf16"),
+        ("--history-size", "7", "--history-size 50 -> 7"),
     ],
 )
 def test_precision_and_history_size_are_result_settings(
@@ -449,6 +450,7 @@ def test_precision_and_history_size_are_result_settings(
     assert frame_bytes(work) == reference.frames
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_recorded_precision_where_auto_resolves_otherwise(
     inputs: Inputs,
     reference: Reference,
@@ -483,6 +485,7 @@ def test_resume_keeps_the_recorded_precision_where_auto_resolves_otherwise(
     assert any(redone[name] != reference.frames[name] for name in redone)
 
 
+@pytest.mark.slow
 def test_status_of_partial_work_dir(
     reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -547,6 +550,7 @@ def flip_near_end(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("index", "damage"),
     [
@@ -576,6 +580,7 @@ def test_damaged_frame_is_rendered_again(
     assert_video(output)
 
 
+@pytest.mark.slow
 def test_disk_full_keeps_frames_and_continues(
     inputs: Inputs,
     reference: Reference,
@@ -638,6 +643,7 @@ def test_existing_output_is_never_overwritten(
     assert not (tmp_path / "taken.mp4.nst-work").exists()  # refused before any work
 
 
+@pytest.mark.slow
 def test_encode_is_idempotent_and_owns_only_its_output(
     inputs: Inputs,
     reference: Reference,
@@ -681,6 +687,7 @@ def test_encode_is_idempotent_and_owns_only_its_output(
     assert other.read_bytes() == b"not ours"
 
 
+@pytest.mark.slow
 def test_image_sequence_to_directory_resumes(
     inputs: Inputs,
     reference: Reference,
@@ -732,6 +739,7 @@ def test_image_sequence_to_directory_resumes(
 # --- data safety: reports, outputs, work directories, locks (issue 11) --------------------------
 
 
+@pytest.mark.slow
 def test_report_follows_the_output_rules(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -759,6 +767,7 @@ def test_report_follows_the_output_rules(
     assert report.read_text() == "edited by hand\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["input", "style", "weights", "output", "manifest"])
 def test_report_is_never_an_input_or_the_output_even_with_overwrite(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path, target: str
@@ -833,6 +842,7 @@ def test_output_directory_of_the_input_frames_is_refused(
     assert sorted(p.name for p in frames.iterdir()) == names
 
 
+@pytest.mark.slow
 def test_foreign_work_dir_is_refused_and_restart_keeps_the_source_images(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -866,6 +876,7 @@ def test_foreign_work_dir_is_refused_and_restart_keeps_the_source_images(
     assert all((ours / "frames" / name).read_bytes() == data for name, data in listing.items())
 
 
+@pytest.mark.slow
 def test_restart_deletes_only_what_nst_video_wrote(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -890,6 +901,7 @@ def test_restart_deletes_only_what_nst_video_wrote(
     assert not (work / "segments" / "000").exists()
 
 
+@pytest.mark.slow
 def test_directory_output_replaces_only_numbered_frames_and_leaves_no_stale_ones(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -924,6 +936,7 @@ def test_directory_output_replaces_only_numbered_frames_and_leaves_no_stale_ones
     assert (out / "frame_000002.png").read_bytes() == b"retouched"
 
 
+@pytest.mark.slow
 def test_output_is_ours_by_content_not_by_path(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -957,6 +970,7 @@ def _hold_lock(work: Path, owner: dict) -> int:
     return fd
 
 
+@pytest.mark.slow
 def test_busy_work_dir_fails_at_once_naming_the_other_process(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -967,7 +981,7 @@ def test_busy_work_dir_fails_at_once_naming_the_other_process(
         for args in (
             video_args(inputs, output, "--work-dir", str(work)),
             video_args(inputs, output, "--work-dir", str(work), "--restart", "--style-weight", "5"),
-            ["resume", work],
+            ["resume", work, "--quiet"],
         ):
             done = run_in_process(args)
             assert done.code == 1
@@ -993,6 +1007,7 @@ def test_busy_work_dir_fails_at_once_naming_the_other_process(
     assert_video(output)
 
 
+@pytest.mark.slow
 def test_a_second_process_is_refused_while_a_render_runs(
     inputs: Inputs, spawn: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
@@ -1065,6 +1080,7 @@ def test_bad_manifest_is_one_line_for_every_command(
         assert (done.code, done.err) == (1, f"nst-video: error: {expected}\n")
 
 
+@pytest.mark.slow
 def test_old_format_work_dir_renders_again_with_restart(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -1077,6 +1093,7 @@ def test_old_format_work_dir_renders_again_with_restart(
     assert manifest(work)["format"] == 5 and manifest(work)["precision"] == "fp32"
 
 
+@pytest.mark.slow
 def test_status_of_an_output_points_to_its_work_dir(
     reference: Reference, run_in_process: RunInProcess
 ) -> None:
@@ -1088,6 +1105,7 @@ def test_status_of_an_output_points_to_its_work_dir(
     )
 
 
+@pytest.mark.slow
 def test_changed_input_frame_is_rendered_again_with_its_successors(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -1115,6 +1133,7 @@ def test_changed_input_frame_is_rendered_again_with_its_successors(
     assert frame_bytes(tmp_path / "fresh.mp4.nst-work") == after
 
 
+@pytest.mark.slow
 def test_frame_range_is_not_a_result_setting(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -1145,7 +1164,7 @@ def test_frame_range_is_not_a_result_setting(
     # --start is one: frame k warm-starts from a chain that begins at the first frame.
     done = run_in_process(video_args(inputs, output, "--start", "2"))
     assert done.code == 1
-    assert "settings.video.start (0 -> 2)" in done.err
+    assert "--start 0 -> 2" in done.err
 
 
 # --- work directories from before a setting existed ---------------------------------------------
@@ -1164,6 +1183,7 @@ def _as_written_before_the_margin(work: Path, scales: int = 1) -> dict:
     return data
 
 
+@pytest.mark.slow
 def test_a_work_dir_from_before_the_margin_continues_exactly(
     inputs: Inputs, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
@@ -1179,13 +1199,14 @@ def test_a_work_dir_from_before_the_margin_continues_exactly(
     # Today's default (a 16 px margin) would mix two looks: refused, naming the one change.
     done = run_in_process(video_args(inputs, part))
     assert done.code == 1
-    assert "rendered with other settings: settings.image.margin (0 -> 16);" in done.err
+    assert "rendered with other settings: --margin 0 -> 16;" in done.err
     # The old look, asked for, continues the old frames byte for byte.
     done = run_in_process(video_args(inputs, part, "--margin", "0"))
     assert done.code == 0, done.err
     assert frame_bytes(work) == expected
 
 
+@pytest.mark.slow
 def test_a_work_dir_made_with_scales_is_refused_in_one_line(
     inputs: Inputs, reference: Reference, tmp_path: Path
 ) -> None:
@@ -1197,3 +1218,39 @@ def test_a_work_dir_made_with_scales_is_refused_in_one_line(
         "this render used image.scales = 2, which this version of nst-video no longer has; "
         "finish it with the version that began it, or pass --restart to render it again"
     )
+
+
+def _as_written_with_a_fingerprint_of_before(work: Path) -> dict:
+    """Rewrites a manifest as the version before settings came from one source wrote it (a
+    video job's optim.iterations a copy of --first-iterations, image.init in the fingerprint),
+    and as a version that predates a whole settings group (compute) and two video settings:
+    settings added since, whose defaults render as before, need no format bump."""
+    data = manifest(work)
+    for settings in (data["job"]["settings"], data["fingerprint"]["settings"]):
+        settings["optim"]["iterations"] = settings["video"]["first_iterations"]
+        settings["image"]["init"] = "content"
+        del settings["compute"]
+        del settings["video"]["pass_blend"], settings["video"]["temporal_from_pass"]
+    (work / "manifest.json").write_text(json.dumps(data))
+    return data
+
+
+@pytest.mark.slow
+def test_a_work_dir_with_an_older_fingerprint_continues_exactly(
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
+) -> None:
+    work = copy_work(reference, tmp_path / "work")
+    old = _as_written_with_a_fingerprint_of_before(work)
+    assert "compute" not in old["fingerprint"]["settings"]
+    for name in ("000005.png", "000006.png", "000007.png"):
+        (work / "frames" / name).unlink()
+    output = tmp_path / "out.mp4"
+    done = run_in_process(video_args(inputs, output, "--work-dir", str(work)))
+    assert done.code == 0, done.err
+    assert_same_frames(work, reference)
+    # A missing setting is filled with its default, so a changed one is still named.
+    (work / "manifest.json").write_text(json.dumps(old))
+    again = tmp_path / "again.mp4"
+    done = run_in_process(video_args(inputs, again, "--work-dir", str(work), "--pass-blend", "0.5"))
+    assert done.code == 1
+    assert "rendered with other settings: --pass-blend 1 -> 0.5;" in done.err

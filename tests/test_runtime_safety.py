@@ -14,12 +14,11 @@ import subprocess
 import sys
 import threading
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from clip_inputs import Inputs, make_inputs
+from clip_inputs import Inputs, inputs_fixture
 from PIL import Image
 
 from nst_video import cli
@@ -68,14 +67,7 @@ def bomb_png(path: Path, side: int = 20000) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def inputs(
-    tmp_path_factory: pytest.TempPathFactory,
-    weights_file: Path,
-    write_sequence: Callable[..., Path],
-) -> Inputs:
-    root = tmp_path_factory.mktemp("runtime-safety")
-    return make_inputs(root, COUNT, (WIDTH, HEIGHT), weights_file, write_sequence)
+inputs = inputs_fixture("runtime-safety", COUNT, (WIDTH, HEIGHT))
 
 
 @pytest.fixture(scope="module")
@@ -293,6 +285,7 @@ def test_bomb_in_an_image_batch_is_skipped_with_a_line(
 # --- item 9: out of memory -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_out_of_memory_is_one_line_naming_a_smaller_size(inputs: Inputs, tmp_path: Path) -> None:
     limit = 3 * 2**30  # address space: enough to start, far from a 4096 px VGG pass
 
@@ -340,6 +333,7 @@ def test_output_name_too_long_with_its_temporary_suffix_is_refused_first(
 # --- item 9: damaged work directory files ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_frame_of_the_wrong_size_is_rendered_again(
     inputs: Inputs,
     finished: Path,
@@ -358,6 +352,7 @@ def test_a_frame_of_the_wrong_size_is_rendered_again(
     assert Image.open(out / "frame_000002.png").size == (32, 21)
 
 
+@pytest.mark.slow
 def test_status_survives_damaged_files(
     inputs: Inputs,
     finished: Path,
@@ -405,6 +400,7 @@ def tree(root: Path) -> dict[str, tuple[int, int]]:
     }
 
 
+@pytest.mark.slow
 def test_status_is_read_only(
     finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

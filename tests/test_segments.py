@@ -10,7 +10,7 @@ import pytest
 
 from nst_video.config import VideoConfig
 from nst_video.pipeline.encode import final_frames
-from nst_video.video.segments import DEFAULT_WARMUP, Segment, blend_weight
+from nst_video.video.segments import Segment, blend_weight
 from nst_video.video.segments import plan_segments as _plan_segments
 from nst_video.workdir.store import WorkDir
 
@@ -20,10 +20,6 @@ from nst_video.workdir.store import WorkDir
 def plan_segments(indices: range, parts: int, cuts: Sequence[int] = (), warmup: int = 4):
     """The planner with a 4-frame warm-up, which the hand-computed plans below assume."""
     return _plan_segments(indices, parts, cuts, warmup)
-
-
-def test_default_warmup_matches_the_video_config() -> None:
-    assert DEFAULT_WARMUP == VideoConfig().segment_warmup == 12
 
 
 def test_even_split_two_parts() -> None:
@@ -248,6 +244,7 @@ def test_stored_segments_follow_a_longer_or_shorter_range() -> None:
 # --- long-term offsets in a segment ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_segment_warmed_up_as_far_as_the_largest_offset_gives_its_start_every_offset(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -27,6 +27,7 @@ def paths(
     return [*args, *FAST], out
 
 
+@pytest.mark.slow
 def test_save_every_writes_numbered_snapshots(
     capsys: pytest.CaptureFixture[str], paths: tuple[list[str], Path]
 ) -> None:
@@ -39,6 +40,7 @@ def test_save_every_writes_numbered_snapshots(
     np.testing.assert_array_equal(read_image(out.parent / "out.iter0030.png"), read_image(out))
 
 
+@pytest.mark.slow
 def test_save_every_refuses_an_existing_snapshot_before_any_work(
     capsys: pytest.CaptureFixture[str], paths: tuple[list[str], Path]
 ) -> None:

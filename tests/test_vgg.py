@@ -110,23 +110,18 @@ def test_layer_outside_the_model_lists_its_layers() -> None:
     )
 
 
-def test_random_vgg16_state_dict_has_torchvision_keys_and_shapes() -> None:
-    expected = {}
-    for index, (out_ch, in_ch) in TORCHVISION_VGG16_CONV_SHAPES.items():
-        expected[f"features.{index}.weight"] = (out_ch, in_ch, 3, 3)
-        expected[f"features.{index}.bias"] = (out_ch,)
-    state = random_state_dict(0, "vgg16")
-    assert {k: tuple(v.shape) for k, v in state.items()} == expected
-
-
+@pytest.mark.parametrize(
+    ("family", "shapes"),
+    [("vgg19", TORCHVISION_CONV_SHAPES), ("vgg16", TORCHVISION_VGG16_CONV_SHAPES)],
+)
 def test_random_state_dict_has_torchvision_keys_and_shapes(
-    state_dict: Mapping[str, torch.Tensor],
+    family: str, shapes: dict[int, tuple[int, int]]
 ) -> None:
-    state = state_dict
     expected = {}
-    for index, (out_ch, in_ch) in TORCHVISION_CONV_SHAPES.items():
+    for index, (out_ch, in_ch) in shapes.items():
         expected[f"features.{index}.weight"] = (out_ch, in_ch, 3, 3)
         expected[f"features.{index}.bias"] = (out_ch,)
+    state = random_state_dict(0, family)
     assert {k: tuple(v.shape) for k, v in state.items()} == expected
 
 

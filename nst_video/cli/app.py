@@ -18,33 +18,26 @@ from typer.core import TyperCommand, TyperGroup
 
 from nst_video import __version__
 from nst_video.cli.options import (
-    Iterations,
+    ConfigFile,
+    Like,
     Overwrite,
     Quiet,
     RayAddress,
-    Size,
+    SaveConfig,
     Styles,
-    StyleWeight,
     StyleWeightSweep,
-    StylizeOptions,
+    Weights,
     Workers,
     help_choices,
     help_panel,
     panel_rank,
     path_value,
-    stylize_options,
+    setting_options,
     text_path,
 )
 from nst_video.cli.report import report
 from nst_video.cli.weights import weights_app
-from nst_video.config import (
-    IMAGE_SIZE,
-    VIDEO_SIZE_CAP,
-    ImageConfig,
-    LossConfig,
-    OptimConfig,
-    VideoConfig,
-)
+from nst_video.config import IMAGE, PREVIEW, VIDEO, LossConfig, Settings
 from nst_video.errors import NstError
 
 try:  # typer >= 0.2x ships its own copy of click; earlier versions use click itself
@@ -136,9 +129,6 @@ def _root(
     """Paint video clips and images with optimization-based neural style transfer."""
 
 
-_L, _O, _I, _V = LossConfig(), OptimConfig(), ImageConfig(), VideoConfig()
-
-
 def _commands() -> ModuleType:
     # The one deferred import: the commands' work needs torch and cv2, which --help and
     # --version must not load.
@@ -147,8 +137,12 @@ def _commands() -> ModuleType:
     return commands
 
 
+# The stylizing commands' settings (--style-weight, --size, ...) are options built from the
+# settings' field metadata (config.py) by @setting_options; only the other options are here.
+
+
 @app.command(cls=_Command)
-@stylize_options
+@setting_options(IMAGE)
 def image(
     content: Annotated[
         list[Path],
@@ -171,19 +165,18 @@ def image(
             ),
         ),
     ],
-    size: Size = IMAGE_SIZE,
-    iterations: Iterations = _O.iterations,
-    init: Annotated[
-        str, typer.Option(parser=text_path, help="content, noise, or an image file.")
-    ] = _I.init,
-    style_weight: StyleWeight = _L.style_weight,
     output_ext: Annotated[str, typer.Option(help="Extension of batch outputs.")] = "png",
+    style_weight: StyleWeightSweep = f"{LossConfig().style_weight:g}",
     save_every: Annotated[
         int, typer.Option(help="Also save OUTPUT.iterNNNN.png every N evaluations (0: never).")
     ] = 0,
+    config: ConfigFile = None,
+    save_config: SaveConfig = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
-    stylize: StylizeOptions = StylizeOptions(),
+    weights: Weights = None,
+    *,
+    settings: Settings,  # built from the settings options (setting_options)
 ) -> None:
     """Stylize one image, several images, or a directory of images."""
     if _commands().image(**locals()):
@@ -191,7 +184,7 @@ def image(
 
 
 @app.command(cls=_Command)
-@stylize_options
+@setting_options(VIDEO)
 def video(
     input: Annotated[
         str,
@@ -216,47 +209,6 @@ def video(
             ),
         ),
     ],
-    size: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Output long side in pixels; default: the input's, at most {VIDEO_SIZE_CAP}."
-        ),
-    ] = None,
-    first_iterations: Annotated[
-        int, typer.Option(help="Loss evaluations for the first frame and scene cuts.")
-    ] = _V.first_iterations,
-    iterations: Annotated[
-        int, typer.Option(help="Loss evaluations for each later frame.")
-    ] = _V.iterations,
-    init: Annotated[
-        str,
-        typer.Option(
-            help="flow: warm start from the previous output; content: independent frames."
-        ),
-    ] = _V.init,
-    flow: Annotated[
-        str, typer.Option(help="Optical flow: dis, farneback, or none (unwarped previous frame).")
-    ] = _V.flow,
-    temporal_weight: Annotated[
-        float, typer.Option(help="Weight of the temporal consistency term.")
-    ] = _L.temporal_weight,
-    scene_cut_threshold: Annotated[
-        float,
-        typer.Option(
-            help="A frame is a cut when fewer than this fraction of pixels are consistent."
-        ),
-    ] = _V.scene_cut_threshold,
-    fps: Annotated[
-        str | None,
-        typer.Option(help="Frame rate of image sequences (default 24); overrides a container's."),
-    ] = None,
-    start: Annotated[int, typer.Option(help="First frame to render.")] = _V.start,
-    frames: Annotated[int | None, typer.Option(help="Number of frames to render.")] = None,
-    crf: Annotated[int, typer.Option(help="Encoder quality (lower is better).")] = _V.crf,
-    codec: Annotated[
-        str | None, typer.Option(help="Video codec; default libx264 (libvpx-vp9 for .webm).")
-    ] = None,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio track.")] = False,
     report: Annotated[
         Path | None,
         typer.Option(parser=path_value, help="Write per-frame statistics (JSONL)."),
@@ -275,43 +227,16 @@ def video(
     restart: Annotated[
         bool, typer.Option("--restart", help="Discard frames rendered with other settings.")
     ] = False,
-    workers: Workers = 1,
-    ray_address: RayAddress = None,
-    segment_warmup: Annotated[
-        int, typer.Option(help="Frames each parallel segment renders early and crossfades.")
-    ] = _V.segment_warmup,
-    temporal_offsets: Annotated[
-        str,
-        typer.Option(
-            help="Earlier frames each frame is tied to, e.g. 1,2,4: a region hidden and revealed "
-            "again comes back painted as before (1: the previous frame only)."
-        ),
-    ] = ",".join(map(str, _V.temporal_offsets)),
-    passes: Annotated[
-        int,
-        typer.Option(
-            help="Ruder's multi-pass: passes over the clip, alternating direction (1: one "
-            "forward pass)."
-        ),
-    ] = _V.passes,
-    pass_blend: Annotated[
-        float,
-        typer.Option(
-            help="From pass 2 on, share of the warped neighbour in a frame's start where the "
-            "flow is reliable (Ruder's blendWeight)."
-        ),
-    ] = _V.pass_blend,
-    temporal_from_pass: Annotated[
-        int,
-        typer.Option(help="First pass (>= 2) of later passes with the temporal term."),
-    ] = _V.temporal_from_pass,
-    pass_iterations: Annotated[
-        int, typer.Option(help="Loss evaluations per frame in passes 2 and later.")
-    ] = _V.pass_iterations,
-    style_weight: StyleWeight = _L.style_weight,
+    config: ConfigFile = None,
+    like: Like = None,
+    save_config: SaveConfig = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
-    stylize: StylizeOptions = StylizeOptions(),
+    weights: Weights = None,
+    workers: Workers = 1,
+    ray_address: RayAddress = None,
+    *,
+    settings: Settings,  # built from the settings options (setting_options)
 ) -> None:
     """Stylize a video clip or image sequence, frame by frame, without flicker. Resumable."""
     _commands().video(**locals())
@@ -350,7 +275,7 @@ app.command(cls=_Command)(report)
 
 
 @app.command(cls=_Command)
-@stylize_options
+@setting_options(PREVIEW)
 def preview(
     input: Annotated[str, typer.Argument(parser=text_path, help="Video file or image sequence.")],
     style: Styles,
@@ -359,13 +284,13 @@ def preview(
         typer.Option("--output", "-o", parser=path_value, help="Contact sheet image (PNG)."),
     ],
     count: Annotated[int, typer.Option(help="Frames spread over the clip.")] = 4,
-    size: Annotated[int, typer.Option(help="Long side of each preview frame.")] = 256,
-    iterations: Annotated[int, typer.Option(help="Loss evaluations per frame.")] = 100,
-    style_weight: StyleWeightSweep = f"{_L.style_weight:g}",
-    fps: Annotated[str | None, typer.Option(help="Frame rate of image sequences.")] = None,
+    style_weight: StyleWeightSweep = f"{LossConfig().style_weight:g}",
+    config: ConfigFile = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
-    stylize: StylizeOptions = StylizeOptions(),
+    weights: Weights = None,
+    *,
+    settings: Settings,  # built from the settings options (setting_options)
 ) -> None:
     """A contact sheet of a few stylized frames (inputs above, results below) to pick weights.
 

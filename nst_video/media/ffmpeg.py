@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from nst_video.config import exact_rate
 from nst_video.errors import FFmpegError, InputError
 
 _PREFIX_RE = re.compile(r"^(\[[^\]]*@ ?0x[0-9a-fA-F]+\]\s*)+")
@@ -72,27 +73,6 @@ def run_ffmpeg(args: list[str]) -> str:
     if proc.returncode != 0:
         raise FFmpegError(relevant_error_line(stderr))
     return stderr
-
-
-def exact_rate(text: str) -> Fraction | None:
-    """Exact rate from '24', '23.976', '29.97' or '24000/1001'; None if not a positive number.
-
-    Rounded NTSC rates (n*1000/1001 printed with two or more decimals) snap to the exact
-    fraction because that is what the container almost certainly stores.
-    """
-    text = text.strip()
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        return None
-    if value <= 0:
-        return None
-    decimals = len(text.split(".", 1)[1]) if "." in text and "/" not in text else 0
-    if decimals >= 2:
-        ntsc = Fraction(round(value * Fraction(1001, 1000)) * 1000, 1001)
-        if abs(ntsc - value) <= Fraction(1, 2 * 10**decimals):
-            return ntsc
-    return value
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,12 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
+def pil_to_rgb(image: Image.Image) -> np.ndarray:
+    """An in-memory Pillow image as read_image returns a file holding it: upright (EXIF
+    orientation applied), alpha over white, grey replicated, HxWx3 uint8 RGB."""
+    return _to_rgb(ImageOps.exif_transpose(image))
+
+
 def _too_many_pixels(path: str | Path) -> InputError:
     """Pillow refuses to decode images over twice Image.MAX_IMAGE_PIXELS (a small file can
     claim 20000x20000 and expand to gigabytes): one line, not a traceback."""

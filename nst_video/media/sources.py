@@ -7,17 +7,17 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
 
 import numpy as np
 
+from nst_video.config import parse_fps as parse_fps  # --fps: a settings value, parsed there
 from nst_video.errors import FFmpegError, InputError, OptionError
 from nst_video.media.ffmpeg import (
     cfr_filter,
-    exact_rate,
     ffmpeg_exe,
     file_url,
     probe,
@@ -26,10 +26,6 @@ from nst_video.media.ffmpeg import (
 from nst_video.media.images import IMAGE_EXTENSIONS, image_size, read_image
 
 DEFAULT_SEQUENCE_FPS = Fraction(24)
-# --fps bounds. Below a frame every 10 s (a slow slide show) a rate is a typo, and ffmpeg
-# prints such rates with 2 decimals, so reading them back loses them (1/60 reads as 0.02).
-# Above 1000 (beyond phones' 960 fps slow motion) no camera or player goes.
-MIN_FPS, MAX_FPS = Fraction(1, 10), Fraction(1000)
 _PRINTF_RE = re.compile(r"%0?(\d*)d")
 _GLOB_CHARS = ("*", "?", "[")
 
@@ -43,25 +39,15 @@ class FrameSource(Protocol):
     fps: Fraction
     frame_count: int
     has_audio: bool
+    files: list[Path]  # what it reads: the video file, or every image of a sequence in order
+    warning: str | None  # one line for the user about the input (numbering gaps), or None
 
-    def frames(self, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]: ...
+    # A generator: close() on it stops reading early (a decoder subprocess ends at once).
+    def frames(
+        self, start: int = 0, count: int | None = None
+    ) -> Generator[np.ndarray, None, None]: ...
 
     def __iter__(self) -> Iterator[np.ndarray]: ...
-
-
-def parse_fps(text: str) -> Fraction:
-    """Exact frame rate from '24', '23.976', '29.97' or '24000/1001' (NTSC decimals snap)."""
-    rate = exact_rate(str(text))
-    if rate is None:
-        raise OptionError(
-            f"invalid frame rate {text!r}; give a positive number like 24, 29.97 or 24000/1001"
-        )
-    if not MIN_FPS <= rate <= MAX_FPS:
-        raise OptionError(
-            f"frame rate {text} is out of range; give {MIN_FPS} (a frame every 10 s) to "
-            f"{MAX_FPS} frames per second"
-        )
-    return rate
 
 
 def _check_range(start: int, count: int | None) -> None:
@@ -93,6 +79,8 @@ class VideoSource:
         self.has_audio = info.has_audio
         self.rotation = info.rotation
         self.duration = info.duration
+        self.files = [Path(self.path)]
+        self.warning: str | None = None
 
     def __repr__(self) -> str:
         return f"VideoSource({self.path!r}, size={self.size}, frames={self.frame_count})"
@@ -100,11 +88,11 @@ class VideoSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.frames()
 
-    def frames(self, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
+    def frames(self, start: int = 0, count: int | None = None) -> Generator[np.ndarray, None, None]:
         _check_range(start, count)
         stop = _stop(start, count, self.frame_count)
         if start >= stop:
-            return iter(())
+            return (frame for frame in ())  # a generator too, as the contract says
         return self._decode(start, stop - start)
 
     def _command(self, start: int, count: int) -> list[str]:
@@ -119,7 +107,7 @@ class VideoSource:
         cmd += ["-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         return cmd
 
-    def _decode(self, start: int, count: int) -> Iterator[np.ndarray]:
+    def _decode(self, start: int, count: int) -> Generator[np.ndarray, None, None]:
         width, height = self.size
         frame_bytes = width * height * 3
         with tempfile.TemporaryFile() as errors:
@@ -199,7 +187,7 @@ class ImageSequenceSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.frames()
 
-    def frames(self, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
+    def frames(self, start: int = 0, count: int | None = None) -> Generator[np.ndarray, None, None]:
         _check_range(start, count)
         stop = _stop(start, count, self.frame_count)
         return (self._read(index) for index in range(start, stop))

@@ -78,9 +78,8 @@ def render_video(
     height_width = (source.size[1], source.size[0])
     flow_need = flow.size_need(video.init, video.flow)
     check_frame_size(height_width, long_side, layers, job.settings.image, "the frames", flow_need)
-    warning = getattr(source, "warning", None)
-    if warning:
-        callback(Message(f"warning: {warning}"))
+    if source.warning:
+        callback(Message(f"warning: {source.warning}"))
     # A cluster's workers may have devices the driver lacks: there each resolves `auto` itself.
     compute = job.settings.compute
     here = (

@@ -34,8 +34,7 @@ from nst_video.workdir.store import WorkDir
 
 def input_files(source: FrameSource) -> list[Path]:
     """The files a source reads: the video file, or every image of a sequence."""
-    files = getattr(source, "files", None)
-    return list(files) if files is not None else [Path(source.path)]
+    return list(source.files)
 
 
 def check_paths(job: Job, work: WorkDir, source: FrameSource) -> None:

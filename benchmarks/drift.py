@@ -15,7 +15,7 @@ Every --reference-every-th frame of each window is also rendered on its own from
 with the first frame's budget: what a frame of that part of the clip looks like without any
 history. A chain that blurs or drifts moves away from its reference rows as the windows go on.
 
-    python scripts/eval_drift.py --input ../shared/data/tree.avi \\
+    python -m benchmarks drift --input ../shared/data/tree.avi \\
         --style ../shared/data/starry_night.jpg --model vgg16-caffe --weights W.pth \\
         --size 96 --frames 300 --out bench-out/drift
 """
@@ -23,33 +23,43 @@ history. A chain that blurs or drifts moves away from its reference rows as the 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from benchlib import add_network_options, network_label, render, with_network
 
+from benchmarks.harness import (
+    Result,
+    Table,
+    add_budget_options,
+    add_network_options,
+    network_label,
+    progress,
+    read_frames,
+    read_report,
+    render,
+    with_budgets,
+    with_network,
+)
+from benchmarks.metrics import laplacian_variance
 from nst_video.api import make_engine
 from nst_video.config import WARP_INTERPOLATIONS, ComputeConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
-from nst_video.media import open_source, read_image
-from nst_video.pipeline.start import Earlier, temporal_start
+from nst_video.media import open_source
+from nst_video.pipeline.start import frame_start
 from nst_video.video import flow
 from nst_video.video.resize import resize_long_side
 
+SUMMARY = "do warm starts drift over a long render? early frames against late ones"
 METRICS = ("style", "content", "sharpness", "saturation", "r", "g", "b")
 
 CPU = ComputeConfig(device="cpu")  # benchmarks measure the CPU path
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="video file or image sequence")
     parser.add_argument("--style", required=True, help="style image")
     add_network_options(parser)
@@ -61,8 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="0-29,100-129,270-299",
         help="frame ranges (offsets from --start, inclusive) summarized in the table",
     )
-    parser.add_argument("--first-iterations", type=int, help="nst-video default if omitted")
-    parser.add_argument("--iterations", type=int, help="nst-video default if omitted")
+    add_budget_options(parser)
     parser.add_argument(
         "--reference-every",
         type=int,
@@ -73,7 +82,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--reuse", action="store_true", help="score the chain already rendered in OUT"
     )
     parser.add_argument("--out", type=Path, default=Path("bench-out/drift"))
-    return parser.parse_args(argv)
 
 
 def parse_windows(text: str, frames: int) -> list[range]:
@@ -81,7 +89,7 @@ def parse_windows(text: str, frames: int) -> list[range]:
     for part in text.split(","):
         low, high = (int(v) for v in part.split("-"))
         if not 0 <= low <= high < frames:
-            sys.exit(f"eval_drift: window {part} is outside 0-{frames - 1}")
+            raise SystemExit(f"drift: window {part} is outside 0-{frames - 1}")
         windows.append(range(low, high + 1))
     return windows
 
@@ -89,19 +97,12 @@ def parse_windows(text: str, frames: int) -> list[range]:
 def settings_for(args: argparse.Namespace) -> Settings:
     settings = with_network(Settings(), args)
     video = replace(settings.video, start=args.start, frames=args.frames)
-    for option in ("first_iterations", "iterations"):
-        if getattr(args, option) is not None:
-            video = replace(video, **{option: getattr(args, option)})
+    video = with_budgets(replace(settings, video=video), args).video
     image = replace(settings.image, size=args.size)
     return replace(settings, image=image, video=video, compute=CPU)
 
 
 # --- measures ----------------------------------------------------------------------------------
-
-
-def laplacian_variance(rgb: np.ndarray) -> float:
-    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    return float(cv2.Laplacian(luma, cv2.CV_32F).var())
 
 
 def frame_measures(engine: Engine, content: np.ndarray, output: np.ndarray) -> dict[str, float]:
@@ -136,8 +137,7 @@ def resampling_only(
         config = replace(video, warp_interpolation=kernel)
         chain, prev_in, prev_out = [], None, None
         for content, ff in zip(inputs, flows, strict=True):
-            earlier = [] if prev_in is None else [Earlier(1, prev_in, prev_out)]
-            prev_out = temporal_start(content, earlier, config, {1: ff} if ff else None).image
+            prev_out = frame_start(content, prev_in, prev_out, config, ff).image
             prev_in = content
             chain.append(laplacian_variance(prev_out) / max(laplacian_variance(content), 1e-12))
         out[kernel] = [float(np.median([chain[i] for i in window])) for window in windows]
@@ -151,54 +151,47 @@ def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
 # --- report ------------------------------------------------------------------------------------
 
 
-def markdown(table: list[dict[str, Any]]) -> str:
-    lines = [
-        "| frames | render | n | style | content | sharpness (out/in) | saturation | "
-        "mean R, G, B | evals (mean) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in table:
+def table(windows: list[dict[str, Any]]) -> Table:
+    columns = ["frames", "render", "n", "style", "content", "sharpness (out/in)", "saturation",
+               "mean R, G, B", "evals (mean)"]  # fmt: skip
+    rows = []
+    for row in windows:
         m = row["median"]
-        evals = "-" if row["evals"] is None else f"{row['evals']:.1f}"
-        lines.append(
-            f"| {row['window']} | {row['render']} | {row['n']} | {m['style']:.4f} | "
-            f"{m['content']:.3f} | {m['sharpness']:.3f} | {m['saturation']:.3f} | "
-            f"{m['r']:.3f}, {m['g']:.3f}, {m['b']:.3f} | {evals} |"
-        )
-    return "\n".join(lines)
+        rgb = f"{m['r']:.3f}, {m['g']:.3f}, {m['b']:.3f}"
+        rows.append([row["window"], row["render"], row["n"], m["style"], m["content"],
+                     m["sharpness"], m["saturation"], rgb, row["evals"]])  # fmt: skip
+    return Table("", columns, rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> Result:
     args.out.mkdir(parents=True, exist_ok=True)
     windows = parse_windows(args.windows, args.frames)
     settings = settings_for(args)
-    began = time.perf_counter()
     frames_dir, report = args.out / "chain", args.out / "chain.jsonl"
     if args.reuse and report.is_file():
         seconds = None
-        print(f"reusing {frames_dir}", file=sys.stderr)
+        progress(f"reusing {frames_dir}")
     else:
         shutil.rmtree(frames_dir, ignore_errors=True)
-        print(f"{network_label(args)}: {settings.video}", file=sys.stderr, flush=True)
+        progress(f"{network_label(args)}: {settings.video}")
         seconds = render(
             args.input, args.style, frames_dir, args.out / "chain.nst-work", settings,
             args.weights, report,
         )  # fmt: skip
-    stats = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
-    outputs = [read_image(p) for p in sorted(frames_dir.glob("*.png"))]
+    stats = read_report(report)
+    outputs = read_frames(frames_dir)
     source = open_source(args.input)
     long_side = args.size
     inputs = [resize_long_side(f, long_side) for f in source.frames(args.start, len(outputs))]
     engine = make_engine([args.style], settings, args.weights)
     per_frame = [frame_measures(engine, c, o) for c, o in zip(inputs, outputs, strict=True)]
 
-    table: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     budget = settings.video.first_iterations
     for window in windows:
         label = f"{window.start}-{window.stop - 1}"
         chain = [per_frame[i] for i in window]
-        table.append({
+        rows.append({
             "window": label, "render": "chain (warm starts)", "n": len(chain),
             "median": summarize(chain),
             "evals": float(np.mean([stats[i]["iterations"] for i in window])),
@@ -207,37 +200,29 @@ def main(argv: list[str] | None = None) -> int:
         if args.reference_every > 0:
             picked = list(window[:: args.reference_every])
             fresh = [independent(engine, inputs[i], budget) for i in picked]
-            table.append({
+            rows.append({
                 "window": label, "render": "independent, same frames", "n": len(fresh),
                 "median": summarize(fresh), "evals": None, "frames": picked,
                 "chain_same_frames": summarize([per_frame[i] for i in picked]),
             })  # fmt: skip
     height, width = outputs[0].shape[:2]
     rendered = "reused" if seconds is None else f"{seconds:.0f} s"
-    print(f"{network_label(args)}, style weight {settings.loss.style_weight:g}; {len(outputs)} "
-          f"frames from {args.start} at {width}x{height}; chain render {rendered}")  # fmt: skip
-    print()
-    print(markdown(table))
+    title = (f"style weight {settings.loss.style_weight:g}; {len(outputs)} frames from "
+             f"{args.start} at {width}x{height}; chain render {rendered}")  # fmt: skip
+    resampled = resampling_only(inputs, settings.video, windows)
+    warps = Table(
+        "Warps only, no optimization (sharpness out/in, median per window)",
+        ["kernel", *(f"{w.start}-{w.stop - 1}" for w in windows)],
+        [[kernel, *values] for kernel, values in resampled.items()],
+    )
+    first = table(rows)
+    first.title = title
     data = {
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "settings_video": str(settings.video),
         "style_weight": settings.loss.style_weight,
         "render_seconds": seconds,
         "per_frame": per_frame,
-        "windows": table,
-        "total_seconds": round(time.perf_counter() - began, 1),
+        "windows": rows,
+        "resampling_only": resampled,
     }
-    resampled = resampling_only(inputs, settings.video, windows)
-    print("\nWarps only, no optimization (sharpness out/in, median per window):\n")
-    print("| kernel | " + " | ".join(f"{w.start}-{w.stop - 1}" for w in windows) + " |")
-    print("|---|" + "---|" * len(windows))
-    for kernel, values in resampled.items():
-        print(f"| {kernel} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
-    data["resampling_only"] = resampled
-    (args.out / "results.json").write_text(json.dumps(data, indent=1) + "\n")
-    print(f"\nwrote {args.out / 'results.json'} ({data['total_seconds']:.0f} s)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return Result([first, warps], data)
