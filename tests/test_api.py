@@ -146,7 +146,7 @@ def test_sweep_items_render_each_style_weight(
         expected = tmp_path / f"alone{item.style_weight:g}.jpg"
         stylize_batch(make_engine([style_rgb], alone, weights_file), [BatchItem(content, expected)])
         assert item.output.read_bytes() == expected.read_bytes()
-    assert engine.settings.loss.style_weight == FAST_32.loss.style_weight
+    assert engine.loss.style_weight == FAST_32.loss.style_weight
 
 
 def test_initial_image(content_rgb: np.ndarray, image_file: Callable[..., Path]) -> None:
