@@ -503,6 +503,23 @@ def _messages(events: list[Event]) -> list[str]:
     return [e.text for e in events if isinstance(e, Message)]
 
 
+def test_dropping_a_range_discards_an_earlier_pass_whole_but_only_the_range_in_frames(
+    tmp_path: Path,
+) -> None:
+    # A work directory named like the folder of the earlier passes: frames/ is still the
+    # render's own, holding frames of other ranges too.
+    work = WorkDir(tmp_path / "passes")
+    final, earlier = work.pass_frames(3, 3), work.pass_frames(2, 3)
+    frame = np.zeros((4, 6, 3), np.uint8)
+    for index in range(4):
+        final.save_frame(index, frame, {})
+        earlier.save_frame(index, frame, {})
+    final.drop_all(range(1, 3))
+    earlier.drop_all(range(1, 3))
+    assert final.done_frames(range(4)) == [0, 3]
+    assert earlier.done_frames(range(4)) == [] and not work.passes_dir.exists()
+
+
 def test_another_frame_range_or_a_changed_input_renders_the_later_passes_again(
     tmp_path: Path, make_moving_frames: Callable[..., list]
 ) -> None:
