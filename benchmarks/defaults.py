@@ -66,11 +66,12 @@ def ways(base: Settings, tutorial_evaluations: int) -> dict[str, tuple[Settings,
 
 
 def render_way(
-    engine: Engine, in_dir: Path, count: int, args: argparse.Namespace, tmp: Path
-) -> tuple[list[dict], list[np.ndarray], float]:
-    """The first `count` frames of `in_dir` rendered like `nst-video video` with `engine`:
-    the report's rows, the frames and the wall seconds."""
-    settings = replace(engine.settings, video=replace(engine.settings.video, frames=count))
+    engine: Engine, settings: Settings, in_dir: Path, count: int, args: argparse.Namespace,
+    tmp: Path,
+) -> tuple[list[dict], list[np.ndarray], float]:  # fmt: skip
+    """The first `count` frames of `in_dir` rendered like `nst-video video` with `engine` (made
+    from `settings`): the report's rows, the frames and the wall seconds."""
+    settings = replace(settings, video=replace(settings.video, frames=count))
     tmp.mkdir()
     report = tmp / "report.jsonl"
     wall = render(in_dir, args.style, tmp / "out", tmp / "work", settings, args.weights, report,
@@ -128,7 +129,9 @@ def run(args: argparse.Namespace) -> Result:
         for name, (settings, layout) in ways(base, args.tutorial_evaluations).items():
             engine = with_layout(make_engine([style], settings, args.weights), layout)
             count = args.tutorial_frames if name == "tutorial" else len(inputs)
-            stats, outputs, wall = render_way(engine, in_dir, count, args, Path(tmp) / name)
+            stats, outputs, wall = render_way(
+                engine, settings, in_dir, count, args, Path(tmp) / name
+            )
             rows.append(row(name, engine, inputs[:count], stats, outputs, wall, flows))
             progress(str(rows[-1]))
     return Result([table(rows)], {"rows": rows})

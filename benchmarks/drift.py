@@ -49,7 +49,7 @@ from nst_video.api import make_engine
 from nst_video.config import WARP_INTERPOLATIONS, ComputeConfig, Settings, VideoConfig
 from nst_video.core.engine import Engine
 from nst_video.media import open_source
-from nst_video.pipeline.start import frame_start
+from nst_video.pipeline.start import Earlier, temporal_start
 from nst_video.video import flow
 from nst_video.video.resize import resize_long_side
 
@@ -136,8 +136,10 @@ def resampling_only(
     for kernel in WARP_INTERPOLATIONS:
         config = replace(video, warp_interpolation=kernel)
         chain, prev_in, prev_out = [], None, None
-        for content, ff in zip(inputs, flows, strict=True):
-            prev_out = frame_start(content, prev_in, prev_out, config, ff).image
+        for content, adjacent in zip(inputs, flows, strict=True):
+            earlier = [] if prev_in is None else [Earlier(1, prev_in, prev_out)]
+            known = {1: adjacent} if adjacent is not None else None
+            prev_out = temporal_start(content, earlier, config, known).image
             prev_in = content
             chain.append(laplacian_variance(prev_out) / max(laplacian_variance(content), 1e-12))
         out[kernel] = [float(np.median([chain[i] for i in window])) for window in windows]

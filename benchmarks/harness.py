@@ -356,29 +356,22 @@ def render(
     make_engine: Any = None,
 ) -> float:
     """What `nst-video video INPUT -s STYLE -o FRAMES_DIR/ --report REPORT --overwrite
-    --restart` does, through the pipeline's entry point, with any Settings; returns the wall
-    seconds. restart=False continues the frames already in `work_dir` (same settings), like a
-    rerun. `make_engine` replaces the API's engine factory (a benchmark's variant engine)."""
-    from nst_video.api import engine_for
+    --restart` does, with any Settings: the API's stylize_video; returns the wall seconds.
+    restart=False continues the frames already in `work_dir` (same settings), like a rerun.
+    `make_engine` (a benchmark's own engine, e.g. one already built) goes to the pipeline's
+    entry point, render_video, in place of the API's engine factory."""
+    from nst_video.api import stylize_video, video_job
     from nst_video.pipeline.job import render_video
     from nst_video.pipeline.preflight import Parallel
-    from nst_video.workdir.manifest import Job
 
-    job = Job(
-        str(Path(input_path).resolve()),
-        (str(Path(style).resolve()),),
-        str(frames_dir.resolve()) + "/",
-        str(Path(weights).resolve()) if weights else None,
-        str(report.resolve()) if report else None,
-        settings,
-    )
+    output = str(frames_dir) + "/"
     start = time.perf_counter()
-    render_video(
-        job,
-        work_dir,
-        make_engine or engine_for,
-        overwrite=True,
-        restart=restart,
-        parallel=Parallel(workers),
-    )
+    if make_engine is None:
+        stylize_video(input_path, style, output, work_dir=work_dir, settings=settings,
+                      weights=weights, report=report, overwrite=True, restart=restart,
+                      workers=workers)  # fmt: skip
+    else:
+        job = video_job(input_path, [style], output, weights, report, settings)
+        render_video(job, work_dir, make_engine, overwrite=True, restart=restart,
+                     parallel=Parallel(workers))  # fmt: skip
     return time.perf_counter() - start

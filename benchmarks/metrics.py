@@ -79,8 +79,8 @@ def warping_errors(
     from nst_video.video import flow
 
     return [
-        flow.warping_error(outputs[t - offset], outputs[t], ff)
-        for t, ff in zip(
+        flow.warping_error(outputs[t - offset], outputs[t], motion)
+        for t, motion in zip(
             range(offset, len(outputs)), flows[: max(0, len(outputs) - offset)], strict=True
         )
     ]

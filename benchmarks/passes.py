@@ -107,7 +107,9 @@ class KeptPass(FrameStore):
         pass
 
 
-def render_all_passes(args: argparse.Namespace, engine: Engine, count: int) -> None:
+def render_all_passes(
+    args: argparse.Namespace, engine: Engine, video: VideoConfig, count: int
+) -> None:
     """One render with the largest --passes value, every pass kept in OUT/run/NN.
 
     Pass k of an N-pass render is the whole of a k-pass render: nothing in a pass depends on
@@ -122,7 +124,6 @@ def render_all_passes(args: argparse.Namespace, engine: Engine, count: int) -> N
     def stores(number: int) -> FrameStore:
         return KeptPass(folder / f"{number:02d}")
 
-    video = engine.settings.video
     render_passes(engine, video, source, stores, range(count), args.size, print_progress)
 
 
@@ -186,7 +187,7 @@ def run(args: argparse.Namespace) -> Result:
     folder = args.out / "run"
     if not args.score_only:
         began = time.perf_counter()
-        render_all_passes(args, engine, len(inputs))
+        render_all_passes(args, engine, settings.video, len(inputs))
         progress(f"rendered in {time.perf_counter() - began:.0f} s")
     flows = {k: flows_between(inputs, k) for k in offsets}
     rows = []

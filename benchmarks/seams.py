@@ -151,13 +151,13 @@ def run(args: argparse.Namespace) -> Result:
         for i in range(plan["start"] + 1, plan["stop"])
     }
     threshold = VideoConfig().scene_cut_threshold
-    cuts = [i for i, ff in flows.items() if flow.is_scene_cut(ff, threshold)]
+    cuts = [i for i, motion in flows.items() if flow.is_scene_cut(motion, threshold)]
 
     def errors_of(frames: list[np.ndarray]) -> dict[int, float]:
         base = plan["start"]
         return {
-            i: flow.warping_error(frames[i - 1 - base], frames[i - base], ff)
-            for i, ff in flows.items()
+            i: flow.warping_error(frames[i - 1 - base], frames[i - base], motion)
+            for i, motion in flows.items()
             if i not in cuts
         }
 

@@ -127,7 +127,9 @@ def _floor_round(engine: Engine, frame: np.ndarray, evaluations: int):  # noqa: 
     return run
 
 
-def evaluation_parts(engine: Engine, frame: np.ndarray, repeats: int) -> dict[str, float]:
+def evaluation_parts(
+    engine: Engine, settings: Settings, frame: np.ndarray, repeats: int
+) -> dict[str, float]:
     """Median seconds of the parts of one evaluation, each forward+backward on its own: the bare
     VGG pass, the loss alone (no optimizer), the five Grams, the style terms (Grams and relative
     errors), and the content, TV and range terms (on detached features)."""
@@ -135,7 +137,7 @@ def evaluation_parts(engine: Engine, frame: np.ndarray, repeats: int) -> dict[st
     x = to_tensor(frame, engine.device).requires_grad_(True)
     features = {k: v.detach().requires_grad_(True) for k, v in engine.features(x).items()}
     targets = engine.style_targets(max(frame.shape[:2]))
-    content = engine.settings.loss.content_layers[0]
+    content = settings.loss.content_layers[0]
 
     def bare() -> None:
         sum(f.mean() for f in engine.features(x).values()).backward()
@@ -178,11 +180,13 @@ def with_layout(engine: Engine, layout: str) -> Engine:
     return other
 
 
-def render_frames(engine: Engine, args: argparse.Namespace, tmp: Path) -> tuple[float, list]:
-    """Render --frames from --start like `nst-video video` with `engine`; wall seconds, rows of
-    the render's report."""
+def render_frames(
+    engine: Engine, settings: Settings, args: argparse.Namespace, tmp: Path
+) -> tuple[float, list]:
+    """Render --frames from --start like `nst-video video` with `engine` (made from
+    `settings`); wall seconds, rows of the render's report."""
     settings = replace(
-        engine.settings, video=replace(engine.settings.video, start=args.start, frames=args.frames)
+        settings, video=replace(settings.video, start=args.start, frames=args.frames)
     )
     report = tmp / "report.jsonl"
     sync(engine.device)
@@ -192,10 +196,10 @@ def render_frames(engine: Engine, args: argparse.Namespace, tmp: Path) -> tuple[
     return wall, read_report(report)
 
 
-def render_clip(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
+def render_clip(engine: Engine, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     """Render the clip like `nst-video video` does; returns timing and loss statistics."""
     with tempfile.TemporaryDirectory() as tmp:
-        wall, stats = render_frames(engine, args, Path(tmp))
+        wall, stats = render_frames(engine, settings, args, Path(tmp))
     busy = sum(s["seconds"] for s in stats)
     return {
         "wall": wall,
@@ -209,13 +213,13 @@ def render_clip(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def device_busy(engine: Engine, args: argparse.Namespace) -> float:
+def device_busy(engine: Engine, settings: Settings, args: argparse.Namespace) -> float:
     """Fraction of a clip render's wall time the device spends computing: on CUDA the union of
     kernel intervals, on the CPU the union of top-level torch ops (under the profiler)."""
     cuda = engine.device.type == "cuda"
     activity = ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU
     with tempfile.TemporaryDirectory() as tmp, profile(activities=[activity]) as prof:
-        wall, _ = render_frames(engine, args, Path(tmp))
+        wall, _ = render_frames(engine, settings, args, Path(tmp))
     kind = DeviceType.CUDA if cuda else DeviceType.CPU
     spans = sorted(
         (e.time_range.start, e.time_range.end)
@@ -229,7 +233,9 @@ def device_busy(engine: Engine, args: argparse.Namespace) -> float:
     return busy / 1e6 / wall
 
 
-def host_reads(engine: Engine, frame: np.ndarray, evaluations: int) -> dict[str, float]:
+def host_reads(
+    engine: Engine, settings: Settings, frame: np.ndarray, evaluations: int
+) -> dict[str, float]:
     """Device-to-host reads per loss evaluation: ours vs torch.optim.LBFGS on the same loss.
     Each is a synchronisation on a GPU (the queue drains while Python decides)."""
     content = to_tensor(frame, engine.device)
@@ -243,7 +249,7 @@ def host_reads(engine: Engine, frame: np.ndarray, evaluations: int) -> dict[str,
     finally:
         core_device.to_host = real_read
     x = content.clone().requires_grad_(True)
-    history = engine.settings.optim.history_size
+    history = settings.optim.history_size
     reference = torch.optim.LBFGS([x], max_iter=evaluations, max_eval=evaluations,
                                   history_size=history, tolerance_grad=0, tolerance_change=0,
                                   line_search_fn="strong_wolfe")  # fmt: skip
@@ -280,12 +286,13 @@ class _Reads(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def tutorial_way(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
+def tutorial_way(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     """The seed tutorial's way (harness.tutorial_settings) over the same frames."""
-    tutorial = copy.copy(engine)
-    tutorial.settings = tutorial_settings(engine.settings, args.tutorial_evaluations)
+    tutorial = tutorial_settings(settings, args.tutorial_evaluations)
+    engine = make_engine([read_image(args.style)], tutorial, args.weights)
+    engine.style_targets(args.size)  # as the way it is compared with: targets made before
     with tempfile.TemporaryDirectory() as tmp:
-        wall, stats = render_frames(tutorial, args, Path(tmp))
+        wall, stats = render_frames(engine, tutorial, args, Path(tmp))
     styles = [s["style"] for s in stats]
     return {"wall": wall, "s_per_frame": wall / len(stats), "style": statistics.mean(styles)}
 
@@ -364,7 +371,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def floors(engine: Engine, frame: np.ndarray, args: argparse.Namespace) -> Result:
+def floors(
+    engine: Engine, settings: Settings, frame: np.ndarray, args: argparse.Namespace
+) -> Result:
     """--floor-only: the floor and per-evaluation time per VGG layout (and the parts)."""
     layouts = args.layouts.split(",")
     engines = [with_layout(engine, layout) for layout in layouts]
@@ -377,7 +386,7 @@ def floors(engine: Engine, frame: np.ndarray, args: argparse.Namespace) -> Resul
                            ratio])  # fmt: skip
     tables = [table]
     if args.parts:
-        parts = [evaluation_parts(e, frame, args.repeats) for e in engines]
+        parts = [evaluation_parts(e, settings, frame, args.repeats) for e in engines]
         tables.append(
             Table(
                 f"parts of an evaluation, ms ({network_label(args)})",
@@ -410,12 +419,12 @@ def run(args: argparse.Namespace) -> Result:
     frame = frames[0]
     engine.style_targets(max(frame.shape[:2]))
     if args.floor_only:
-        return floors(engine, frame, args)
+        return floors(engine, base, frame, args)
     floor, per_eval, ratio = floor_and_evaluation(engine, frame, args.evaluations, args.repeats)
-    clip = render_clip(engine, args)
+    clip = render_clip(engine, base, args)
     memory = peak_memory(device)  # before the profiler, whose event records take memory
-    busy = None if args.skip_profile else device_busy(engine, args)
-    reads = host_reads(engine, frame, args.evaluations)
+    busy = None if args.skip_profile else device_busy(engine, base, args)
+    reads = host_reads(engine, base, frame, args.evaluations)
     result: dict[str, Any] = {
         "device": str(device),
         "precision": f"{args.precision} -> {engine.precision}",  # what auto became here
@@ -431,7 +440,7 @@ def run(args: argparse.Namespace) -> Result:
     if not args.skip_multiscale:
         result["multiscale"] = multiscale(make, frame, args.multiscale_evaluations)
     if not args.skip_tutorial:
-        tut = tutorial_way(engine, args)
+        tut = tutorial_way(base, args)
         result["tutorial"] = tut
         result["speedup_vs_tutorial"] = tut["wall"] / clip["wall"]
     result.update(memory)

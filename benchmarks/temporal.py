@@ -378,9 +378,9 @@ def run(args: argparse.Namespace) -> Result:
         "frames": len(inputs),
         "frames_read": read,
         "size": [inputs[0].shape[1], inputs[0].shape[0]],
-        "consistent_fraction": [round(ff.consistent_fraction, 4) for ff in flows],
+        "consistent_fraction": [round(m.consistent_fraction, 4) for m in flows],
         "long_range_consistent_fraction": {
-            k: [round(ff.consistent_fraction, 4) for ff in fs] for k, fs in long_flows.items()
+            k: [round(m.consistent_fraction, 4) for m in fs] for k, fs in long_flows.items()
         },
         "methods": {r.name: r.scores for r in results},
         "targets": checks,

@@ -16,7 +16,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from nst_video.media.paths import check_inputs
 from nst_video.models import weights_source
 from nst_video.pipeline.job import render_video
 from nst_video.pipeline.preflight import Parallel
+from nst_video.pipeline.styling import absolute_styling, styles_of
 from nst_video.progress import Callback, ImageDone, ImageFailed, ignore
 from nst_video.video.resize import resize_long_side, resize_to
 from nst_video.workdir.manifest import Job
@@ -393,10 +394,13 @@ def video_job(
     settings: Settings,
 ) -> Job:
     """A video's render job (the CLI's `video` and stylize_video), its paths absolute so that
-    a resume works from any directory."""
+    a resume works from any directory; with a style schedule (style_at) and no `styles`, the
+    schedule's style images."""
+    video = absolute_styling(settings.video)
+    settings = replace(settings, video=video)
     return Job(
         absolute(input),
-        tuple(absolute(s) for s in styles),
+        tuple(absolute(s) for s in styles) or tuple(styles_of(video, [])),
         absolute(output),
         absolute(weights) if weights is not None else None,
         absolute(report) if report is not None else None,

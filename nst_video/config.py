@@ -10,8 +10,10 @@ Each field is also the one source of its option: `opt(default, help, panel, ...)
 command-line flag (--field-name unless `flag=` says otherwise), its --help text and box (one of
 PANELS), the words it takes (`choices=`, shown as [a|b]; validation still checks them), its
 role (`role=`), the commands that have it (`commands=`; by default a VideoConfig field is the
-video command's, any other field all three stylizing commands') and, per command, another
-default or help (`on={"video": {"default": None}}`). From that metadata the CLI builds its
+video command's, any other field all three stylizing commands'), per command another default
+or help (`on={"video": {"default": None}}`), and for a list whose items may hold commas (paths)
+that the flag is repeated, one item each (`repeat=True`: --style-at 0:a.jpg --style-at
+120:b.jpg; other lists are comma-separated). From that metadata the CLI builds its
 options and the options -> Settings mapping (cli/options.py, settings_from_cli),
 `settings_from_flat` maps flat keywords (the field names: `style_weight=5`) to Settings for the
 Python API and --config files, a work directory's fingerprint keeps the video command's result
@@ -84,6 +86,9 @@ class Cli:
     choices: tuple[str, ...] | None = None
     invert: bool = False  # a flag that sets the field False (--no-audio)
     path: bool = False  # text that may name a file: an empty one is a usage error
+    # A list given by repeating the flag, one item each (--style-at 0:a.jpg --style-at 9:b.jpg):
+    # for items that may hold commas, such as paths.
+    repeat: bool = False
     # Per command: {"video": {"default": None, "help": ...}}.
     on: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -497,7 +502,7 @@ class VideoConfig:
     # How the previous output is resampled onto the new frame (warm start and temporal target).
     # Bilinear is a low-pass filter and each frame starts from the last one resampled: on
     # tree.avi at 96 px (300 frames, 45 with sub-pixel motion) repeated bilinear warps alone cut
-    # the Laplacian variance to 7% of the input's, 8x8 Lanczos to 78% (scripts/eval_drift.py).
+    # the Laplacian variance to 7% of the input's, 8x8 Lanczos to 78% (benchmarks/drift.py).
     # Rendered (64 px, style weight 2), frames 270-299 kept 91% of independent renders'
     # sharpness with bilinear warm starts, 102% with Lanczos; style and colour did not drift.
     warp_interpolation: str = "lanczos"
@@ -520,7 +525,7 @@ class VideoConfig:
         True, "Drop the audio track.", "Encoding", role=ENCODING, flag="--no-audio", invert=True
     )
     # Frames a parallel segment renders before its start and crossfades with the previous
-    # segment. Trained VGG16, sample clip, 2 workers (scripts/eval_seams.py): seam pairs' warping
+    # segment. Trained VGG16, sample clip, 2 workers (benchmarks/seams.py): seam pairs' warping
     # error was 2.44x / 1.28x / 1.08x the in-segment pairs' at 4 / 8 / 12, where a one-worker
     # render has 1.10x on the same pairs; 12 is the shortest measured that hides the seam.
     segment_warmup: int = opt(
@@ -529,7 +534,7 @@ class VideoConfig:
     # Earlier frames each frame is tied to (Ruder et al.'s long-term consistency): offset k
     # adds a temporal term against frame t-k's output, masked so that each pixel follows the
     # nearest earlier frame where it was visible; (1,) is the short-term loss alone. Measured
-    # (trained VGG16, 128 px, scripts/eval_temporal.py): 1,2,4 halved the warping error between
+    # (trained VGG16, 128 px, benchmarks/temporal.py): 1,2,4 halved the warping error between
     # frames t-4 and t on tree.avi (3.3e-4 -> 1.4e-4) and on a clip with an object passing in
     # front of the background (1.8e-3 -> 8.2e-4), 30-80x lower on pixels revealed again; the
     # adjacent error moved by 5% (down on tree.avi, up on the occlusion clip), style and
@@ -573,6 +578,42 @@ class VideoConfig:
     # the border, which used all 100 in pass 1, used all 50.
     pass_iterations: int = opt(
         50, "Loss evaluations per frame in passes 2 and later.", "Multi-pass"
+    )
+    # A style schedule, "WHEN:STYLE" keyframes (video/schedule.py): the Gram targets of the
+    # style images are blended per frame, a pure function of the frame index. Empty: --style.
+    style_at: tuple[str, ...] = opt(
+        (),
+        "Style schedule keyframe WHEN:STYLE, WHEN a frame index (120) or MM:SS.S (0:05.0); "
+        "repeat: the style targets are interpolated between keyframes (replaces --style).",
+        "Look",
+        commands=(VIDEO, PREVIEW),
+        repeat=True,
+    )
+    # None: the crossfade takes the whole gap between keyframes, the smoothest change.
+    style_transition: int | None = opt(
+        None,
+        "Crossfade length in frames before each --style-at keyframe (default: the whole gap; "
+        "0: a cut).",
+        "Look",
+        commands=(VIDEO, PREVIEW),
+    )
+    # One region per style (Gatys et al. 2017 guided Gram targets, core/guided.py); empty: the
+    # styles apply to the whole frame.
+    style_masks: tuple[str, ...] = opt(
+        (),
+        "Region of each --style, one per style in order (white: the style's region): an image "
+        "sequence, a video, or one image for every frame.",
+        "Look",
+        flag="--style-mask",
+        repeat=True,
+    )
+    # None: every pixel is styled.
+    keep_mask: str | None = opt(
+        None,
+        "Region kept unstyled (white): image sequence, video or one image; the style term is "
+        "weighted by (1 - mask), the temporal term still applies everywhere.",
+        "Look",
+        path=True,
     )
 
     def __post_init__(self) -> None:
@@ -757,6 +798,8 @@ def settings_from_cli(command: str, values: Mapping[str, Any]) -> Settings:
     for name, value in values.items():
         setting = known[name]
         given = not value if setting.cli and setting.cli.invert else value
+        if setting.cli and setting.cli.repeat and given is None:  # the flag not given
+            given = ()
         flat[name] = coerce(setting, given, setting.flag)
     return settings_from_flat(defaults_for(command), command=command, **flat)
 
@@ -765,6 +808,8 @@ def cli_text(setting: Setting, value: Any) -> Any:
     """A setting's value as its option takes it (settings_from_cli's inverse, per value)."""
     if setting.cli and setting.cli.invert:
         return not value
+    if setting.cli and setting.cli.repeat:  # one item per flag; none: the flag not given
+        return list(value) or None
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     if isinstance(value, Fraction):

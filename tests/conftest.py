@@ -27,6 +27,18 @@ NO_FETCH = "tests must not fetch weights: pass --weights or use a fixture"
 FAILING_PIP = shlex.join([sys.executable, "-c", f"import sys; sys.exit({NO_FETCH!r})"])
 
 
+# Fixtures that run nst-video in a subprocess (a reference render, a finished work directory,
+# renders to kill, Ray workers): a test that uses one is `slow` however quick its own body is,
+# so `make test-fast` leaves it out even when it carries no marker of its own.
+SUBPROCESS_FIXTURES = frozenset({"reference", "finished", "spawn", "one_worker", "two_workers"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SUBPROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _fast_small_tensors() -> Iterator[None]:
     # Backward passes through random VGG weights at 32 px produce denormal floats that make the

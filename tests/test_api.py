@@ -146,7 +146,7 @@ def test_sweep_items_render_each_style_weight(
         expected = tmp_path / f"alone{item.style_weight:g}.jpg"
         stylize_batch(make_engine([style_rgb], alone, weights_file), [BatchItem(content, expected)])
         assert item.output.read_bytes() == expected.read_bytes()
-    assert engine.settings.loss.style_weight == FAST_32.loss.style_weight
+    assert engine.loss.style_weight == FAST_32.loss.style_weight
 
 
 def test_initial_image(content_rgb: np.ndarray, image_file: Callable[..., Path]) -> None:
@@ -210,7 +210,8 @@ def test_unknown_keyword_lists_the_valid_ones(content_rgb: np.ndarray) -> None:
     assert message.startswith(head)
     # Then the image settings, in their declaration order (config.py may reorder them).
     assert set(message[len(head) :].split(", ")) == {
-        "model", "content_layers", "style_layers", "style_layer_weights", "content_weight",
+        "model", "content_layers", "style_layers", "style_layer_weights", "style_loss",
+        "content_weight",
         "style_weight", "tv_weight", "range_weight", "optimizer", "iterations", "history_size",
         "tolerance", "window", "adam_lr", "log_every", "size", "style_scale", "style_blend",
         "pooling", "padding", "margin", "preserve_colors", "init", "seed", "coarse_start",
@@ -539,6 +540,7 @@ def test_stylize_video_styles_are_files(
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
+@pytest.mark.slow
 def test_docs_api_examples_run(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

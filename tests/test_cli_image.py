@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import run_in_process
+from cli_helpers import run_capturing, run_in_process
 from PIL import Image
 from typer.testing import CliRunner, Result
 
@@ -715,7 +715,11 @@ def test_settings_import_no_torch_or_cv2() -> None:
 @pytest.mark.parametrize(
     ("args", "line"),
     [
-        (["video", "x.mp4"], "Missing option '--style' / '-s'; see nst-video video --help"),
+        (["video", "x.mp4", "-o", "o.mp4"],
+         "Missing option '--style' / '-s' (or a schedule: --style-at); see nst-video video --help"),
+        (["video", "x.mp4", "-o", "o.mp4", "-s", "s.png", "--style-at", "0:s.png"],
+         "give either --style or --style-at: a schedule names its style images; see nst-video "
+         "video --help"),
         (["image", "a.png", "-s", "s.png", "-o", "o.png", "--size", "big"],
          "Invalid value for '--size': Input should be a valid integer, unable to parse string "
          "as an integer; see nst-video image --help"),
@@ -804,9 +808,10 @@ def test_style_weight_sweep_says_what_it_wrote(
     out = tmp_path / "out.jpg"
     args = ["image", str(content), "-s", str(style), "-o", str(out), "--weights", str(weights_file)]
     fast = [a for a in FAST if a != "--quiet"]
-    code, err = run_in_process(capsys, *args, *fast, "--style-weight", "0.5,2")
+    code, out, err = run_capturing(capsys, *args, *fast, "--style-weight", "0.5,2")
     assert code == 0, err
     assert err.splitlines()[-1] == f"wrote {tmp_path / 'out.sw0.5.jpg'}, {tmp_path / 'out.sw2.jpg'}"
+    assert "; style 0.5,2, content 1, tv 10; " in out  # the settings line names every value
 
 
 def test_style_weight_sweep_never_replaces_what_it_did_not_write(

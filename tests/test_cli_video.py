@@ -63,6 +63,7 @@ def test_mp4_output_has_all_frames_the_input_rate_and_its_audio(
     assert info.has_audio
 
 
+@pytest.mark.slow
 def test_no_audio_drops_the_track(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -79,6 +80,7 @@ def test_no_audio_drops_the_track(
     assert not info.has_audio
 
 
+@pytest.mark.slow
 def test_start_and_frames_render_that_range_and_cut_the_audio_to_it(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,

@@ -124,6 +124,7 @@ def test_w2_render_lowers_its_style_term(
     assert gram.measure(content, content)["style"] != pytest.approx(before, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_style_targets_use_the_scaled_style(
     engine: Engine, state_dict: Mapping[str, Tensor], style_rgb: np.ndarray
 ) -> None:

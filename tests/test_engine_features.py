@@ -240,9 +240,9 @@ def test_margin_optimizes_a_mirrored_canvas_and_crops_it(state_dict, content):
     seen = []
     loss_for = engine.loss_for
 
-    def spy(canvas, temporal=None, long_side=None):
+    def spy(canvas, temporal=None, long_side=None, guide=None):
         seen.append((canvas, temporal, long_side))
-        return loss_for(canvas, temporal, long_side)
+        return loss_for(canvas, temporal, long_side, guide)
 
     engine.loss_for = spy  # type: ignore[method-assign]
     mask = np.ones(content.shape[:2], np.float32)

@@ -170,6 +170,7 @@ class StandIn:
         temporal: Temporal | None = None,
         callback: Callable[[Event], None] | None = None,
         refine: bool = False,
+        guide: object = None,  # a schedule's or masks' (none here)
     ) -> Stylized:
         image = init if init.dtype == np.uint8 else np.rint(init * 255).astype(np.uint8)
         self.seen.append((temporal is not None, "refine" if refine else "first"))
@@ -280,7 +281,7 @@ def test_a_backward_pass_takes_frames_i_plus_2_and_4_where_i_plus_1_was_occluded
     )
     monkeypatch.setattr(flow, "frame_flow", occluded.frame_flow)
     monkeypatch.setattr(flow, "pair_flows", occluded.pair_flows)
-    monkeypatch.setattr(flow, "is_scene_cut", lambda ff, threshold=0.5: False)
+    monkeypatch.setattr(flow, "is_scene_cut", lambda motion, threshold=0.5: False)
     frames = [np.full((height, width, 3), 10 * i, np.uint8) for i in range(8)]
     previous, store = FrameStore(tmp_path / "p1"), FrameStore(tmp_path / "p2")
     for index in range(8):
@@ -311,14 +312,14 @@ def main_adjacent_neighbour(
     kept here as the reference a render with --temporal-offsets 1 must reproduce."""
     (adjacent,) = [e for e in earlier if e.offset == 1]
     if step > 0:
-        ff = flow.frame_flow(adjacent.input, content, video.flow)
-        ordered = ff
+        motion = flow.frame_flow(adjacent.input, content, video.flow)
+        ordered = motion
     else:
-        ordered, ff = flow.pair_flows(content, adjacent.input, video.flow)
+        ordered, motion = flow.pair_flows(content, adjacent.input, video.flow)
     if flow.is_scene_cut(ordered, video.scene_cut_threshold):
         return None
-    warped = flow.warp(adjacent.output, ff.backward, video.warp_interpolation)
-    return Neighbour(warped, ff.mask, ff.consistent_fraction)
+    warped = flow.warp(adjacent.output, motion.backward, video.warp_interpolation)
+    return Neighbour(warped, motion.mask, motion.consistent_fraction)
 
 
 @pytest.mark.slow
@@ -500,6 +501,23 @@ def _factory(weights: Path) -> Callable[[Job], Engine]:
 
 def _messages(events: list[Event]) -> list[str]:
     return [e.text for e in events if isinstance(e, Message)]
+
+
+def test_dropping_a_range_discards_an_earlier_pass_whole_but_only_the_range_in_frames(
+    tmp_path: Path,
+) -> None:
+    # A work directory named like the folder of the earlier passes: frames/ is still the
+    # render's own, holding frames of other ranges too.
+    work = WorkDir(tmp_path / "passes")
+    final, earlier = work.pass_frames(3, 3), work.pass_frames(2, 3)
+    frame = np.zeros((4, 6, 3), np.uint8)
+    for index in range(4):
+        final.save_frame(index, frame, {})
+        earlier.save_frame(index, frame, {})
+    final.drop_all(range(1, 3))
+    earlier.drop_all(range(1, 3))
+    assert final.done_frames(range(4)) == [0, 3]
+    assert earlier.done_frames(range(4)) == [] and not work.passes_dir.exists()
 
 
 def test_another_frame_range_or_a_changed_input_renders_the_later_passes_again(

@@ -232,7 +232,7 @@ def test_preview_takes_every_stylization_option_of_video() -> None:
         "--work-dir",
         "--restart", "--workers", "--ray-address", "--segment-warmup", "--temporal-offsets",
         "--passes", "--pass-blend", "--temporal-from-pass", "--pass-iterations", "--like",
-        "--save-config",
+        "--save-config", "--style-mask", "--keep-mask",
     }  # fmt: skip
     assert options("image") - options("preview") == {
         "--init", "--output-ext", "--save-every", "--save-config",

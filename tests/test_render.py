@@ -83,9 +83,11 @@ def test_previous_output_is_resampled_with_the_configured_kernel(
     prev_out = make_image(48, 64, 5)
     video = VideoConfig(warp_interpolation=interpolation)
     start = _from_previous(moving[1], moving[0], prev_out, video)
-    ff = flow.frame_flow(moving[0], moving[1], video.flow)
+    motion = flow.frame_flow(moving[0], moving[1], video.flow)
     assert start.temporal is not None
-    assert np.array_equal(start.temporal.warped, flow.warp(prev_out, ff.backward, interpolation))
+    assert np.array_equal(
+        start.temporal.warped, flow.warp(prev_out, motion.backward, interpolation)
+    )
 
 
 def test_flow_none_starts_from_the_unwarped_previous_output(
@@ -127,12 +129,12 @@ def test_hard_cut_restarts_from_content(
 def test_disoccluded_pixels_start_from_content(moving: list[np.ndarray]) -> None:
     black = np.zeros_like(moving[0])
     start = _from_previous(moving[1], moving[0], black, VIDEO)
-    ff = flow.frame_flow(moving[0], moving[1], "dis")
+    motion = flow.frame_flow(moving[0], moving[1], "dis")
     assert start.temporal is not None
-    assert np.array_equal(start.temporal.mask, ff.mask)
+    assert np.array_equal(start.temporal.mask, motion.mask)
     # Pixels that entered at the left edge have no history in the previous output.
-    assert (ff.mask[:, 0] < 0.5).all()
-    new, old = ff.mask < 0.5, ff.mask > 0.5
+    assert (motion.mask[:, 0] < 0.5).all()
+    new, old = motion.mask < 0.5, motion.mask > 0.5
     assert np.array_equal(start.image[new], moving[1][new])
     assert np.array_equal(start.image[old], np.zeros_like(start.image[old]))
 

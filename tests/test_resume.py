@@ -1215,7 +1215,7 @@ def test_a_work_dir_made_with_scales_is_refused_in_one_line(
     with pytest.raises(ResumeError) as caught:
         Manifest.from_dict(old)
     assert str(caught.value) == (
-        "this render used image.scales = 2, which this version of nst-video no longer has; "
+        "this render used --scales 2, which this version of nst-video no longer has; "
         "finish it with the version that began it, or pass --restart to render it again"
     )
 

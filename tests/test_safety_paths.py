@@ -283,6 +283,7 @@ def test_two_inputs_for_one_output_name_are_refused_before_any_work(
 # --- 4. --restart with a new --start keeps the delivered frames it does not replace ----------
 
 
+@pytest.mark.slow
 def test_a_new_start_keeps_earlier_delivered_frames_and_a_shorter_end_removes_later_ones(
     video: Callable[..., tuple[int, str]], tmp_path: Path
 ) -> None:

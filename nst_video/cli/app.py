@@ -24,6 +24,7 @@ from nst_video.cli.options import (
     Quiet,
     RayAddress,
     SaveConfig,
+    ScheduledStyles,
     Styles,
     StyleWeightSweep,
     Weights,
@@ -197,7 +198,6 @@ def video(
             show_default=False,
         ),
     ],
-    style: Styles,
     output: Annotated[
         str,
         typer.Option(
@@ -209,6 +209,7 @@ def video(
             ),
         ),
     ],
+    style: ScheduledStyles = None,
     report: Annotated[
         Path | None,
         typer.Option(parser=path_value, help="Write per-frame statistics (JSONL)."),
@@ -278,12 +279,14 @@ app.command(cls=_Command)(report)
 @setting_options(PREVIEW)
 def preview(
     input: Annotated[str, typer.Argument(parser=text_path, help="Video file or image sequence.")],
-    style: Styles,
     output: Annotated[
         Path,
         typer.Option("--output", "-o", parser=path_value, help="Contact sheet image (PNG)."),
     ],
-    count: Annotated[int, typer.Option(help="Frames spread over the clip.")] = 4,
+    style: ScheduledStyles = None,
+    count: Annotated[
+        int, typer.Option(help="Frames spread over the clip (with --style-at: over the schedule).")
+    ] = 4,
     style_weight: StyleWeightSweep = f"{LossConfig().style_weight:g}",
     config: ConfigFile = None,
     overwrite: Overwrite = False,

@@ -15,6 +15,13 @@ from typing import Any
 
 import typer
 
+try:  # typer >= 0.2x ships its own copy of click (as in app.py)
+    from typer._click.exceptions import UsageError
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import UsageError
+    from click.globals import get_current_context
+
 from nst_video.api import (
     BatchItem,
     engine_for,
@@ -32,6 +39,7 @@ from nst_video.config import (
     PREVIEW,
     VIDEO,
     Settings,
+    VideoConfig,
     cli_text,
     comma_values,
 )
@@ -61,6 +69,13 @@ from nst_video.pipeline.outputs import input_files
 from nst_video.pipeline.preflight import Parallel, default_work_dir, open_work_dir
 from nst_video.pipeline.preview import contact_sheet, pick_frames
 from nst_video.pipeline.report import LiveReport, open_report
+from nst_video.pipeline.styling import (
+    check_styling,
+    frame_schedule,
+    schedule_frames,
+    schedule_guide,
+    styles_of,
+)
 from nst_video.progress import Event, ImageFailed, Message, format_duration
 from nst_video.workdir.manifest import Job
 from nst_video.workdir.status import render_status
@@ -108,11 +123,11 @@ def _is_preset(path: Path) -> bool:
         return False
 
 
-def _announce(settings: Settings, command: str, quiet: bool) -> None:
+def _announce(settings: Settings, command: str, quiet: bool, sweep: Sequence[float] = ()) -> None:
     """The settings a command runs with, one line on stdout (none with --quiet): on stderr it
     would come before an error, which is one line there."""
     if not quiet:
-        print(summary(settings, command), flush=True)
+        print(summary(settings, command, sweep), flush=True)
 
 
 @contextlib.contextmanager
@@ -146,7 +161,7 @@ def image(
 ) -> int:
     """Returns the number of failed inputs."""
     settings, sweep = style_weight_sweep(settings, style_weight)
-    _announce(settings, IMAGE, quiet)
+    _announce(settings, IMAGE, quiet, sweep)
     inputs = [*content, *style, *_weights(weights), *([config] if config else [])]
     save_preset(save_config, settings, IMAGE, inputs, overwrite)
     with memory_boundary(settings.image.size):
@@ -319,7 +334,7 @@ def _without_failures(reporter: ProgressReporter) -> Callable[[Event], None]:
 
 def video(
     input: str,
-    style: list[Path],
+    style: list[Path] | None,
     output: str,
     report: Path | None,
     report_html: Path | None,
@@ -335,12 +350,13 @@ def video(
     ray_address: str | None,
     settings: Settings,
 ) -> None:
+    styles = video_styles(style, settings.video)
     _announce(settings, VIDEO, quiet)
-    job = video_job(input, style, output, weights, report, settings)
+    job = video_job(input, style or [], output, weights, report, settings)
     if save_config is not None:
         source = open_source(input, settings.video.fps)
         presets = [p for p in (config, like and WorkDir(like).manifest_path) if p]
-        inputs = [*input_files(source), *style, *_weights(weights), *presets]
+        inputs = [*input_files(source), *map(Path, styles), *_weights(weights), *presets]
         save_preset(save_config, settings, VIDEO, inputs, overwrite)
     with memory_boundary(settings.image.size):
         _run_render(
@@ -402,6 +418,20 @@ def _liveness(owner: dict | None) -> str:
     return f"running (pid {owner.get('pid')} on {owner.get('host')})"
 
 
+def video_styles(style: list[Path] | None, video: VideoConfig) -> list[str]:
+    """The style images of a render: --style's, or its schedule's (one or the other)."""
+    if style and video.style_at:
+        raise _usage("give either --style or --style-at: a schedule names its style images")
+    if not style and not video.style_at:
+        raise _usage("Missing option '--style' / '-s' (or a schedule: --style-at)")
+    return styles_of(video, [str(s) for s in style or ()])
+
+
+def _usage(message: str) -> UsageError:
+    """A usage error (exit 2, one line naming the command's --help), as click's own are."""
+    return UsageError(message, ctx=get_current_context(silent=True))
+
+
 def _run_render(
     job: Job,
     work_dir: Path | None,
@@ -458,7 +488,7 @@ def parse_sweep(text: str, what: str) -> tuple[float, ...]:
 
 def preview(
     input: str,
-    style: list[Path],
+    style: list[Path] | None,
     output: Path,
     count: int,
     style_weight: str,
@@ -469,18 +499,25 @@ def preview(
     settings: Settings,
 ) -> None:
     settings, sweep = style_weight_sweep(settings, style_weight)
-    _announce(settings, PREVIEW, quiet)
+    styles = [Path(s) for s in video_styles(style, settings.video)]
+    check_styling(settings.video, len(styles), settings.image.style_blend)
+    _announce(settings, PREVIEW, quiet, sweep)
     check_name_fits(output, "-o")
     check_output_image(output, overwrite)
     if not 1 <= count <= 12:
         raise OptionError(f"--count must be in 1..12, got {count}")
     source = open_source(input, settings.video.fps)
-    check_not_inputs({"-o": output}, [*input_files(source), *style, *_weights(weights)])
+    check_not_inputs({"-o": output}, [*input_files(source), *styles, *_weights(weights)])
+    schedule = frame_schedule(settings.video, source.fps)
     with memory_boundary(settings.image.size):
-        engine = make_engine(style, settings, weights, _notices(quiet))
-        indices = pick_frames(source.frame_count, count)
+        engine = make_engine(styles, settings, weights, _notices(quiet))
+        if schedule is None:
+            indices, guide_of = pick_frames(source.frame_count, count), None
+        else:
+            indices = schedule_frames(schedule, source.frame_count, count)
+            guide_of = schedule_guide(schedule)
         with ProgressReporter(quiet, unit="frame", total=len(indices) * len(sweep)) as reporter:
-            sheet = contact_sheet(engine, source, indices, reporter, sweep)
+            sheet = contact_sheet(engine, source, indices, reporter, sweep, guide_of)
     write_image(output, sheet)
     if not quiet:
         print(f"wrote {output}", file=sys.stderr)

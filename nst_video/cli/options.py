@@ -108,6 +108,16 @@ Styles = Annotated[
     list[Path],
     typer.Option("--style", "-s", parser=path_value, help="Style image; repeat to blend."),
 ]
+# `video` and `preview`: optional, since a schedule (--style-at) names its own style images.
+ScheduledStyles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--style",
+        "-s",
+        parser=path_value,
+        help="Style image; repeat to blend (or give a schedule with --style-at).",
+    ),
+]
 Weights = Annotated[
     Path | None,
     typer.Option(
@@ -174,7 +184,10 @@ def help_choices(command: str | None, option: str | None) -> tuple[str, ...] | N
 
 
 def _option_type(setting: Setting) -> Any:
-    """What the option parses: lists and frame rates as text (config.coerce reads them)."""
+    """What the option parses: lists and frame rates as text (config.coerce reads them), a
+    list given by repeating the flag as one text per flag."""
+    if setting.cli is not None and setting.cli.repeat:
+        return list[str] | None
     hint = setting.hint
     args = getattr(hint, "__args__", ())
     optional = type(None) in args

@@ -8,6 +8,7 @@ for `-` (style_weight = 5.0, temporal_offsets = [1, 2, 4]), as `COMMAND --help` 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -100,14 +101,16 @@ def _toml(value: Any) -> str:
     return json.dumps(str(value))  # a TOML basic string: JSON's escapes are TOML's
 
 
-def summary(settings: Settings, command: str) -> str:
-    """The settings a command runs with, in one line (network, size, seed, weights, budgets)."""
+def summary(settings: Settings, command: str, sweep: Sequence[float] = ()) -> str:
+    """The settings a command runs with, in one line (network, size, seed, weights, budgets);
+    `sweep`: the style weights of a --style-weight sweep, shown in place of the one."""
     loss, image, optim, video = settings.loss, settings.image, settings.optim, settings.video
     if image.size is not None:
         size = f"size {image.size}"
     else:
         size = f"size: the input's (at most {VIDEO_SIZE_CAP})"
-    weights = f"style {loss.style_weight:g}, content {loss.content_weight:g}, tv {loss.tv_weight:g}"
+    style = ",".join(f"{w:g}" for w in sweep or [loss.style_weight])
+    weights = f"style {style}, content {loss.content_weight:g}, tv {loss.tv_weight:g}"
     if command == VIDEO:
         weights += f", temporal {loss.temporal_weight:g}"
         budget = (

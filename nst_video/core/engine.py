@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from nst_video.config import ImageConfig, Settings
-from nst_video.core import losses
+from nst_video.core import guided, losses
 from nst_video.core.device import pick_device, resolve_precision
 from nst_video.core.optimize import LossFn, OptimizeResult, optimize
 from nst_video.core.vgg import VGGFeatures
@@ -176,6 +176,38 @@ def _with_margin(
     return mirror(content), mirror(init), temporal
 
 
+@dataclass(frozen=True, eq=False)
+class FrameGuide:
+    """What one frame of a schedule or a masked render adds to the settings' styles: the blend
+    weight of each style at this frame (None: --style-blend's), one region mask per style
+    (--style-mask) and a region kept unstyled (--keep-mask), HxW float32 in [0, 1] at the
+    frame's size (any size: resized with the frame)."""
+
+    weights: tuple[float, ...] | None = None
+    masks: tuple[np.ndarray, ...] | None = None
+    keep: np.ndarray | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.weights is None and self.masks is None and self.keep is None
+
+    def resized(self, shape: tuple[int, int], margin: int = 0) -> FrameGuide:
+        """The masks at height x width `shape`, mirrored into a `margin` px canvas as the
+        content is (a region goes on into the margin as the picture does)."""
+
+        def fit(mask: np.ndarray) -> np.ndarray:
+            mask = resize_to(mask.astype(np.float32), shape)
+            if margin:
+                mask = cv2.copyMakeBorder(
+                    mask, margin, margin, margin, margin, cv2.BORDER_REFLECT_101
+                )
+            return mask
+
+        masks = None if self.masks is None else tuple(fit(m) for m in self.masks)
+        keep = None if self.keep is None else fit(self.keep)
+        return FrameGuide(self.weights, masks, keep)
+
+
 @dataclass(frozen=True)
 class Stylized:
     image: np.ndarray  # HxWx3 uint8
@@ -210,6 +242,8 @@ class Engine:
             loss.style_layers, loss.style_layer_weights
         )
         self._targets: dict[int, losses.StyleTargets | losses.W2Targets] = {}
+        self._per_style: dict[int, list[dict[str, Tensor]]] = {}
+        self._per_style_means: dict[int, list[dict[str, Tensor]]] = {}  # for --style-loss w2
         # What `auto` means here; a render passes the one its work directory recorded.
         self.precision = resolve_precision(settings.compute.precision, device)
         self.bf16 = self.precision == "bf16"
@@ -223,15 +257,10 @@ class Engine:
     def style_targets(self, long_side: int) -> losses.StyleTargets | losses.W2Targets:
         """Gram targets for outputs whose long side is `long_side`, computed once and cached."""
         if long_side not in self._targets:
-            scale = self.image.style_scale
-            side = max(1, round(long_side * scale))
-            for number, style in enumerate(self.styles, 1):
-                self._check_style_size(number, style.shape[:2], side)
-            per_style = [self._statistics(resize_long_side(s, side)) for s in self.styles]
-            grams = losses.blend_grams([g for g, _ in per_style], self.blend)
+            grams = losses.blend_grams(self.style_grams(long_side), self.blend)
             if self.loss.style_loss == "w2":
                 # Means and second moments blend linearly: the blend is the mixture's Gaussian.
-                means = losses.blend_grams([m for _, m in per_style], self.blend)
+                means = losses.blend_grams(self._per_style_means[long_side], self.blend)
                 gaussians = {
                     n: losses.GaussianTarget.from_moments(means[n], grams[n]) for n in grams
                 }
@@ -239,6 +268,48 @@ class Engine:
             else:
                 self._targets[long_side] = losses.StyleTargets(grams, self.layer_weights)
         return self._targets[long_side]
+
+    def style_grams(self, long_side: int) -> list[dict[str, Tensor]]:
+        """Each style image's own Gram targets for outputs of `long_side`, computed once: a
+        schedule blends them per frame, region masks use them one per region."""
+        if long_side not in self._per_style:
+            scale = self.image.style_scale
+            side = max(1, round(long_side * scale))
+            for number, style in enumerate(self.styles, 1):
+                self._check_style_size(number, style.shape[:2], side)
+            stats = [self._statistics(resize_long_side(s, side)) for s in self.styles]
+            self._per_style[long_side] = [grams for grams, _ in stats]
+            self._per_style_means[long_side] = [means for _, means in stats]
+        return self._per_style[long_side]
+
+    def frame_targets(
+        self, long_side: int, guide: FrameGuide | None = None
+    ) -> losses.StyleTargets | losses.W2Targets | guided.GuidedTargets:
+        """The style targets of one frame: the render's own without a guide; else blended with
+        the guide's weights, or one style per region of its masks (at the canvas's size)."""
+        if guide is None or guide.is_empty:
+            return self.style_targets(long_side)
+        if self.loss.style_loss != "gram":
+            raise OptionError(
+                f"--style-loss {self.loss.style_loss} does not combine with style schedules or "
+                "region masks yet; use --style-loss gram with them"
+            )
+        per_style = self.style_grams(long_side)
+        if guide.masks is None:
+            grams = losses.blend_grams(per_style, guide.weights or self.blend)
+            if guide.keep is None:
+                return losses.StyleTargets(grams, self.layer_weights)
+            per_style = [grams]
+        masks = [self._mask(m) for m in guide.masks] if guide.masks is not None else None
+        keep = self._mask(guide.keep) if guide.keep is not None else None
+        like = keep if keep is not None else masks[0]  # type: ignore[index]
+        regions = guided.region_masks(masks, keep, len(per_style), like)
+        return guided.GuidedTargets(per_style, regions, self.layer_weights)
+
+    def _mask(self, mask: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None].to(
+            self.device
+        )
 
     def _check_style_size(self, number: int, shape: tuple[int, int], long_side: int) -> None:
         layers = self.loss.style_layers
@@ -281,13 +352,15 @@ class Engine:
         temporal: Temporal | None = None,
         callback: Callback = ignore,
         refine: bool = False,
+        guide: FrameGuide | None = None,
     ) -> Stylized:
         """Optimize from `init` (HxWx3) towards `content`'s features and the style targets.
 
         A frame with no temporal target starts coarse (level_long_sides): each level starts
         from the previous one's result upsampled, with its part of `budget` (split_budget)
         plus what the previous level left unspent. Not with `refine`, for an `init` that is
-        already a finished result (a later pass).
+        already a finished result (a later pass). `guide`: this frame's style weights and
+        region masks (a schedule, --style-mask, --keep-mask).
         """
         image = self.image
         long_side = max(content.shape[:2])
@@ -305,12 +378,17 @@ class Engine:
                 continue
             small = resize_long_side(content, side)
             done = self._stylize_once(
-                small, resize_to(init, small.shape[:2]), allowed - spent, None, callback
+                small,
+                resize_to(init, small.shape[:2]),
+                allowed - spent,
+                None,
+                callback,
+                guide=guide,
             )
             spent += done.optimization.evaluations
             init = done.image  # upsampled by the next level
         init = resize_to(init, content.shape[:2])
-        done = self._stylize_once(content, init, budget - spent, temporal, callback)
+        done = self._stylize_once(content, init, budget - spent, temporal, callback, guide)
         if spent:
             total = done.optimization.evaluations + spent
             done = Stylized(done.image, replace(done.optimization, evaluations=total))
@@ -330,14 +408,17 @@ class Engine:
         budget: int,
         temporal: Temporal | None,
         callback: Callback,
+        guide: FrameGuide | None = None,
     ) -> Stylized:
         # BORDER_REFLECT_101 mirrors without repeating the edge: at most side - 1 px.
         margin = min(self.image.margin, min(content.shape[:2]) - 1)
         long_side = max(content.shape[:2])  # the style's scale follows the frame, not the canvas
+        if guide is not None:
+            guide = guide.resized(content.shape[:2], margin)
         if margin:
             content, init, temporal = _with_margin(content, init, temporal, margin)
             callback = _cropping(callback, margin)
-        loss_fn = self.loss_for(content, temporal, long_side)
+        loss_fn = self.loss_for(content, temporal, long_side, guide)
         x = to_tensor(init, self.device)
         result = optimize(loss_fn, x, budget, self.optim, callback)
         if margin:
@@ -349,11 +430,16 @@ class Engine:
         return Stylized(to_uint8(image), result)
 
     def loss_for(
-        self, content: np.ndarray, temporal: Temporal | None = None, long_side: int | None = None
+        self,
+        content: np.ndarray,
+        temporal: Temporal | None = None,
+        long_side: int | None = None,
+        guide: FrameGuide | None = None,
     ) -> LossFn:
         """The loss `stylize` minimizes for `content`, over (1, 3, H, W) pixels in [0, 1], with
-        the style targets of outputs of `long_side` (default: the content's)."""
-        targets = self.style_targets(long_side or max(content.shape[:2]))
+        the style targets of outputs of `long_side` (default: the content's), and `guide`'s
+        weights and masks (at the content's size)."""
+        targets = self.frame_targets(long_side or max(content.shape[:2]), guide)
         with torch.no_grad():
             features = self.features(to_tensor(content, self.device))
         content_targets = {n: features[n] for n in self.loss.content_layers}
@@ -389,7 +475,7 @@ class Engine:
     def _loss_fn(
         self,
         content_targets: dict[str, Tensor],
-        targets: losses.StyleTargets | losses.W2Targets,
+        targets: losses.StyleTargets | losses.W2Targets | guided.GuidedTargets,
         temporal: Temporal | None,
     ) -> LossFn:
         weights = self.loss

@@ -24,6 +24,7 @@ from nst_video.core.device import use_threads
 from nst_video.errors import Interrupted, NstError, OptionError, is_out_of_memory, plural
 from nst_video.media import open_source
 from nst_video.pipeline.passes import render_passes
+from nst_video.pipeline.styling import guided_source
 from nst_video.pipeline.sweep import EngineFactory
 from nst_video.progress import Callback, FrameDone, Message, ignore
 from nst_video.video.segments import Segment
@@ -137,7 +138,8 @@ def render_segment_task(
     work.write_worker(segment.index, worker)
     engine = make_engine(job)
     use_threads(threads)  # after the engine: building it set the process default
-    source = open_source(job.input, job.settings.video.fps)
+    plain = open_source(job.input, job.settings.video.fps)
+    source = guided_source(plain, job.settings.video, segment.frames)
     callback = watch if watch is not None else ignore
     video = job.settings.video
     return render_passes(engine, video, source, stores, segment.frames, long_side, callback)

@@ -10,6 +10,7 @@ from nst_video.config import check_segment_warmup, video_long_side
 from nst_video.core.device import pick_device, render_threads, resolve_precision, use_threads
 from nst_video.core.engine import check_frame_size, validate_settings
 from nst_video.core.weights import locate_weights
+from nst_video.errors import OptionError
 from nst_video.media.paths import check_inputs
 from nst_video.pipeline.background import interruptible
 from nst_video.pipeline.distributed import render_segments, require_ray
@@ -29,6 +30,7 @@ from nst_video.pipeline.preflight import (
     report_wrong_size,
     with_precision,
 )
+from nst_video.pipeline.styling import check_styling, guided_source, styles_of
 from nst_video.pipeline.sweep import EngineFactory
 from nst_video.progress import IMAGE, Callback, Event, FrameDone, Message, asking, ignore
 from nst_video.video import flow
@@ -66,6 +68,11 @@ def render_video(
         check_segment_warmup(video)
     # Workers on a cluster may have GPUs the driver lacks: there they check the device.
     validate_settings(job.settings, len(job.styles), check_device=parallel.address is None)
+    check_styling(video, len(job.styles), job.settings.image.style_blend)
+    if list(job.styles) != styles_of(video, job.styles):
+        raise OptionError(
+            "--style cannot be combined with --style-at: the schedule names its style images"
+        )
     check_inputs(job.styles, job.weights)
     if parallel.enabled:
         require_ray()  # before any work: one line that says how to install it
@@ -78,6 +85,8 @@ def render_video(
     height_width = (source.size[1], source.size[0])
     flow_need = flow.size_need(video.init, video.flow)
     check_frame_size(height_width, long_side, layers, job.settings.image, "the frames", flow_need)
+    # Masks opened and checked (size, frame count) and the schedule resolved, before any work.
+    guided = guided_source(source, video, indices)
     if source.warning:
         callback(Message(f"warning: {source.warning}"))
     # A cluster's workers may have devices the driver lacks: there each resolves `auto` itself.
@@ -133,7 +142,7 @@ def render_video(
             rendered = render_passes(
                 engine,
                 video,
-                source,
+                guided,
                 lambda number: work.pass_frames(number, passes),
                 indices,
                 long_side,

@@ -197,7 +197,9 @@ def open_checked_source(job: Job, work: WorkDir, overwrite: bool, restart: bool)
     # An output that is an input (or a link to one) is named as such before any other check
     # of it; check_paths repeats this with every file of an image sequence.
     what = "output directory" if is_directory_output(job.output) else "output"
-    check_not_inputs({what: job.output}, [Path(job.input), *map(Path, job.styles)])
+    masks = [*job.settings.video.style_masks, *filter(None, [job.settings.video.keep_mask])]
+    inputs = [Path(job.input), *map(Path, job.styles), *map(Path, masks)]
+    check_not_inputs({what: job.output}, inputs)
     check_output(job.output, overwrite, stored, job.settings.video.start)
     source = open_source(job.input, job.settings.video.fps)
     check_paths(job, work, source)

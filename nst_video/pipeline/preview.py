@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from nst_video.config import image_long_side
-from nst_video.core.engine import Engine, check_frame_size
+from nst_video.core.engine import Engine, FrameGuide, check_frame_size
 from nst_video.media import FrameSource
 from nst_video.progress import Callback, FrameDone, FrameStarted
 from nst_video.video.resize import resize_long_side
@@ -29,11 +29,13 @@ def contact_sheet(
     indices: Sequence[int],
     callback: Callback,
     style_weights: Sequence[float] | None = None,
+    guide_of: Callable[[int], FrameGuide] | None = None,
 ) -> np.ndarray:
     """Inputs in the top row, below them one row of results per style weight, each row labelled.
 
     `style_weights` defaults to the engine's own; every row starts from the content, so a row
-    is what a render with that one weight gives.
+    is what a render with that one weight gives. `guide_of` gives frame i's guide (a style
+    schedule's blend at i).
     """
     budget = engine.optim.iterations
     weights = list(style_weights or [engine.loss.style_weight])
@@ -53,7 +55,8 @@ def contact_sheet(
             done = len(indices) * (len(rows) - 1) + len(row)
             callback(FrameStarted(index, done, total, label, budget))
             start = time.perf_counter()
-            stylized = weighted.stylize(content, content, budget, callback=callback)
+            guide = guide_of(index) if guide_of is not None else None
+            stylized = weighted.stylize(content, content, budget, callback=callback, guide=guide)
             seconds = time.perf_counter() - start
             terms = dict(stylized.optimization.terms)
             evaluations = stylized.optimization.evaluations

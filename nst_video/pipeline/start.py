@@ -68,21 +68,23 @@ def temporal_start(
     known = dict(flows or {})
 
     def flow_from(offset: int) -> flow.FrameFlow:
-        ff = known.get(offset)
-        if ff is None:
-            ff = flow.frame_flow(by_offset[offset].input, content, video.flow)
-        return ff
+        motion = known.get(offset)
+        if motion is None:
+            motion = flow.frame_flow(by_offset[offset].input, content, video.flow)
+        return motion
 
-    ff = flow_from(1)
-    if flow.is_scene_cut(cut_flow or ff, video.scene_cut_threshold):
-        return FrameStart(content, video.first_iterations, "cut", None, ff.consistent_fraction)
+    adjacent = flow_from(1)
+    if flow.is_scene_cut(cut_flow or adjacent, video.scene_cut_threshold):
+        return FrameStart(
+            content, video.first_iterations, "cut", None, adjacent.consistent_fraction
+        )
     offsets = sorted(by_offset)
-    ffs = {1: ff, **{k: flow_from(k) for k in offsets[1:]}}
+    motions = {1: adjacent, **{k: flow_from(k) for k in offsets[1:]}}
     warps = {
-        k: flow.warp(by_offset[k].output, ffs[k].backward, video.warp_interpolation)
+        k: flow.warp(by_offset[k].output, motions[k].backward, video.warp_interpolation)
         for k in offsets
     }
-    masks = flow.long_term_masks({k: ffs[k].mask for k in offsets})
+    masks = flow.long_term_masks({k: motions[k].mask for k in offsets})
     # Pixels no earlier frame tracks reliably (disoccluded) start from the content instead;
     # the nearest offset that tracks a pixel gives its start (with 0/1 masks only one does).
     image = content
@@ -97,7 +99,7 @@ def temporal_start(
         video.iterations,
         init,
         combined_temporal(warps, masks),
-        ff.consistent_fraction,
+        adjacent.consistent_fraction,
         recovered,
     )
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from nst_video.config import VideoConfig
-from nst_video.core.engine import Engine, Stylized
+from nst_video.core.engine import Engine, FrameGuide, Stylized
 from nst_video.errors import ResumeError, plural
 from nst_video.media import FrameSource
 from nst_video.pipeline.background import FrameSaver, close_frames, prefetch
@@ -32,6 +32,7 @@ from nst_video.pipeline.start import (
     pass_neighbour,
     temporal_start,
 )
+from nst_video.pipeline.styling import resize_frame, split_frame
 from nst_video.progress import (
     IMAGE,
     Callback,
@@ -67,6 +68,7 @@ class Input:
     content: np.ndarray  # the frame at the render's size
     # Flows from the earlier frames by offset, computed in the background (FirstPass only).
     flows: Mapping[int, flow.FrameFlow]
+    guide: FrameGuide | None = None  # a schedule's blend and masks at this frame (styling.py)
 
 
 def direction(number: int) -> int:
@@ -202,14 +204,15 @@ class Sweep:
         recent: deque[tuple[int, np.ndarray]] = deque(maxlen=self.depth)
         offsets = self.video.temporal_offsets
         with contextlib.closing(contents):
-            for index, digest, content in contents:
+            for index, digest, frame in contents:
+                content, guide = split_frame(self.source, index, frame)
                 flows: dict[int, flow.FrameFlow] = {}
                 if ahead and not self.store.has_frame(index):
                     for earlier, frame in recent:
                         offset = (index - earlier) * self.step
                         if offset in offsets:
                             flows[offset] = flow.frame_flow(frame, content, self.video.flow)
-                yield Input(index, digest, content, flows)
+                yield Input(index, digest, content, flows, guide)
                 recent.append((index, content))
 
     def _needed_later(self, position: int) -> bool:
@@ -232,7 +235,13 @@ class Sweep:
         self.callback(FrameStarted(index, done, total, label, start.budget, later))
         began = time.perf_counter()
         stylized = self.engine.stylize(
-            content, start.image, start.budget, start.temporal, self.callback, refine=self.refine
+            content,
+            start.image,
+            start.budget,
+            start.temporal,
+            self.callback,
+            refine=self.refine,
+            guide=frame.guide,
         )
         seconds = time.perf_counter() - began
         stats = {**build_stats(index, start, stylized, seconds), "input": frame.digest}
@@ -352,7 +361,13 @@ def read_contents(
     """(index, digest of the decoded frame, frame at the render's size) for `indices`, in order."""
     with contextlib.closing(decoded(source, indices)) as frames:
         for index, digest, raw in frames:
-            yield index, digest, resize_long_side(raw, long_side)
+            # A frame with mask channels (styling.GuidedSource) resizes them on their own.
+            plain = raw.ndim == 3 and raw.shape[2] == 3
+            yield (
+                index,
+                digest,
+                resize_long_side(raw, long_side) if plain else resize_frame(raw, long_side),
+            )
 
 
 def reversed_contents(

@@ -117,7 +117,7 @@ def _current(group: str, stored: dict[str, Any]) -> dict[str, Any]:
             value = kept.pop(name)
             if value != neutral:
                 raise ResumeError(
-                    f"this render used {group}.{name} = {value}, which this version of "
+                    f"this render used --{name.replace('_', '-')} {value}, which this version of "
                     "nst-video no longer has; finish it with the version that began it, or "
                     "pass --restart to render it again"
                 )
