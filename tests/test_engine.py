@@ -230,3 +230,21 @@ def test_total_loss_is_the_weighted_sum_of_terms(
         2.0 * terms["content"] + 3.0 * terms["style"] + 5.0 * terms["tv"] + 7.0 * terms["temporal"]
     )
     assert result.loss == pytest.approx(expected, rel=1e-5)
+
+
+def test_w2_with_a_schedule_or_masks_is_refused(
+    state_dict: Mapping[str, Tensor], style_rgb: np.ndarray
+) -> None:
+    """Guided targets are Gram's only: w2 there would silently fall back to Gram."""
+    from nst_video.core.engine import FrameGuide
+    from nst_video.errors import OptionError
+
+    w2 = replace(SETTINGS, loss=replace(SETTINGS.loss, style_loss="w2"))
+    engine = Engine(state_dict, [style_rgb], w2, CPU)
+    assert isinstance(engine.frame_targets(32, FrameGuide()), losses.W2Targets)
+    with pytest.raises(OptionError) as caught:
+        engine.frame_targets(32, FrameGuide(weights=(1.0,)))
+    assert str(caught.value) == (
+        "--style-loss w2 does not combine with style schedules or region masks yet; "
+        "use --style-loss gram with them"
+    )
