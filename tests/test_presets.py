@@ -122,8 +122,9 @@ def test_like_a_directory_without_our_manifest_is_one_line(
         ("seed = 1\nseed = 2\n", " is not valid TOML: Cannot overwrite a value (at line 2, "
          "column 9)"),
         ("style_wieght = 5\n", ": 'style_wieght' is not a setting of image; valid keys: model, "
-         "content_layers, style_layers, style_layer_weights, style_weight, content_weight, "
-         "tv_weight, iterations, optimizer, history_size, tolerance, size, style_scale, "
+         "content_layers, style_layers, style_layer_weights, style_loss, style_weight, "
+         "content_weight, tv_weight, iterations, optimizer, history_size, tolerance, size, "
+         "style_scale, "
          "style_blend, pooling, padding, margin, preserve_colors, init, seed, coarse_start, "
          "device, precision"),
         ("[loss]\nstyle_weight = 5\n", ": 'loss' is a table; valid keys: model, "),
