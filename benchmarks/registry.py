@@ -19,6 +19,7 @@ BENCHMARKS = {
     "coarse": "benchmarks.coarse",
     "quality": "benchmarks.quality",
     "quantization": "benchmarks.quantization",
+    "calib": "benchmarks.calib",
 }
 
 

@@ -72,6 +72,9 @@ def arguments(name: str, files: dict[str, Path], weights: Path, out: Path) -> li
         "quantization": ["--input", clip, "--style", style, "--weights", str(weights),
                          "--size", "32", "--frames", "0,1", "--render-frame", "1",
                          "--iterations", "2", "--kmeans-iterations", "2", "--out", str(out)],
+        "calib": ["--content", content, "--style", style, *network, "--size", "32",
+                  "--variants", "a:optim.iterations=2",
+                  "b:optim.iterations=2,loss.style_weight=1.5", "--out", str(out)],
     }[name]  # fmt: skip
 
 
