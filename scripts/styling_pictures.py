@@ -21,8 +21,8 @@ from PIL import Image, ImageDraw, ImageFont
 from nst_video.media import open_source
 
 DATA = Path("/work/shared/data")
-# Fewer evaluations than `make demo` (80 / 25): made on two shared, heavily loaded cores.
-COMMON = ["--size", "192", "--first-iterations", "60", "--iterations", "12", "--overwrite"]
+# make demo's first-frame budget (80) and 30 per later frame: enough for the crossfade to show.
+COMMON = ["--size", "192", "--first-iterations", "80", "--iterations", "30", "--overwrite"]
 GAP = 4
 
 
