@@ -354,24 +354,27 @@ def render(
     workers: int = 1,
     restart: bool = True,
     make_engine: Any = None,
+    progress: Any = None,
 ) -> float:
     """What `nst-video video INPUT -s STYLE -o FRAMES_DIR/ --report REPORT --overwrite
     --restart` does, with any Settings: the API's stylize_video; returns the wall seconds.
     restart=False continues the frames already in `work_dir` (same settings), like a rerun.
     `make_engine` (a benchmark's own engine, e.g. one already built) goes to the pipeline's
-    entry point, render_video, in place of the API's engine factory."""
+    entry point, render_video, in place of the API's engine factory. `progress` receives the
+    events (nst_video.progress)."""
     from nst_video.api import stylize_video, video_job
     from nst_video.pipeline.job import render_video
     from nst_video.pipeline.preflight import Parallel
+    from nst_video.progress import ignore
 
     output = str(frames_dir) + "/"
     start = time.perf_counter()
     if make_engine is None:
         stylize_video(input_path, style, output, work_dir=work_dir, settings=settings,
                       weights=weights, report=report, overwrite=True, restart=restart,
-                      workers=workers)  # fmt: skip
+                      workers=workers, progress=progress)  # fmt: skip
     else:
         job = video_job(input_path, [style], output, weights, report, settings)
         render_video(job, work_dir, make_engine, overwrite=True, restart=restart,
-                     parallel=Parallel(workers))  # fmt: skip
+                     parallel=Parallel(workers), callback=progress or ignore)  # fmt: skip
     return time.perf_counter() - start

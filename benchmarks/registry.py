@@ -20,6 +20,8 @@ BENCHMARKS = {
     "quality": "benchmarks.quality",
     "quantization": "benchmarks.quantization",
     "calib": "benchmarks.calib",
+    "stoprule": "benchmarks.stoprule",
+    "compiled": "benchmarks.compiled",
 }
 
 

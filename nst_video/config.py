@@ -204,11 +204,12 @@ class LossConfig:
     # was ~5% of the loss and left rainbow pixel fringes; at 10 (~15%) they are gone, strokes kept.
     tv_weight: float = opt(10.0, "Weight of the total-variation term.", "Look")
     # Temporal term is a mean squared pixel difference in [0,1]; independent re-renders differ by
-    # ~1e-2, so a weight of 100 makes that flicker cost as much as a whole content loss. Trained
-    # VGG16, tree.avi (real motion, 128 px): warping error 5.2e-5 / 2.5e-5 / 1.75e-5 at 30 / 100 /
-    # 300, style term +0.8% from 100 to 300; past 100 the metric's floor dominates, so 100 stays.
+    # ~1e-2, so 100 makes that flicker cost as much as a whole content loss. 300 (docs/speed.md):
+    # L-BFGS's first steps from a warm start move reliable pixels too (warping error peaks at
+    # 15-30 evaluations, 1.5x its value at 100); at 300 a 40-evaluation frame is steadier than
+    # a 100-evaluation one at 100 (0.71x) with the independent scores within 1%.
     temporal_weight: float = opt(
-        100.0, "Weight of the temporal consistency term.", "Video and temporal", commands=(VIDEO,)
+        300.0, "Weight of the temporal consistency term.", "Video and temporal", commands=(VIDEO,)
     )
     # Penalty that keeps pixels in [0, 1] without clamping inside the optimizer.
     range_weight: float = 1e3
@@ -465,17 +466,18 @@ class ComputeConfig:
 
 @dataclass(frozen=True)
 class VideoConfig:
-    # Frame 0 and scene cuts start from the content (the budget of OptimConfig.iterations).
+    # Frame 0 and scene cuts start from the content. Default network, 256 px (docs/speed.md): at
+    # 150 evaluations the independent scores are within 0.8% of 300's (within 1.8% at 100).
     first_iterations: int = opt(
-        300,
+        150,
         "Loss evaluations for the first frame and scene cuts (every frame with --init content).",
         "Optimizer",
     )
-    # Later frames start from the flow-warped previous output (trained VGG16): near-static
-    # tree.avi frames converged after 21-28 evaluations, the panning sample clip used all 100,
-    # distinct (deduplicated) tree.avi frames 31-100 at 128 px and all 100 at 256 px.
+    # Later frames start from the flow-warped previous output: at 256 px they used all of 100.
+    # Their style and content scores are within 1-2% from 20-30 evaluations on; the warping
+    # error sets the budget (docs/speed.md): 40 with temporal weight 300 keeps it below 100's.
     iterations: int = opt(
-        100,
+        40,
         "Loss evaluations for each later frame (warm-started from the previous output).",
         "Optimizer",
     )

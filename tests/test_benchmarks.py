@@ -51,7 +51,12 @@ def arguments(name: str, files: dict[str, Path], weights: Path, out: Path) -> li
                   "--repeats", "1", "--evaluations", "2", "--multiscale-evaluations", "2",
                   "--tutorial-evaluations", "2", "--skip-profile", "--device", "cpu", *TWO],
         "defaults": [*render, "--start", "0", "--frames", "2", "--tutorial-frames", "1",
-                     "--tutorial-evaluations", "2"],
+                     "--tutorial-evaluations", "2", "--networks"],
+        "stoprule": [*render, "--frames", "3", "--networks", "--rules", "1e-3:1", "0:1:1",
+                     "--first-rules", "1e-3:1", "--out", str(out)],
+        "compiled": ["--input", clip, "--style", style, *network, "--size", "32", "--start", "0",
+                     "--repeats", "1", "--evaluations", "2", "--variants", "eager",
+                     "eager-nchw"],
         "memory": [*network, "--sizes", "32x24", "--evaluations", "2", "--device", "cpu"],
         "precision": ["--input", clip, "--style", style, *network, "--size", "32",
                       "--evaluations", "2", "--device", "cpu"],
@@ -145,3 +150,15 @@ def test_markdown_is_made_from_the_document() -> None:
 )  # fmt: skip
 def test_cells(value: object, text: str) -> None:
     assert cell(value) == text
+
+
+def test_stop_rule_replay_matches_the_optimizers_test() -> None:
+    """stoprule.stop_point replays optimize._Tracker's rule on a recorded best-loss history."""
+    from benchmarks.stoprule import stop_point
+
+    losses = [10.0, 5.0, 4.0, 3.999, 3.998, 3.9975, 2.0]
+    # window 2, tolerance 1e-3: after evaluation 5, 4.0 -> 3.998 is 5e-4 relative: stop there
+    assert stop_point(losses, 1e-3, 2, None) == 5
+    assert stop_point(losses, 1e-4, 2, None) == 7  # never within 1e-4: the whole history
+    assert stop_point(losses, 1e-3, 2, 4) == 4  # a cap ends it first
+    assert stop_point(losses, 0.0, 1, 3) == 3  # tolerance 0: only the cap

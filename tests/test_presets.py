@@ -217,8 +217,8 @@ def test_each_command_prints_its_settings_in_one_line(
     assert run_capturing(capsys, *args) == (
         0,
         "settings: vgg19-caffe-q8 (avg pooling, zero padding, margin 16); size: the input's (at "
-        "most 512); seed 4; style 5, content 1, tv 10, temporal 100; lbfgs evaluations 300 first "
-        "/ 100 later, flow dis, init flow; device auto, precision auto\n",
+        "most 512); seed 4; style 5, content 1, tv 10, temporal 300; lbfgs evaluations 150 first "
+        "/ 40 later, flow dis, init flow; device auto, precision auto\n",
         "",
     )
     code, out, _ = run_capturing(capsys, *image_args(files, "--size", "64"))
@@ -239,5 +239,5 @@ def test_the_saved_file_is_what_the_settings_are(
     text = saved.read_text()
     assert "\ntemporal_offsets = [1, 2]\n" in text and "\nstyle_weight = 3.0\n" in text
     assert "\n# size: not set" in text  # a video's size: its input's; TOML has no null
-    assert "\nfirst_iterations = 300\n" in text and "\n# Multi-pass\n" in text
+    assert "\nfirst_iterations = 150\n" in text and "\n# Multi-pass\n" in text
     assert json.dumps("flow") in text
