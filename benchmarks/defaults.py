@@ -6,7 +6,7 @@ the same frames, in one process, one after the other (issue 24's one-run table).
   network and losses);
 * `previous default`: the settings before issue 24 (previous_settings: 300 evaluations for the
   first frame, single scale; up to 100 for later ones; temporal weight 100; early stop at a
-  relative improvement below 1e-3 over 20 evaluations);
+  relative improvement below 1e-3 over 20 evaluations; fp32);
 * `default`: today's defaults;
 * `default, bf16`: today's defaults with `--precision bf16` (for CPUs with bf16 units).
 
@@ -66,6 +66,7 @@ def previous_settings(base: Settings) -> Settings:
         loss=replace(base.loss, temporal_weight=100.0),
         video=replace(base.video, first_iterations=300, iterations=100),
         image=replace(base.image, coarse_start=0),
+        compute=replace(base.compute, precision="fp32"),  # auto was fp32 on every CPU
     )
 
 

@@ -442,14 +442,15 @@ class ComputeConfig:
         role=RUNTIME,
         choices=DEVICES,
     )
-    # auto: TF32 matmuls/convolutions on CUDA, fp32 elsewhere (even on a CPU with native bf16:
-    # bf16 failed the quality check, benchmarks.md "Precision"); bf16 autocasts the VGG passes.
-    # A result setting: on the trained VGG16, 100 evaluations, bf16 moved pixels by 5.5/255 on
-    # average, 1.3x what a 1e-4 nudge of the start does in fp32 (README, Precision). A work
-    # directory records what auto became (core.device.resolve_precision) and a resume keeps it.
+    # auto: TF32 matmuls/convolutions on CUDA; on a CPU with bf16 units (AVX512-BF16, AMX) bf16
+    # autocast of the VGG passes: default network, AMD EPYC (Zen 4), half the CPU time per
+    # evaluation, pixels within fp32's own run-to-run drift, a 20-frame clip's independent
+    # scores within 1.2% (docs/speed.md); fp32 elsewhere (emulated bf16 is slower than fp32). A
+    # result setting: a work directory records what auto became (core.device.resolve_precision)
+    # and a resume keeps it.
     precision: str = opt(
         "auto",
-        "auto (TF32 on CUDA, else fp32), fp32, tf32, or bf16 (autocast VGG passes).",
+        "auto (TF32 on CUDA, bf16 on CPUs with bf16 units, else fp32), fp32, tf32, or bf16.",
         "Device",
         choices=PRECISIONS,
     )
