@@ -30,6 +30,7 @@ from clip_inputs import Inputs, inputs_fixture
 from PIL import Image
 
 from nst_video import cli
+from nst_video.core.device import resolve_precision
 from nst_video.errors import Interrupted, ResumeError
 from nst_video.media import ffmpeg_exe, open_source
 from nst_video.media.writers import ImageDirWriter
@@ -458,14 +459,17 @@ def test_resume_keeps_the_recorded_precision_where_auto_resolves_otherwise(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The reference began with `auto`, which this CPU resolves to fp32, and recorded that. On a
-    machine where `auto` means bf16 a resume is not refused (the request is the same) and
-    renders the missing frames in fp32, byte for byte; only --restart resolves again."""
+    """The reference began with `auto`, which this CPU resolved (fp32, or bf16 on a CPU with bf16
+    units), and recorded that. On a machine where `auto` means the other one a resume is not
+    refused (the request is the same) and renders the missing frames in the recorded precision,
+    byte for byte; only --restart resolves again."""
+    recorded = manifest(reference.work)["precision"]
     assert manifest(reference.work)["job"]["settings"]["compute"]["precision"] == "auto"
-    assert manifest(reference.work)["precision"] == "fp32"
-    # This machine, as one where `auto` means bf16 (the render resolves it in pipeline.job).
+    assert recorded == resolve_precision("auto", torch.device("cpu"))
+    other = "fp32" if recorded == "bf16" else "bf16"
+    # A machine where `auto` means the other (the render resolves it in pipeline.job).
     monkeypatch.setattr(
-        job_module, "resolve_precision", lambda p, _device: p.replace("auto", "bf16")
+        job_module, "resolve_precision", lambda p, _device: p.replace("auto", other)
     )
     work = copy_work(reference, tmp_path / "work")
     for index in (COUNT - 2, COUNT - 1):
@@ -475,11 +479,11 @@ def test_resume_keeps_the_recorded_precision_where_auto_resolves_otherwise(
     done = run_in_process(args)
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
-    assert manifest(work)["precision"] == "fp32"
+    assert manifest(work)["precision"] == recorded
 
-    done = run_in_process([*args, "--restart"])  # a new start on this machine: auto is bf16
+    done = run_in_process([*args, "--restart"])  # a new start on this machine: auto is `other`
     assert done.code == 0, done.err
-    assert manifest(work)["precision"] == "bf16"
+    assert manifest(work)["precision"] == other
     redone = frame_bytes(work)
     assert sorted(redone) == sorted(reference.frames)
     assert any(redone[name] != reference.frames[name] for name in redone)
@@ -1090,7 +1094,8 @@ def test_old_format_work_dir_renders_again_with_restart(
     done = run_in_process(video_args(inputs, output, "--work-dir", str(work), "--restart"))
     assert done.code == 0, done.err
     assert_same_frames(work, reference)
-    assert manifest(work)["format"] == 5 and manifest(work)["precision"] == "fp32"
+    assert manifest(work)["format"] == 5
+    assert manifest(work)["precision"] == resolve_precision("auto", torch.device("cpu"))
 
 
 @pytest.mark.slow
