@@ -59,14 +59,15 @@ SCORES = ("hed_style", "hed_content", "tumor_style", "tumor_content")
 
 
 def previous_settings(base: Settings) -> Settings:
-    """`base` with the budgets and stop rule of before issue 24."""
+    """`base` with the settings of before issue 24: budgets, stop rule, temporal weight, and
+    fp32 (what `auto` meant on every CPU)."""
     return replace(
         base,
         optim=replace(base.optim, tolerance=1e-3, window=20),
         loss=replace(base.loss, temporal_weight=100.0),
         video=replace(base.video, first_iterations=300, iterations=100),
         image=replace(base.image, coarse_start=0),
-        compute=replace(base.compute, precision="fp32"),  # auto was fp32 on every CPU
+        compute=replace(base.compute, precision="fp32"),
     )
 
 

@@ -59,6 +59,7 @@ from benchmarks.metrics import (
 from nst_video.config import ComputeConfig, Settings
 from nst_video.media.images import read_image
 from nst_video.progress import ITERATE, FrameDone, FrameStarted, Iteration, asking
+from nst_video.video.flow import FrameFlow
 
 SUMMARY = "what each extra evaluation buys, and where stop rules would end (replayed)"
 LATER_CHECKPOINTS = (5, 10, 15, 20, 25, 30, 40, 50, 70, 100)
@@ -120,9 +121,17 @@ def stop_point(losses: list[float], tolerance: float, window: int, cap: int | No
 class Scores:
     """Independent VGG16 distances and the warping error of frame t's picture, cached."""
 
-    def __init__(self, names: list[str], cache: Path, style: np.ndarray, inputs, flows, finals):
+    def __init__(
+        self,
+        names: list[str],
+        cache: Path,
+        style: np.ndarray,
+        inputs: list[np.ndarray],
+        flows: list[FrameFlow],
+        finals: list[np.ndarray],
+    ):
         self.scorers = make_scorers(names, cache)
-        self.inputs, self.flows, self.finals = inputs, flows, finals
+        self.flows, self.finals = flows, finals
         side = max(inputs[0].shape[:2])
         self.grams = [s.style_grams(style, side) for s in self.scorers]
         self.content = [[s.features(x)[CONTENT_LAYER] for x in inputs] for s in self.scorers]
