@@ -243,7 +243,7 @@ def test_a_video_fingerprint_holds_the_settings_a_video_reads() -> None:
     assert result_settings(changed)["video"]["iterations"] == 7
     assert differing(
         {"settings": result_settings(base)}, {"settings": result_settings(changed)}
-    ) == ["--init flow -> content", "--iterations 40 -> 7"]
+    ) == ["--init flow -> content", "--iterations 30 -> 7"]
 
 
 def test_a_refused_setting_is_named_by_its_option() -> None:

@@ -265,3 +265,40 @@ def test_margin_is_at_most_the_short_side_less_one(state_dict):
     engine = _engine(state_dict, margin=16)
     small = np.random.default_rng(3).integers(0, 256, (16, 24, 3), dtype=np.uint8)
     assert engine.stylize(small, small, 1).image.shape == small.shape
+
+
+@pytest.mark.parametrize(
+    ("strength", "temporal_weight", "expected"), [(10.0, 300.0, True), (0.0, 300.0, False),
+                                                  (10.0, 0.0, False)],
+)  # fmt: skip
+def test_warm_started_frames_precondition_by_the_temporal_mask(
+    monkeypatch: pytest.MonkeyPatch, state_dict, content, strength, temporal_weight, expected
+) -> None:
+    from nst_video.core import engine as engine_module
+    from nst_video.core.engine import Temporal
+
+    engine = _engine(state_dict, margin=4)
+    engine.optim = replace(engine.optim, temporal_precondition=strength)
+    engine.loss = replace(engine.loss, temporal_weight=temporal_weight)
+    scales = []
+    real = engine_module.optimize
+
+    def spy(loss_fn, x, budget, config, callback, scale=None):
+        scales.append(scale)
+        return real(loss_fn, x, budget, config, callback, scale)
+
+    monkeypatch.setattr(engine_module, "optimize", spy)
+    mask = np.zeros(content.shape[:2], np.float32)
+    mask[:, :20] = 1.0
+    engine.stylize(content, content, 2, temporal=Temporal(content, mask))
+    engine.stylize(content, content, 2)  # a first frame: never preconditioned
+    assert scales[1] is None
+    if not expected:
+        assert scales[0] is None
+        return
+    scale = scales[0]
+    assert scale.shape == (1, 3, 40, 56)  # the canvas, margin included
+    held = 1.0 / np.sqrt(1.0 + strength)
+    np.testing.assert_allclose(scale[0, :, 4:-4, 4:24].numpy(), held, rtol=1e-6)
+    np.testing.assert_allclose(scale[0, :, 4:-4, 24:-4].numpy(), 1.0)  # new pixels
+    np.testing.assert_allclose(scale[0, :, :4].numpy(), 1.0)  # the margin has no temporal term

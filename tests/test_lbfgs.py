@@ -69,7 +69,9 @@ def test_reset_forgets_the_pairs() -> None:
 Objective = Callable[[Tensor], Tensor]
 
 
-def run(objective: Objective, x0: Tensor, budget: int, history: int = 10) -> tuple[Tensor, int]:
+def run(
+    objective: Objective, x0: Tensor, budget: int, history: int = 10, scale: Tensor | None = None
+) -> tuple[Tensor, int]:
     """Minimize with lbfgs.minimize directly; returns the final x and evaluations spent."""
     x = x0.clone().requires_grad_(True)
     spent: list[float] = []
@@ -86,7 +88,7 @@ def run(objective: Objective, x0: Tensor, budget: int, history: int = 10) -> tup
         return value
 
     with pytest.raises(Done):
-        lbfgs.minimize(evaluate, x, lbfgs.History(history), lambda f, trial: spent.append(f))
+        lbfgs.minimize(evaluate, x, lbfgs.History(history), lambda f, trial: spent.append(f), scale)
     return x.detach(), len(spent)
 
 
@@ -270,3 +272,27 @@ def test_a_cautious_first_step_then_one_pair_lands_on_an_isotropic_minimum() -> 
     losses = losses_of(x0, isotropic, 6)
     assert losses[:3] == pytest.approx([980.0, 980.0 * (69 / 70) ** 2, 980.0 * (6 / 7) ** 2])
     assert losses[3] < 1e-20
+
+
+def test_a_diagonal_scale_that_matches_the_curvature_solves_a_quadratic_in_one_search() -> None:
+    # f = 1/2 sum h_i (x_i - c_i)^2: with scale h^-1/2 the scaled problem is isotropic, so the
+    # first direction, -scale^2 g, points at the minimum and its line search lands on it.
+    n = 12
+    h = torch.logspace(0, 3, n, dtype=torch.float64)
+    c = torch.linspace(-1, 1, n, dtype=torch.float64)
+
+    def quadratic(x: Tensor) -> Tensor:
+        return 0.5 * (h * (x - c) ** 2).sum()
+
+    x0 = torch.zeros(n, dtype=torch.float64)
+    scaled, _ = run(quadratic, x0, budget=6, scale=h.rsqrt())
+    torch.testing.assert_close(scaled, c, atol=1e-9, rtol=0)
+    plain, _ = run(quadratic, x0, budget=6)
+    assert (plain - c).abs().max() > 0.1  # the same budget leaves plain L-BFGS far off
+
+
+def test_the_scale_changes_the_path_not_the_minimum() -> None:
+    x0 = torch.tensor([-1.2, 1.0], dtype=torch.float64)
+    scale = torch.tensor([1.0, 0.1], dtype=torch.float64)
+    x, _ = run(rosenbrock, x0, budget=150, scale=scale)
+    torch.testing.assert_close(x, torch.ones(2, dtype=torch.float64), atol=1e-6, rtol=0)

@@ -420,7 +420,8 @@ class Engine:
             callback = _cropping(callback, margin)
         loss_fn = self.loss_for(content, temporal, long_side, guide)
         x = to_tensor(init, self.device)
-        result = optimize(loss_fn, x, budget, self.optim, callback)
+        scale = self._precondition(temporal, x)
+        result = optimize(loss_fn, x, budget, self.optim, callback, scale)
         if margin:
             content = content[margin:-margin, margin:-margin]
             result = replace(result, image=result.image[..., margin:-margin, margin:-margin])
@@ -428,6 +429,15 @@ class Engine:
         if self.image.preserve_colors:
             image = losses.keep_colors(image, to_tensor(content, self.device))
         return Stylized(to_uint8(image), result)
+
+    def _precondition(self, temporal: Temporal | None, x: Tensor) -> Tensor | None:
+        """L-BFGS's scale for a frame with a temporal target: (1 + a mask)^-1/2 per pixel, with
+        a = optim.temporal_precondition (None: plain L-BFGS)."""
+        strength = self.optim.temporal_precondition
+        if temporal is None or strength == 0.0 or self.loss.temporal_weight == 0.0:
+            return None
+        mask = torch.from_numpy(temporal.mask.astype(np.float32))[None, None].to(self.device)
+        return (1.0 + strength * mask).rsqrt().expand_as(x).contiguous()
 
     def loss_for(
         self,

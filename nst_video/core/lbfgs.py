@@ -100,27 +100,31 @@ class History:
         return g * gamma.to(g.dtype) + s.T @ coef_s + y.T @ coef_y
 
 
-def minimize(evaluate: Evaluate, x: Tensor, history: History, observe: Observe) -> None:
+def minimize(
+    evaluate: Evaluate, x: Tensor, history: History, observe: Observe, scale: Tensor | None = None
+) -> None:
     """Minimize over `x` (a leaf tensor, changed in place) until `evaluate` raises (the caller
     owns the budget and the stopping rule) or no step along the gradient lowers the loss.
-    `history` starts empty."""
+    `history` starts empty. `scale` (positive, x's shape) preconditions: L-BFGS runs in the
+    variables x / scale, so its initial inverse Hessian is gamma * scale^2 rather than gamma."""
     flat = x.detach().view(-1)
+    p = None if scale is None else scale.detach().reshape(-1).to(flat.dtype)
     f_dev = evaluate()
     g = _grad(x)
     f = device.to_host(f_dev)[0]
     observe(f, False)
-    d = -g
+    d = _direction(history, g, p)
     while True:
         slope, d_max, x_max, g_l1 = device.to_host(
-            g.dot(d), d.abs().max(), flat.abs().max(), g.abs().sum()
+            g.dot(d), d.abs().max(), flat.abs().max(), (g if p is None else g * p).abs().sum()
         )
         if not slope < 0.0 and len(history):
             # Rounding made H g useless (not a descent direction): start again from the gradient.
             history.reset()
-            d = -g
+            d = _direction(history, g, p)
             continue
         # With curvature pairs a unit step is the natural one; without, a step that moves the
-        # pixels by about 1 / |g|_1 in all, as torch.optim.LBFGS starts.
+        # (scaled) variables by about 1 / |g|_1 in all, as torch.optim.LBFGS starts.
         scaled = len(history) > 0
         step = 1.0 if scaled else (min(1.0, 1.0 / g_l1) if g_l1 > 0 else 1.0)
         base = flat.clone()
@@ -132,15 +136,23 @@ def minimize(evaluate: Evaluate, x: Tensor, history: History, observe: Observe) 
                 return  # not even the gradient decreases the loss at this precision: done
             # The curvature pairs mislead: start again from the gradient.
             history.reset()
-            d = -g
+            d = _direction(history, g, p)
             continue
         if at.last_t != found.t:  # the search ended on an earlier, better point
             torch.add(base, d, alpha=found.t, out=flat)
         # y.s from the slopes already read: (g1 - g0) . (t d) = t (slope1 - slope0)
-        if found.t * (found.slope - slope) > MIN_CURVATURE:
-            history.push(d * found.t, found.grad - g)
+        if found.t * (found.slope - slope) > MIN_CURVATURE:  # s.y is the same in both variables
+            s, y = d * found.t, found.grad - g
+            history.push(s if p is None else s / p, y if p is None else y * p)
         f, g = found.f, found.grad
-        d = -history.apply(g)
+        d = _direction(history, g, p)
+
+
+def _direction(history: History, g: Tensor, p: Tensor | None) -> Tensor:
+    """-H g, with H the estimate in the scaled variables z = x / p carried back to x."""
+    if p is None:
+        return -history.apply(g)
+    return -(history.apply(g * p) * p)
 
 
 def _resolution(x_max: float, d_max: float, flat: Tensor) -> float:

@@ -134,8 +134,11 @@ def optimize(
     budget: int,
     config: OptimConfig,
     callback: Callback = ignore,
+    scale: Tensor | None = None,
 ) -> OptimizeResult:
-    """Minimize `loss_fn` over the pixels, starting at `init`, in at most `budget` evaluations."""
+    """Minimize `loss_fn` over the pixels, starting at `init`, in at most `budget` evaluations.
+    `scale` (positive, init's shape): L-BFGS's diagonal preconditioner (lbfgs.minimize); Adam
+    keeps its own per-pixel step sizes and ignores it."""
     x = init.detach().clone().contiguous().requires_grad_(True)
     tracker = _Tracker(x, budget, config, callback)
     history = lbfgs.History(config.history_size)
@@ -151,7 +154,7 @@ def optimize(
         if config.optimizer == "adam":
             _adam(evaluate, x, tracker, config.adam_lr)
         else:
-            lbfgs.minimize(evaluate, x, history, partial(tracker.record, x))
+            lbfgs.minimize(evaluate, x, history, partial(tracker.record, x), scale)
             tracker.stop = "converged"  # returned: no step lowers the loss any more
     except _Stop:
         pass
