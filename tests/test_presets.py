@@ -218,7 +218,7 @@ def test_each_command_prints_its_settings_in_one_line(
         0,
         "settings: vgg19-caffe-q8 (avg pooling, zero padding, margin 16); size: the input's (at "
         "most 512); seed 4; style 5, content 1, tv 10, temporal 300; lbfgs evaluations 150 first "
-        "/ 40 later, flow dis, init flow; device auto, precision auto\n",
+        "/ 30 later, flow dis, init flow; device auto, precision auto\n",
         "",
     )
     code, out, _ = run_capturing(capsys, *image_args(files, "--size", "64"))

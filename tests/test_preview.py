@@ -227,7 +227,8 @@ def test_preview_takes_every_stylization_option_of_video() -> None:
         return {opt for param in commands[name].params for opt in param.opts if opt[0] == "-"}
 
     assert options("video") - options("preview") == {
-        "--first-iterations", "--init", "--flow", "--temporal-weight", "--scene-cut-threshold",
+        "--first-iterations", "--init", "--flow", "--temporal-weight", "--temporal-precondition",
+        "--scene-cut-threshold",
         "--start", "--frames", "--crf", "--codec", "--no-audio", "--report", "--report-html",
         "--work-dir",
         "--restart", "--workers", "--ray-address", "--segment-warmup", "--temporal-offsets",
