@@ -173,3 +173,17 @@ def test_style_loss_is_one_setting_from_every_source(capsys: pytest.CaptureFixtu
     )
     # As --pooling mux: a settings error (exit 1) before any file is read.
     assert (code, err) == (1, "nst-video: error: unknown style loss 'w3'; valid: gram, w2\n")
+
+
+def test_temporal_precondition_is_a_video_option_older_work_directories_read_as_off() -> None:
+    from dataclasses import fields
+
+    from nst_video.config import OptimConfig, absent_value
+
+    assert settings_from_cli(VIDEO, {"temporal_precondition": 3.0}).optim.temporal_precondition == 3
+    assert defaults_for(VIDEO).optim.temporal_precondition == 10.0
+    (field,) = (f for f in fields(OptimConfig) if f.name == "temporal_precondition")
+    assert absent_value(field) == 0.0  # directories from before it rendered with plain L-BFGS
+    with pytest.raises(OptionError) as caught:
+        settings_from_flat(command=VIDEO, temporal_precondition=-1.0)
+    assert str(caught.value) == "temporal precondition must be >= 0, got -1.0"
