@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -53,10 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
-    """'sw1:loss.style_weight=1,loss.tv_weight=3' -> ('sw1', {'loss.style_weight': 1, ...})."""
+    """'sw1:loss.style_weight=1,loss.tv_weight=3' -> ('sw1', {'loss.style_weight': 1, ...});
+    a tuple value keeps its commas: 'lw:loss.style_layer_weights=(4,3,2,1,1)'."""
     name, _, rest = spec.partition(":")
     changes: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, re.split(r",(?=\w+\.\w+=)", rest)):
         key, _, value = item.partition("=")
         try:
             changes[key] = ast.literal_eval(value)

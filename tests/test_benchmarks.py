@@ -162,3 +162,14 @@ def test_stop_rule_replay_matches_the_optimizers_test() -> None:
     assert stop_point(losses, 1e-4, 2, None) == 7  # never within 1e-4: the whole history
     assert stop_point(losses, 1e-3, 2, 4) == 4  # a cap ends it first
     assert stop_point(losses, 0.0, 1, 3) == 3  # tolerance 0: only the cap
+
+
+def test_a_calibration_variant_keeps_the_commas_of_its_tuples() -> None:
+    from benchmarks.calib import parse_variant
+
+    spec = "lw:image.pooling=max,loss.style_layer_weights=(3,2,1,1,1),loss.style_weight=2"
+    assert parse_variant(spec) == (
+        "lw",
+        {"image.pooling": "max", "loss.style_layer_weights": (3, 2, 1, 1, 1),
+         "loss.style_weight": 2},
+    )  # fmt: skip
