@@ -157,6 +157,23 @@ def test_stops_when_no_step_helps_at_float32_precision() -> None:
     assert len({p.numpy().tobytes() for p in points}) == len(points)
 
 
+def test_a_first_step_lost_in_the_loss_rounding_is_tried_again_one_grey_level_long() -> None:
+    """Many pixels, a small gradient each (a 1024 px frame): 1 / |g|_1 moves every pixel by
+    1e-5, a change in the loss below the rounding of its evaluation (here quantized to 1e-4,
+    as a bf16 pass blurs it). Giving up there returned the content unchanged; the retry moves
+    the largest pixel by 1/255 and the loss falls."""
+    n = 100_000
+
+    def quantized(x: Tensor) -> Tensor:
+        exact = ((x - 0.5) ** 2).mean()
+        return exact + (torch.round(exact.detach() * 1e4) / 1e4 - exact.detach())
+
+    x, spent = run(quantized, torch.zeros(n, dtype=torch.float64), budget=40)
+    # The first search alone: every pixel moved by 1e-5 changes the loss by 1e-5 < 1e-4.
+    assert float(((torch.full((n,), 1e-5) - 0.5) ** 2).mean()) > 0.25 - 1e-4
+    assert float(((x - 0.5) ** 2).mean()) < 0.01 and spent == 40
+
+
 def line(fn: Callable[[float], tuple[float, float]]) -> Callable[[float], lbfgs._Point]:
     def phi(t: float) -> lbfgs._Point:
         f, slope = fn(t)

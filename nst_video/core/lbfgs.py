@@ -23,6 +23,10 @@ from nst_video.core import device
 C1, C2 = 1e-4, 0.9
 MAX_SEARCH = 25  # evaluations per line search
 MIN_CURVATURE = 1e-10  # pairs with s.y below this would make the estimate indefinite
+# A first step that moves no variable by this much may change the loss by less than the
+# rounding of a bf16 or TF32 evaluation (a 1024 px frame: 1/|g|_1 moved pixels by ~1e-5 of
+# their [0, 1] range); it is tried once more at this size: about one grey level.
+VISIBLE_STEP = 1.0 / 255.0
 
 Evaluate = Callable[[], Tensor]  # loss at the current x, with x.grad filled in
 # Told each evaluated loss as soon as it is on the host, and whether it is a line-search trial
@@ -129,7 +133,11 @@ def minimize(
         step = 1.0 if scaled else (min(1.0, 1.0 / g_l1) if g_l1 > 0 else 1.0)
         base = flat.clone()
         at = _Line(evaluate, x, flat, base, d, observe)
-        found = _search(at, _Point(0.0, f, slope, g), step, _resolution(x_max, d_max, flat))
+        resolution = _resolution(x_max, d_max, flat)
+        found = _search(at, _Point(0.0, f, slope, g), step, resolution)
+        if found.t == 0.0 and not scaled and step * d_max < VISIBLE_STEP:
+            flat.copy_(base)
+            found = _search(at, _Point(0.0, f, slope, g), VISIBLE_STEP / d_max, resolution)
         if found.t == 0.0:
             flat.copy_(base)
             if not scaled:
