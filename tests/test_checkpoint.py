@@ -257,7 +257,7 @@ def test_a_refused_setting_is_named_by_its_option() -> None:
         "--preserve-colors false -> true",
         "--range-weight 1000 -> 10",  # no option of its own: named as one would be
         "--style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 -> relu1_1",
-        "--style-weight 3 -> 5",
+        "--style-weight 2 -> 5",
         "--scene-cut-threshold 0.2 -> 0.25",
         "--temporal-offsets 1,2,4 -> 1",
         'weights ("a" -> "b")',

@@ -64,9 +64,9 @@ def test_a_config_file_sets_options_and_flags_win(
     preset = toml(
         files / "look.toml",
         'style_weight = 5\nseed = 7\nstyle_layers = ["relu1_1", "relu2_1"]\n'
-        'preserve_colors = true\npooling = "max"\n',
+        'preserve_colors = true\npooling = "avg"\n',
     )
-    args = image_args(files, "--config", preset, "--seed", "9", "--pooling", "avg", "-q")
+    args = image_args(files, "--config", preset, "--seed", "9", "--pooling", "max", "-q")
     assert run_in_process(capsys, *args) == (0, "")
     settings = ran["settings"]
     assert settings == settings_from_flat(
@@ -74,7 +74,7 @@ def test_a_config_file_sets_options_and_flags_win(
         seed=9,  # the flag, not the file's 7
         style_layers=("relu1_1", "relu2_1"),
         preserve_colors=True,
-        pooling="avg",  # the flag, also where it gives the default value
+        pooling="max",  # the flag, also where it gives the default value
     )
 
 
@@ -216,16 +216,16 @@ def test_each_command_prints_its_settings_in_one_line(
     args = video_args(files, "--style-weight", "5", "--seed", "4")
     assert run_capturing(capsys, *args) == (
         0,
-        "settings: vgg19-caffe-q8 (avg pooling, zero padding, margin 16); size: the input's (at "
-        "most 512); seed 4; style 5, content 1, tv 10, temporal 300; lbfgs evaluations 150 first "
+        "settings: vgg19-caffe-q8 (max pooling, zero padding, margin 16); size: the input's (at "
+        "most 512); seed 4; style 5, content 1, tv 10, temporal 500; lbfgs evaluations 150 first "
         "/ 30 later, flow dis, init flow; device auto, precision auto\n",
         "",
     )
     code, out, _ = run_capturing(capsys, *image_args(files, "--size", "64"))
     assert code == 0
     assert out == (
-        "settings: vgg19-caffe-q8 (avg pooling, zero padding, margin 16); size 64; seed 0; style "
-        "3, content 1, tv 10; lbfgs evaluations 300, init content; device auto, precision auto\n"
+        "settings: vgg19-caffe-q8 (max pooling, zero padding, margin 16); size 64; seed 0; style "
+        "2, content 1, tv 10; lbfgs evaluations 300, init content; device auto, precision auto\n"
     )
     assert run_capturing(capsys, *image_args(files, "--quiet")) == (0, "", "")
 
@@ -237,7 +237,7 @@ def test_the_saved_file_is_what_the_settings_are(
     args = video_args(files, "--temporal-offsets", "1,2", "--save-config", str(saved), "-q")
     assert run_in_process(capsys, *args) == (0, "")
     text = saved.read_text()
-    assert "\ntemporal_offsets = [1, 2]\n" in text and "\nstyle_weight = 3.0\n" in text
+    assert "\ntemporal_offsets = [1, 2]\n" in text and "\nstyle_weight = 2.0\n" in text
     assert "\n# size: not set" in text  # a video's size: its input's; TOML has no null
     assert "\nfirst_iterations = 150\n" in text and "\n# Multi-pass\n" in text
     assert json.dumps("flow") in text

@@ -391,7 +391,7 @@ def test_changed_settings_refused_then_restart(
     assert done.code == 1
     assert done.err == (
         f"nst-video: error: {work} holds {COUNT} frames rendered with other settings: "
-        "--style-weight 3 -> 5; run with the old settings to continue, or pass "
+        "--style-weight 2 -> 5; run with the old settings to continue, or pass "
         "--restart to discard them\n"
     )
     assert frame_bytes(work) == reference.frames
