@@ -133,11 +133,11 @@ def minimize(
         step = 1.0 if scaled else (min(1.0, 1.0 / g_l1) if g_l1 > 0 else 1.0)
         base = flat.clone()
         at = _Line(evaluate, x, flat, base, d, observe)
-        resolution = _resolution(x_max, d_max, flat)
-        found = _search(at, _Point(0.0, f, slope, g), step, resolution)
+        start, resolution = _Point(0.0, f, slope, g), _resolution(x_max, d_max, flat)
+        found = _search(at, start, step, resolution)
         if found.t == 0.0 and not scaled and step * d_max < VISIBLE_STEP:
             flat.copy_(base)
-            found = _search(at, _Point(0.0, f, slope, g), VISIBLE_STEP / d_max, resolution)
+            found = _search(at, start, VISIBLE_STEP / d_max, resolution)
         if found.t == 0.0:
             flat.copy_(base)
             if not scaled:
