@@ -24,9 +24,9 @@ from benchmarks.harness import Result, Table, add_network_options, progress, wit
 from benchmarks.metrics import content_images, read_rgb
 from nst_video.api import make_engine
 from nst_video.config import Settings
-from nst_video.core.engine import level_long_sides, split_budget
 from nst_video.media import write_image
 from nst_video.progress import Iteration
+from nst_video.video.levels import level_long_sides, split_budget
 from nst_video.video.resize import resize_long_side
 
 SUMMARY = "coarse-to-fine against single scale for a first frame, same total evaluations"

@@ -402,14 +402,21 @@ class ImageConfig:
     # Coarse-to-fine for frames that start from scratch (images, first and cut frames):
     # levels from `coarse_start` px (long side) up to the output, each `coarse_step` times the
     # last, started from the previous level's result enlarged; the full size gets `fine_share`
-    # of the evaluations, the coarser levels the rest (core.engine.level_long_sides,
-    # split_budget). 0: single scale, the default until it is shown to win on this network
-    # (docs/quality.md, Coarse-to-fine: the 512 px comparison at equal evaluations).
+    # of the evaluations, the coarser levels the rest (video.levels.level_long_sides,
+    # split_budget). 512: outputs of 1024 px and more start at half size or less, where it
+    # wins (docs/quality.md, "At 1024 px"): two stills at 1024 px, 300 evaluations, bf16, took
+    # half single scale's CPU time and came out nearer the style by both independent networks
+    # than single scale at 300 (chelsea) or at the same time (both), with 7-9% less structure;
+    # where single scale is slow to leave the photograph it is also the lower loss (single
+    # scale needs 1.56x the time for it). Under 1024 px single scale stays: a 256 px level buys
+    # no more than it costs at 512 px (0.91-1.02x the time to its own loss, 11% less
+    # structure, also with the coarse style weight lowered; at 384 and 256 px the same).
     coarse_start: int = opt(
-        0,
-        "Images and first/cut frames of at least twice this long side start at this size and "
-        "double up to the output (0: single scale).",
+        512,
+        "Images and first/cut frames of at least twice this long side start at their "
+        "smallest halving that is at least this size, then double up (0: single scale).",
         "Optimizer",
+        before=0,  # work directories from before it rendered single scale
     )
     coarse_step: float = 2.0
     fine_share: float = 1 / 3

@@ -30,6 +30,7 @@ from nst_video.workdir.manifest import (
     Job,
     Manifest,
     differing,
+    fingerprint,
     result_hash,
     result_settings,
 )
@@ -244,6 +245,30 @@ def test_a_video_fingerprint_holds_the_settings_a_video_reads() -> None:
     assert differing(
         {"settings": result_settings(base)}, {"settings": result_settings(changed)}
     ) == ["--init flow -> content", "--iterations 30 -> 7"]
+
+
+@pytest.mark.parametrize(
+    ("size", "input_size", "stored"),
+    [
+        (None, [1920, 1080], 0),  # no --size: the input's long side capped at 512, one level
+        (1023, [1920, 1080], 0),  # half of 1023 px is under 512: one level
+        (1024, [1920, 1080], 512),  # levels 512, 1024
+        (2000, [640, 480], 512),  # --size, not the input, decides
+    ],
+)
+def test_the_fingerprint_keeps_coarse_start_only_where_a_frame_has_a_coarse_level(
+    size: int | None, input_size: list[int], stored: int
+) -> None:
+    """Frames too small for a coarse level render the same under any --coarse-start, so its
+    value (or a change of its default) must not refuse their work directory."""
+    settings = Settings(image=ImageConfig(size=size, coarse_start=512))
+    job = Job("in.mp4", (), "out.mp4", None, None, settings)
+    info = {"path": "in.mp4", "size": input_size, "fps": "25"}
+    assert fingerprint(job, info, "w")["settings"]["image"]["coarse_start"] == stored
+    off_settings = Settings(image=ImageConfig(size=size, coarse_start=0))
+    off = Job("in.mp4", (), "out.mp4", None, None, off_settings)
+    changes = differing(fingerprint(off, info, "w"), fingerprint(job, info, "w"))
+    assert changes == ([] if stored == 0 else ["--coarse-start 0 -> 512"])
 
 
 def test_a_refused_setting_is_named_by_its_option() -> None:

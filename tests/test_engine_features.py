@@ -50,10 +50,27 @@ def content() -> np.ndarray:
 )
 def test_coarse_to_fine_levels_by_hand(long_side, start, step, sides):
     from nst_video.config import ImageConfig
-    from nst_video.core.engine import level_long_sides
+    from nst_video.video.levels import level_long_sides
 
     image = ImageConfig(coarse_start=start, coarse_step=step)
     assert level_long_sides(long_side, image) == sides
+
+
+@pytest.mark.parametrize(
+    ("long_side", "sides"),
+    [
+        (512, [512]),  # the default --size: single scale
+        (1023, [1023]),
+        (1024, [512, 1024]),
+        (1920, [960, 1920]),
+        (4096, [512, 1024, 2048, 4096]),
+    ],
+)
+def test_the_default_levels_start_at_half_size_from_1024_px(long_side, sides):
+    from nst_video.config import ImageConfig
+    from nst_video.video.levels import level_long_sides
+
+    assert level_long_sides(long_side, ImageConfig()) == sides
 
 
 @pytest.mark.parametrize(

@@ -452,6 +452,25 @@ def test_precision_and_history_size_are_result_settings(
 
 
 @pytest.mark.slow
+def test_a_coarse_start_its_frames_are_too_small_for_changes_nothing(
+    inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
+) -> None:
+    """32 px frames have no coarse level under the default --coarse-start (512) nor under 0,
+    so a work directory started before the default changed (0) continues under the new one,
+    and the other way round: the fingerprint stores 0 wherever the value cannot act."""
+    work = copy_work(reference, tmp_path / "work")
+    assert manifest(work)["fingerprint"]["settings"]["image"]["coarse_start"] == 0
+    assert manifest(work)["job"]["settings"]["image"]["coarse_start"] == 512
+    output = tmp_path / "o.mp4"
+    done = run_in_process(
+        video_args(inputs, output, "--coarse-start", "0", "--work-dir", str(work))
+    )
+    assert done.code == 0, done.err
+    assert frame_bytes(work) == reference.frames
+    assert_video(output)
+
+
+@pytest.mark.slow
 def test_resume_keeps_the_recorded_precision_where_auto_resolves_otherwise(
     inputs: Inputs,
     reference: Reference,

@@ -7,7 +7,6 @@ no file I/O and never prints.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -25,6 +24,7 @@ from nst_video.errors import OptionError
 from nst_video.models import MODELS
 from nst_video.progress import Callback, Event, Iteration, asking, ignore
 from nst_video.video.flow import SideNeed
+from nst_video.video.levels import level_long_sides, split_budget
 from nst_video.video.resize import resize_long_side, resize_to, scaled_shape
 
 
@@ -51,29 +51,6 @@ def poolings_before(layers: Sequence[str]) -> int:
     down, and fails on a side of 1 px, so the short side must be at least 2**poolings."""
     deepest = max(LAYER_NAMES.index(name) for name in layers)
     return sum(name.startswith("pool") for name in LAYER_NAMES[:deepest])
-
-
-def level_long_sides(long_side: int, image: ImageConfig | None = None) -> list[int]:
-    """Long side of each coarse-to-fine level of a frame started from scratch, coarsest first.
-
-    Levels divide the output's long side by `coarse_step` as often as the result stays at
-    least `coarse_start` px (0: one level), so a 512 px output at 256 and step 2 has
-    [256, 512], at step sqrt(2) [256, 362, 512], and a 500 px output one level.
-    """
-    if image is None or not image.coarse_start or long_side < image.coarse_start:
-        return [long_side]
-    steps = math.floor(math.log(long_side / image.coarse_start, image.coarse_step) + 1e-9)
-    return [round(long_side / image.coarse_step**k) for k in range(steps, -1, -1)]
-
-
-def split_budget(budget: int, levels: int, fine_share: float) -> list[int]:
-    """Evaluations per level, coarsest first, summing to `budget`: the full size gets
-    `fine_share` of it (at least 1), the coarser levels the rest in equal parts."""
-    if levels == 1:
-        return [budget]
-    fine = min(budget, max(1, round(budget * fine_share)))
-    rest, coarse = budget - fine, levels - 1
-    return [rest // coarse + (i < rest % coarse) for i in range(coarse)] + [fine]
 
 
 def check_frame_size(

@@ -1,1 +1,2 @@
-"""Video math on arrays: optical flow, warping, consistency masks, scene cuts."""
+"""Video math on arrays: optical flow, warping, consistency masks, scene cuts; and the sizes
+of coarse-to-fine levels."""

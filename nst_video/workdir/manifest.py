@@ -30,10 +30,12 @@ from nst_video.config import (
     role,
     setting_fields,
     setting_of,
+    video_long_side,
 )
 from nst_video.errors import ResumeError
 from nst_video.media.ffmpeg import rate_text
 from nst_video.media.files import file_digest, file_signature
+from nst_video.video.levels import level_long_sides
 from nst_video.video.segments import Segment
 
 # 2: input digests in the frame statistics, owned-output signatures, the frame range left out
@@ -311,12 +313,24 @@ def parse_manifest(data: Any, directory: Path, file: Path, allow_old: bool) -> M
 
 def fingerprint(job: Job, source_info: dict[str, Any], weights_id: str) -> dict[str, Any]:
     """Everything whose change makes finished frames invalid."""
+    long_side = video_long_side(job.settings.image.size, max(source_info["size"]))
     return {
-        "settings": result_settings(job.settings),
+        "settings": _without_idle_levels(result_settings(job.settings), job.settings, long_side),
         "input": source_info,
         "styles": [file_digest(Path(s)) for s in job.styles],
         "weights": weights_id,
     }
+
+
+def _without_idle_levels(
+    stored: dict[str, dict[str, Any]], settings: Settings, long_side: int
+) -> dict[str, dict[str, Any]]:
+    """`stored` with --coarse-start as 0 where frames of `long_side` px are too small for a
+    coarse level: such frames render the same under any value, so changing it (or its default)
+    does not refuse a resume."""
+    if len(level_long_sides(long_side, settings.image)) > 1 or "image" not in stored:
+        return stored
+    return {**stored, "image": {**stored["image"], "coarse_start": 0}}
 
 
 def result_settings(settings: Settings) -> dict[str, dict[str, Any]]:
