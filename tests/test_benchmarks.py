@@ -173,3 +173,33 @@ def test_a_calibration_variant_keeps_the_commas_of_its_tuples() -> None:
         {"image.pooling": "max", "loss.style_layer_weights": (3, 2, 1, 1, 1),
          "loss.style_weight": 2},
     )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_coarse_saves_the_best_full_size_iterate_along_the_way(
+    files: dict[str, Path], weights_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Counted over both levels (32 px, 2 evaluations; 64 px, 2): coarse-to-fine has one
+    full-size snapshot, at 4, and it is its result; single scale after 2 of 4 evaluations is
+    single scale with 2, pixel for pixel."""
+    out = tmp_path / "out"
+    base = arguments("coarse", files, weights_file, out)
+    doc = run_benchmark("coarse", load("coarse"), [*base, "--save-every", "2"])
+    capsys.readouterr()
+    runs = {row["run"]: row for row in doc["data"]["runs"]}
+    assert [e for e, _ in runs["single"]["snapshots"]] == [2, 4]
+    assert [e for e, _ in runs["c2f-32-2.00-0.50"]["snapshots"]] == [4]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "c2f-32-2.00-0.50", "c2f-32-2.00-0.50@0004", "single", "single@0002", "single@0004",
+    ]  # fmt: skip
+    for name in ("single", "c2f-32-2.00-0.50"):
+        final = np.asarray(Image.open(out / name / "a.png"))
+        assert np.array_equal(np.asarray(Image.open(out / f"{name}@0004" / "a.png")), final)
+    two = tmp_path / "two"
+    short = [*arguments("coarse", files, weights_file, two), "--iterations", "2", "--no-single"]
+    short[short.index("--variant") + 1] = "64:2:0.5"  # one level: single scale under its name
+    run_benchmark("coarse", load("coarse"), short)
+    capsys.readouterr()
+    after_two = np.asarray(Image.open(out / "single@0002" / "a.png"))
+    assert np.array_equal(np.asarray(Image.open(two / "c2f-64-2.00-0.50" / "a.png")), after_two)
+    assert not np.array_equal(after_two, np.asarray(Image.open(out / "single" / "a.png")))
