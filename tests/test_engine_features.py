@@ -319,3 +319,19 @@ def test_warm_started_frames_precondition_by_the_temporal_mask(
     np.testing.assert_allclose(scale[0, :, 4:-4, 4:24].numpy(), held, rtol=1e-6)
     np.testing.assert_allclose(scale[0, :, 4:-4, 24:-4].numpy(), 1.0)  # new pixels
     np.testing.assert_allclose(scale[0, :, :4].numpy(), 1.0)  # the margin has no temporal term
+
+
+@pytest.mark.parametrize(
+    ("start", "step", "first"),
+    [(512, 2.0, 1024), (256, 2**0.5, 363), (24, 2.0, 48), (100, 3.0, 300), (0, 2.0, None)],
+)
+def test_the_first_long_side_with_a_coarse_level(start, step, first):
+    """The settings line's 'coarse-to-fine from N px': N has two levels, N - 1 one."""
+    from nst_video.config import ImageConfig
+    from nst_video.video.levels import first_coarse_long_side, level_long_sides
+
+    image = ImageConfig(coarse_start=start, coarse_step=step)
+    assert first_coarse_long_side(image) == first
+    if first is not None:
+        assert len(level_long_sides(first, image)) == 2
+        assert len(level_long_sides(first - 1, image)) == 1

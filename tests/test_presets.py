@@ -218,10 +218,11 @@ def test_each_command_prints_its_settings_in_one_line(
         0,
         "settings: vgg19-caffe-q8 (max pooling, zero padding, margin 16); size: the input's (at "
         "most 512); seed 4; style 5, content 1, tv 10, temporal 500; lbfgs evaluations 150 first "
-        "/ 30 later, flow dis, init flow; device auto, precision auto\n",
+        "/ 30 later, coarse-to-fine from 1024 px, flow dis, init flow; device auto, precision "
+        "auto\n",
         "",
     )
-    code, out, _ = run_capturing(capsys, *image_args(files, "--size", "64"))
+    code, out, _ = run_capturing(capsys, *image_args(files, "--size", "64", "--coarse-start", "0"))
     assert code == 0
     assert out == (
         "settings: vgg19-caffe-q8 (max pooling, zero padding, margin 16); size 64; seed 0; style "

@@ -21,12 +21,14 @@ from nst_video.config import (
     PANELS,
     VIDEO,
     VIDEO_SIZE_CAP,
+    ImageConfig,
     Settings,
     cli_text,
     coerce,
     command_settings,
 )
 from nst_video.errors import OptionError
+from nst_video.video.levels import first_coarse_long_side
 
 # The first line of every file --save-config writes: a file that starts otherwise is not ours,
 # and is replaced only with --overwrite.
@@ -101,6 +103,12 @@ def _toml(value: Any) -> str:
     return json.dumps(str(value))  # a TOML basic string: JSON's escapes are TOML's
 
 
+def _levels(image: ImageConfig) -> str:
+    """Where coarse-to-fine starts, for the settings line ('' when it never does)."""
+    side = first_coarse_long_side(image)
+    return "" if side is None else f", coarse-to-fine from {side} px"
+
+
 def summary(settings: Settings, command: str, sweep: Sequence[float] = ()) -> str:
     """The settings a command runs with, in one line (network, size, seed, weights, budgets);
     `sweep`: the style weights of a --style-weight sweep, shown in place of the one."""
@@ -116,10 +124,10 @@ def summary(settings: Settings, command: str, sweep: Sequence[float] = ()) -> st
         budget = (
             f"evaluations {video.first_iterations} first / {video.iterations} later"
             + (f" / {video.pass_iterations} in passes 2-{video.passes}" if video.passes > 1 else "")
-            + f", flow {video.flow}, init {video.init}"
+            + f"{_levels(image)}, flow {video.flow}, init {video.init}"
         )
     else:
-        budget = f"evaluations {optim.iterations}, init {image.init}"
+        budget = f"evaluations {optim.iterations}{_levels(image)}, init {image.init}"
     parts = [
         f"{loss.model} ({image.pooling} pooling, {image.padding} padding, margin {image.margin})",
         size,

@@ -29,3 +29,13 @@ def split_budget(budget: int, levels: int, fine_share: float) -> list[int]:
     fine = min(budget, max(1, round(budget * fine_share)))
     rest, coarse = budget - fine, levels - 1
     return [rest // coarse + (i < rest % coarse) for i in range(coarse)] + [fine]
+
+
+def first_coarse_long_side(image: ImageConfig) -> int | None:
+    """The smallest output long side that gets a coarse level (None: single scale always)."""
+    if not image.coarse_start:
+        return None
+    side = math.ceil(image.coarse_start * image.coarse_step - 1e-6)
+    while len(level_long_sides(side, image)) < 2:  # the log's rounding, at most a pixel or two
+        side += 1
+    return side
