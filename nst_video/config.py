@@ -409,7 +409,7 @@ class ImageConfig:
     # than single scale at 300 (chelsea) or at the same time (both), with 7-9% less structure;
     # where single scale is slow to leave the photograph it is also the lower loss (single
     # scale needs 1.56x the time for it). Under 1024 px single scale stays: a 256 px level buys
-    # no more than it costs at 512 px (0.91-1.02x the time to its own loss, 11% less
+    # no more than it costs at 512 px (0.91-1.04x the time to its own loss, 11% less
     # structure, also with the coarse style weight lowered; at 384 and 256 px the same).
     coarse_start: int = opt(
         512,
