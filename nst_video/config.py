@@ -404,11 +404,11 @@ class ImageConfig:
     # last, started from the previous level's result enlarged; the full size gets `fine_share`
     # of the evaluations, the coarser levels the rest (video.levels.level_long_sides,
     # split_budget). 512: outputs of 1024 px and more start at half size or less, where it
-    # wins (docs/quality.md, "At 1024 px"): two stills at 1024 px, 300 evaluations, bf16, took
-    # half single scale's CPU time and came out nearer the style by both independent networks
-    # than single scale at 300 (chelsea) or at the same time (both), with 7-9% less structure;
-    # where single scale is slow to leave the photograph it is also the lower loss (single
-    # scale needs 1.56x the time for it). Under 1024 px single scale stays: a 256 px level buys
+    # wins (docs/quality.md, "At 1024 px"): three stills at 1024 px (two pictures, two
+    # styles), 300 evaluations, bf16, took half single scale's CPU time and came out nearer
+    # the style by both independent networks than single scale at 300 (chelsea) or at the
+    # same time (all three), with 7-9% less structure; where single scale is slow to leave the
+    # photograph it is also the lower loss (chelsea: single scale needs 1.56x the time). Under 1024 px single scale stays: a 256 px level buys
     # no more than it costs at 512 px (0.91-1.04x the time to its own loss, 11% less
     # structure, also with the coarse style weight lowered; at 384 and 256 px the same).
     coarse_start: int = opt(
