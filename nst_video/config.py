@@ -406,11 +406,12 @@ class ImageConfig:
     # split_budget). 512: outputs of 1024 px and more start at half size or less, where it
     # wins (docs/quality.md, "At 1024 px"): three stills at 1024 px (two pictures, two
     # styles), 300 evaluations, bf16, took half single scale's CPU time and came out nearer
-    # the style by both independent networks than single scale at 300 (chelsea) or at the
-    # same time (all three), with 7-9% less structure; where single scale is slow to leave the
-    # photograph it is also the lower loss (chelsea: single scale needs 1.56x the time). Under 1024 px single scale stays: a 256 px level buys
-    # no more than it costs at 512 px (0.91-1.04x the time to its own loss, 11% less
-    # structure, also with the coarse style weight lowered; at 384 and 256 px the same).
+    # the style by both independent networks than single scale at 300 (both pictures) or at
+    # the same time (all three), with 5-9% less structure; where single scale is slow to
+    # leave the photograph it is also the lower loss (chelsea: single scale needs 1.56x the
+    # time). Under 1024 px single scale stays: a 256 px level buys no more than it costs at
+    # 512 px (0.91-1.04x the time to its own loss, 11% less structure, also with the coarse
+    # style weight lowered; at 384 and 256 px the same).
     coarse_start: int = opt(
         512,
         "Images and first/cut frames of at least twice this long side start at their "
