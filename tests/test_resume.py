@@ -455,9 +455,10 @@ def test_precision_and_history_size_are_result_settings(
 def test_a_coarse_start_its_frames_are_too_small_for_changes_nothing(
     inputs: Inputs, reference: Reference, run_in_process: RunInProcess, tmp_path: Path
 ) -> None:
-    """32 px frames have no coarse level under the default --coarse-start (512) nor under 0,
-    so a work directory started before the default changed (0) continues under the new one,
-    and the other way round: the fingerprint stores 0 wherever the value cannot act."""
+    """32 px frames have no coarse level under the default --coarse-start (512) nor under 0:
+    the fingerprint stores 0 wherever the value cannot act, so a work directory begun under
+    the default continues under 0 (and, by the same rule, one begun under the old default 0
+    under 512: test_checkpoint's fingerprint cases)."""
     work = copy_work(reference, tmp_path / "work")
     assert manifest(work)["fingerprint"]["settings"]["image"]["coarse_start"] == 0
     assert manifest(work)["job"]["settings"]["image"]["coarse_start"] == 512

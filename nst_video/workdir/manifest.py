@@ -328,7 +328,7 @@ def _without_idle_levels(
     """`stored` with --coarse-start as 0 where frames of `long_side` px are too small for a
     coarse level: such frames render the same under any value, so changing it (or its default)
     does not refuse a resume."""
-    if len(level_long_sides(long_side, settings.image)) > 1 or "image" not in stored:
+    if len(level_long_sides(long_side, settings.image)) > 1:
         return stored
     return {**stored, "image": {**stored["image"], "coarse_start": 0}}
 
