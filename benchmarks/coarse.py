@@ -38,32 +38,31 @@ COLUMNS = ["run", "image", "levels", "budgets", "CPU s", "evaluations", "loss", 
            "content"]  # fmt: skip
 
 
-TRACE_EVERY = 10  # the trace's loss every this many evaluations of a level
+TRACE_EVERY = 10  # the trace's loss every this many evaluations (counted over all levels)
 
 
 def timed(
     engine, content, budget: int, save_every: int = 0, save: Callable | None = None
 ) -> tuple[object, list[tuple[float, float]], float]:
-    """The result, (CPU seconds, best loss) every TRACE_EVERY evaluations of each level, and
+    """The result, (CPU seconds, best loss) every TRACE_EVERY evaluations over the levels, and
     the CPU seconds; with `save_every`, save(evaluation, CPU seconds, image) for the best
     full-size iterate every that many evaluations, counted over all levels."""
     trace: list[tuple[float, float]] = []
     start = time.process_time()
-    count = {"offset": 0, "last": 0}
+    traced = [0]  # the evaluation of the trace's last entry
 
     def callback(event: object) -> None:
         if not isinstance(event, Iteration):
             return
         seconds = time.process_time() - start
-        if event.evaluation <= count["last"]:  # a new level: its evaluations count from 1
-            count["offset"] += count["last"]
-        count["last"] = event.evaluation
-        if event.evaluation % TRACE_EVERY == 0:
+        # Events come every log_every evaluations of a level: a level after an early stop
+        # starts off the multiples of TRACE_EVERY.
+        if event.evaluation - traced[0] >= TRACE_EVERY:
             trace.append((seconds, event.loss))
-        overall = count["offset"] + event.evaluation
-        full = event.image is not None and event.image.shape[:2] == content.shape[:2]
-        if save_every and overall % save_every == 0 and full and save is not None:
-            save(overall, seconds, event.image)
+            traced[0] = event.evaluation
+        full = event.image is not None and event.level == event.levels - 1
+        if save_every and event.evaluation % save_every == 0 and full and save is not None:
+            save(event.evaluation, seconds, event.image)
 
     done = engine.stylize(
         content, content, budget, callback=asking(callback, ITERATE) if save_every else callback

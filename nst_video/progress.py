@@ -24,6 +24,12 @@ class Iteration:
     # The best iterate so far (HxWx3 uint8, at the level being optimized), only for a callback
     # that asks (wants(callback, ITERATE)): `image --save-every`.
     image: np.ndarray | None = None
+    # Coarse-to-fine: `evaluation` and `budget` run over all levels of one image or frame; this
+    # is level `level` (0: the coarsest) of `levels`, optimized at `side` px on its long side
+    # (0: not said).
+    level: int = 0
+    levels: int = 1
+    side: int = 0
 
 
 @dataclass(frozen=True)

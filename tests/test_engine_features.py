@@ -108,6 +108,18 @@ def test_coarse_to_fine_runs_each_level_with_its_share(state_dict, content):
     assert set(engine._targets) == {24, 48}  # style targets for each level's size
 
 
+def test_progress_counts_over_the_coarse_to_fine_levels(state_dict, content):
+    from nst_video.progress import Iteration
+
+    engine = _engine(state_dict, coarse_start=24, fine_share=0.5)
+    engine.optim = replace(engine.optim, log_every=1)
+    events: list[Iteration] = []
+    engine.stylize(content, content, budget=6, callback=events.append)
+    # 3 evaluations at 24 px, then 3 at 48 px: one count of 6, not 1-3 twice.
+    seen = [(e.evaluation, e.budget, e.level, e.levels, e.side) for e in events]
+    assert seen == [(n, 6, n > 3, 2, 24 if n <= 3 else 48) for n in range(1, 7)]
+
+
 @pytest.mark.slow
 def test_coarse_to_fine_is_skipped_for_frames_with_a_temporal_target(state_dict, content):
     from nst_video.core.engine import Temporal

@@ -86,6 +86,19 @@ def test_single_image_bar_counts_evaluations() -> None:
     assert "40/200" in shown and "0/1" not in shown
 
 
+def test_bar_counts_on_over_coarse_to_fine_levels_and_names_the_level_size() -> None:
+    shown = _bar(
+        Iteration(100, 300, 0.9, level=0, levels=2, side=512),
+        Iteration(250, 300, 0.8, level=1, levels=2, side=1024),
+        unit="image",
+        total=1,
+    )
+    assert "100/300" in shown and "at 512 px loss 0.9" in shown
+    assert "250/300" in shown and "at 1024 px loss 0.8" in shown
+    # Single scale names no size.
+    assert " px" not in _bar(Iteration(40, 200, 4.0, side=512), unit="image", total=1)
+
+
 def test_parallel_progress_lines_and_quiet_prints_only_failures() -> None:
     stream = io.StringIO()
     with ProgressReporter(False, "frame", 0, stream=stream) as reporter:

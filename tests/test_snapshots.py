@@ -75,7 +75,10 @@ def test_snapshot_numbers_run_on_across_coarse_levels(tmp_path: Path) -> None:
     snaps = Snapshots(tmp_path / "o.png", 10, settings, False, [])
     forward = snaps.wrap(lambda _event: None)
     image = np.zeros((4, 4, 3), np.uint8)
-    events: list[Event] = [Iteration(10, 10, 1.0, None, image), Iteration(10, 10, 0.5, None, image)]
-    for event in events:  # the coarse level's 10th evaluation, then the fine level's
+    events: list[Event] = [  # the coarse level's 10th evaluation, then the fine level's
+        Iteration(10, 20, 1.0, None, image, level=0, levels=2, side=16),
+        Iteration(20, 20, 0.5, None, image, level=1, levels=2, side=32),
+    ]
+    for event in events:
         forward(event)
     assert [p.name for p in snaps.written] == ["o.iter0010.png", "o.iter0020.png"]

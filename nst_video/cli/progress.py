@@ -132,13 +132,16 @@ class ProgressReporter:
     def _update(self, progress, task, event: Event) -> None:  # noqa: ANN001 - rich types
         if isinstance(event, Iteration):
             self._loss = event.loss
-            detail = f"eval {event.evaluation}/{event.budget} loss {event.loss:.4g}"
+            # A coarse-to-fine level says its size: the count runs on over the levels, each
+            # cheaper than the next.
+            level = f"at {event.side} px " if event.levels > 1 and event.side else ""
+            detail = f"eval {event.evaluation}/{event.budget} {level}loss {event.loss:.4g}"
             if self._evaluations:
                 progress.update(
                     task,
                     total=event.budget,
                     completed=event.evaluation,
-                    detail=f"loss {event.loss:.4g}",
+                    detail=f"{level}loss {event.loss:.4g}",
                 )
             else:
                 progress.update(task, detail=detail)

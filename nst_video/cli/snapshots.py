@@ -21,8 +21,8 @@ def snapshot_path(output: Path, evaluation: int) -> Path:
 
 
 class Snapshots:
-    """Saves the best iterate every `every` evaluations, counted over all --coarse-start levels (a
-    level's count starts at 0 again: its snapshots continue the numbering)."""
+    """Saves the best iterate every `every` evaluations, counted over all --coarse-start levels
+    (the events count so); a coarse level's snapshots are at that level's size."""
 
     def __init__(
         self,
@@ -42,8 +42,6 @@ class Snapshots:
         for path in paths:
             check_name_fits(path, "--save-every image")
             refuse_existing(path, overwrite)
-        self._base = 0  # evaluations of the levels finished before this one
-        self._last = 0
         self._next = every
         self.written: list[Path] = []
 
@@ -56,10 +54,7 @@ class Snapshots:
         return asking(forward, ITERATE, like=callback)
 
     def _saw(self, event: Iteration) -> None:
-        if event.evaluation <= self._last:  # a new --coarse-start level (counts rise within one)
-            self._base += self._last
-        self._last = event.evaluation
-        count = self._base + event.evaluation
+        count = event.evaluation
         if count >= self._next:
             path = snapshot_path(self.output, self._next)
             refuse_existing(path, self.overwrite)  # again: something may have appeared since

@@ -349,7 +349,7 @@ class Engine:
         check_frame_size(content.shape[:2], None, layers, image if coarse else None)
         budgets = split_budget(budget, len(sides), image.fine_share)
         spent = allowed = 0
-        for side, share in zip(sides[:-1], budgets, strict=False):
+        for level, (side, share) in enumerate(zip(sides[:-1], budgets, strict=False)):
             allowed += share
             if allowed <= spent:  # a budget too small to reach this level
                 continue
@@ -359,13 +359,14 @@ class Engine:
                 resize_to(init, small.shape[:2]),
                 allowed - spent,
                 None,
-                callback,
+                _counting(callback, spent, budget, level, len(sides), side),
                 guide=guide,
             )
             spent += done.optimization.evaluations
             init = done.image  # upsampled by the next level
         init = resize_to(init, content.shape[:2])
-        done = self._stylize_once(content, init, budget - spent, temporal, callback, guide)
+        last = _counting(callback, spent, budget, len(sides) - 1, len(sides), long_side)
+        done = self._stylize_once(content, init, budget - spent, temporal, last, guide)
         if spent:
             total = done.optimization.evaluations + spent
             done = Stylized(done.image, replace(done.optimization, evaluations=total))
@@ -497,6 +498,27 @@ class Engine:
             return total, terms
 
         return loss_fn
+
+
+def _counting(
+    callback: Callback, spent: int, budget: int, level: int, levels: int, side: int
+) -> Callback:
+    """`callback`, handed Iteration events that count over all levels of one stylize call (the
+    optimizer counts each level from 1): `spent` before this level, of `budget` in all."""
+
+    def forward(event: Event) -> None:
+        if isinstance(event, Iteration):
+            event = replace(
+                event,
+                evaluation=spent + event.evaluation,
+                budget=budget,
+                level=level,
+                levels=levels,
+                side=side,
+            )
+        callback(event)
+
+    return asking(forward, like=callback)
 
 
 def _cropping(callback: Callback, margin: int) -> Callback:
