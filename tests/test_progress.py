@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -12,6 +13,7 @@ from nst_video.errors import plural
 from nst_video.progress import (
     FrameDone,
     FrameStarted,
+    ImageDone,
     ImageFailed,
     Iteration,
     Message,
@@ -95,6 +97,14 @@ def test_bar_counts_on_over_coarse_to_fine_levels_and_names_the_level_size() -> 
     )
     assert "100/300" in shown and "at 512 px loss 0.9" in shown
     assert "250/300" in shown and "at 1024 px loss 0.8" in shown
+    # The finished image shows its own loss, not the last level's reading.
+    done = _bar(
+        Iteration(10, 20, 1.2, level=0, levels=2, side=512),
+        ImageDone("a.png", "b.png", 20, 3.0, 0.75),
+        unit="image",
+        total=1,
+    )
+    assert "20/20 loss 0.75 " in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", done)
     # Single scale names no size.
     assert " px" not in _bar(Iteration(40, 200, 4.0, side=512), unit="image", total=1)
 

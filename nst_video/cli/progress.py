@@ -173,8 +173,13 @@ class ProgressReporter:
         elif isinstance(event, ImageDone):
             self.done += 1
             detail = f"{event.seconds:.1f} s/image loss {event.loss:.4g}"
-            if self._evaluations:
-                progress.update(task, completed=event.evaluations, total=event.evaluations)
+            if self._evaluations:  # the finished image's loss, not a coarse level's reading
+                progress.update(
+                    task,
+                    completed=event.evaluations,
+                    total=event.evaluations,
+                    detail=f"loss {event.loss:.4g}",
+                )
             else:
                 progress.update(task, completed=self.done, detail=detail)
         elif isinstance(event, ImageFailed):
