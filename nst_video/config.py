@@ -409,9 +409,12 @@ class ImageConfig:
     # the style by both independent networks than single scale at 300 (both pictures) or at
     # the same time (all three), with 5-9% less structure; where single scale is slow to
     # leave the photograph it is also the lower loss (chelsea: single scale needs 1.56x the
-    # time). Under 1024 px single scale stays: a 256 px level buys no more than it costs at
-    # 512 px (0.91-1.04x the time to its own loss, 11% less structure, also with the coarse
-    # style weight lowered; at 384 and 256 px the same).
+    # time). At 1920 px (one picture, a first frame's 150 evaluations) 960 -> 1920 took 0.48x
+    # the time and was again nearer the style by both networks, 5.5% less structure; starting
+    # lower (480) cost 17% of it, hence "at least this size". Under 1024 px single scale
+    # stays: a 256 px level buys no more than it costs at 512 px (0.91-1.04x the time to its
+    # own loss, 11% less structure, also with the coarse style weight lowered; at 384 and
+    # 256 px the same).
     coarse_start: int = opt(
         512,
         "Images and first/cut frames of at least twice this long side start at their "
