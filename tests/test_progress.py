@@ -69,6 +69,26 @@ def test_eta_after_the_first_frame_prices_later_frames_by_their_budget() -> None
     ]
 
 
+def test_eta_prices_later_frames_at_the_full_size_pace_after_coarse_levels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    stream = io.StringIO()
+    with ProgressReporter(False, "frame", 0, stream=stream) as reporter:
+        reporter(FrameStarted(0, 0, 11, "content", 150, later=30))
+        reporter(Iteration(100, 150, 0.9, level=0, levels=2, side=512))  # 100 cheap ones
+        clock.now += 10.0
+        reporter(Iteration(110, 150, 0.8, level=1, levels=2, side=1024))
+        clock.now += 40.0
+        reporter(Iteration(150, 150, 0.7, level=1, levels=2, side=1024))
+        reporter(FrameDone(0, 1, 11, "content", 150, 100.0, {}))
+    # 1 s per full-size evaluation (40 s for 40), not 100 s / 150: 10 frames x 30 = 300 s.
+    assert stream.getvalue().splitlines() == [
+        "frame 1/11 (clip frame 0, content): 150 evaluations, 100.0 s, ETA 0:05:00",
+    ]
+
+
 def test_bar_counts_evaluations_until_the_first_frame_is_done_and_never_shows_0_of_0() -> None:
     shown = _bar(Message("resuming"), FrameStarted(0, 0, 4, "content", 50), Iteration(10, 50, 2.0))
     assert "10/50" in shown and "0/0" not in shown

@@ -203,8 +203,9 @@ def _isatty(stream: TextIO) -> bool:
 class _Clock:
     """ETA of a video from the frames finished in this run. The frames left are warm-started
     ones, priced at their own mean time once one finished; before that, at the first frame's
-    seconds per evaluation times their budget (the first frame's budget is larger). Without
-    per-frame times (parallel segments), wall time since the first event over frames done."""
+    seconds per evaluation (at full size, after coarse-to-fine levels) times their budget (the
+    first frame's budget is larger). Without per-frame times (parallel segments), wall time
+    since the first event over frames done."""
 
     def __init__(self) -> None:
         self.start: float | None = None
@@ -212,6 +213,10 @@ class _Clock:
         self.first: list[tuple[float, int]] = []  # (seconds, evaluations) of independent frames
         self.later: list[float] = []  # seconds of warm-started frames
         self.later_budget: int | None = None
+        # (time, evaluation) of the current frame's first and latest readings at full size
+        # after coarse-to-fine levels, whose evaluations are cheaper: they would price the
+        # later frames' full-size evaluations too low.
+        self.full: list[tuple[float, int]] = []
 
     def saw(self, event: Event) -> None:
         if self.start is None:
@@ -220,16 +225,28 @@ class _Clock:
             self.first_done = event.done
         elif self.first_done is None and isinstance(event, FrameDone):
             self.first_done = event.done - 1
+        if isinstance(event, Iteration) and event.levels > 1 and event.level == event.levels - 1:
+            reading = (time.monotonic(), event.evaluation)
+            self.full = [self.full[0] if self.full else reading, reading]
         if isinstance(event, FrameStarted):
+            self.full = []
             if event.later is not None:
                 self.later_budget = event.later
             elif event.init not in INDEPENDENT_STARTS:
                 self.later_budget = event.budget
         if isinstance(event, FrameDone) and event.index >= 0 and event.seconds > 0:
             if event.init in INDEPENDENT_STARTS:
-                self.first.append((event.seconds, max(1, event.evaluations)))
+                self.first.append(self._full_size(event.seconds, max(1, event.evaluations)))
             else:
                 self.later.append(event.seconds)
+
+    def _full_size(self, seconds: float, evaluations: int) -> tuple[float, int]:
+        """A finished frame's (seconds, evaluations), its seconds priced at its full-size
+        evaluations' pace where coarse-to-fine levels came first and two readings allow."""
+        if not self.full or self.full[1][1] <= self.full[0][1]:
+            return seconds, evaluations
+        (start, first), (end, last) = self.full
+        return (end - start) / (last - first) * evaluations, evaluations
 
     def eta(self, done: int, total: int) -> float | None:
         left = total - done
